@@ -1,0 +1,40 @@
+# clad: top-level Makefile.
+#   make            build core/libcladcore.a (and, later, the trainer and extension)
+#   make check      C tests of core (no server needed)
+#   make test       everything the README's test command runs
+#   make bench      benchmarks against PyTorch
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+CLAD_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fPIC -Icore \
+              $(shell pkg-config --cflags jansson)
+LIBS    = $(shell pkg-config --libs jansson) -ldl -lm -lpthread
+PYTHON  ?= /usr/bin/python3
+
+CORE_SRC = $(wildcard core/*.c)
+CORE_OBJ = $(CORE_SRC:.c=.o)
+CORE_LIB = core/libcladcore.a
+
+TEST_SRC  = $(wildcard tests/test_*.c)
+TEST_BIN  = $(TEST_SRC:.c=)
+
+all: $(CORE_LIB)
+
+core/%.o: core/%.c $(wildcard core/*.h)
+	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -c -o $@ $<
+
+$(CORE_LIB): $(CORE_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+tests/test_%: tests/test_%.c tests/testutil.h $(CORE_LIB)
+	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests -o $@ $< $(CORE_LIB) $(LIBS)
+
+.PHONY: all check test clean bench
+check: $(TEST_BIN)
+	@set -e; for t in $(TEST_BIN); do echo "== $$t"; ./$$t; done
+
+test: check
+
+clean:
+	rm -f core/*.o $(CORE_LIB) $(TEST_BIN)
+	rm -rf tests/build

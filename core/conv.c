@@ -1,0 +1,306 @@
+/* core/conv.c: Conv2d and ConvTranspose2d as im2col / col2im around sgemm. */
+#include "layers.h"
+#include "gemm.h"
+
+#include <string.h>
+
+static clad_status
+check_positive(int B, int C, int H, int W, int OC, int KH, int KW, int stride, int pad)
+{
+	if (B <= 0 || C <= 0 || H <= 0 || W <= 0 || OC <= 0 || KH <= 0 || KW <= 0 ||
+		stride <= 0 || pad < 0)
+		return clad_fail(CLAD_ERR_INVALID, "convolution sizes must be positive");
+	return CLAD_OK;
+}
+
+/* Every product a conv will index with must fit in an int and in size_t. */
+static clad_status
+check_geom_sizes(const clad_conv_geom *g)
+{
+	size_t		a, b;
+
+	if (clad_mul_size((size_t) g->C * g->KH, (size_t) g->KW, &a) ||
+		clad_mul_size(a, (size_t) g->OH * (size_t) g->OW, &b) || b > INT32_MAX ||
+		clad_mul_size((size_t) g->B * g->C, (size_t) g->H * (size_t) g->W, &a) || a > INT32_MAX ||
+		clad_mul_size((size_t) g->B * g->OC, (size_t) g->OH * (size_t) g->OW, &a) || a > INT32_MAX)
+		return clad_fail(CLAD_ERR_OVERFLOW, "convolution too large");
+	return CLAD_OK;
+}
+
+clad_status
+clad_conv_geom_init(clad_conv_geom *g, int B, int C, int H, int W, int OC,
+					int KH, int KW, int stride, int pad)
+{
+	clad_status st = check_positive(B, C, H, W, OC, KH, KW, stride, pad);
+
+	if (st != CLAD_OK)
+		return st;
+	if (H + 2 * pad < KH || W + 2 * pad < KW)
+		return clad_fail(CLAD_ERR_SHAPE, "convolution kernel %dx%d larger than padded input %dx%d",
+						 KH, KW, H + 2 * pad, W + 2 * pad);
+	*g = (clad_conv_geom) {B, C, H, W, OC, KH, KW, stride, pad,
+		(H + 2 * pad - KH) / stride + 1, (W + 2 * pad - KW) / stride + 1};
+	return check_geom_sizes(g);
+}
+
+clad_status
+clad_convt_geom_init(clad_conv_geom *g, int B, int C, int H, int W, int OC,
+					 int KH, int KW, int stride, int pad)
+{
+	clad_status st = check_positive(B, C, H, W, OC, KH, KW, stride, pad);
+	int			OH = (H - 1) * stride - 2 * pad + KH;
+	int			OW = (W - 1) * stride - 2 * pad + KW;
+
+	if (st != CLAD_OK)
+		return st;
+	if (OH <= 0 || OW <= 0)
+		return clad_fail(CLAD_ERR_SHAPE, "transposed convolution output would be empty");
+	*g = (clad_conv_geom) {B, C, H, W, OC, KH, KW, stride, pad, OH, OW};
+	/* the column buffer is (OC*KH*KW, H*W): check it like a conv of OC channels */
+	{
+		size_t		a, b;
+
+		if (clad_mul_size((size_t) OC * KH, (size_t) KW, &a) ||
+			clad_mul_size(a, (size_t) H * (size_t) W, &b) || b > INT32_MAX ||
+			clad_mul_size((size_t) B * C, (size_t) H * (size_t) W, &a) || a > INT32_MAX ||
+			clad_mul_size((size_t) B * OC, (size_t) OH * (size_t) OW, &a) || a > INT32_MAX)
+			return clad_fail(CLAD_ERR_OVERFLOW, "transposed convolution too large");
+	}
+	return CLAD_OK;
+}
+
+static int
+is_pointwise(const clad_conv_geom *g)
+{
+	return g->KH == 1 && g->KW == 1 && g->stride == 1 && g->pad == 0;
+}
+
+size_t
+clad_conv_scratch_floats(const clad_conv_geom *g)
+{
+	if (is_pointwise(g))
+		return 0;
+	return (size_t) g->C * g->KH * g->KW * g->OH * g->OW;
+}
+
+size_t
+clad_convt_scratch_floats(const clad_conv_geom *g)
+{
+	return (size_t) g->OC * g->KH * g->KW * g->H * g->W;
+}
+
+/*
+ * One image: img (C,H,W) -> col (C*KH*KW, OH*OW), zeros where the window
+ * reaches into the padding.
+ */
+static void
+im2col(float *col, const float *img, int C, int H, int W, int KH, int KW,
+	   int stride, int pad, int OH, int OW)
+{
+	for (int c = 0; c < C; c++)
+		for (int kh = 0; kh < KH; kh++)
+			for (int kw = 0; kw < KW; kw++)
+			{
+				float	   *row = col + ((size_t) (c * KH + kh) * KW + kw) * OH * OW;
+				const float *plane = img + (size_t) c * H * W;
+
+				for (int oh = 0; oh < OH; oh++)
+				{
+					int			ih = oh * stride - pad + kh;
+					float	   *dst = row + (size_t) oh * OW;
+
+					if (ih < 0 || ih >= H)
+					{
+						memset(dst, 0, sizeof(float) * OW);
+						continue;
+					}
+					for (int ow = 0; ow < OW; ow++)
+					{
+						int			iw = ow * stride - pad + kw;
+
+						dst[ow] = (iw >= 0 && iw < W) ? plane[(size_t) ih * W + iw] : 0.0f;
+					}
+				}
+			}
+}
+
+/* One image: col (C*KH*KW, OH*OW) added back into img (C,H,W); the inverse scatter of im2col. */
+static void
+col2im_add(float *img, const float *col, int C, int H, int W, int KH, int KW,
+		   int stride, int pad, int OH, int OW)
+{
+	for (int c = 0; c < C; c++)
+		for (int kh = 0; kh < KH; kh++)
+			for (int kw = 0; kw < KW; kw++)
+			{
+				const float *row = col + ((size_t) (c * KH + kh) * KW + kw) * OH * OW;
+				float	   *plane = img + (size_t) c * H * W;
+
+				for (int oh = 0; oh < OH; oh++)
+				{
+					int			ih = oh * stride - pad + kh;
+
+					if (ih < 0 || ih >= H)
+						continue;
+					for (int ow = 0; ow < OW; ow++)
+					{
+						int			iw = ow * stride - pad + kw;
+
+						if (iw >= 0 && iw < W)
+							plane[(size_t) ih * W + iw] += row[(size_t) oh * OW + ow];
+					}
+				}
+			}
+}
+
+static void
+add_bias(float *out, const float *bias, int OC, size_t plane)
+{
+	for (int oc = 0; oc < OC; oc++)
+	{
+		float		b = bias[oc];
+		float	   *o = out + (size_t) oc * plane;
+
+		for (size_t i = 0; i < plane; i++)
+			o[i] += b;
+	}
+}
+
+static void
+sum_bias_grad(float *dbias, const float *dout, int OC, size_t plane)
+{
+	for (int oc = 0; oc < OC; oc++)
+	{
+		const float *d = dout + (size_t) oc * plane;
+		float		s = 0.0f;
+
+		for (size_t i = 0; i < plane; i++)
+			s += d[i];
+		dbias[oc] += s;
+	}
+}
+
+void
+clad_conv2d_forward(float *out, const float *in, const float *weight,
+					const float *bias, const clad_conv_geom *g, float *scratch)
+{
+	int			K = g->C * g->KH * g->KW;
+	int			P = g->OH * g->OW;
+
+	for (int b = 0; b < g->B; b++)
+	{
+		const float *img = in + (size_t) b * g->C * g->H * g->W;
+		float	   *o = out + (size_t) b * g->OC * P;
+		const float *col = img;
+
+		if (!is_pointwise(g))
+		{
+			im2col(scratch, img, g->C, g->H, g->W, g->KH, g->KW, g->stride, g->pad, g->OH, g->OW);
+			col = scratch;
+		}
+		/* out_b (OC, P) = W (OC, K) @ col (K, P) */
+		clad_sgemm(0, 0, g->OC, P, K, 1.0f, weight, K, col, P, 0.0f, o, P);
+		if (bias)
+			add_bias(o, bias, g->OC, (size_t) P);
+	}
+}
+
+void
+clad_conv2d_backward(float *din, float *dweight, float *dbias,
+					 const float *dout, const float *in, const float *weight,
+					 const clad_conv_geom *g, float *scratch)
+{
+	int			K = g->C * g->KH * g->KW;
+	int			P = g->OH * g->OW;
+
+	for (int b = 0; b < g->B; b++)
+	{
+		const float *img = in + (size_t) b * g->C * g->H * g->W;
+		const float *d = dout + (size_t) b * g->OC * P;
+
+		if (dbias)
+			sum_bias_grad(dbias, d, g->OC, (size_t) P);
+		if (dweight)
+		{
+			const float *col = img;
+
+			if (!is_pointwise(g))
+			{
+				im2col(scratch, img, g->C, g->H, g->W, g->KH, g->KW, g->stride, g->pad, g->OH, g->OW);
+				col = scratch;
+			}
+			/* dW (OC, K) += dout_b (OC, P) @ col^T (P, K) */
+			clad_sgemm(0, 1, g->OC, K, P, 1.0f, d, P, col, P, 1.0f, dweight, K);
+		}
+		if (din)
+		{
+			float	   *di = din + (size_t) b * g->C * g->H * g->W;
+
+			if (is_pointwise(g))
+				/* din_b (C, P) += W^T (C, OC) @ dout_b (OC, P) */
+				clad_sgemm(1, 0, K, P, g->OC, 1.0f, weight, K, d, P, 1.0f, di, P);
+			else
+			{
+				clad_sgemm(1, 0, K, P, g->OC, 1.0f, weight, K, d, P, 0.0f, scratch, P);
+				col2im_add(di, scratch, g->C, g->H, g->W, g->KH, g->KW, g->stride, g->pad,
+						   g->OH, g->OW);
+			}
+		}
+	}
+}
+
+/*
+ * ConvTranspose2d is the data-gradient of the conv that maps (OC,OH,OW) to
+ * (C,H,W) with the same kernel: its forward is a col2im, its input gradient
+ * an im2col.
+ */
+void
+clad_convt2d_forward(float *out, const float *in, const float *weight,
+					 const float *bias, const clad_conv_geom *g, float *scratch)
+{
+	int			Kc = g->OC * g->KH * g->KW;
+	int			P = g->H * g->W;
+	size_t		oplane = (size_t) g->OH * g->OW;
+
+	memset(out, 0, sizeof(float) * g->B * g->OC * oplane);
+	for (int b = 0; b < g->B; b++)
+	{
+		const float *x = in + (size_t) b * g->C * P;
+		float	   *o = out + (size_t) b * g->OC * oplane;
+
+		/* col (OC*KH*KW, P) = W^T (Kc, C) @ x (C, P) */
+		clad_sgemm(1, 0, Kc, P, g->C, 1.0f, weight, Kc, x, P, 0.0f, scratch, P);
+		col2im_add(o, scratch, g->OC, g->OH, g->OW, g->KH, g->KW, g->stride, g->pad, g->H, g->W);
+		if (bias)
+			add_bias(o, bias, g->OC, oplane);
+	}
+}
+
+void
+clad_convt2d_backward(float *din, float *dweight, float *dbias,
+					  const float *dout, const float *in, const float *weight,
+					  const clad_conv_geom *g, float *scratch)
+{
+	int			Kc = g->OC * g->KH * g->KW;
+	int			P = g->H * g->W;
+	size_t		oplane = (size_t) g->OH * g->OW;
+
+	for (int b = 0; b < g->B; b++)
+	{
+		const float *d = dout + (size_t) b * g->OC * oplane;
+
+		if (dbias)
+			sum_bias_grad(dbias, d, g->OC, oplane);
+		if (!din && !dweight)
+			continue;
+		im2col(scratch, d, g->OC, g->OH, g->OW, g->KH, g->KW, g->stride, g->pad, g->H, g->W);
+		if (din)
+			/* din_b (C, P) += W (C, Kc) @ col (Kc, P) */
+			clad_sgemm(0, 0, g->C, P, Kc, 1.0f, weight, Kc, scratch, P, 1.0f,
+					   din + (size_t) b * g->C * P, P);
+		if (dweight)
+			/* dW (C, Kc) += x (C, P) @ col^T (P, Kc) */
+			clad_sgemm(0, 1, g->C, Kc, P, 1.0f, in + (size_t) b * g->C * P, P, scratch, P,
+					   1.0f, dweight, Kc);
+	}
+}

@@ -1,0 +1,233 @@
+/* core/gemm.c: sgemm dispatch (OpenBLAS via dlopen, or plain C) and kernel choice. */
+#include "gemm.h"
+
+#include <dlfcn.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* CBLAS constants, so that no OpenBLAS header is needed at build time. */
+enum { CB_ROW_MAJOR = 101, CB_NO_TRANS = 111, CB_TRANS = 112 };
+
+typedef void (*cblas_sgemm_fn) (int, int, int, int, int, int, float,
+								const float *, int, const float *, int,
+								float, float *, int);
+typedef void (*set_threads_fn) (int);
+typedef char *(*get_str_fn) (void);
+
+static cblas_sgemm_fn blas_sgemm = NULL;	/* NULL: plain C path */
+static void *blas_handle = NULL;
+static set_threads_fn blas_set_threads = NULL;
+static get_str_fn blas_corename = NULL;
+static get_str_fn blas_config = NULL;
+static int	blas_threads = 1;
+static char blas_coretype_note[96] = "";
+static int	blas_loaded = 0;	/* dlopen attempted */
+static char describe_buf[256];
+
+/*
+ * The OpenBLAS core type that suits this CPU, from CPUID feature bits, or
+ * NULL to let OpenBLAS decide.  Only the sgemm kernels matter to clad:
+ * SkylakeX's need AVX-512 F/BW/DQ/VL, Haswell's AVX2 and FMA.
+ */
+static const char *
+suitable_coretype(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+		__builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+		return "SKYLAKEX";
+	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+		return "HASWELL";
+#endif
+	return NULL;
+}
+
+/* Compare OpenBLAS with the C path on a few awkward shapes. */
+static int
+openblas_agrees(void)
+{
+	static const int shapes[][3] = {{1, 1, 1}, {7, 5, 3}, {33, 17, 65}, {64, 129, 96}, {3, 200, 576}};
+	int			ok = 1;
+
+	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]) && ok; s++)
+	{
+		int			M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+
+		for (int t = 0; t < 4 && ok; t++)
+		{
+			int			ta = t & 1, tb = t >> 1;
+			float	   *A = malloc(sizeof(float) * M * K);
+			float	   *B = malloc(sizeof(float) * K * N);
+			float	   *C1 = malloc(sizeof(float) * M * N);
+			float	   *C2 = malloc(sizeof(float) * M * N);
+			unsigned	x = 12345u + (unsigned) s * 77u + (unsigned) t;
+
+			if (!A || !B || !C1 || !C2)
+				ok = 0;
+			else
+			{
+				for (int i = 0; i < M * K; i++)
+					A[i] = ((x = x * 1103515245u + 12345u) >> 9) * (1.0f / 4194304.0f) - 1.0f;
+				for (int i = 0; i < K * N; i++)
+					B[i] = ((x = x * 1103515245u + 12345u) >> 9) * (1.0f / 4194304.0f) - 1.0f;
+				for (int i = 0; i < M * N; i++)
+					C1[i] = C2[i] = (float) (i % 7) - 3.0f;
+				blas_sgemm(CB_ROW_MAJOR, ta ? CB_TRANS : CB_NO_TRANS, tb ? CB_TRANS : CB_NO_TRANS,
+						   M, N, K, 0.75f, A, ta ? M : K, B, tb ? K : N, 0.5f, C1, N);
+				clad_sgemm_ref(ta, tb, M, N, K, 0.75f, A, ta ? M : K, B, tb ? K : N, 0.5f, C2, N);
+				for (int i = 0; i < M * N; i++)
+					if (!(fabsf(C1[i] - C2[i]) <= 1e-4f * (float) K + 1e-4f * fabsf(C2[i])))
+						ok = 0;
+			}
+			free(A);
+			free(B);
+			free(C1);
+			free(C2);
+		}
+	}
+	return ok;
+}
+
+static clad_status
+load_openblas(void)
+{
+	const char *coretype = getenv("OPENBLAS_CORETYPE");
+	const char *chosen = NULL;
+	const char *names[] = {"libopenblas.so.0", "libopenblas.so"};
+
+	blas_loaded = 1;
+	if (coretype == NULL || coretype[0] == '\0')
+	{
+		chosen = suitable_coretype();
+		if (chosen)
+			setenv("OPENBLAS_CORETYPE", chosen, 1);
+		snprintf(blas_coretype_note, sizeof(blas_coretype_note), "%s",
+				 chosen ? "set by clad" : "detected by OpenBLAS");
+	}
+	else
+		snprintf(blas_coretype_note, sizeof(blas_coretype_note),
+				 "OPENBLAS_CORETYPE=%.32s from the environment", coretype);
+
+	for (size_t i = 0; i < 2 && blas_handle == NULL; i++)
+		blas_handle = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+	/* OpenBLAS reads the variable once, when it loads: take it back out of
+	 * our environment so child processes are unaffected. */
+	if (chosen)
+		unsetenv("OPENBLAS_CORETYPE");
+	if (blas_handle == NULL)
+		return clad_fail(CLAD_ERR_UNSUPPORTED, "OpenBLAS not found: %s", dlerror());
+
+	*(void **) &blas_sgemm = dlsym(blas_handle, "cblas_sgemm");
+	*(void **) &blas_set_threads = dlsym(blas_handle, "openblas_set_num_threads");
+	*(void **) &blas_corename = dlsym(blas_handle, "openblas_get_corename");
+	*(void **) &blas_config = dlsym(blas_handle, "openblas_get_config");
+	if (blas_sgemm == NULL)
+		return clad_fail(CLAD_ERR_UNSUPPORTED, "OpenBLAS has no cblas_sgemm");
+	if (blas_set_threads)
+		blas_set_threads(1);
+	if (!openblas_agrees())
+	{
+		blas_sgemm = NULL;
+		return clad_fail(CLAD_ERR_NUMERIC,
+						 "OpenBLAS sgemm disagrees with the plain C path on this CPU; set OPENBLAS_CORETYPE to a kernel that works");
+	}
+	return CLAD_OK;
+}
+
+clad_status
+clad_blas_init(clad_blas_backend backend, int threads)
+{
+	static cblas_sgemm_fn verified = NULL;
+
+	if (threads < 1)
+		return clad_fail(CLAD_ERR_INVALID, "BLAS threads must be at least 1, not %d", threads);
+	blas_threads = threads;
+	if (backend == CLAD_BLAS_REFERENCE)
+	{
+		blas_sgemm = NULL;
+		return CLAD_OK;
+	}
+	if (!blas_loaded)
+	{
+		clad_status st = load_openblas();
+
+		verified = blas_sgemm;
+		if (st != CLAD_OK && backend == CLAD_BLAS_OPENBLAS)
+			return st;
+	}
+	blas_sgemm = verified;
+	if (blas_sgemm == NULL && backend == CLAD_BLAS_OPENBLAS)
+		return clad_fail(CLAD_ERR_UNSUPPORTED, "OpenBLAS is not usable in this process");
+	if (blas_sgemm && blas_set_threads)
+		blas_set_threads(threads);
+	return CLAD_OK;
+}
+
+int
+clad_blas_is_openblas(void)
+{
+	return blas_sgemm != NULL;
+}
+
+const char *
+clad_blas_describe(void)
+{
+	if (blas_sgemm == NULL)
+		snprintf(describe_buf, sizeof(describe_buf), "plain C sgemm, 1 thread");
+	else
+		snprintf(describe_buf, sizeof(describe_buf), "openblas %s, core %s (%s), %d thread%s",
+				 blas_config ? blas_config() : "?", blas_corename ? blas_corename() : "?",
+				 blas_coretype_note, blas_threads, blas_threads == 1 ? "" : "s");
+	return describe_buf;
+}
+
+void
+clad_sgemm(int trans_a, int trans_b, int M, int N, int K,
+		   float alpha, const float *A, int lda,
+		   const float *B, int ldb,
+		   float beta, float *C, int ldc)
+{
+	if (M <= 0 || N <= 0)
+		return;
+	if (blas_sgemm && K > 0)
+		blas_sgemm(CB_ROW_MAJOR, trans_a ? CB_TRANS : CB_NO_TRANS, trans_b ? CB_TRANS : CB_NO_TRANS,
+				   M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+	else
+		clad_sgemm_ref(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void
+clad_sgemm_ref(int trans_a, int trans_b, int M, int N, int K,
+			   float alpha, const float *A, int lda,
+			   const float *B, int ldb,
+			   float beta, float *C, int ldc)
+{
+	for (int i = 0; i < M; i++)
+	{
+		float	   *c = C + (size_t) i * ldc;
+
+		if (beta == 0.0f)
+			memset(c, 0, sizeof(float) * N);
+		else if (beta != 1.0f)
+			for (int j = 0; j < N; j++)
+				c[j] *= beta;
+		for (int k = 0; k < K; k++)
+		{
+			float		a = alpha * (trans_a ? A[(size_t) k * lda + i] : A[(size_t) i * lda + k]);
+
+			if (!trans_b)
+			{
+				const float *b = B + (size_t) k * ldb;
+
+				for (int j = 0; j < N; j++)
+					c[j] += a * b[j];
+			}
+			else
+				for (int j = 0; j < N; j++)
+					c[j] += a * B[(size_t) j * ldb + k];
+		}
+	}
+}

@@ -1,0 +1,51 @@
+/* core/gemm.h: single-precision matrix multiply, through OpenBLAS or plain C.
+ *
+ * All matrices are row-major.  clad_sgemm computes
+ *     C (M x N) = alpha * op(A) (M x K) * op(B) (K x N) + beta * C
+ * where op(X) is X or its transpose (trans_a / trans_b non-zero).
+ *
+ * The OpenBLAS backend is loaded at run time (dlopen) by clad_blas_init so
+ * that clad can choose its CPU kernels before OpenBLAS initialises: OpenBLAS
+ * 0.3.21 does not recognise recent Xeons and falls back to its slowest
+ * kernels.  When OPENBLAS_CORETYPE is already set it is respected.  Whatever
+ * is chosen is checked against the plain C path on a few products; on a
+ * mismatch, or when OpenBLAS is missing, clad uses the plain C path.
+ */
+#ifndef CLAD_GEMM_H
+#define CLAD_GEMM_H
+
+#include "status.h"
+
+typedef enum clad_blas_backend
+{
+	CLAD_BLAS_AUTO,			/* OpenBLAS when present and verified, else C */
+	CLAD_BLAS_OPENBLAS,		/* OpenBLAS or an error */
+	CLAD_BLAS_REFERENCE		/* the plain C path */
+} clad_blas_backend;
+
+/*
+ * Choose the backend and the number of BLAS threads (1 inside a database
+ * backend).  Safe to call more than once; the kernel choice happens at the
+ * first call that loads OpenBLAS.  Without a call, clad_sgemm uses the plain
+ * C path.
+ */
+clad_status clad_blas_init(clad_blas_backend backend, int threads);
+
+/* A one-line description of the active backend, e.g. "openblas 0.3.21 SkylakeX (set by clad), 1 thread". */
+const char *clad_blas_describe(void);
+
+/* Non-zero when clad_sgemm goes to OpenBLAS. */
+int			clad_blas_is_openblas(void);
+
+void		clad_sgemm(int trans_a, int trans_b, int M, int N, int K,
+					   float alpha, const float *A, int lda,
+					   const float *B, int ldb,
+					   float beta, float *C, int ldc);
+
+/* The plain C path, also the test oracle. */
+void		clad_sgemm_ref(int trans_a, int trans_b, int M, int N, int K,
+						   float alpha, const float *A, int lda,
+						   const float *B, int ldb,
+						   float beta, float *C, int ldc);
+
+#endif

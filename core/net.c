@@ -1,0 +1,1101 @@
+/* core/net.c: building, running and differentiating a network of layer calls. */
+#include "net.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BN_MOMENTUM 0.1f
+#define BN_EPS 1e-5f
+
+typedef enum op_kind
+{
+	OP_CONV, OP_CONVT, OP_BN, OP_LINEAR, OP_RELU, OP_ELU, OP_SIGMOID, OP_DROPOUT,
+	OP_MAXPOOL, OP_AVGPOOL, OP_ADD, OP_RESHAPE, OP_REPARAM
+} op_kind;
+
+typedef struct value_info
+{
+	int			C, H, W;
+	size_t		numel;			/* per image */
+	int			alias;			/* value whose memory this one shares, or -1 */
+} value_info;
+
+typedef struct net_op
+{
+	op_kind		kind;
+	int			in, in2, out;	/* value ids (in2: second addend) */
+	int			w, b;			/* tensor ids: weight/gamma, bias/beta, or -1 */
+	int			rm, rv, nbt;	/* BatchNorm buffers */
+	int			k, stride, pad;
+	float		p;				/* dropout probability */
+	float	   *save_mean, *save_invstd;	/* BatchNorm batch statistics (C) */
+	int32_t    *argmax;			/* max pool winners (cap_B x out numel) */
+	float	   *noise;			/* dropout mask or reparam noise (cap_B x out numel) */
+} net_op;
+
+struct clad_net
+{
+	clad_status err;
+	char		errmsg[256];
+
+	value_info *vals;
+	int			nvals, cap_vals;
+	net_op	   *ops;
+	int			nops, cap_ops;
+	clad_tensor_info *tens;
+	size_t	   *tens_off;
+	int			ntens, cap_tens;
+	int			finished;
+
+	float	   *params, *grads, *opt_m, *opt_v;
+	size_t		nparams;
+	float	   *buffers;
+	size_t		nbuffers;
+
+	/* run time */
+	int			cap_B;			/* batch size the activations are sized for */
+	int			grads_ready;	/* grad_act allocated for cap_B */
+	int			cur_B;
+	clad_mode	cur_mode;
+	int			have_forward;
+	float	  **act;			/* per value (value 0: the caller's input) */
+	float	  **gact;			/* per value gradient */
+	float	   *scratch;
+	size_t		scratch_floats;
+	clad_rng	rng;
+	int			deterministic;	/* training mode without dropout and noise */
+};
+
+/* ---------------------------------------------------------------- building */
+
+static int
+build_error(clad_net *net, clad_status st, const char *msg)
+{
+	if (net->err == CLAD_OK)
+	{
+		net->err = st;
+		strncpy(net->errmsg, msg, sizeof(net->errmsg) - 1);
+	}
+	return -1;
+}
+
+clad_net *
+clad_net_new(int C, int H, int W)
+{
+	clad_net   *net = calloc(1, sizeof(clad_net));
+
+	if (!net)
+		return NULL;
+	clad_rng_seed(&net->rng, 0);
+	net->vals = calloc(16, sizeof(value_info));
+	net->cap_vals = 16;
+	if (!net->vals)
+	{
+		free(net);
+		return NULL;
+	}
+	if (C <= 0 || H <= 0 || W <= 0 || (size_t) C * H * W > INT32_MAX)
+		build_error(net, CLAD_ERR_INVALID, "input shape must be positive");
+	net->vals[0] = (value_info) {C, H, W, (size_t) C * H * W, -1};
+	net->nvals = 1;
+	return net;
+}
+
+static void
+free_runtime(clad_net *net)
+{
+	if (net->act)
+		for (int v = 1; v < net->nvals; v++)
+			if (net->vals[v].alias < 0)
+				free(net->act[v]);
+	if (net->gact)
+		for (int v = 1; v < net->nvals; v++)
+			if (net->vals[v].alias < 0)
+				free(net->gact[v]);
+	free(net->act);
+	free(net->gact);
+	net->act = net->gact = NULL;
+	for (int i = 0; i < net->nops; i++)
+	{
+		free(net->ops[i].argmax);
+		free(net->ops[i].noise);
+		net->ops[i].argmax = NULL;
+		net->ops[i].noise = NULL;
+	}
+	net->cap_B = 0;
+	net->grads_ready = 0;
+	net->have_forward = 0;
+}
+
+void
+clad_net_free(clad_net *net)
+{
+	if (!net)
+		return;
+	free_runtime(net);
+	for (int i = 0; i < net->nops; i++)
+	{
+		free(net->ops[i].save_mean);
+		free(net->ops[i].save_invstd);
+	}
+	free(net->vals);
+	free(net->ops);
+	free(net->tens);
+	free(net->tens_off);
+	free(net->params);
+	free(net->grads);
+	free(net->opt_m);
+	free(net->opt_v);
+	free(net->buffers);
+	free(net->scratch);
+	free(net);
+}
+
+static int
+valid_value(clad_net *net, int v)
+{
+	if (net->err != CLAD_OK)
+		return 0;
+	if (net->finished)
+		return build_error(net, CLAD_ERR_INVALID, "net already finished"), 0;
+	if (v < 0 || v >= net->nvals)
+		return build_error(net, CLAD_ERR_INVALID, "no such value"), 0;
+	return 1;
+}
+
+static int
+add_value(clad_net *net, int C, int H, int W, int alias)
+{
+	size_t		numel;
+
+	if (C <= 0 || H <= 0 || W <= 0 || clad_mul_size((size_t) C * H, (size_t) W, &numel) ||
+		numel > INT32_MAX)
+		return build_error(net, CLAD_ERR_SHAPE, "layer output shape is empty or too large");
+	if (net->nvals == net->cap_vals)
+	{
+		value_info *nv = realloc(net->vals, sizeof(value_info) * net->cap_vals * 2);
+
+		if (!nv)
+			return build_error(net, CLAD_ERR_NOMEM, "out of memory building net");
+		net->vals = nv;
+		net->cap_vals *= 2;
+	}
+	net->vals[net->nvals] = (value_info) {C, H, W, numel, alias};
+	return net->nvals++;
+}
+
+static net_op *
+add_op(clad_net *net, op_kind kind, int in)
+{
+	if (net->nops == net->cap_ops)
+	{
+		int			cap = net->cap_ops ? net->cap_ops * 2 : 16;
+		net_op	   *no = realloc(net->ops, sizeof(net_op) * cap);
+
+		if (!no)
+		{
+			build_error(net, CLAD_ERR_NOMEM, "out of memory building net");
+			return NULL;
+		}
+		net->ops = no;
+		net->cap_ops = cap;
+	}
+	net->ops[net->nops] = (net_op) {.kind = kind, .in = in, .in2 = -1, .out = -1,
+		.w = -1, .b = -1, .rm = -1, .rv = -1, .nbt = -1};
+	return &net->ops[net->nops++];
+}
+
+/* Register a tensor called name + suffix; returns its id or -1. */
+static int
+add_tensor(clad_net *net, const char *name, const char *suffix, int ndim,
+		   const int64_t *shape, int is_buffer, int is_counter)
+{
+	clad_tensor_info *t;
+	size_t		numel = 1;
+
+	if (net->ntens == net->cap_tens)
+	{
+		int			cap = net->cap_tens ? net->cap_tens * 2 : 32;
+		clad_tensor_info *nt = realloc(net->tens, sizeof(clad_tensor_info) * cap);
+		size_t	   *no;
+
+		if (nt)
+			net->tens = nt;
+		no = realloc(net->tens_off, sizeof(size_t) * cap);
+		if (no)
+			net->tens_off = no;
+		if (!nt || !no)
+			return build_error(net, CLAD_ERR_NOMEM, "out of memory building net");
+		net->cap_tens = cap;
+	}
+	t = &net->tens[net->ntens];
+	memset(t, 0, sizeof(*t));
+	if (!name || strlen(name) + strlen(suffix) + 2 > sizeof(t->name))
+		return build_error(net, CLAD_ERR_INVALID, "tensor name too long");
+	strcpy(t->name, name);
+	strcat(t->name, ".");
+	strcat(t->name, suffix);
+	for (int i = 0; i < net->ntens; i++)
+		if (strcmp(net->tens[i].name, t->name) == 0)
+			return build_error(net, CLAD_ERR_INVALID, "duplicate tensor name");
+	t->ndim = ndim;
+	for (int i = 0; i < ndim; i++)
+	{
+		t->shape[i] = shape[i];
+		numel *= (size_t) shape[i];
+	}
+	t->numel = numel;
+	t->is_buffer = is_buffer;
+	t->is_counter = is_counter;
+	if (is_buffer)
+	{
+		net->tens_off[net->ntens] = net->nbuffers;
+		net->nbuffers += numel;
+	}
+	else
+	{
+		net->tens_off[net->ntens] = net->nparams;
+		net->nparams += numel;
+	}
+	return net->ntens++;
+}
+
+int
+clad_net_conv(clad_net *net, int in, const char *name, int OC, int k, int stride, int pad, int bias)
+{
+	value_info	v;
+	clad_conv_geom g;
+	net_op	   *op;
+	int64_t		wshape[4], bshape[1] = {OC};
+	int			w, b = -1;
+
+	if (!valid_value(net, in))
+		return -1;
+	v = net->vals[in];
+	if (clad_conv_geom_init(&g, 1, v.C, v.H, v.W, OC, k, k, stride, pad) != CLAD_OK)
+		return build_error(net, CLAD_ERR_SHAPE, clad_last_error());
+	wshape[0] = OC; wshape[1] = v.C; wshape[2] = k; wshape[3] = k;
+	w = add_tensor(net, name, "weight", 4, wshape, 0, 0);
+	if (bias)
+		b = add_tensor(net, name, "bias", 1, bshape, 0, 0);
+	if (!(op = add_op(net, OP_CONV, in)))
+		return -1;
+	op->w = w;
+	op->b = b;
+	op->k = k;
+	op->stride = stride;
+	op->pad = pad;
+	return op->out = add_value(net, OC, g.OH, g.OW, -1);
+}
+
+int
+clad_net_convt(clad_net *net, int in, const char *name, int OC, int k, int stride, int pad, int bias)
+{
+	value_info	v;
+	clad_conv_geom g;
+	net_op	   *op;
+	int64_t		wshape[4], bshape[1] = {OC};
+	int			w, b = -1;
+
+	if (!valid_value(net, in))
+		return -1;
+	v = net->vals[in];
+	if (clad_convt_geom_init(&g, 1, v.C, v.H, v.W, OC, k, k, stride, pad) != CLAD_OK)
+		return build_error(net, CLAD_ERR_SHAPE, clad_last_error());
+	wshape[0] = v.C; wshape[1] = OC; wshape[2] = k; wshape[3] = k;
+	w = add_tensor(net, name, "weight", 4, wshape, 0, 0);
+	if (bias)
+		b = add_tensor(net, name, "bias", 1, bshape, 0, 0);
+	if (!(op = add_op(net, OP_CONVT, in)))
+		return -1;
+	op->w = w;
+	op->b = b;
+	op->k = k;
+	op->stride = stride;
+	op->pad = pad;
+	return op->out = add_value(net, OC, g.OH, g.OW, -1);
+}
+
+int
+clad_net_batchnorm(clad_net *net, int in, const char *name)
+{
+	value_info	v;
+	net_op	   *op;
+	int64_t		shape[1];
+	int			ids[5];
+
+	if (!valid_value(net, in))
+		return -1;
+	v = net->vals[in];
+	shape[0] = v.C;
+	ids[0] = add_tensor(net, name, "weight", 1, shape, 0, 0);
+	ids[1] = add_tensor(net, name, "bias", 1, shape, 0, 0);
+	ids[2] = add_tensor(net, name, "running_mean", 1, shape, 1, 0);
+	ids[3] = add_tensor(net, name, "running_var", 1, shape, 1, 0);
+	ids[4] = add_tensor(net, name, "num_batches_tracked", 0, shape, 1, 1);
+	if (!(op = add_op(net, OP_BN, in)))
+		return -1;
+	op->w = ids[0];
+	op->b = ids[1];
+	op->rm = ids[2];
+	op->rv = ids[3];
+	op->nbt = ids[4];
+	op->save_mean = calloc(v.C, sizeof(float));
+	op->save_invstd = calloc(v.C, sizeof(float));
+	if (!op->save_mean || !op->save_invstd)
+		return build_error(net, CLAD_ERR_NOMEM, "out of memory building net");
+	return op->out = add_value(net, v.C, v.H, v.W, -1);
+}
+
+int
+clad_net_linear(clad_net *net, int in, const char *name, int OUT, int bias)
+{
+	net_op	   *op;
+	int64_t		wshape[2], bshape[1] = {OUT};
+	int			w, b = -1;
+
+	if (!valid_value(net, in))
+		return -1;
+	if (OUT <= 0)
+		return build_error(net, CLAD_ERR_INVALID, "linear layer needs a positive output size");
+	wshape[0] = OUT;
+	wshape[1] = (int64_t) net->vals[in].numel;
+	w = add_tensor(net, name, "weight", 2, wshape, 0, 0);
+	if (bias)
+		b = add_tensor(net, name, "bias", 1, bshape, 0, 0);
+	if (!(op = add_op(net, OP_LINEAR, in)))
+		return -1;
+	op->w = w;
+	op->b = b;
+	return op->out = add_value(net, OUT, 1, 1, -1);
+}
+
+static int
+add_same_shape(clad_net *net, int in, op_kind kind, float p)
+{
+	net_op	   *op;
+	value_info	v;
+
+	if (!valid_value(net, in))
+		return -1;
+	v = net->vals[in];
+	if (!(op = add_op(net, kind, in)))
+		return -1;
+	op->p = p;
+	return op->out = add_value(net, v.C, v.H, v.W, -1);
+}
+
+int
+clad_net_relu(clad_net *net, int in)
+{
+	return add_same_shape(net, in, OP_RELU, 0.0f);
+}
+
+int
+clad_net_elu(clad_net *net, int in)
+{
+	return add_same_shape(net, in, OP_ELU, 0.0f);
+}
+
+int
+clad_net_sigmoid(clad_net *net, int in)
+{
+	return add_same_shape(net, in, OP_SIGMOID, 0.0f);
+}
+
+int
+clad_net_dropout(clad_net *net, int in, float p)
+{
+	if (!(p >= 0.0f && p < 1.0f))
+		return build_error(net, CLAD_ERR_INVALID, "dropout probability must be in [0, 1)");
+	return add_same_shape(net, in, OP_DROPOUT, p);
+}
+
+int
+clad_net_maxpool(clad_net *net, int in, int k, int stride, int pad)
+{
+	value_info	v;
+	clad_pool_geom g;
+	net_op	   *op;
+
+	if (!valid_value(net, in))
+		return -1;
+	v = net->vals[in];
+	if (clad_pool_geom_init(&g, 1, v.C, v.H, v.W, k, stride, pad) != CLAD_OK)
+		return build_error(net, CLAD_ERR_SHAPE, clad_last_error());
+	if (!(op = add_op(net, OP_MAXPOOL, in)))
+		return -1;
+	op->k = k;
+	op->stride = stride;
+	op->pad = pad;
+	return op->out = add_value(net, v.C, g.OH, g.OW, -1);
+}
+
+int
+clad_net_avgpool(clad_net *net, int in)
+{
+	net_op	   *op;
+
+	if (!valid_value(net, in))
+		return -1;
+	if (!(op = add_op(net, OP_AVGPOOL, in)))
+		return -1;
+	return op->out = add_value(net, net->vals[in].C, 1, 1, -1);
+}
+
+int
+clad_net_add(clad_net *net, int a, int b)
+{
+	net_op	   *op;
+	value_info	va, vb;
+
+	if (!valid_value(net, a) || !valid_value(net, b))
+		return -1;
+	va = net->vals[a];
+	vb = net->vals[b];
+	if (va.C != vb.C || va.H != vb.H || va.W != vb.W)
+		return build_error(net, CLAD_ERR_SHAPE, "residual add of different shapes");
+	if (!(op = add_op(net, OP_ADD, a)))
+		return -1;
+	op->in2 = b;
+	return op->out = add_value(net, va.C, va.H, va.W, -1);
+}
+
+int
+clad_net_reshape(clad_net *net, int in, int C, int H, int W)
+{
+	net_op	   *op;
+	int			root;
+
+	if (!valid_value(net, in))
+		return -1;
+	if ((size_t) C * H * W != net->vals[in].numel || C <= 0 || H <= 0 || W <= 0)
+		return build_error(net, CLAD_ERR_SHAPE, "reshape changes the element count");
+	if (in == 0)
+		return build_error(net, CLAD_ERR_INVALID, "reshape of the input is not supported");
+	root = net->vals[in].alias >= 0 ? net->vals[in].alias : in;
+	if (!(op = add_op(net, OP_RESHAPE, in)))
+		return -1;
+	return op->out = add_value(net, C, H, W, root);
+}
+
+int
+clad_net_reparam(clad_net *net, int in)
+{
+	net_op	   *op;
+	value_info	v;
+
+	if (!valid_value(net, in))
+		return -1;
+	v = net->vals[in];
+	if (v.H != 1 || v.W != 1 || v.C % 2 != 0)
+		return build_error(net, CLAD_ERR_SHAPE, "reparameterisation needs a (2h,1,1) input");
+	if (!(op = add_op(net, OP_REPARAM, in)))
+		return -1;
+	return op->out = add_value(net, v.C / 2, 1, 1, -1);
+}
+
+int
+clad_net_value_channels(const clad_net *net, int v)
+{
+	return v >= 0 && v < net->nvals ? net->vals[v].C : 0;
+}
+
+clad_status
+clad_net_finish(clad_net *net)
+{
+	size_t		scratch = 0;
+
+	if (net->err != CLAD_OK)
+		return clad_fail(net->err, "%s", net->errmsg);
+	if (net->nops == 0)
+		return clad_fail(CLAD_ERR_INVALID, "net has no layers");
+	net->params = calloc(net->nparams ? net->nparams : 1, sizeof(float));
+	net->grads = calloc(net->nparams ? net->nparams : 1, sizeof(float));
+	net->buffers = calloc(net->nbuffers ? net->nbuffers : 1, sizeof(float));
+	if (!net->params || !net->grads || !net->buffers)
+		return clad_fail(CLAD_ERR_NOMEM, "out of memory allocating %zu parameters", net->nparams);
+	for (int i = 0; i < net->ntens; i++)
+	{
+		clad_tensor_info *t = &net->tens[i];
+
+		if (t->is_buffer)
+			t->data = net->buffers + net->tens_off[i];
+		else
+		{
+			t->data = net->params + net->tens_off[i];
+			t->grad = net->grads + net->tens_off[i];
+		}
+		/* BatchNorm defaults: gamma 1, running variance 1 */
+		{
+			size_t		len = strlen(t->name);
+
+			if ((len > 13 && strcmp(t->name + len - 12, ".running_var") == 0))
+				for (size_t j = 0; j < t->numel; j++)
+					t->data[j] = 1.0f;
+		}
+	}
+	for (int i = 0; i < net->nops; i++)
+	{
+		net_op	   *op = &net->ops[i];
+
+		if (op->kind == OP_BN)
+			for (int64_t j = 0; j < net->tens[op->w].shape[0]; j++)
+				net->tens[op->w].data[j] = 1.0f;
+		if (op->kind == OP_CONV || op->kind == OP_CONVT)
+		{
+			value_info	v = net->vals[op->in];
+			clad_conv_geom g;
+			size_t		s;
+
+			if (op->kind == OP_CONV)
+			{
+				clad_conv_geom_init(&g, 1, v.C, v.H, v.W, net->vals[op->out].C, op->k, op->k,
+									op->stride, op->pad);
+				s = clad_conv_scratch_floats(&g);
+			}
+			else
+			{
+				clad_convt_geom_init(&g, 1, v.C, v.H, v.W, net->vals[op->out].C, op->k, op->k,
+									 op->stride, op->pad);
+				s = clad_convt_scratch_floats(&g);
+			}
+			if (s > scratch)
+				scratch = s;
+		}
+	}
+	net->scratch_floats = scratch;
+	net->scratch = malloc(sizeof(float) * (scratch ? scratch : 1));
+	if (!net->scratch)
+		return clad_fail(CLAD_ERR_NOMEM, "out of memory allocating convolution scratch");
+	net->finished = 1;
+	return CLAD_OK;
+}
+
+/* ---------------------------------------------------------------- running */
+
+static clad_status
+ensure_activations(clad_net *net, int B)
+{
+	if (B <= net->cap_B && net->act)
+		return CLAD_OK;
+	free_runtime(net);
+	net->act = calloc(net->nvals, sizeof(float *));
+	net->gact = calloc(net->nvals, sizeof(float *));
+	if (!net->act || !net->gact)
+		goto nomem;
+	for (int v = 1; v < net->nvals; v++)
+		if (net->vals[v].alias < 0)
+		{
+			size_t		n;
+
+			if (clad_mul_size((size_t) B, net->vals[v].numel, &n) ||
+				clad_mul_size(n, sizeof(float), &n))
+				return clad_fail(CLAD_ERR_OVERFLOW, "batch of %d too large", B);
+			if (!(net->act[v] = malloc(n)))
+				goto nomem;
+		}
+	for (int v = 1; v < net->nvals; v++)
+		if (net->vals[v].alias >= 0)
+			net->act[v] = net->act[net->vals[v].alias];
+	for (int i = 0; i < net->nops; i++)
+	{
+		net_op	   *op = &net->ops[i];
+		size_t		n = (size_t) B * net->vals[op->out].numel;
+
+		if (op->kind == OP_MAXPOOL && !(op->argmax = malloc(sizeof(int32_t) * n)))
+			goto nomem;
+		if ((op->kind == OP_DROPOUT || op->kind == OP_REPARAM) &&
+			!(op->noise = malloc(sizeof(float) * n)))
+			goto nomem;
+	}
+	net->cap_B = B;
+	return CLAD_OK;
+nomem:
+	free_runtime(net);
+	return clad_fail(CLAD_ERR_NOMEM, "out of memory for activations of batch %d", B);
+}
+
+static clad_status
+ensure_gradients(clad_net *net)
+{
+	if (net->grads_ready)
+		return CLAD_OK;
+	for (int v = 1; v < net->nvals; v++)
+		if (net->vals[v].alias < 0 &&
+			!(net->gact[v] = malloc(sizeof(float) * net->cap_B * net->vals[v].numel)))
+			return clad_fail(CLAD_ERR_NOMEM, "out of memory for gradients of batch %d", net->cap_B);
+	for (int v = 1; v < net->nvals; v++)
+		if (net->vals[v].alias >= 0)
+			net->gact[v] = net->gact[net->vals[v].alias];
+	net->grads_ready = 1;
+	return CLAD_OK;
+}
+
+#define TDATA(id) (net->tens[(id)].data)
+#define TOPT(id) ((id) >= 0 ? net->tens[(id)].data : NULL)
+
+clad_status
+clad_net_forward(clad_net *net, const float *x, int B, clad_mode mode)
+{
+	clad_status st;
+
+	if (!net->finished)
+		return clad_fail(CLAD_ERR_INVALID, "net not finished");
+	if (B <= 0)
+		return clad_fail(CLAD_ERR_INVALID, "batch size must be positive");
+	if ((st = ensure_activations(net, B)) != CLAD_OK)
+		return st;
+	net->act[0] = (float *) x;	/* read only: no op writes its input */
+	net->cur_B = B;
+	net->cur_mode = mode;
+	for (int i = 0; i < net->nops; i++)
+	{
+		net_op	   *op = &net->ops[i];
+		value_info	vi = net->vals[op->in], vo = net->vals[op->out];
+		const float *in = net->act[op->in];
+		float	   *out = net->act[op->out];
+		size_t		n = (size_t) B * vo.numel;
+
+		switch (op->kind)
+		{
+			case OP_CONV:
+			case OP_CONVT:
+				{
+					clad_conv_geom g;
+
+					if (op->kind == OP_CONV)
+					{
+						clad_conv_geom_init(&g, B, vi.C, vi.H, vi.W, vo.C, op->k, op->k, op->stride, op->pad);
+						clad_conv2d_forward(out, in, TDATA(op->w), TOPT(op->b), &g, net->scratch);
+					}
+					else
+					{
+						clad_convt_geom_init(&g, B, vi.C, vi.H, vi.W, vo.C, op->k, op->k, op->stride, op->pad);
+						clad_convt2d_forward(out, in, TDATA(op->w), TOPT(op->b), &g, net->scratch);
+					}
+					break;
+				}
+			case OP_BN:
+				if (mode == CLAD_TRAIN)
+				{
+					if (B * vi.H * vi.W < 2)
+						return clad_fail(CLAD_ERR_SHAPE,
+										 "batch normalisation in training needs more than one value per channel");
+					clad_batchnorm_forward_train(out, op->save_mean, op->save_invstd, in,
+												 TDATA(op->w), TDATA(op->b), TDATA(op->rm), TDATA(op->rv),
+												 B, vi.C, vi.H * vi.W, BN_MOMENTUM, BN_EPS);
+					TDATA(op->nbt)[0] += 1.0f;
+				}
+				else
+					clad_batchnorm_forward_eval(out, in, TDATA(op->w), TDATA(op->b), TDATA(op->rm),
+												TDATA(op->rv), B, vi.C, vi.H * vi.W, BN_EPS);
+				break;
+			case OP_LINEAR:
+				clad_linear_forward(out, in, TDATA(op->w), TOPT(op->b), B, (int) vi.numel, vo.C);
+				break;
+			case OP_RELU:
+				clad_relu_forward(out, in, n);
+				break;
+			case OP_ELU:
+				clad_elu_forward(out, in, n);
+				break;
+			case OP_SIGMOID:
+				clad_sigmoid_forward(out, in, n);
+				break;
+			case OP_DROPOUT:
+				if (mode == CLAD_TRAIN && op->p > 0.0f && !net->deterministic)
+					clad_dropout_forward(out, op->noise, in, n, op->p, &net->rng);
+				else
+				{
+					memcpy(out, in, sizeof(float) * n);
+					for (size_t j = 0; j < n; j++)
+						op->noise[j] = 1.0f;
+				}
+				break;
+			case OP_MAXPOOL:
+				{
+					clad_pool_geom g;
+
+					clad_pool_geom_init(&g, B, vi.C, vi.H, vi.W, op->k, op->stride, op->pad);
+					clad_maxpool_forward(out, op->argmax, in, &g);
+					break;
+				}
+			case OP_AVGPOOL:
+				clad_avgpool_forward(out, in, B, vi.C, vi.H * vi.W);
+				break;
+			case OP_ADD:
+				{
+					const float *in2 = net->act[op->in2];
+
+					for (size_t j = 0; j < n; j++)
+						out[j] = in[j] + in2[j];
+					break;
+				}
+			case OP_RESHAPE:
+				break;			/* shares its input's memory */
+			case OP_REPARAM:
+				{
+					int			h = vo.C;
+
+					for (int b = 0; b < B; b++)
+						for (int j = 0; j < h; j++)
+						{
+							float		e = (mode == CLAD_TRAIN && !net->deterministic) ?
+								clad_rng_normal(&net->rng) : 0.0f;
+
+							op->noise[(size_t) b * h + j] = e;
+							out[(size_t) b * h + j] = in[(size_t) b * 2 * h + j] +
+								in[(size_t) b * 2 * h + h + j] * e;
+						}
+					break;
+				}
+		}
+	}
+	net->have_forward = 1;
+	return CLAD_OK;
+}
+
+const float *
+clad_net_output(const clad_net *net)
+{
+	return net->act ? net->act[net->nvals - 1] : NULL;
+}
+
+size_t
+clad_net_out_numel(const clad_net *net)
+{
+	return net->vals[net->nvals - 1].numel;
+}
+
+void
+clad_net_out_shape(const clad_net *net, int *C, int *H, int *W)
+{
+	*C = net->vals[net->nvals - 1].C;
+	*H = net->vals[net->nvals - 1].H;
+	*W = net->vals[net->nvals - 1].W;
+}
+
+void
+clad_net_in_shape(const clad_net *net, int *C, int *H, int *W)
+{
+	*C = net->vals[0].C;
+	*H = net->vals[0].H;
+	*W = net->vals[0].W;
+}
+
+void
+clad_net_zero_grad(clad_net *net)
+{
+	if (net->grads)
+		memset(net->grads, 0, sizeof(float) * net->nparams);
+}
+
+#define TGRAD(id) (param_grads && (id) >= 0 ? net->tens[(id)].grad : NULL)
+
+clad_status
+clad_net_backward(clad_net *net, const float *dout, int param_grads, float *dx)
+{
+	clad_status st;
+	int			B = net->cur_B;
+	int			last = net->nvals - 1;
+
+	if (!net->have_forward)
+		return clad_fail(CLAD_ERR_INVALID, "backward without a forward pass");
+	if ((st = ensure_gradients(net)) != CLAD_OK)
+		return st;
+	net->gact[0] = dx;
+	if (dx)
+		memset(dx, 0, sizeof(float) * B * net->vals[0].numel);
+	for (int v = 1; v < net->nvals; v++)
+		if (net->vals[v].alias < 0)
+			memset(net->gact[v], 0, sizeof(float) * B * net->vals[v].numel);
+	memcpy(net->gact[last], dout, sizeof(float) * B * net->vals[last].numel);
+
+	for (int i = net->nops - 1; i >= 0; i--)
+	{
+		net_op	   *op = &net->ops[i];
+		value_info	vi = net->vals[op->in], vo = net->vals[op->out];
+		const float *in = net->act[op->in];
+		const float *out = net->act[op->out];
+		const float *d = net->gact[op->out];
+		float	   *din = net->gact[op->in];	/* NULL for the input when dx is NULL */
+		size_t		n = (size_t) B * vo.numel;
+
+		switch (op->kind)
+		{
+			case OP_CONV:
+			case OP_CONVT:
+				{
+					clad_conv_geom g;
+
+					if (!din && !param_grads)
+						break;
+					if (op->kind == OP_CONV)
+					{
+						clad_conv_geom_init(&g, B, vi.C, vi.H, vi.W, vo.C, op->k, op->k, op->stride, op->pad);
+						clad_conv2d_backward(din, TGRAD(op->w), TGRAD(op->b), d, in, TDATA(op->w), &g,
+											 net->scratch);
+					}
+					else
+					{
+						clad_convt_geom_init(&g, B, vi.C, vi.H, vi.W, vo.C, op->k, op->k, op->stride, op->pad);
+						clad_convt2d_backward(din, TGRAD(op->w), TGRAD(op->b), d, in, TDATA(op->w), &g,
+											  net->scratch);
+					}
+					break;
+				}
+			case OP_BN:
+				if (net->cur_mode == CLAD_TRAIN)
+					clad_batchnorm_backward_train(din, TGRAD(op->w), TGRAD(op->b), d, in,
+												  op->save_mean, op->save_invstd, TDATA(op->w),
+												  B, vi.C, vi.H * vi.W);
+				else
+					clad_batchnorm_backward_eval(din, TGRAD(op->w), TGRAD(op->b), d, in, TDATA(op->w),
+												 TDATA(op->rm), TDATA(op->rv), B, vi.C, vi.H * vi.W,
+												 BN_EPS);
+				break;
+			case OP_LINEAR:
+				clad_linear_backward(din, TGRAD(op->w), TGRAD(op->b), d, in, TDATA(op->w),
+									 B, (int) vi.numel, vo.C);
+				break;
+			case OP_RELU:
+				if (din)
+					clad_relu_backward(din, d, out, n);
+				break;
+			case OP_ELU:
+				if (din)
+					clad_elu_backward(din, d, out, n);
+				break;
+			case OP_SIGMOID:
+				if (din)
+					clad_sigmoid_backward(din, d, out, n);
+				break;
+			case OP_DROPOUT:
+				if (din)
+					clad_dropout_backward(din, d, op->noise, n);
+				break;
+			case OP_MAXPOOL:
+				if (din)
+				{
+					clad_pool_geom g;
+
+					clad_pool_geom_init(&g, B, vi.C, vi.H, vi.W, op->k, op->stride, op->pad);
+					clad_maxpool_backward(din, d, op->argmax, &g);
+				}
+				break;
+			case OP_AVGPOOL:
+				if (din)
+					clad_avgpool_backward(din, d, B, vi.C, vi.H * vi.W);
+				break;
+			case OP_ADD:
+				{
+					float	   *din2 = net->gact[op->in2];
+
+					for (size_t j = 0; j < n; j++)
+					{
+						if (din)
+							din[j] += d[j];
+						if (din2)
+							din2[j] += d[j];
+					}
+					break;
+				}
+			case OP_RESHAPE:
+				break;			/* the gradient memory is shared too */
+			case OP_REPARAM:
+				if (din)
+				{
+					int			h = vo.C;
+
+					for (int b = 0; b < B; b++)
+						for (int j = 0; j < h; j++)
+						{
+							float		g = d[(size_t) b * h + j];
+
+							din[(size_t) b * 2 * h + j] += g;
+							din[(size_t) b * 2 * h + h + j] += g * op->noise[(size_t) b * h + j];
+						}
+				}
+				break;
+		}
+	}
+	net->gact[0] = NULL;
+	return CLAD_OK;
+}
+
+/* ---------------------------------------------------------------- parameters */
+
+size_t
+clad_net_num_tensors(const clad_net *net)
+{
+	return (size_t) net->ntens;
+}
+
+const clad_tensor_info *
+clad_net_tensor(const clad_net *net, size_t i)
+{
+	return i < (size_t) net->ntens ? &net->tens[i] : NULL;
+}
+
+const clad_tensor_info *
+clad_net_find(const clad_net *net, const char *name)
+{
+	for (int i = 0; i < net->ntens; i++)
+		if (strcmp(net->tens[i].name, name) == 0)
+			return &net->tens[i];
+	return NULL;
+}
+
+size_t
+clad_net_num_params(const clad_net *net)
+{
+	return net->nparams;
+}
+
+float *
+clad_net_params(clad_net *net)
+{
+	return net->params;
+}
+
+float *
+clad_net_grads(clad_net *net)
+{
+	return net->grads;
+}
+
+static clad_status
+ensure_opt_state(clad_net *net, int both)
+{
+	if (!net->opt_m && !(net->opt_m = calloc(net->nparams ? net->nparams : 1, sizeof(float))))
+		return clad_fail(CLAD_ERR_NOMEM, "out of memory for optimiser state");
+	if (both && !net->opt_v && !(net->opt_v = calloc(net->nparams ? net->nparams : 1, sizeof(float))))
+		return clad_fail(CLAD_ERR_NOMEM, "out of memory for optimiser state");
+	return CLAD_OK;
+}
+
+clad_status
+clad_net_adam_step(clad_net *net, clad_adam *opt)
+{
+	clad_status st = ensure_opt_state(net, 1);
+
+	if (st == CLAD_OK)
+		clad_adam_step(opt, net->params, net->grads, net->opt_m, net->opt_v, net->nparams);
+	return st;
+}
+
+clad_status
+clad_net_sgd_step(clad_net *net, clad_sgd *opt)
+{
+	clad_status st = ensure_opt_state(net, 0);
+
+	if (st == CLAD_OK)
+		clad_sgd_step(opt, net->params, net->grads, net->opt_m, net->nparams);
+	return st;
+}
+
+clad_status
+clad_net_save(const clad_net *net, clad_st_writer *w, const char *prefix)
+{
+	char		name[256];
+
+	for (int i = 0; i < net->ntens; i++)
+	{
+		const clad_tensor_info *t = &net->tens[i];
+		clad_status st;
+
+		if (snprintf(name, sizeof(name), "%s%s", prefix ? prefix : "", t->name) >= (int) sizeof(name))
+			return clad_fail(CLAD_ERR_INVALID, "tensor name too long");
+		if (t->is_counter)
+		{
+			int64_t		c = (int64_t) t->data[0];
+
+			st = clad_st_writer_add(w, name, CLAD_DTYPE_I64, 0, NULL, &c);
+		}
+		else
+			st = clad_st_writer_add(w, name, CLAD_DTYPE_F32, t->ndim, t->shape, t->data);
+		if (st != CLAD_OK)
+			return st;
+	}
+	return CLAD_OK;
+}
+
+clad_status
+clad_net_load(clad_net *net, const clad_st_file *f, const char *prefix)
+{
+	char		name[256];
+	float	   *stage_p, *stage_b;
+
+	/* validate everything into copies first, so an error changes nothing */
+	stage_p = malloc(sizeof(float) * (net->nparams ? net->nparams : 1));
+	stage_b = malloc(sizeof(float) * (net->nbuffers ? net->nbuffers : 1));
+	if (!stage_p || !stage_b)
+	{
+		free(stage_p);
+		free(stage_b);
+		return clad_fail(CLAD_ERR_NOMEM, "out of memory loading weights");
+	}
+	for (int i = 0; i < net->ntens; i++)
+	{
+		const clad_tensor_info *t = &net->tens[i];
+		float	   *dst = (t->is_buffer ? stage_b : stage_p) + net->tens_off[i];
+		clad_status st = CLAD_OK;
+
+		if (snprintf(name, sizeof(name), "%s%s", prefix ? prefix : "", t->name) >= (int) sizeof(name))
+			st = clad_fail(CLAD_ERR_INVALID, "tensor name too long");
+		else if (t->is_counter)
+		{
+			const clad_st_tensor *s = clad_st_find(f, name);
+			int64_t		c;
+
+			if (!s)
+				st = clad_fail(CLAD_ERR_FORMAT, "model lacks tensor \"%s\"", name);
+			else if (s->dtype != CLAD_DTYPE_I64 || s->numel != 1 || s->ndim > 1)
+				st = clad_fail(CLAD_ERR_FORMAT, "tensor \"%s\" must be a single I64", name);
+			else
+			{
+				memcpy(&c, s->data, sizeof(c));
+				dst[0] = (float) c;
+			}
+		}
+		else
+			st = clad_st_read_f32(f, name, t->ndim, t->shape, dst);
+		if (st != CLAD_OK)
+		{
+			free(stage_p);
+			free(stage_b);
+			return st;
+		}
+	}
+	memcpy(net->params, stage_p, sizeof(float) * net->nparams);
+	memcpy(net->buffers, stage_b, sizeof(float) * net->nbuffers);
+	free(stage_p);
+	free(stage_b);
+	return CLAD_OK;
+}
+
+size_t
+clad_net_activation_bytes(const clad_net *net)
+{
+	size_t		total = 0;
+
+	for (int v = 1; v < net->nvals; v++)
+		if (net->vals[v].alias < 0)
+			total += sizeof(float) * (size_t) net->cap_B * net->vals[v].numel * (net->grads_ready ? 2 : 1);
+	return total;
+}
+
+void
+clad_net_seed(clad_net *net, uint64_t seed)
+{
+	clad_rng_seed(&net->rng, seed);
+}
+
+void
+clad_net_set_stochastic(clad_net *net, int on)
+{
+	net->deterministic = !on;
+}

@@ -1,0 +1,143 @@
+/* core/net.h: a network as a list of layer calls over numbered activations.
+ *
+ * A clad_net is built once (clad_net_new, then one clad_net_* call per
+ * layer, each returning the id of its output value), then run for any batch
+ * size.  Every value has a per-image shape (C,H,W); value 0 is the input.
+ * Parameters (trainable) live in one flat array with gradients and optimiser
+ * state in the same layout; buffers (BatchNorm running statistics, counters)
+ * in another.  Each tensor has the name PyTorch's state_dict gives it.
+ *
+ * Build errors are sticky: the first failure is kept and returned by
+ * clad_net_finish, so a model builder can chain calls without checks.
+ */
+#ifndef CLAD_NET_H
+#define CLAD_NET_H
+
+#include "status.h"
+#include "layers.h"
+#include "safetensors.h"
+
+typedef struct clad_net clad_net;
+
+typedef enum clad_mode
+{
+	CLAD_EVAL = 0,				/* running statistics, no dropout, z = mu */
+	CLAD_TRAIN = 1				/* batch statistics, dropout, sampled z */
+} clad_mode;
+
+/* A named tensor of the net (parameter or buffer). */
+typedef struct clad_tensor_info
+{
+	char		name[96];
+	int			ndim;
+	int64_t		shape[4];
+	size_t		numel;
+	int			is_buffer;		/* running statistics and counters */
+	int			is_counter;		/* num_batches_tracked: stored as I64 in files */
+	float	   *data;			/* into the net's params or buffers */
+	float	   *grad;			/* into the net's grads, NULL for buffers */
+} clad_tensor_info;
+
+/* ---- building ---- */
+
+/* A new net whose input is (C,H,W) per image; NULL only when out of memory. */
+clad_net   *clad_net_new(int C, int H, int W);
+void		clad_net_free(clad_net *net);
+
+/* Each returns the id of the output value, or -1 after an error (kept in net). */
+int			clad_net_conv(clad_net *net, int in, const char *name, int OC, int k,
+						  int stride, int pad, int bias);
+int			clad_net_convt(clad_net *net, int in, const char *name, int OC, int k,
+						   int stride, int pad, int bias);
+/* BatchNorm2d over (C,H,W), or BatchNorm1d when H = W = 1 */
+int			clad_net_batchnorm(clad_net *net, int in, const char *name);
+/* Linear over the flattened value: (C*H*W) -> (OUT,1,1) */
+int			clad_net_linear(clad_net *net, int in, const char *name, int OUT, int bias);
+int			clad_net_relu(clad_net *net, int in);
+int			clad_net_elu(clad_net *net, int in);
+int			clad_net_sigmoid(clad_net *net, int in);
+int			clad_net_dropout(clad_net *net, int in, float p);
+int			clad_net_maxpool(clad_net *net, int in, int k, int stride, int pad);
+/* adaptive average pooling to 1x1: (C,H,W) -> (C,1,1) */
+int			clad_net_avgpool(clad_net *net, int in);
+/* a + b, same shapes */
+int			clad_net_add(clad_net *net, int a, int b);
+/* the same data seen as (C,H,W) (element count must match) */
+int			clad_net_reshape(clad_net *net, int in, int C, int H, int W);
+/*
+ * Variational code: in (2h,1,1) = [mu, sigma] -> z (h,1,1) = mu + sigma * N(0,1)
+ * in training mode, mu in eval mode.
+ */
+int			clad_net_reparam(clad_net *net, int in);
+
+/* Channels of a value (its C), or 0 for a bad id. */
+int			clad_net_value_channels(const clad_net *net, int v);
+
+/*
+ * End building: the last value added is the output.  Returns the first
+ * build error, or allocates the parameters (zeroed; see models.h for the
+ * initialisations) and returns CLAD_OK.
+ */
+clad_status clad_net_finish(clad_net *net);
+
+/* ---- running ---- */
+
+/*
+ * Forward pass of B images x (B, C,H,W) in mode.  The output stays valid
+ * until the next call.  Allocates activation memory the first time a
+ * batch size is exceeded; never otherwise.
+ */
+clad_status clad_net_forward(clad_net *net, const float *x, int B, clad_mode mode);
+
+/* Output of the last forward: (B, out_numel). */
+const float *clad_net_output(const clad_net *net);
+size_t		clad_net_out_numel(const clad_net *net);
+void		clad_net_out_shape(const clad_net *net, int *C, int *H, int *W);
+void		clad_net_in_shape(const clad_net *net, int *C, int *H, int *W);
+
+/*
+ * Backward pass from dout (B, out_numel), after a forward in the same mode.
+ * With param_grads, parameter gradients are ACCUMULATED into the net's grads
+ * (zero them with clad_net_zero_grad); with dx non-NULL the input gradient
+ * is written there (B, C,H,W).  Work for what is not asked is skipped.
+ */
+clad_status clad_net_backward(clad_net *net, const float *dout, int param_grads, float *dx);
+
+void		clad_net_zero_grad(clad_net *net);
+
+/*
+ * With stochastic off, training mode keeps batch statistics but draws no
+ * dropout masks and no variational noise (z = mu): for parity tests and
+ * deterministic evaluation of the training graph.  On by default.
+ */
+void		clad_net_set_stochastic(clad_net *net, int on);
+
+/* Seed the generator that draws dropout masks and variational noise. */
+void		clad_net_seed(clad_net *net, uint64_t seed);
+
+/* ---- parameters ---- */
+
+size_t		clad_net_num_tensors(const clad_net *net);
+const clad_tensor_info *clad_net_tensor(const clad_net *net, size_t i);
+const clad_tensor_info *clad_net_find(const clad_net *net, const char *name);
+size_t		clad_net_num_params(const clad_net *net);	/* trainable floats */
+float	   *clad_net_params(clad_net *net);
+float	   *clad_net_grads(clad_net *net);
+
+/* Adam / SGD step over all trainable parameters (state allocated on first use). */
+clad_status clad_net_adam_step(clad_net *net, clad_adam *opt);
+clad_status clad_net_sgd_step(clad_net *net, clad_sgd *opt);
+
+/* Add every tensor as prefix + name (F32; counters as I64). */
+clad_status clad_net_save(const clad_net *net, clad_st_writer *w, const char *prefix);
+
+/*
+ * Load every tensor prefix + name from f, requiring each to be present with
+ * exactly the right shape and dtype and finite; nothing is changed on error.
+ */
+clad_status clad_net_load(clad_net *net, const clad_st_file *f, const char *prefix);
+
+/* Floats of parameters + buffers, and bytes of activation memory currently held. */
+size_t		clad_net_activation_bytes(const clad_net *net);
+
+#endif

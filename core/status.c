@@ -1,0 +1,51 @@
+/* core/status.c: the calling thread's last error message. */
+#include "status.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+static _Thread_local char last_error[512];
+
+clad_status
+clad_fail(clad_status s, const char *fmt, ...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	va_end(ap);
+	return s;
+}
+
+const char *
+clad_last_error(void)
+{
+	return last_error;
+}
+
+const char *
+clad_status_name(clad_status s)
+{
+	switch (s)
+	{
+		case CLAD_OK:
+			return "ok";
+		case CLAD_ERR_NOMEM:
+			return "out of memory";
+		case CLAD_ERR_INVALID:
+			return "invalid argument";
+		case CLAD_ERR_FORMAT:
+			return "malformed data";
+		case CLAD_ERR_SHAPE:
+			return "shape mismatch";
+		case CLAD_ERR_OVERFLOW:
+			return "size overflow";
+		case CLAD_ERR_IO:
+			return "i/o error";
+		case CLAD_ERR_UNSUPPORTED:
+			return "unsupported";
+		case CLAD_ERR_NUMERIC:
+			return "non-finite value";
+	}
+	return "unknown status";
+}
