@@ -38,3 +38,9 @@ test: check
 clean:
 	rm -f core/*.o $(CORE_LIB) $(TEST_BIN)
 	rm -rf tests/build
+
+bench/bench_core: bench/bench_core.c $(CORE_LIB)
+	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -o $@ $< $(CORE_LIB) $(LIBS)
+
+bench: bench/bench_core
+	./bench/run.sh

@@ -39,7 +39,7 @@ clad_conv_geom_init(clad_conv_geom *g, int B, int C, int H, int W, int OC,
 		return clad_fail(CLAD_ERR_SHAPE, "convolution kernel %dx%d larger than padded input %dx%d",
 						 KH, KW, H + 2 * pad, W + 2 * pad);
 	*g = (clad_conv_geom) {B, C, H, W, OC, KH, KW, stride, pad,
-		(H + 2 * pad - KH) / stride + 1, (W + 2 * pad - KW) / stride + 1};
+		(H + 2 * pad - KH) / stride + 1, (W + 2 * pad - KW) / stride + 1, 1};
 	return check_geom_sizes(g);
 }
 
@@ -55,7 +55,7 @@ clad_convt_geom_init(clad_conv_geom *g, int B, int C, int H, int W, int OC,
 		return st;
 	if (OH <= 0 || OW <= 0)
 		return clad_fail(CLAD_ERR_SHAPE, "transposed convolution output would be empty");
-	*g = (clad_conv_geom) {B, C, H, W, OC, KH, KW, stride, pad, OH, OW};
+	*g = (clad_conv_geom) {B, C, H, W, OC, KH, KW, stride, pad, OH, OW, 1};
 	/* the column buffer is (OC*KH*KW, H*W): check it like a conv of OC channels */
 	{
 		size_t		a, b;
@@ -75,12 +75,24 @@ is_pointwise(const clad_conv_geom *g)
 	return g->KH == 1 && g->KW == 1 && g->stride == 1 && g->pad == 0;
 }
 
+static int
+chunk_of(const clad_conv_geom *g)
+{
+	return g->chunk < 1 ? 1 : (g->chunk > g->B ? g->B : g->chunk);
+}
+
 size_t
 clad_conv_scratch_floats(const clad_conv_geom *g)
 {
-	if (is_pointwise(g))
+	size_t		P = (size_t) g->OH * g->OW;
+	int			nb = g->chunk < 1 ? 1 : g->chunk;
+
+	if (nb == 1 && is_pointwise(g))
 		return 0;
-	return (size_t) g->C * g->KH * g->KW * g->OH * g->OW;
+	if (nb == 1)
+		return (size_t) g->C * g->KH * g->KW * P;
+	/* columns (C*KH*KW, nb*P) and the product (OC, nb*P) */
+	return ((size_t) g->C * g->KH * g->KW + g->OC) * nb * P;
 }
 
 size_t
@@ -94,14 +106,14 @@ clad_convt_scratch_floats(const clad_conv_geom *g)
  * reaches into the padding.
  */
 static void
-im2col(float *col, const float *img, int C, int H, int W, int KH, int KW,
-	   int stride, int pad, int OH, int OW)
+im2col_ld(float *col, size_t ld, const float *img, int C, int H, int W, int KH, int KW,
+		  int stride, int pad, int OH, int OW)
 {
 	for (int c = 0; c < C; c++)
 		for (int kh = 0; kh < KH; kh++)
 			for (int kw = 0; kw < KW; kw++)
 			{
-				float	   *row = col + ((size_t) (c * KH + kh) * KW + kw) * OH * OW;
+				float	   *row = col + ((size_t) (c * KH + kh) * KW + kw) * ld;
 				const float *plane = img + (size_t) c * H * W;
 
 				for (int oh = 0; oh < OH; oh++)
@@ -124,16 +136,24 @@ im2col(float *col, const float *img, int C, int H, int W, int KH, int KW,
 			}
 }
 
-/* One image: col (C*KH*KW, OH*OW) added back into img (C,H,W); the inverse scatter of im2col. */
 static void
-col2im_add(float *img, const float *col, int C, int H, int W, int KH, int KW,
-		   int stride, int pad, int OH, int OW)
+im2col(float *col, const float *img, int C, int H, int W, int KH, int KW,
+	   int stride, int pad, int OH, int OW)
+{
+	im2col_ld(col, (size_t) OH * OW, img, C, H, W, KH, KW, stride, pad, OH, OW);
+}
+
+/* One image: col (C*KH*KW, OH*OW, row stride ld) added back into img (C,H,W);
+ * the inverse scatter of im2col. */
+static void
+col2im_add_ld(float *img, const float *col, size_t ld, int C, int H, int W, int KH, int KW,
+			  int stride, int pad, int OH, int OW)
 {
 	for (int c = 0; c < C; c++)
 		for (int kh = 0; kh < KH; kh++)
 			for (int kw = 0; kw < KW; kw++)
 			{
-				const float *row = col + ((size_t) (c * KH + kh) * KW + kw) * OH * OW;
+				const float *row = col + ((size_t) (c * KH + kh) * KW + kw) * ld;
 				float	   *plane = img + (size_t) c * H * W;
 
 				for (int oh = 0; oh < OH; oh++)
@@ -151,6 +171,13 @@ col2im_add(float *img, const float *col, int C, int H, int W, int KH, int KW,
 					}
 				}
 			}
+}
+
+static void
+col2im_add(float *img, const float *col, int C, int H, int W, int KH, int KW,
+		   int stride, int pad, int OH, int OW)
+{
+	col2im_add_ld(img, col, (size_t) OH * OW, C, H, W, KH, KW, stride, pad, OH, OW);
 }
 
 static void
@@ -180,12 +207,99 @@ sum_bias_grad(float *dbias, const float *dout, int OC, size_t plane)
 	}
 }
 
+/*
+ * nb images at once: col (K, nb*P) holds image b's columns at b*P, and
+ * Y (OC, nb*P) = W @ col is scattered back to out (nb, OC, P).
+ */
+static void
+conv2d_forward_chunked(float *out, const float *in, const float *weight,
+					   const float *bias, const clad_conv_geom *g, float *scratch)
+{
+	int			K = g->C * g->KH * g->KW;
+	size_t		P = (size_t) g->OH * g->OW;
+	int			nbmax = chunk_of(g);
+
+	for (int b0 = 0; b0 < g->B; b0 += nbmax)
+	{
+		int			nb = g->B - b0 < nbmax ? g->B - b0 : nbmax;
+		size_t		ld = (size_t) nb * P;
+		float	   *col = scratch;
+		float	   *Y = scratch + (size_t) K * ld;
+
+		for (int b = 0; b < nb; b++)
+			im2col_ld(col + b * P, ld, in + (size_t) (b0 + b) * g->C * g->H * g->W,
+					  g->C, g->H, g->W, g->KH, g->KW, g->stride, g->pad, g->OH, g->OW);
+		clad_sgemm(0, 0, g->OC, (int) ld, K, 1.0f, weight, K, col, (int) ld, 0.0f, Y, (int) ld);
+		for (int b = 0; b < nb; b++)
+			for (int oc = 0; oc < g->OC; oc++)
+			{
+				float	   *o = out + ((size_t) (b0 + b) * g->OC + oc) * P;
+				const float *y = Y + (size_t) oc * ld + b * P;
+				float		bv = bias ? bias[oc] : 0.0f;
+
+				for (size_t i = 0; i < P; i++)
+					o[i] = y[i] + bv;
+			}
+	}
+}
+
+static void
+conv2d_backward_chunked(float *din, float *dweight, float *dbias,
+						const float *dout, const float *in, const float *weight,
+						const clad_conv_geom *g, float *scratch)
+{
+	int			K = g->C * g->KH * g->KW;
+	size_t		P = (size_t) g->OH * g->OW;
+	int			nbmax = chunk_of(g);
+
+	for (int b0 = 0; b0 < g->B; b0 += nbmax)
+	{
+		int			nb = g->B - b0 < nbmax ? g->B - b0 : nbmax;
+		size_t		ld = (size_t) nb * P;
+		float	   *col = scratch;
+		float	   *dY = scratch + (size_t) K * ld;
+
+		/* gather dout of the chunk as (OC, nb*P) */
+		for (int b = 0; b < nb; b++)
+		{
+			const float *d = dout + (size_t) (b0 + b) * g->OC * P;
+
+			if (dbias)
+				sum_bias_grad(dbias, d, g->OC, P);
+			for (int oc = 0; oc < g->OC; oc++)
+				memcpy(dY + (size_t) oc * ld + b * P, d + (size_t) oc * P, sizeof(float) * P);
+		}
+		if (dweight)
+		{
+			for (int b = 0; b < nb; b++)
+				im2col_ld(col + b * P, ld, in + (size_t) (b0 + b) * g->C * g->H * g->W,
+						  g->C, g->H, g->W, g->KH, g->KW, g->stride, g->pad, g->OH, g->OW);
+			/* dW (OC, K) += dY (OC, nb*P) @ col^T (nb*P, K) */
+			clad_sgemm(0, 1, g->OC, K, (int) ld, 1.0f, dY, (int) ld, col, (int) ld, 1.0f, dweight, K);
+		}
+		if (din)
+		{
+			/* dcol (K, nb*P) = W^T (K, OC) @ dY (OC, nb*P) */
+			clad_sgemm(1, 0, K, (int) ld, g->OC, 1.0f, weight, K, dY, (int) ld, 0.0f, col, (int) ld);
+			for (int b = 0; b < nb; b++)
+				col2im_add_ld(din + (size_t) (b0 + b) * g->C * g->H * g->W, col + b * P, ld,
+							  g->C, g->H, g->W, g->KH, g->KW, g->stride, g->pad, g->OH, g->OW);
+		}
+	}
+}
+
 void
 clad_conv2d_forward(float *out, const float *in, const float *weight,
 					const float *bias, const clad_conv_geom *g, float *scratch)
 {
 	int			K = g->C * g->KH * g->KW;
 	int			P = g->OH * g->OW;
+
+	if (chunk_of(g) > 1)
+	{
+		conv2d_forward_chunked(out, in, weight, bias, g, scratch);
+		return;
+	}
 
 	for (int b = 0; b < g->B; b++)
 	{
@@ -212,6 +326,12 @@ clad_conv2d_backward(float *din, float *dweight, float *dbias,
 {
 	int			K = g->C * g->KH * g->KW;
 	int			P = g->OH * g->OW;
+
+	if (chunk_of(g) > 1)
+	{
+		conv2d_backward_chunked(din, dweight, dbias, dout, in, weight, g, scratch);
+		return;
+	}
 
 	for (int b = 0; b < g->B; b++)
 	{

@@ -24,6 +24,7 @@ typedef struct clad_conv_geom
 	int			OC;				/* output channels */
 	int			KH, KW, stride, pad;
 	int			OH, OW;			/* output height, width */
+	int			chunk;			/* images per GEMM (Conv2d only; 1 after init) */
 } clad_conv_geom;
 
 /* Fill g for a Conv2d and compute OH, OW; fails on non-positive or overflowing sizes. */
@@ -35,7 +36,11 @@ clad_status clad_conv_geom_init(clad_conv_geom *g, int B, int C, int H, int W, i
 clad_status clad_convt_geom_init(clad_conv_geom *g, int B, int C, int H, int W, int OC,
 								 int KH, int KW, int stride, int pad);
 
-/* Scratch floats the conv / conv-transpose functions need for g. */
+/*
+ * Scratch floats the conv / conv-transpose functions need for g.  Conv2d
+ * multiplies g->chunk images per GEMM, so that the weights are read once
+ * per chunk rather than once per image; its scratch grows with the chunk.
+ */
 size_t		clad_conv_scratch_floats(const clad_conv_geom *g);
 size_t		clad_convt_scratch_floats(const clad_conv_geom *g);
 

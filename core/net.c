@@ -1,5 +1,6 @@
 /* core/net.c: building, running and differentiating a network of layer calls. */
 #include "net.h"
+#include "tapconv.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@ typedef struct net_op
 	float	   *save_mean, *save_invstd;	/* BatchNorm batch statistics (C) */
 	int32_t    *argmax;			/* max pool winners (cap_B x out numel) */
 	float	   *noise;			/* dropout mask or reparam noise (cap_B x out numel) */
+	clad_tapconv *tap;			/* small-map plan for eval passes, or NULL */
 } net_op;
 
 struct clad_net
@@ -66,7 +68,10 @@ struct clad_net
 	size_t		scratch_floats;
 	clad_rng	rng;
 	int			deterministic;	/* training mode without dropout and noise */
+	int			tap_max_B;		/* batches up to this use the tap plans */
 };
+
+static void drop_plans(clad_net *net);
 
 /* ---------------------------------------------------------------- building */
 
@@ -135,6 +140,7 @@ clad_net_free(clad_net *net)
 	if (!net)
 		return;
 	free_runtime(net);
+	drop_plans(net);
 	for (int i = 0; i < net->nops; i++)
 	{
 		free(net->ops[i].save_mean);
@@ -497,6 +503,8 @@ clad_net_reparam(clad_net *net, int in)
 	return op->out = add_value(net, v.C / 2, 1, 1, -1);
 }
 
+static size_t op_scratch_floats(const clad_net *net, const net_op *op, int B);
+
 int
 clad_net_value_channels(const clad_net *net, int v)
 {
@@ -544,27 +552,8 @@ clad_net_finish(clad_net *net)
 		if (op->kind == OP_BN)
 			for (int64_t j = 0; j < net->tens[op->w].shape[0]; j++)
 				net->tens[op->w].data[j] = 1.0f;
-		if (op->kind == OP_CONV || op->kind == OP_CONVT)
-		{
-			value_info	v = net->vals[op->in];
-			clad_conv_geom g;
-			size_t		s;
-
-			if (op->kind == OP_CONV)
-			{
-				clad_conv_geom_init(&g, 1, v.C, v.H, v.W, net->vals[op->out].C, op->k, op->k,
-									op->stride, op->pad);
-				s = clad_conv_scratch_floats(&g);
-			}
-			else
-			{
-				clad_convt_geom_init(&g, 1, v.C, v.H, v.W, net->vals[op->out].C, op->k, op->k,
-									 op->stride, op->pad);
-				s = clad_convt_scratch_floats(&g);
-			}
-			if (s > scratch)
-				scratch = s;
-		}
+		if (op_scratch_floats(net, op, 1) > scratch)
+			scratch = op_scratch_floats(net, op, 1);
 	}
 	net->scratch_floats = scratch;
 	net->scratch = malloc(sizeof(float) * (scratch ? scratch : 1));
@@ -575,6 +564,42 @@ clad_net_finish(clad_net *net)
 }
 
 /* ---------------------------------------------------------------- running */
+
+/* Scratch budget for batched convolutions: 4M floats (16 MB). */
+#define CONV_CHUNK_FLOATS (4u << 20)
+
+/* The geometry of conv op for batch B, with as many images per GEMM as the budget allows. */
+static void
+op_conv_geom(const clad_net *net, const net_op *op, int B, clad_conv_geom *g)
+{
+	value_info	vi = net->vals[op->in], vo = net->vals[op->out];
+
+	if (op->kind == OP_CONV)
+	{
+		size_t		per_image;
+
+		clad_conv_geom_init(g, B, vi.C, vi.H, vi.W, vo.C, op->k, op->k, op->stride, op->pad);
+		per_image = ((size_t) vi.C * op->k * op->k + vo.C) * g->OH * g->OW;
+		g->chunk = (int) (CONV_CHUNK_FLOATS / per_image);
+		if (g->chunk > B)
+			g->chunk = B;
+		if (g->chunk < 1)
+			g->chunk = 1;
+	}
+	else
+		clad_convt_geom_init(g, B, vi.C, vi.H, vi.W, vo.C, op->k, op->k, op->stride, op->pad);
+}
+
+static size_t
+op_scratch_floats(const clad_net *net, const net_op *op, int B)
+{
+	clad_conv_geom g;
+
+	if (op->kind != OP_CONV && op->kind != OP_CONVT)
+		return 0;
+	op_conv_geom(net, op, B, &g);
+	return op->kind == OP_CONV ? clad_conv_scratch_floats(&g) : clad_convt_scratch_floats(&g);
+}
 
 static clad_status
 ensure_activations(clad_net *net, int B)
@@ -610,6 +635,22 @@ ensure_activations(clad_net *net, int B)
 		if ((op->kind == OP_DROPOUT || op->kind == OP_REPARAM) &&
 			!(op->noise = malloc(sizeof(float) * n)))
 			goto nomem;
+	}
+	{
+		size_t		need = 0;
+
+		for (int i = 0; i < net->nops; i++)
+			if (op_scratch_floats(net, &net->ops[i], B) > need)
+				need = op_scratch_floats(net, &net->ops[i], B);
+		if (need > net->scratch_floats)
+		{
+			float	   *ns = realloc(net->scratch, sizeof(float) * need);
+
+			if (!ns)
+				goto nomem;
+			net->scratch = ns;
+			net->scratch_floats = need;
+		}
 	}
 	net->cap_B = B;
 	return CLAD_OK;
@@ -666,16 +707,13 @@ clad_net_forward(clad_net *net, const float *x, int B, clad_mode mode)
 				{
 					clad_conv_geom g;
 
-					if (op->kind == OP_CONV)
-					{
-						clad_conv_geom_init(&g, B, vi.C, vi.H, vi.W, vo.C, op->k, op->k, op->stride, op->pad);
+					op_conv_geom(net, op, B, &g);
+					if (op->tap && mode == CLAD_EVAL && B <= net->tap_max_B)
+						clad_tapconv_forward(op->tap, out, in, TOPT(op->b), B, net->scratch);
+					else if (op->kind == OP_CONV)
 						clad_conv2d_forward(out, in, TDATA(op->w), TOPT(op->b), &g, net->scratch);
-					}
 					else
-					{
-						clad_convt_geom_init(&g, B, vi.C, vi.H, vi.W, vo.C, op->k, op->k, op->stride, op->pad);
 						clad_convt2d_forward(out, in, TDATA(op->w), TOPT(op->b), &g, net->scratch);
-					}
 					break;
 				}
 			case OP_BN:
@@ -833,18 +871,18 @@ clad_net_backward(clad_net *net, const float *dout, int param_grads, float *dx)
 
 					if (!din && !param_grads)
 						break;
-					if (op->kind == OP_CONV)
+					op_conv_geom(net, op, B, &g);
+					if (op->tap && net->cur_mode == CLAD_EVAL && !param_grads && B <= net->tap_max_B)
 					{
-						clad_conv_geom_init(&g, B, vi.C, vi.H, vi.W, vo.C, op->k, op->k, op->stride, op->pad);
+						if (din)
+							clad_tapconv_backward_input(op->tap, din, d, B, net->scratch);
+					}
+					else if (op->kind == OP_CONV)
 						clad_conv2d_backward(din, TGRAD(op->w), TGRAD(op->b), d, in, TDATA(op->w), &g,
 											 net->scratch);
-					}
 					else
-					{
-						clad_convt_geom_init(&g, B, vi.C, vi.H, vi.W, vo.C, op->k, op->k, op->stride, op->pad);
 						clad_convt2d_backward(din, TGRAD(op->w), TGRAD(op->b), d, in, TDATA(op->w), &g,
 											  net->scratch);
-					}
 					break;
 				}
 			case OP_BN:
@@ -982,6 +1020,7 @@ clad_net_adam_step(clad_net *net, clad_adam *opt)
 {
 	clad_status st = ensure_opt_state(net, 1);
 
+	drop_plans(net);
 	if (st == CLAD_OK)
 		clad_adam_step(opt, net->params, net->grads, net->opt_m, net->opt_v, net->nparams);
 	return st;
@@ -992,6 +1031,7 @@ clad_net_sgd_step(clad_net *net, clad_sgd *opt)
 {
 	clad_status st = ensure_opt_state(net, 0);
 
+	drop_plans(net);
 	if (st == CLAD_OK)
 		clad_sgd_step(opt, net->params, net->grads, net->opt_m, net->nparams);
 	return st;
@@ -1070,6 +1110,7 @@ clad_net_load(clad_net *net, const clad_st_file *f, const char *prefix)
 			return st;
 		}
 	}
+	drop_plans(net);
 	memcpy(net->params, stage_p, sizeof(float) * net->nparams);
 	memcpy(net->buffers, stage_b, sizeof(float) * net->nbuffers);
 	free(stage_p);
@@ -1098,4 +1139,70 @@ void
 clad_net_set_stochastic(clad_net *net, int on)
 {
 	net->deterministic = !on;
+}
+
+/* Convolutions whose output maps are at most this many pixels get tap plans. */
+#define TAP_MAX_POSITIONS 16
+
+static void
+drop_plans(clad_net *net)
+{
+	for (int i = 0; i < net->nops; i++)
+		if (net->ops[i].tap)
+		{
+			clad_tapconv_free(net->ops[i].tap);
+			free(net->ops[i].tap);
+			net->ops[i].tap = NULL;
+		}
+	net->tap_max_B = 0;
+}
+
+clad_status
+clad_net_prepare_inference(clad_net *net, int max_B)
+{
+	size_t		need = 0;
+
+	if (!net->finished || max_B < 1)
+		return clad_fail(CLAD_ERR_INVALID, "prepare_inference needs a finished net and max_B >= 1");
+	drop_plans(net);
+	for (int i = 0; i < net->nops; i++)
+	{
+		net_op	   *op = &net->ops[i];
+		clad_conv_geom g;
+		clad_status st;
+
+		if (op->kind != OP_CONV)
+			continue;
+		op_conv_geom(net, op, 1, &g);
+		if (g.OH * g.OW > TAP_MAX_POSITIONS || g.C < 16)
+			continue;
+		if (!(op->tap = malloc(sizeof(clad_tapconv))))
+		{
+			drop_plans(net);
+			return clad_fail(CLAD_ERR_NOMEM, "out of memory planning convolutions");
+		}
+		if ((st = clad_tapconv_build(op->tap, &g, TDATA(op->w))) != CLAD_OK)
+		{
+			free(op->tap);
+			op->tap = NULL;
+			drop_plans(net);
+			return st;
+		}
+		if (clad_tapconv_scratch_floats(op->tap, max_B) > need)
+			need = clad_tapconv_scratch_floats(op->tap, max_B);
+	}
+	if (need > net->scratch_floats)
+	{
+		float	   *ns = realloc(net->scratch, sizeof(float) * need);
+
+		if (!ns)
+		{
+			drop_plans(net);
+			return clad_fail(CLAD_ERR_NOMEM, "out of memory for convolution scratch");
+		}
+		net->scratch = ns;
+		net->scratch_floats = need;
+	}
+	net->tap_max_B = max_B;
+	return CLAD_OK;
 }

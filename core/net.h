@@ -137,6 +137,14 @@ clad_status clad_net_save(const clad_net *net, clad_st_writer *w, const char *pr
  */
 clad_status clad_net_load(clad_net *net, const clad_st_file *f, const char *prefix);
 
+/*
+ * Prepare eval-mode passes (forward and input gradient) for batches up to
+ * max_B: convolutions on small maps get a tap plan with their weights packed
+ * once (see tapconv.h).  Call after the weights are final (loading or
+ * training drops the plans: they would be stale).
+ */
+clad_status clad_net_prepare_inference(clad_net *net, int max_B);
+
 /* Floats of parameters + buffers, and bytes of activation memory currently held. */
 size_t		clad_net_activation_bytes(const clad_net *net);
 

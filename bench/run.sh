@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# bench/run.sh: `make bench`. clad against PyTorch 1.13 on the same ResNet-18
+# weights (1x28x28, K = 10), one thread each, in one run; prints ratios
+# (higher = clad faster).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-/usr/bin/python3}
+out=bench/build
+mkdir -p "$out"
+
+"$PY" bench/bench_torch.py make-model "$out/resnet18.safetensors"
+
+# PyTorch at its best: one thread, no spinning OpenMP workers, and the
+# OpenBLAS kernels that suit this CPU (unless the machine already chose).
+torch_env=(OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE)
+if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -qw avx512f /proc/cpuinfo; then
+	torch_env+=(OPENBLAS_CORETYPE=SKYLAKEX)
+fi
+env "${torch_env[@]}" "$PY" bench/bench_torch.py time "$out/resnet18.safetensors" > "$out/torch.txt"
+OMP_NUM_THREADS=1 ./bench/bench_core "$out/resnet18.safetensors" > "$out/clad.txt"
+
+"$PY" - "$out/clad.txt" "$out/torch.txt" <<'PYEOF'
+import sys
+def read(p):
+    d = {}
+    for line in open(p):
+        k, _, v = line.strip().partition(" ")
+        d[k] = v
+    return d
+c, t = read(sys.argv[1]), read(sys.argv[2])
+print("clad:    %s" % c["blas"])
+print("PyTorch: %s" % t["torch"])
+peak = float(c["sgemm_peak_gflops"])
+print("sgemm peak (1 thread, same run): %.1f GFLOP/s" % peak)
+print("useful work per forward: %s MFLOP (zero padding skipped)" % c["useful_forward_mflop"])
+print()
+print("%-22s %12s %12s %8s %14s" % ("work", "clad ms/img", "torch ms/img", "ratio", "clad % peak"))
+for key, label in (("forward_b1", "forward, batch 1"), ("odin_b1", "ODIN, batch 1"),
+                   ("forward_b64", "forward, batch 64"), ("odin_b64", "ODIN, batch 64")):
+    cm, tm = float(c[key + "_ms"]), float(t[key + "_ms"])
+    g = float(c[key + "_useful_gflops"])
+    print("%-22s %12.3f %12.3f %7.1fx %13.0f%%" % (label, cm, tm, tm / cm, 100 * g / peak))
+PYEOF

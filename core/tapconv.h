@@ -1,0 +1,49 @@
+/* core/tapconv.h: convolution on small maps as a sum over kernel taps.
+ *
+ * On ResNet's late stages the maps are 4x4, 2x2 and 1x1, where im2col + GEMM
+ * spends most of its work and weight reads on zero padding (a 3x3 conv on a
+ * 1x1 map uses only its centre tap).  A tap plan lists, for each kernel tap
+ * (kh,kw), the (output, input) position pairs where it meets a real pixel,
+ * and keeps that tap's weights packed for both directions.  Then
+ *     out[:, p] += W_tap @ in[:, q]   for every tap and pair (p, q)
+ * and the input gradient is the transpose.  Only the taps that touch real
+ * pixels are stored or read.  Built once per model at load time; inference
+ * only (no weight gradients).
+ */
+#ifndef CLAD_TAPCONV_H
+#define CLAD_TAPCONV_H
+
+#include "layers.h"
+
+typedef struct clad_tap
+{
+	int			npairs;
+	int32_t    *out_pos;		/* (npairs) output positions oh*OW+ow */
+	int32_t    *in_pos;			/* (npairs) input positions ih*W+iw */
+	float	   *w_in_out;		/* (C, OC): forward, rows of input channels */
+	float	   *w_out_in;		/* (OC, C): input gradient */
+} clad_tap;
+
+typedef struct clad_tapconv
+{
+	clad_conv_geom g;			/* B ignored */
+	int			ntaps;			/* taps that touch a real pixel */
+	clad_tap   *taps;
+} clad_tapconv;
+
+/* Plan and pack for geometry g and weight (OC,C,KH,KW). */
+clad_status clad_tapconv_build(clad_tapconv *tc, const clad_conv_geom *g, const float *weight);
+void		clad_tapconv_free(clad_tapconv *tc);
+
+/* Scratch floats for a batch of B. */
+size_t		clad_tapconv_scratch_floats(const clad_tapconv *tc, int B);
+
+/* in (B,C,H,W), bias (OC) or NULL -> out (B,OC,OH,OW) */
+void		clad_tapconv_forward(const clad_tapconv *tc, float *out, const float *in,
+								 const float *bias, int B, float *scratch);
+
+/* dout (B,OC,OH,OW) -> din (B,C,H,W) (accumulated) */
+void		clad_tapconv_backward_input(const clad_tapconv *tc, float *din, const float *dout,
+										int B, float *scratch);
+
+#endif
