@@ -1142,7 +1142,7 @@ clad_net_set_stochastic(clad_net *net, int on)
 }
 
 /* Convolutions whose output maps are at most this many pixels get tap plans. */
-#define TAP_MAX_POSITIONS 16
+#define TAP_MAX_POSITIONS 64
 
 static void
 drop_plans(clad_net *net)
