@@ -169,6 +169,8 @@ main(int argc, char **argv)
 		return die("build");
 	if (clad_net_load(net, f, "model.") != CLAD_OK)
 		return die("load");
+	if (clad_net_prepare_inference(net, 64) != CLAD_OK)
+		return die("prepare");
 	if (!(in = clad_st_find(f, "input")) || in->numel != 64 * 784)
 	{
 		fprintf(stderr, "bench_core: no input (64 x 784)\n");
