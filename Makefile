@@ -44,3 +44,15 @@ bench/bench_core: bench/bench_core.c $(CORE_LIB)
 
 bench: bench/bench_core
 	./bench/run.sh
+
+# Sanitizer build of core and the tests that feed it untrusted bytes.
+ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+ASAN_TESTS = tests/test_safetensors
+ASAN_BIN   = $(patsubst tests/%,tests/build/asan/%,$(ASAN_TESTS))
+
+tests/build/asan/%: tests/%.c $(CORE_SRC) $(wildcard core/*.h) tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_FLAGS) $(CLAD_CFLAGS) -Itests -o $@ $< $(CORE_SRC) $(LIBS)
+
+check-asan: $(ASAN_BIN)
+	@set -e; for t in $(ASAN_BIN); do echo "== $$t"; ./$$t; done
