@@ -465,8 +465,18 @@ check_odin_gradient(void)
 		{
 			x[i] = k + (s ? -1e-3f : 1e-3f);
 			clad_net_forward(n, x, 2, CLAD_EVAL);
-			/* sum over the batch: each image's own loss */
-			l[s] = 2.0 * clad_cross_entropy_loss(NULL, clad_net_output(n), lab, 2, 3, 2.0f);
+			/* sum over the batch of each image's own loss, in double (the
+			 * float loss would quantise the differences) */
+			l[s] = 0.0;
+			for (int b = 0; b < 2; b++)
+			{
+				const float *o = clad_net_output(n) + 3 * b;
+				double		z = 0.0;
+
+				for (int k2 = 0; k2 < 3; k2++)
+					z += exp(o[k2] / 2.0);
+				l[s] += log(z) - o[lab[b]] / 2.0;
+			}
 		}
 		x[i] = k;
 		scale = fmax(scale, fabs((l[0] - l[1]) / 2e-3));
