@@ -49,8 +49,7 @@ clad_tapconv_build(clad_tapconv *tc, const clad_conv_geom *g, const float *weigh
 			}
 			t->npairs = n;
 			t->w_in_out = malloc(sizeof(float) * g->C * g->OC);
-			t->w_out_in = malloc(sizeof(float) * g->C * g->OC);
-			if (!t->w_in_out || !t->w_out_in)
+			if (!t->w_in_out)
 				goto nomem;
 			for (int oc = 0; oc < g->OC; oc++)
 				for (int c = 0; c < g->C; c++)
@@ -58,7 +57,6 @@ clad_tapconv_build(clad_tapconv *tc, const clad_conv_geom *g, const float *weigh
 					float		w = weight[(((size_t) oc * g->C + c) * g->KH + kh) * g->KW + kw];
 
 					t->w_in_out[(size_t) c * g->OC + oc] = w;
-					t->w_out_in[(size_t) oc * g->C + c] = w;
 				}
 			tc->ntaps++;
 		}
@@ -78,7 +76,6 @@ clad_tapconv_free(clad_tapconv *tc)
 			free(tc->taps[i].out_pos);
 			free(tc->taps[i].in_pos);
 			free(tc->taps[i].w_in_out);
-			free(tc->taps[i].w_out_in);
 		}
 	free(tc->taps);
 	memset(tc, 0, sizeof(*tc));
@@ -125,15 +122,90 @@ typedef void (*small_gemm_fn) (float *restrict, const float *restrict, const flo
 							   int, int, int);
 
 #if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("avx512f,avx512vl,fma"), optimize("O3")))
+typedef float v16f __attribute__((vector_size(64), aligned(4)));
+
+/*
+ * AVX-512: for each row of Y, 64 columns stay in four registers while the
+ * rows of Wp stream past (a column block of Wp is K x 256 bytes, which
+ * stays in L2 for the next row); zero inputs (ReLU outputs) are skipped.
+ * The remaining M % 64 columns take the plain loop.
+ */
+/* One row of Y, 64 columns in registers; zero inputs skipped. */
+__attribute__((target("avx512f,avx512vl,fma"), optimize("O3", "fp-contract=fast")))
+static inline void
+gemm_row64_avx512(float *restrict y, const float *restrict x, const float *restrict w,
+				  int K, int M)
+{
+	v16f		a0 = *(const v16f *) y, a1 = *(const v16f *) (y + 16),
+				a2 = *(const v16f *) (y + 32), a3 = *(const v16f *) (y + 48);
+
+	for (int k = 0; k < K; k++, w += M)
+	{
+		float		xk = x[k];
+
+		if (xk == 0.0f)
+			continue;
+		a0 += xk * *(const v16f *) w;
+		a1 += xk * *(const v16f *) (w + 16);
+		a2 += xk * *(const v16f *) (w + 32);
+		a3 += xk * *(const v16f *) (w + 48);
+	}
+	*(v16f *) y = a0;
+	*(v16f *) (y + 16) = a1;
+	*(v16f *) (y + 32) = a2;
+	*(v16f *) (y + 48) = a3;
+}
+
+/*
+ * AVX-512: 64 columns of up to four rows of Y stay in registers while the
+ * K rows of Wp stream past once, so on 2x2 maps each weight is read once
+ * for four positions.  A lone row (1x1 maps) skips zero inputs instead.
+ * The remaining M % 64 columns take the plain loop.
+ */
+__attribute__((target("avx512f,avx512vl,fma"), optimize("O3", "fp-contract=fast")))
 static void
 small_gemm_avx512(float *restrict Y, const float *restrict X, const float *restrict Wp,
 				  int N, int K, int M)
 {
-SMALL_GEMM_BODY
+	int			mv = M - M % 64;
+	int			n = 0;
+
+	for (; n + 4 <= N; n += 4)
+	{
+		const float *x0 = X + (size_t) n * K, *x1 = x0 + K, *x2 = x1 + K, *x3 = x2 + K;
+		float	   *y0 = Y + (size_t) n * M, *y1 = y0 + M, *y2 = y1 + M, *y3 = y2 + M;
+
+		for (int m0 = 0; m0 < mv; m0 += 16)
+		{
+			v16f		a0 = *(const v16f *) (y0 + m0), a1 = *(const v16f *) (y1 + m0),
+						a2 = *(const v16f *) (y2 + m0), a3 = *(const v16f *) (y3 + m0);
+			const float *w = Wp + m0;
+
+			for (int k = 0; k < K; k++, w += M)
+			{
+				v16f		wv = *(const v16f *) w;
+
+				a0 += x0[k] * wv;
+				a1 += x1[k] * wv;
+				a2 += x2[k] * wv;
+				a3 += x3[k] * wv;
+			}
+			*(v16f *) (y0 + m0) = a0;
+			*(v16f *) (y1 + m0) = a1;
+			*(v16f *) (y2 + m0) = a2;
+			*(v16f *) (y3 + m0) = a3;
+		}
+	}
+	for (; n < N; n++)
+		for (int m0 = 0; m0 < mv; m0 += 64)
+			gemm_row64_avx512(Y + (size_t) n * M + m0, X + (size_t) n * K, Wp + m0, K, M);
+	for (int r = 0; r < N && mv < M; r++)
+		for (int k = 0; k < K; k++)
+			for (int m = mv; m < M; m++)
+				Y[(size_t) r * M + m] += X[(size_t) r * K + k] * Wp[(size_t) k * M + m];
 }
 
-__attribute__((target("avx2,fma"), optimize("O3")))
+__attribute__((target("avx2,fma"), optimize("O3", "fp-contract=fast")))
 static void
 small_gemm_avx2(float *restrict Y, const float *restrict X, const float *restrict Wp,
 				int N, int K, int M)
@@ -173,6 +245,87 @@ small_gemm_acc(float *restrict Y, const float *restrict X, const float *restrict
 	fn(Y, X, Wp, N, K, M);
 }
 
+/*
+ * Y (N, M) += X (N, K) @ W^T for W (M, K) row-major: one dot product per
+ * output, so the input gradient reads the same packed weights as the
+ * forward pass (one copy of the weights stays in cache, not two).
+ */
+#define SMALL_DOT_BODY \
+	for (int m = 0; m < M; m++) \
+	{ \
+		const float *restrict w = W + (size_t) m * K; \
+		for (int n = 0; n < N; n++) \
+		{ \
+			const float *restrict x = X + (size_t) n * K; \
+			float		s = 0.0f; \
+			for (int k = 0; k < K; k++) \
+				s += x[k] * w[k]; \
+			Y[(size_t) n * M + m] += s; \
+		} \
+	}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx512f,avx512vl,fma"), optimize("O3", "fp-contract=fast")))
+static void
+small_dot_avx512(float *restrict Y, const float *restrict X, const float *restrict W,
+				 int N, int K, int M)
+{
+	int			kv = K - K % 32;
+
+	for (int m = 0; m < M; m++)
+	{
+		const float *w = W + (size_t) m * K;
+
+		for (int n = 0; n < N; n++)
+		{
+			const float *x = X + (size_t) n * K;
+			v16f		a0 = {0}, a1 = {0};
+			float		s = 0.0f;
+
+			for (int k = 0; k < kv; k += 32)
+			{
+				a0 += *(const v16f *) (x + k) * *(const v16f *) (w + k);
+				a1 += *(const v16f *) (x + k + 16) * *(const v16f *) (w + k + 16);
+			}
+			a0 += a1;
+			for (int i = 0; i < 16; i++)
+				s += a0[i];
+			for (int k = kv; k < K; k++)
+				s += x[k] * w[k];
+			Y[(size_t) n * M + m] += s;
+		}
+	}
+}
+#endif
+
+static void
+small_dot_plain(float *restrict Y, const float *restrict X, const float *restrict W,
+				int N, int K, int M)
+{
+SMALL_DOT_BODY
+}
+
+static void
+small_dot_acc(float *restrict Y, const float *restrict X, const float *restrict W,
+			  int N, int K, int M)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	static int	have_avx512 = -1;
+
+	if (have_avx512 < 0)
+	{
+		__builtin_cpu_init();
+		have_avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+	}
+	if (have_avx512)
+	{
+		small_dot_avx512(Y, X, W, N, K, M);
+		return;
+	}
+#endif
+	small_dot_plain(Y, X, W, N, K, M);
+}
+
 /* (B, C, S) -> (B*S, C): each position's channels contiguous */
 static void
 to_channels_last(float *dst, const float *src, int B, int C, int S)
@@ -200,7 +353,7 @@ tap_sum(const clad_tapconv *tc, float *dst_cl, int dst_S, const float *src_cl, i
 		const clad_tap *tap = &tc->taps[t];
 		const int32_t *from = forward ? tap->in_pos : tap->out_pos;
 		const int32_t *to = forward ? tap->out_pos : tap->in_pos;
-		const float *Wp = forward ? tap->w_in_out : tap->w_out_in;
+		const float *Wp = tap->w_in_out;	/* (C, OC) */
 		int			N = B * tap->npairs;
 
 		for (int b = 0; b < B; b++)
@@ -209,9 +362,12 @@ tap_sum(const clad_tapconv *tc, float *dst_cl, int dst_S, const float *src_cl, i
 					   src_cl + ((size_t) b * src_S + from[i]) * K, sizeof(float) * K);
 		memset(partial, 0, sizeof(float) * N * M);
 		if (N >= 16)
-			clad_sgemm(0, 0, N, M, K, 1.0f, gather, K, Wp, M, 0.0f, partial, M);
-		else
+			/* forward: (N, C) @ (C, OC); backward: (N, OC) @ (C, OC)^T */
+			clad_sgemm(0, !forward, N, M, K, 1.0f, gather, K, Wp, forward ? M : K, 0.0f, partial, M);
+		else if (forward)
 			small_gemm_acc(partial, gather, Wp, N, K, M);
+		else
+			small_dot_acc(partial, gather, Wp, N, K, M);
 		for (int b = 0; b < B; b++)
 			for (int i = 0; i < tap->npairs; i++)
 			{

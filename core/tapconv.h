@@ -4,7 +4,7 @@
  * spends most of its work and weight reads on zero padding (a 3x3 conv on a
  * 1x1 map uses only its centre tap).  A tap plan lists, for each kernel tap
  * (kh,kw), the (output, input) position pairs where it meets a real pixel,
- * and keeps that tap's weights packed for both directions.  Then
+ * and keeps that tap's weights packed once, (C, OC), read by both directions.  Then
  *     out[:, p] += W_tap @ in[:, q]   for every tap and pair (p, q)
  * and the input gradient is the transpose.  Only the taps that touch real
  * pixels are stored or read.  Built once per model at load time; inference
@@ -20,8 +20,7 @@ typedef struct clad_tap
 	int			npairs;
 	int32_t    *out_pos;		/* (npairs) output positions oh*OW+ow */
 	int32_t    *in_pos;			/* (npairs) input positions ih*W+iw */
-	float	   *w_in_out;		/* (C, OC): forward, rows of input channels */
-	float	   *w_out_in;		/* (OC, C): input gradient */
+	float	   *w_in_out;		/* (C, OC): rows of input channels, both directions */
 } clad_tap;
 
 typedef struct clad_tapconv
