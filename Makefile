@@ -47,7 +47,7 @@ bench: bench/bench_core
 
 # Sanitizer build of core and the tests that feed it untrusted bytes.
 ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-ASAN_TESTS = tests/test_safetensors
+ASAN_TESTS = tests/test_safetensors tests/test_model
 ASAN_BIN   = $(patsubst tests/%,tests/build/asan/%,$(ASAN_TESTS))
 
 tests/build/asan/%: tests/%.c $(CORE_SRC) $(wildcard core/*.h) tests/testutil.h

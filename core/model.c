@@ -1,0 +1,410 @@
+/* core/model.c: the CLAD model file (safetensors + metadata), its validation, and scoring. */
+#include "model.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+clad_status
+clad_model_create(const char *autoencoder, const char *classifier,
+				  int C, int H, int W, int K, int latent, clad_model **out)
+{
+	clad_model *m;
+	clad_status st;
+
+	*out = NULL;
+	if (C < 1 || C > CLAD_MAX_CHANNELS || H < 1 || W < 1 || H > 4096 || W > 4096)
+		return clad_fail(CLAD_ERR_INVALID, "input shape %dx%dx%d out of range (1-%d channels, sides up to 4096)",
+						 C, H, W, CLAD_MAX_CHANNELS);
+	if (!(m = calloc(1, sizeof(*m))))
+		return clad_fail(CLAD_ERR_NOMEM, "out of memory creating model");
+	snprintf(m->autoencoder, sizeof(m->autoencoder), "%s", autoencoder ? autoencoder : "");
+	snprintf(m->classifier, sizeof(m->classifier), "%s", classifier ? classifier : "");
+	m->C = C;
+	m->H = H;
+	m->W = W;
+	m->K = K;
+	m->latent = latent;
+	for (int c = 0; c < CLAD_MAX_CHANNELS; c++)
+	{
+		m->mean[c] = 0.0f;
+		m->std[c] = 1.0f;
+	}
+	m->T = 1000.0f;
+	m->eps = 0.0f;
+	m->threshold = 0.0f;
+	if (!(m->summary = strdup("{}")) ||
+		!(m->centers = calloc((size_t) K * (latent > 0 ? latent : 1), sizeof(float))))
+	{
+		clad_model_free(m);
+		return clad_fail(CLAD_ERR_NOMEM, "out of memory creating model");
+	}
+	if ((st = clad_autoencoder_build(autoencoder, C, H, W, latent, &m->encoder, &m->decoder)) != CLAD_OK ||
+		(st = clad_classifier_build(classifier, C, H, W, K, &m->clf)) != CLAD_OK)
+	{
+		clad_model_free(m);
+		return st;
+	}
+	*out = m;
+	return CLAD_OK;
+}
+
+void
+clad_model_free(clad_model *m)
+{
+	if (!m)
+		return;
+	clad_net_free(m->encoder);
+	clad_net_free(m->decoder);
+	clad_net_free(m->clf);
+	free(m->centers);
+	free(m->calib);
+	free(m->summary);
+	free(m->xnorm);
+	clad_odin_work_free(&m->odin);
+	free(m);
+}
+
+/* ------------------------------------------------------------------ save */
+
+static clad_status
+meta_float(clad_st_writer *w, const char *key, float v)
+{
+	char		b[64];
+
+	snprintf(b, sizeof(b), "%.9g", v);
+	return clad_st_writer_meta(w, key, b);
+}
+
+static clad_status
+meta_floats(clad_st_writer *w, const char *key, const float *v, int n)
+{
+	char		b[256];
+	size_t		at = 0;
+
+	for (int i = 0; i < n; i++)
+		at += (size_t) snprintf(b + at, sizeof(b) - at, "%s%.9g", i ? "," : "", v[i]);
+	return clad_st_writer_meta(w, key, b);
+}
+
+clad_status
+clad_model_save(const clad_model *m, uint8_t **buf, size_t *len)
+{
+	clad_st_writer *w = clad_st_writer_new();
+	clad_status st = CLAD_OK;
+	char		b[64];
+	int64_t		cshape[2] = {m->K, m->latent}, qshape[1] = {m->n_calib};
+
+	*buf = NULL;
+	*len = 0;
+	if (!w)
+		return clad_fail(CLAD_ERR_NOMEM, "out of memory writing model");
+#define TRY(call) do { if (st == CLAD_OK) st = (call); } while (0)
+	TRY(clad_st_writer_meta(w, "format", "clad"));
+	snprintf(b, sizeof(b), "%d", CLAD_FORMAT_VERSION);
+	TRY(clad_st_writer_meta(w, "format_version", b));
+	snprintf(b, sizeof(b), "%d,%d,%d", m->C, m->H, m->W);
+	TRY(clad_st_writer_meta(w, "input_shape", b));
+	TRY(meta_floats(w, "normalize_mean", m->mean, m->C));
+	TRY(meta_floats(w, "normalize_std", m->std, m->C));
+	TRY(clad_st_writer_meta(w, "autoencoder", m->autoencoder));
+	TRY(clad_st_writer_meta(w, "classifier", m->classifier));
+	snprintf(b, sizeof(b), "%d", m->K);
+	TRY(clad_st_writer_meta(w, "clusters", b));
+	snprintf(b, sizeof(b), "%d", m->latent);
+	TRY(clad_st_writer_meta(w, "latent", b));
+	TRY(meta_float(w, "odin_temperature", m->T));
+	TRY(meta_float(w, "odin_epsilon", m->eps));
+	TRY(meta_float(w, "threshold", m->threshold));
+	TRY(clad_st_writer_meta(w, "summary", m->summary ? m->summary : "{}"));
+	TRY(clad_net_save(m->encoder, w, "encoder."));
+	TRY(clad_st_writer_add(w, "dec.centers", CLAD_DTYPE_F32, 2, cshape, m->centers));
+	TRY(clad_net_save(m->clf, w, "classifier."));
+	TRY(clad_st_writer_add(w, "calibration.confidences", CLAD_DTYPE_F32, 1, qshape, m->calib));
+	TRY(clad_st_writer_finish(w, buf, len));
+#undef TRY
+	clad_st_writer_free(w);
+	return st;
+}
+
+/* ------------------------------------------------------------------ load */
+
+static clad_status
+need_meta(const clad_st_file *f, const char *key, const char **out)
+{
+	if (!(*out = clad_st_meta(f, key)))
+		return clad_fail(CLAD_ERR_FORMAT, "model metadata lacks \"%s\"", key);
+	return CLAD_OK;
+}
+
+static clad_status
+parse_int(const clad_st_file *f, const char *key, int lo, int hi, int *out)
+{
+	const char *s;
+	char	   *end;
+	long		v;
+	clad_status st = need_meta(f, key, &s);
+
+	if (st != CLAD_OK)
+		return st;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return clad_fail(CLAD_ERR_FORMAT, "model metadata \"%s\" must be an integer in %d..%d", key, lo, hi);
+	*out = (int) v;
+	return CLAD_OK;
+}
+
+/* n comma-separated finite floats */
+static clad_status
+parse_floats(const clad_st_file *f, const char *key, int n, float *out)
+{
+	const char *s;
+	clad_status st = need_meta(f, key, &s);
+
+	if (st != CLAD_OK)
+		return st;
+	for (int i = 0; i < n; i++)
+	{
+		char	   *end;
+		double		v;
+
+		errno = 0;
+		v = strtod(s, &end);
+		if (errno || end == s || !isfinite(v) || *end != (i + 1 < n ? ',' : '\0'))
+			return clad_fail(CLAD_ERR_FORMAT, "model metadata \"%s\" must be %d finite number%s",
+							 key, n, n == 1 ? "" : "s separated by commas");
+		out[i] = (float) v;
+		s = end + 1;
+	}
+	return CLAD_OK;
+}
+
+clad_status
+clad_model_load(const uint8_t *buf, size_t len, clad_model **out)
+{
+	clad_st_file *f = NULL;
+	clad_model *m = NULL;
+	clad_status st;
+	const char *s, *ae, *clf;
+	int			version, C, H, W, K, latent;
+
+	*out = NULL;
+	if ((st = clad_st_parse(buf, len, &f)) != CLAD_OK)
+		return st;
+#define TRY(call) do { if ((st = (call)) != CLAD_OK) goto fail; } while (0)
+	TRY(need_meta(f, "format", &s));
+	if (strcmp(s, "clad") != 0)
+	{
+		st = clad_fail(CLAD_ERR_FORMAT, "not a clad model (format \"%s\")", s);
+		goto fail;
+	}
+	TRY(parse_int(f, "format_version", 1, 1000000, &version));
+	if (version != CLAD_FORMAT_VERSION)
+	{
+		st = clad_fail(CLAD_ERR_UNSUPPORTED, "model format version %d, this build reads %d",
+					   version, CLAD_FORMAT_VERSION);
+		goto fail;
+	}
+	TRY(need_meta(f, "input_shape", &s));
+	{
+		char		tail;
+
+		if (sscanf(s, "%d,%d,%d%c", &C, &H, &W, &tail) != 3)
+		{
+			st = clad_fail(CLAD_ERR_FORMAT, "model metadata \"input_shape\" must be C,H,W");
+			goto fail;
+		}
+	}
+	TRY(need_meta(f, "autoencoder", &ae));
+	TRY(need_meta(f, "classifier", &clf));
+	TRY(parse_int(f, "clusters", 2, 65536, &K));
+	TRY(parse_int(f, "latent", 1, 65536, &latent));
+	TRY(clad_model_create(ae, clf, C, H, W, K, latent, &m));
+	TRY(parse_floats(f, "normalize_mean", C, m->mean));
+	TRY(parse_floats(f, "normalize_std", C, m->std));
+	for (int c = 0; c < C; c++)
+		if (!(m->std[c] > 0.0f))
+		{
+			st = clad_fail(CLAD_ERR_FORMAT, "model normalisation std must be positive");
+			goto fail;
+		}
+	TRY(parse_floats(f, "odin_temperature", 1, &m->T));
+	TRY(parse_floats(f, "odin_epsilon", 1, &m->eps));
+	TRY(parse_floats(f, "threshold", 1, &m->threshold));
+	if (!(m->T > 0.0f) || !(m->eps >= 0.0f))
+	{
+		st = clad_fail(CLAD_ERR_FORMAT, "model needs odin_temperature > 0 and odin_epsilon >= 0");
+		goto fail;
+	}
+	TRY(need_meta(f, "summary", &s));
+	free(m->summary);
+	if (!(m->summary = strdup(s)))
+	{
+		st = clad_fail(CLAD_ERR_NOMEM, "out of memory loading model");
+		goto fail;
+	}
+	TRY(clad_net_load(m->encoder, f, "encoder."));
+	TRY(clad_net_load(m->clf, f, "classifier."));
+	TRY(clad_st_read_f32(f, "dec.centers", 2, (int64_t[]) {K, latent}, m->centers));
+	{
+		const clad_st_tensor *q = clad_st_find(f, "calibration.confidences");
+
+		if (!q || q->dtype != CLAD_DTYPE_F32 || q->ndim != 1 || q->numel > 100000000)
+		{
+			st = clad_fail(CLAD_ERR_FORMAT, "model lacks a 1-D F32 \"calibration.confidences\"");
+			goto fail;
+		}
+		m->n_calib = (int) q->numel;
+		if (!(m->calib = malloc(sizeof(float) * (q->numel ? q->numel : 1))))
+		{
+			st = clad_fail(CLAD_ERR_NOMEM, "out of memory loading model");
+			goto fail;
+		}
+		TRY(clad_st_read_f32(f, "calibration.confidences", 1, q->shape, m->calib));
+		for (int i = 1; i < m->n_calib; i++)
+			if (m->calib[i] < m->calib[i - 1])
+			{
+				st = clad_fail(CLAD_ERR_FORMAT, "calibration confidences must be sorted ascending");
+				goto fail;
+			}
+	}
+	/* the decoder is for training only */
+	clad_net_free(m->decoder);
+	m->decoder = NULL;
+#undef TRY
+	clad_st_free(f);
+	*out = m;
+	return CLAD_OK;
+fail:
+	clad_model_free(m);
+	clad_st_free(f);
+	return st;
+}
+
+clad_status
+clad_model_prepare(clad_model *m, int max_B)
+{
+	clad_status st = clad_net_prepare_inference(m->clf, max_B);
+
+	if (st == CLAD_OK)
+		st = clad_net_prepare_inference(m->encoder, max_B);
+	return st;
+}
+
+/* ------------------------------------------------------------------ scoring */
+
+static clad_status
+normalise(clad_model *m, const float *pixels, int B)
+{
+	size_t		plane = (size_t) m->H * m->W;
+	size_t		n = (size_t) B * m->C * plane;
+
+	if (B < 1)
+		return clad_fail(CLAD_ERR_INVALID, "batch size must be positive");
+	if (B > m->xnorm_cap)
+	{
+		float	   *x = realloc(m->xnorm, sizeof(float) * n);
+
+		if (!x)
+			return clad_fail(CLAD_ERR_NOMEM, "out of memory for a batch of %d images", B);
+		m->xnorm = x;
+		m->xnorm_cap = B;
+	}
+	for (int b = 0; b < B; b++)
+		for (int c = 0; c < m->C; c++)
+		{
+			const float *src = pixels + ((size_t) b * m->C + c) * plane;
+			float	   *dst = m->xnorm + ((size_t) b * m->C + c) * plane;
+			float		mu = m->mean[c], inv = 1.0f / m->std[c];
+
+			for (size_t i = 0; i < plane; i++)
+			{
+				if (!isfinite(src[i]))
+					return clad_fail(CLAD_ERR_NUMERIC, "image pixel is NaN or infinite");
+				dst[i] = (src[i] - mu) * inv;
+			}
+		}
+	return CLAD_OK;
+}
+
+clad_status
+clad_model_embed(clad_model *m, const float *pixels, int B, float *z, float *probs, int32_t *cluster)
+{
+	clad_status st;
+	const float *code;
+	float	   *q = NULL;
+
+	if ((st = normalise(m, pixels, B)) != CLAD_OK ||
+		(st = clad_net_forward(m->encoder, m->xnorm, B, CLAD_EVAL)) != CLAD_OK)
+		return st;
+	code = clad_net_output(m->encoder);
+	if (z)
+		memcpy(z, code, sizeof(float) * B * m->latent);
+	if (probs || cluster)
+	{
+		q = probs ? probs : malloc(sizeof(float) * B * m->K);
+		if (!q)
+			return clad_fail(CLAD_ERR_NOMEM, "out of memory assigning clusters");
+		clad_dec_soft_assign(q, code, m->centers, B, m->K, m->latent, 1.0f);
+		if (cluster)
+			for (int b = 0; b < B; b++)
+			{
+				int			best = 0;
+
+				for (int k = 1; k < m->K; k++)
+					if (q[(size_t) b * m->K + k] > q[(size_t) b * m->K + best])
+						best = k;
+				cluster[b] = best;
+			}
+		if (!probs)
+			free(q);
+	}
+	return CLAD_OK;
+}
+
+float
+clad_model_calibrated_score(const clad_model *m, float conf)
+{
+	int			lo = 0, hi = m->n_calib;
+
+	if (m->n_calib == 0)
+		return conf < m->threshold ? 1.0f : 0.0f;
+	/* first index whose confidence is above conf */
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (m->calib[mid] <= conf)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (float) (m->n_calib - lo) / (float) m->n_calib;
+}
+
+clad_status
+clad_model_score(clad_model *m, const float *pixels, int B, float *conf, float *score)
+{
+	clad_status st;
+	float		c1, *c = conf;
+
+	if ((st = normalise(m, pixels, B)) != CLAD_OK)
+		return st;
+	if (!c)
+	{
+		if (B == 1)
+			c = &c1;
+		else if (!(c = malloc(sizeof(float) * B)))
+			return clad_fail(CLAD_ERR_NOMEM, "out of memory scoring");
+	}
+	st = clad_odin_confidence(m->clf, m->xnorm, B, m->T, m->eps, c, NULL, NULL, &m->odin);
+	if (st == CLAD_OK && score)
+		for (int b = 0; b < B; b++)
+			score[b] = clad_model_calibrated_score(m, c[b]);
+	if (c != conf && c != &c1)
+		free(c);
+	return st;
+}

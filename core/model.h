@@ -1,0 +1,80 @@
+/* core/model.h: a trained CLAD model, its safetensors file, and scoring.
+ *
+ * One file holds everything needed to score an image: the encoder (its
+ * tensors under "encoder."), the DEC centres ("dec.centers", K x latent), the
+ * classifier ("classifier."), the sorted ODIN confidences of held-out normal
+ * images ("calibration.confidences") and, in __metadata__, the settings:
+ *   format "clad", format_version "1", input_shape "C,H,W",
+ *   normalize_mean / normalize_std (one value per channel, comma separated),
+ *   autoencoder, classifier (architecture names), clusters (K), latent,
+ *   odin_temperature, odin_epsilon, threshold, summary (JSON text).
+ * Loading validates all of it and every tensor's name, dtype and shape.
+ */
+#ifndef CLAD_MODEL_H
+#define CLAD_MODEL_H
+
+#include "models.h"
+#include "odin.h"
+
+#define CLAD_FORMAT_VERSION 1
+#define CLAD_MAX_CHANNELS 4
+
+typedef struct clad_model
+{
+	/* settings */
+	char		autoencoder[32];
+	char		classifier[32];
+	int			C, H, W;
+	int			K;				/* clusters = classifier outputs */
+	int			latent;
+	float		mean[CLAD_MAX_CHANNELS];
+	float		std[CLAD_MAX_CHANNELS];
+	float		T, eps;			/* ODIN temperature and step (see odin.h) */
+	float		threshold;		/* confidence below it: anomaly */
+	char	   *summary;		/* training summary, JSON text (may be "{}") */
+
+	/* weights */
+	clad_net   *encoder;
+	clad_net   *decoder;		/* only while training; never saved */
+	float	   *centers;		/* (K, latent) */
+	clad_net   *clf;
+	float	   *calib;			/* (n_calib) held-out normal confidences, ascending */
+	int			n_calib;
+
+	/* scratch reused between calls */
+	float	   *xnorm;
+	int			xnorm_cap;
+	clad_odin_work odin;
+} clad_model;
+
+/* A new model with built, zero-initialised nets for these settings. */
+clad_status clad_model_create(const char *autoencoder, const char *classifier,
+							  int C, int H, int W, int K, int latent, clad_model **out);
+void		clad_model_free(clad_model *m);
+
+/* Serialise (encoder, centres, classifier, calibration, metadata) to safetensors. */
+clad_status clad_model_save(const clad_model *m, uint8_t **buf, size_t *len);
+
+/* Parse and validate a model file; on any problem, an error and no model. */
+clad_status clad_model_load(const uint8_t *buf, size_t len, clad_model **out);
+
+/* Build the eval-mode plans of the nets for batches up to max_B (after loading). */
+clad_status clad_model_prepare(clad_model *m, int max_B);
+
+/*
+ * Scoring, for B images of pixels in [0,1], (B, C,H,W); the model's
+ * normalisation is applied here.  Any output pointer may be NULL.
+ *   z (B, latent): the latent code (mean); probs (B, K): DEC soft assignment;
+ *   cluster (B): argmax of probs;
+ *   conf (B): ODIN confidence; score (B): calibrated anomaly score in [0,1],
+ *   the fraction of held-out normal images that were more confident.
+ */
+clad_status clad_model_embed(clad_model *m, const float *pixels, int B, float *z,
+							 float *probs, int32_t *cluster);
+clad_status clad_model_score(clad_model *m, const float *pixels, int B, float *conf,
+							 float *score);
+
+/* The calibrated score of a confidence: fraction of calibration confidences above it. */
+float		clad_model_calibrated_score(const clad_model *m, float conf);
+
+#endif
