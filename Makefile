@@ -33,7 +33,7 @@ tests/test_%: tests/test_%.c tests/testutil.h $(CORE_LIB)
 check: $(TEST_BIN)
 	@set -e; for t in $(TEST_BIN); do echo "== $$t"; ./$$t; done
 
-test: check
+test: check check-asan
 
 clean:
 	rm -f core/*.o $(CORE_LIB) $(TEST_BIN)
