@@ -1174,7 +1174,7 @@ clad_net_prepare_inference(clad_net *net, int max_B)
 		if (op->kind != OP_CONV)
 			continue;
 		op_conv_geom(net, op, 1, &g);
-		if (g.OH * g.OW > TAP_MAX_POSITIONS || g.C < 16)
+		if (g.OH * g.OW > TAP_MAX_POSITIONS || !clad_tapconv_supported(&g))
 			continue;
 		if (!(op->tap = malloc(sizeof(clad_tapconv))))
 		{

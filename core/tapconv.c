@@ -1,9 +1,40 @@
-/* core/tapconv.c: small-map convolution as a sum over the taps that meet real pixels. */
+/* core/tapconv.c: small-map convolution as a sum over the taps that meet real pixels.
+ *
+ * Weights are packed per tap in panels of 16 output channels: panel p is a
+ * contiguous (K, 16) block holding W[k, 16p .. 16p+15].  A pass over a panel
+ * reads its K x 64 bytes in order, which the hardware prefetchers stream at
+ * full speed; a row-major (K, M) matrix read 16 columns at a time would
+ * instead jump M * 4 bytes per row and run several times slower at batch 1,
+ * where every weight is used once and the pass is bound by memory reads.
+ */
 #include "tapconv.h"
-#include "gemm.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#define PANEL 16
+
+int
+clad_tapconv_supported(const clad_conv_geom *g)
+{
+	return g->C % PANEL == 0 && g->OC % PANEL == 0;
+}
+
+/* Pack W[k, m] = src(k, m) into panels (M/16 of (K, 16)). */
+static void
+pack_panels(float *dst, int K, int M, const float *w, int C, int KH, int KW, int kh, int kw,
+			int k_is_input)
+{
+	for (int p = 0; p < M / PANEL; p++)
+		for (int k = 0; k < K; k++)
+			for (int j = 0; j < PANEL; j++)
+			{
+				int			m = p * PANEL + j;
+				int			oc = k_is_input ? m : k, c = k_is_input ? k : m;
+
+				dst[((size_t) p * K + k) * PANEL + j] = w[(((size_t) oc * C + c) * KH + kh) * KW + kw];
+			}
+}
 
 clad_status
 clad_tapconv_build(clad_tapconv *tc, const clad_conv_geom *g, const float *weight)
@@ -12,6 +43,8 @@ clad_tapconv_build(clad_tapconv *tc, const clad_conv_geom *g, const float *weigh
 	int			P = g->OH * g->OW;
 
 	memset(tc, 0, sizeof(*tc));
+	if (!clad_tapconv_supported(g))
+		return clad_fail(CLAD_ERR_UNSUPPORTED, "tap plans need channels in multiples of %d", PANEL);
 	tc->g = *g;
 	tc->taps = calloc(ntap_all, sizeof(clad_tap));
 	if (!tc->taps)
@@ -48,16 +81,12 @@ clad_tapconv_build(clad_tapconv *tc, const clad_conv_geom *g, const float *weigh
 				continue;
 			}
 			t->npairs = n;
-			t->w_in_out = malloc(sizeof(float) * g->C * g->OC);
-			if (!t->w_in_out)
+			t->fwd = aligned_alloc(64, sizeof(float) * g->C * g->OC);
+			t->bwd = aligned_alloc(64, sizeof(float) * g->C * g->OC);
+			if (!t->fwd || !t->bwd)
 				goto nomem;
-			for (int oc = 0; oc < g->OC; oc++)
-				for (int c = 0; c < g->C; c++)
-				{
-					float		w = weight[(((size_t) oc * g->C + c) * g->KH + kh) * g->KW + kw];
-
-					t->w_in_out[(size_t) c * g->OC + oc] = w;
-				}
+			pack_panels(t->fwd, g->C, g->OC, weight, g->C, g->KH, g->KW, kh, kw, 1);
+			pack_panels(t->bwd, g->OC, g->C, weight, g->C, g->KH, g->KW, kh, kw, 0);
 			tc->ntaps++;
 		}
 	return CLAD_OK;
@@ -75,7 +104,8 @@ clad_tapconv_free(clad_tapconv *tc)
 		{
 			free(tc->taps[i].out_pos);
 			free(tc->taps[i].in_pos);
-			free(tc->taps[i].w_in_out);
+			free(tc->taps[i].fwd);
+			free(tc->taps[i].bwd);
 		}
 	free(tc->taps);
 	memset(tc, 0, sizeof(*tc));
@@ -89,242 +119,142 @@ clad_tapconv_scratch_floats(const clad_tapconv *tc, int B)
 	size_t		in_pos = (size_t) g->H * g->W, out_pos = (size_t) g->OH * g->OW;
 	size_t		pos = in_pos > out_pos ? in_pos : out_pos;
 
-	/* channel-last copies of the source and the accumulated result, plus one gathered block */
-	return (size_t) B * pos * maxc * 2 + (size_t) B * out_pos * maxc * 2 + (size_t) B * pos * maxc;
+	/* channel-last source and result, a gathered block, its product, nonzero indices */
+	return (size_t) B * pos * maxc * 5;
 }
 
 /*
- * Y (N, M) += X (N, K) @ Wp (K, M), all row-major and small N: each row of
- * Wp is read once for up to four rows of Y.  The body is compiled three
- * times (AVX-512, AVX2+FMA, baseline) and chosen by CPU features at run
- * time, so one build is fast on new CPUs and still runs on old ones.
+ * Y (N, M) += X (N, K) @ W, W given as M/16 panels of (K, 16).  Rows of Y go
+ * four at a time, so each panel row is read once for four positions; the
+ * last one to three rows go by twos and ones, skipping the inputs that are
+ * zero (ReLU outputs, often half of them) through a list of their indices,
+ * so only the weights they need are read.
+ * The body is compiled for AVX-512, AVX2+FMA and baseline x86-64, chosen by
+ * CPU features at run time.
  */
-#define SMALL_GEMM_BODY \
-	for (int n0 = 0; n0 < N; n0 += 4) \
+#define PANEL_GEMM_BODY(VEC, VW) \
+	int			n = 0; \
+	for (; n + 4 <= N; n += 4) \
 	{ \
-		int			nn = N - n0 < 4 ? N - n0 : 4; \
-		for (int k = 0; k < K; k++) \
-		{ \
-			const float *restrict w = Wp + (size_t) k * M; \
-			for (int j = 0; j < nn; j++) \
+		const float *x0 = X + (size_t) n * K, *x1 = x0 + K, *x2 = x1 + K, *x3 = x2 + K; \
+		for (int p = 0; p < M / PANEL; p++) \
+			for (int h = 0; h < PANEL; h += VW) \
 			{ \
-				float		x = X[(size_t) (n0 + j) * K + k]; \
-				float	   *restrict y = Y + (size_t) (n0 + j) * M; \
-				if (x == 0.0f) \
-					continue;	/* ReLU outputs are often zero */ \
-				for (int m = 0; m < M; m++) \
-					y[m] += x * w[m]; \
+				float	   *y = Y + (size_t) n * M + p * PANEL + h; \
+				const float *w = Wp + (size_t) p * K * PANEL + h; \
+				VEC			a0 = *(const VEC *) y, a1 = *(const VEC *) (y + M), \
+							a2 = *(const VEC *) (y + 2 * M), a3 = *(const VEC *) (y + 3 * M); \
+				for (int k = 0; k < K; k++, w += PANEL) \
+				{ \
+					VEC			wv = *(const VEC *) w; \
+					a0 += x0[k] * wv; \
+					a1 += x1[k] * wv; \
+					a2 += x2[k] * wv; \
+					a3 += x3[k] * wv; \
+				} \
+				*(VEC *) y = a0; \
+				*(VEC *) (y + M) = a1; \
+				*(VEC *) (y + 2 * M) = a2; \
+				*(VEC *) (y + 3 * M) = a3; \
 			} \
-		} \
+	} \
+	for (; n + 2 <= N; n += 2) \
+	{ \
+		/* two rows: the inputs nonzero in either, listed once */ \
+		const float *x0 = X + (size_t) n * K, *x1 = x0 + K; \
+		int			nnz = 0; \
+		for (int k = 0; k < K; k++) \
+			if (x0[k] != 0.0f || x1[k] != 0.0f) \
+				nz[nnz++] = k; \
+		for (int p = 0; p < M / PANEL; p++) \
+			for (int h = 0; h < PANEL; h += VW) \
+			{ \
+				float	   *y = Y + (size_t) n * M + p * PANEL + h; \
+				const float *w = Wp + (size_t) p * K * PANEL + h; \
+				VEC			a0 = *(const VEC *) y, a1 = *(const VEC *) (y + M); \
+				for (int t = 0; t < nnz; t++) \
+				{ \
+					VEC			wv = *(const VEC *) (w + (size_t) nz[t] * PANEL); \
+					a0 += x0[nz[t]] * wv; \
+					a1 += x1[nz[t]] * wv; \
+				} \
+				*(VEC *) y = a0; \
+				*(VEC *) (y + M) = a1; \
+			} \
+	} \
+	for (; n < N; n++) \
+	{ \
+		const float *x = X + (size_t) n * K; \
+		int			nnz = 0; \
+		for (int k = 0; k < K; k++) \
+			if (x[k] != 0.0f) \
+				nz[nnz++] = k; \
+		for (int p = 0; p < M / PANEL; p++) \
+			for (int h = 0; h < PANEL; h += VW) \
+			{ \
+				float	   *y = Y + (size_t) n * M + p * PANEL + h; \
+				const float *w = Wp + (size_t) p * K * PANEL + h; \
+				VEC			a0 = *(const VEC *) y, a1 = {0}; \
+				int			t = 0; \
+				for (; t + 2 <= nnz; t += 2) \
+				{ \
+					a0 += x[nz[t]] * *(const VEC *) (w + (size_t) nz[t] * PANEL); \
+					a1 += x[nz[t + 1]] * *(const VEC *) (w + (size_t) nz[t + 1] * PANEL); \
+				} \
+				if (t < nnz) \
+					a0 += x[nz[t]] * *(const VEC *) (w + (size_t) nz[t] * PANEL); \
+				*(VEC *) y = a0 + a1; \
+			} \
 	}
 
-typedef void (*small_gemm_fn) (float *restrict, const float *restrict, const float *restrict,
-							   int, int, int);
+typedef void (*panel_gemm_fn) (float *restrict, const float *restrict, const float *restrict,
+							   int, int, int, int32_t *restrict);
+
+typedef float v4f __attribute__((vector_size(16), aligned(4)));
 
 #if defined(__x86_64__) && defined(__GNUC__)
 typedef float v16f __attribute__((vector_size(64), aligned(4)));
+typedef float v8f __attribute__((vector_size(32), aligned(4)));
 
-/*
- * AVX-512: for each row of Y, 64 columns stay in four registers while the
- * rows of Wp stream past (a column block of Wp is K x 256 bytes, which
- * stays in L2 for the next row); zero inputs (ReLU outputs) are skipped.
- * The remaining M % 64 columns take the plain loop.
- */
-/* One row of Y, 64 columns in registers; zero inputs skipped. */
-__attribute__((target("avx512f,avx512vl,fma"), optimize("O3", "fp-contract=fast")))
-static inline void
-gemm_row64_avx512(float *restrict y, const float *restrict x, const float *restrict w,
-				  int K, int M)
-{
-	v16f		a0 = *(const v16f *) y, a1 = *(const v16f *) (y + 16),
-				a2 = *(const v16f *) (y + 32), a3 = *(const v16f *) (y + 48);
-
-	for (int k = 0; k < K; k++, w += M)
-	{
-		float		xk = x[k];
-
-		if (xk == 0.0f)
-			continue;
-		a0 += xk * *(const v16f *) w;
-		a1 += xk * *(const v16f *) (w + 16);
-		a2 += xk * *(const v16f *) (w + 32);
-		a3 += xk * *(const v16f *) (w + 48);
-	}
-	*(v16f *) y = a0;
-	*(v16f *) (y + 16) = a1;
-	*(v16f *) (y + 32) = a2;
-	*(v16f *) (y + 48) = a3;
-}
-
-/*
- * AVX-512: 64 columns of up to four rows of Y stay in registers while the
- * K rows of Wp stream past once, so on 2x2 maps each weight is read once
- * for four positions.  A lone row (1x1 maps) skips zero inputs instead.
- * The remaining M % 64 columns take the plain loop.
- */
 __attribute__((target("avx512f,avx512vl,fma"), optimize("O3", "fp-contract=fast")))
 static void
-small_gemm_avx512(float *restrict Y, const float *restrict X, const float *restrict Wp,
-				  int N, int K, int M)
+panel_gemm_avx512(float *restrict Y, const float *restrict X, const float *restrict Wp,
+				  int N, int K, int M, int32_t *restrict nz)
 {
-	int			mv = M - M % 64;
-	int			n = 0;
-
-	for (; n + 4 <= N; n += 4)
-	{
-		const float *x0 = X + (size_t) n * K, *x1 = x0 + K, *x2 = x1 + K, *x3 = x2 + K;
-		float	   *y0 = Y + (size_t) n * M, *y1 = y0 + M, *y2 = y1 + M, *y3 = y2 + M;
-
-		for (int m0 = 0; m0 < mv; m0 += 16)
-		{
-			v16f		a0 = *(const v16f *) (y0 + m0), a1 = *(const v16f *) (y1 + m0),
-						a2 = *(const v16f *) (y2 + m0), a3 = *(const v16f *) (y3 + m0);
-			const float *w = Wp + m0;
-
-			for (int k = 0; k < K; k++, w += M)
-			{
-				v16f		wv = *(const v16f *) w;
-
-				a0 += x0[k] * wv;
-				a1 += x1[k] * wv;
-				a2 += x2[k] * wv;
-				a3 += x3[k] * wv;
-			}
-			*(v16f *) (y0 + m0) = a0;
-			*(v16f *) (y1 + m0) = a1;
-			*(v16f *) (y2 + m0) = a2;
-			*(v16f *) (y3 + m0) = a3;
-		}
-	}
-	for (; n < N; n++)
-		for (int m0 = 0; m0 < mv; m0 += 64)
-			gemm_row64_avx512(Y + (size_t) n * M + m0, X + (size_t) n * K, Wp + m0, K, M);
-	for (int r = 0; r < N && mv < M; r++)
-		for (int k = 0; k < K; k++)
-			for (int m = mv; m < M; m++)
-				Y[(size_t) r * M + m] += X[(size_t) r * K + k] * Wp[(size_t) k * M + m];
+	PANEL_GEMM_BODY(v16f, 16)
 }
 
 __attribute__((target("avx2,fma"), optimize("O3", "fp-contract=fast")))
 static void
-small_gemm_avx2(float *restrict Y, const float *restrict X, const float *restrict Wp,
-				int N, int K, int M)
+panel_gemm_avx2(float *restrict Y, const float *restrict X, const float *restrict Wp,
+				int N, int K, int M, int32_t *restrict nz)
 {
-SMALL_GEMM_BODY
+	PANEL_GEMM_BODY(v8f, 8)
 }
 #endif
 
 static void
-small_gemm_plain(float *restrict Y, const float *restrict X, const float *restrict Wp,
-				 int N, int K, int M)
+panel_gemm_plain(float *restrict Y, const float *restrict X, const float *restrict Wp,
+				 int N, int K, int M, int32_t *restrict nz)
 {
-SMALL_GEMM_BODY
+	PANEL_GEMM_BODY(v4f, 4)
 }
 
-static small_gemm_fn
-pick_small_gemm(void)
+static panel_gemm_fn
+pick_panel_gemm(void)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
 	__builtin_cpu_init();
 	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
-		return small_gemm_avx512;
+		return panel_gemm_avx512;
 	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-		return small_gemm_avx2;
+		return panel_gemm_avx2;
 #endif
-	return small_gemm_plain;
+	return panel_gemm_plain;
 }
 
-static void
-small_gemm_acc(float *restrict Y, const float *restrict X, const float *restrict Wp,
-			   int N, int K, int M)
-{
-	static small_gemm_fn fn = NULL;
-
-	if (!fn)
-		fn = pick_small_gemm();
-	fn(Y, X, Wp, N, K, M);
-}
-
-/*
- * Y (N, M) += X (N, K) @ W^T for W (M, K) row-major: one dot product per
- * output, so the input gradient reads the same packed weights as the
- * forward pass (one copy of the weights stays in cache, not two).
- */
-#define SMALL_DOT_BODY \
-	for (int m = 0; m < M; m++) \
-	{ \
-		const float *restrict w = W + (size_t) m * K; \
-		for (int n = 0; n < N; n++) \
-		{ \
-			const float *restrict x = X + (size_t) n * K; \
-			float		s = 0.0f; \
-			for (int k = 0; k < K; k++) \
-				s += x[k] * w[k]; \
-			Y[(size_t) n * M + m] += s; \
-		} \
-	}
-
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("avx512f,avx512vl,fma"), optimize("O3", "fp-contract=fast")))
-static void
-small_dot_avx512(float *restrict Y, const float *restrict X, const float *restrict W,
-				 int N, int K, int M)
-{
-	int			kv = K - K % 32;
-
-	for (int m = 0; m < M; m++)
-	{
-		const float *w = W + (size_t) m * K;
-
-		for (int n = 0; n < N; n++)
-		{
-			const float *x = X + (size_t) n * K;
-			v16f		a0 = {0}, a1 = {0};
-			float		s = 0.0f;
-
-			for (int k = 0; k < kv; k += 32)
-			{
-				a0 += *(const v16f *) (x + k) * *(const v16f *) (w + k);
-				a1 += *(const v16f *) (x + k + 16) * *(const v16f *) (w + k + 16);
-			}
-			a0 += a1;
-			for (int i = 0; i < 16; i++)
-				s += a0[i];
-			for (int k = kv; k < K; k++)
-				s += x[k] * w[k];
-			Y[(size_t) n * M + m] += s;
-		}
-	}
-}
-#endif
-
-static void
-small_dot_plain(float *restrict Y, const float *restrict X, const float *restrict W,
-				int N, int K, int M)
-{
-SMALL_DOT_BODY
-}
-
-static void
-small_dot_acc(float *restrict Y, const float *restrict X, const float *restrict W,
-			  int N, int K, int M)
-{
-#if defined(__x86_64__) && defined(__GNUC__)
-	static int	have_avx512 = -1;
-
-	if (have_avx512 < 0)
-	{
-		__builtin_cpu_init();
-		have_avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
-	}
-	if (have_avx512)
-	{
-		small_dot_avx512(Y, X, W, N, K, M);
-		return;
-	}
-#endif
-	small_dot_plain(Y, X, W, N, K, M);
-}
+/* Chosen once; the choice depends only on the CPU, so a racing first call is harmless. */
+static panel_gemm_fn panel_gemm = NULL;
 
 /* (B, C, S) -> (B*S, C): each position's channels contiguous */
 static void
@@ -342,32 +272,35 @@ to_channels_last(float *dst, const float *src, int B, int C, int S)
 
 /*
  * One direction of the tap sum on channel-last data: for every tap and pair,
- * dst_cl[b, to] += src_cl[b, from] @ Wp (K -> M channels).
+ * dst_cl[b, to] += src_cl[b, from] @ W_tap (K -> M channels).  With a single
+ * pair (1x1 maps) the source row is used in place and the result added
+ * straight into the destination.
  */
 static void
 tap_sum(const clad_tapconv *tc, float *dst_cl, int dst_S, const float *src_cl, int src_S,
-		int B, int K, int M, int forward, float *gather, float *partial)
+		int B, int K, int M, int forward, float *gather, float *partial, int32_t *nz)
 {
+	if (!panel_gemm)
+		panel_gemm = pick_panel_gemm();
 	for (int t = 0; t < tc->ntaps; t++)
 	{
 		const clad_tap *tap = &tc->taps[t];
 		const int32_t *from = forward ? tap->in_pos : tap->out_pos;
 		const int32_t *to = forward ? tap->out_pos : tap->in_pos;
-		const float *Wp = tap->w_in_out;	/* (C, OC) */
+		const float *Wp = forward ? tap->fwd : tap->bwd;
 		int			N = B * tap->npairs;
 
+		if (B == 1 && tap->npairs == 1)
+		{
+			panel_gemm(dst_cl + (size_t) to[0] * M, src_cl + (size_t) from[0] * K, Wp, 1, K, M, nz);
+			continue;
+		}
 		for (int b = 0; b < B; b++)
 			for (int i = 0; i < tap->npairs; i++)
 				memcpy(gather + ((size_t) b * tap->npairs + i) * K,
 					   src_cl + ((size_t) b * src_S + from[i]) * K, sizeof(float) * K);
 		memset(partial, 0, sizeof(float) * N * M);
-		if (N >= 16)
-			/* forward: (N, C) @ (C, OC); backward: (N, OC) @ (C, OC)^T */
-			clad_sgemm(0, !forward, N, M, K, 1.0f, gather, K, Wp, forward ? M : K, 0.0f, partial, M);
-		else if (forward)
-			small_gemm_acc(partial, gather, Wp, N, K, M);
-		else
-			small_dot_acc(partial, gather, Wp, N, K, M);
+		panel_gemm(partial, gather, Wp, N, K, M, nz);
 		for (int b = 0; b < B; b++)
 			for (int i = 0; i < tap->npairs; i++)
 			{
@@ -380,22 +313,36 @@ tap_sum(const clad_tapconv *tc, float *dst_cl, int dst_S, const float *src_cl, i
 	}
 }
 
+/* Carve the scratch into its five blocks. */
+static void
+split_scratch(const clad_tapconv *tc, int B, float *scratch, float **src_cl, float **dst_cl,
+			  float **gather, float **partial, int32_t **nz)
+{
+	const clad_conv_geom *g = &tc->g;
+	size_t		maxc = g->C > g->OC ? g->C : g->OC;
+	size_t		S = (size_t) g->H * g->W, P = (size_t) g->OH * g->OW;
+	size_t		block = (size_t) B * (S > P ? S : P) * maxc;
+
+	*src_cl = scratch;
+	*dst_cl = scratch + block;
+	*gather = scratch + 2 * block;
+	*partial = scratch + 3 * block;
+	*nz = (int32_t *) (scratch + 4 * block);
+}
+
 void
 clad_tapconv_forward(const clad_tapconv *tc, float *out, const float *in,
 					 const float *bias, int B, float *scratch)
 {
 	const clad_conv_geom *g = &tc->g;
 	int			S = g->H * g->W, P = g->OH * g->OW;
-	size_t		maxc = g->C > g->OC ? g->C : g->OC;
-	size_t		pos = S > P ? S : P;
-	float	   *src_cl = scratch;
-	float	   *dst_cl = src_cl + (size_t) B * pos * maxc;
-	float	   *gather = dst_cl + (size_t) B * pos * maxc;
-	float	   *partial = gather + (size_t) B * pos * maxc;
+	float	   *src_cl, *dst_cl, *gather, *partial;
+	int32_t    *nz;
 
+	split_scratch(tc, B, scratch, &src_cl, &dst_cl, &gather, &partial, &nz);
 	to_channels_last(src_cl, in, B, g->C, S);
 	memset(dst_cl, 0, sizeof(float) * B * P * g->OC);
-	tap_sum(tc, dst_cl, P, src_cl, S, B, g->C, g->OC, 1, gather, partial);
+	tap_sum(tc, dst_cl, P, src_cl, S, B, g->C, g->OC, 1, gather, partial, nz);
 	for (int b = 0; b < B; b++)
 		for (int oc = 0; oc < g->OC; oc++)
 		{
@@ -413,16 +360,13 @@ clad_tapconv_backward_input(const clad_tapconv *tc, float *din, const float *dou
 {
 	const clad_conv_geom *g = &tc->g;
 	int			S = g->H * g->W, P = g->OH * g->OW;
-	size_t		maxc = g->C > g->OC ? g->C : g->OC;
-	size_t		pos = S > P ? S : P;
-	float	   *src_cl = scratch;
-	float	   *dst_cl = src_cl + (size_t) B * pos * maxc;
-	float	   *gather = dst_cl + (size_t) B * pos * maxc;
-	float	   *partial = gather + (size_t) B * pos * maxc;
+	float	   *src_cl, *dst_cl, *gather, *partial;
+	int32_t    *nz;
 
+	split_scratch(tc, B, scratch, &src_cl, &dst_cl, &gather, &partial, &nz);
 	to_channels_last(src_cl, dout, B, g->OC, P);
 	memset(dst_cl, 0, sizeof(float) * B * S * g->C);
-	tap_sum(tc, dst_cl, S, src_cl, P, B, g->OC, g->C, 0, gather, partial);
+	tap_sum(tc, dst_cl, S, src_cl, P, B, g->OC, g->C, 0, gather, partial, nz);
 	for (int b = 0; b < B; b++)
 		for (int c = 0; c < g->C; c++)
 		{

@@ -4,7 +4,9 @@
  * spends most of its work and weight reads on zero padding (a 3x3 conv on a
  * 1x1 map uses only its centre tap).  A tap plan lists, for each kernel tap
  * (kh,kw), the (output, input) position pairs where it meets a real pixel,
- * and keeps that tap's weights packed once, (C, OC), read by both directions.  Then
+ * and keeps that tap's weights packed in 16-channel panels for each
+ * direction (see tapconv.c), so that every pass streams contiguous memory.
+ * Then
  *     out[:, p] += W_tap @ in[:, q]   for every tap and pair (p, q)
  * and the input gradient is the transpose.  Only the taps that touch real
  * pixels are stored or read.  Built once per model at load time; inference
@@ -20,7 +22,8 @@ typedef struct clad_tap
 	int			npairs;
 	int32_t    *out_pos;		/* (npairs) output positions oh*OW+ow */
 	int32_t    *in_pos;			/* (npairs) input positions ih*W+iw */
-	float	   *w_in_out;		/* (C, OC): rows of input channels, both directions */
+	float	   *fwd;			/* OC/16 panels of (C, 16): forward */
+	float	   *bwd;			/* C/16 panels of (OC, 16): input gradient */
 } clad_tap;
 
 typedef struct clad_tapconv
@@ -29,6 +32,9 @@ typedef struct clad_tapconv
 	int			ntaps;			/* taps that touch a real pixel */
 	clad_tap   *taps;
 } clad_tapconv;
+
+/* Whether a conv of geometry g can have a plan (channels multiples of 16). */
+int			clad_tapconv_supported(const clad_conv_geom *g);
 
 /* Plan and pack for geometry g and weight (OC,C,KH,KW). */
 clad_status clad_tapconv_build(clad_tapconv *tc, const clad_conv_geom *g, const float *weight);
