@@ -152,26 +152,21 @@ clad_dec_kl_loss(float *dz, float *dcenters, const float *z, const float *center
 		const float *zi = z + (size_t) i * D;
 		const float *pi = p + (size_t) i * K;
 		double		s = 0.0;
-		double		qrow[K > 0 ? K : 1];
-		double		inv[K > 0 ? K : 1];
 
+		/* two passes over the centres instead of a per-row buffer: K may be large */
+		for (int j = 0; j < K; j++)
+			s += pow(1.0 + sq_dist(zi, centers + (size_t) j * D, D) / alpha, power);
 		for (int j = 0; j < K; j++)
 		{
 			double		d2 = sq_dist(zi, centers + (size_t) j * D, D);
-
-			inv[j] = 1.0 / (1.0 + d2 / alpha);
-			qrow[j] = pow(1.0 + d2 / alpha, power);
-			s += qrow[j];
-		}
-		for (int j = 0; j < K; j++)
-		{
-			double		q = qrow[j] / s;
+			double		q = pow(1.0 + d2 / alpha, power) / s;
+			double		inv = 1.0 / (1.0 + d2 / alpha);
 
 			if (pi[j] > 0.0f)
 				loss += pi[j] * (log((double) pi[j]) - log(q));
 			if (dz || dcenters)
 			{
-				double		coef = (pi[j] - q) * (alpha + 1.0) / alpha * inv[j] / B;
+				double		coef = (pi[j] - q) * (alpha + 1.0) / alpha * inv / B;
 				const float *mu = centers + (size_t) j * D;
 
 				for (int d = 0; d < D; d++)

@@ -253,8 +253,21 @@ pick_panel_gemm(void)
 	return panel_gemm_plain;
 }
 
-/* Chosen once; the choice depends only on the CPU, so a racing first call is harmless. */
-static panel_gemm_fn panel_gemm = NULL;
+/* Chosen once from the CPU's features (atomically: the trainer may call from threads). */
+static panel_gemm_fn panel_gemm_chosen = NULL;
+
+static panel_gemm_fn
+panel_gemm_get(void)
+{
+	panel_gemm_fn f = __atomic_load_n(&panel_gemm_chosen, __ATOMIC_ACQUIRE);
+
+	if (!f)
+	{
+		f = pick_panel_gemm();
+		__atomic_store_n(&panel_gemm_chosen, f, __ATOMIC_RELEASE);
+	}
+	return f;
+}
 
 /* (B, C, S) -> (B*S, C): each position's channels contiguous */
 static void
@@ -280,8 +293,8 @@ static void
 tap_sum(const clad_tapconv *tc, float *dst_cl, int dst_S, const float *src_cl, int src_S,
 		int B, int K, int M, int forward, float *gather, float *partial, int32_t *nz)
 {
-	if (!panel_gemm)
-		panel_gemm = pick_panel_gemm();
+	panel_gemm_fn panel_gemm = panel_gemm_get();
+
 	for (int t = 0; t < tc->ntaps; t++)
 	{
 		const clad_tap *tap = &tc->taps[t];
