@@ -1,0 +1,100 @@
+/* tests/test_tapconv.c: the small-map tap path agrees with im2col + GEMM, forward and input gradient. */
+#include "gemm.h"
+#include "net.h"
+#include "testutil.h"
+
+#include <string.h>
+
+static double
+rel_err(const float *got, const float *want, size_t n)
+{
+	double		worst = 0, scale = 0;
+
+	for (size_t i = 0; i < n; i++)
+	{
+		worst = fmax(worst, fabs((double) got[i] - want[i]));
+		scale = fmax(scale, fabs((double) want[i]));
+	}
+	return scale > 0 ? worst / scale : worst;
+}
+
+static void
+check(int C, int H, int W, int OC, int k, int s, int p, int bias, int B)
+{
+	clad_net   *n = clad_net_new(C, H, W);
+	clad_rng	r;
+	size_t		nin = (size_t) B * C * H * W, nout;
+	float	   *x, *g, *o1, *o2, *d1, *d2;
+
+	clad_net_conv(n, 0, "conv", OC, k, s, p, bias);
+	CHECK(clad_net_finish(n) == CLAD_OK);
+	nout = (size_t) B * clad_net_out_numel(n);
+	clad_rng_seed(&r, (uint64_t) (C * 1000 + H * 100 + OC + B));
+	for (size_t i = 0; i < clad_net_num_params(n); i++)
+		clad_net_params(n)[i] = clad_rng_normal(&r) * 0.1f;
+	x = malloc(sizeof(float) * nin);
+	g = malloc(sizeof(float) * nout);
+	o1 = malloc(sizeof(float) * nout);
+	o2 = malloc(sizeof(float) * nout);
+	d1 = malloc(sizeof(float) * nin);
+	d2 = malloc(sizeof(float) * nin);
+	/* half the inputs and upstream gradients zero, as after a ReLU */
+	for (size_t i = 0; i < nin; i++)
+		x[i] = clad_rng_uniform(&r) < 0.5f ? 0.0f : clad_rng_normal(&r);
+	for (size_t i = 0; i < nout; i++)
+		g[i] = clad_rng_uniform(&r) < 0.5f ? 0.0f : clad_rng_normal(&r);
+
+	CHECK(clad_net_forward(n, x, B, CLAD_EVAL) == CLAD_OK);
+	memcpy(o1, clad_net_output(n), sizeof(float) * nout);
+	CHECK(clad_net_backward(n, g, 0, d1) == CLAD_OK);
+	CHECK(clad_net_prepare_inference(n, B) == CLAD_OK);
+	CHECK(clad_net_forward(n, x, B, CLAD_EVAL) == CLAD_OK);
+	memcpy(o2, clad_net_output(n), sizeof(float) * nout);
+	CHECK(clad_net_backward(n, g, 0, d2) == CLAD_OK);
+	CHECK_MSG(rel_err(o2, o1, nout) < 1e-5, "%dx%dx%d->%d k%d s%d p%d B%d: forward off by %.2e",
+			  C, H, W, OC, k, s, p, B, rel_err(o2, o1, nout));
+	CHECK_MSG(rel_err(d2, d1, nin) < 1e-5, "%dx%dx%d->%d k%d s%d p%d B%d: input gradient off by %.2e",
+			  C, H, W, OC, k, s, p, B, rel_err(d2, d1, nin));
+
+	/* a training step drops the plan: the next eval pass sees the new weights */
+	{
+		clad_sgd	opt = {0.1f, 0.0f, 0.0f, 0};
+
+		for (size_t i = 0; i < clad_net_num_params(n); i++)
+			clad_net_grads(n)[i] = 1.0f;
+		CHECK(clad_net_sgd_step(n, &opt) == CLAD_OK);
+		CHECK(clad_net_forward(n, x, B, CLAD_EVAL) == CLAD_OK);
+		memcpy(o2, clad_net_output(n), sizeof(float) * nout);
+		CHECK(clad_net_prepare_inference(n, B) == CLAD_OK);
+		CHECK(clad_net_forward(n, x, B, CLAD_EVAL) == CLAD_OK);
+		CHECK(rel_err(clad_net_output(n), o2, nout) < 1e-5);
+	}
+	free(x);
+	free(g);
+	free(o1);
+	free(o2);
+	free(d1);
+	free(d2);
+	clad_net_free(n);
+}
+
+int
+main(void)
+{
+	for (int pass = 0; pass < 2; pass++)
+	{
+		clad_blas_init(pass ? CLAD_BLAS_AUTO : CLAD_BLAS_REFERENCE, 1);
+		for (int B = 1; B <= 5; B += 2)
+		{
+			check(16, 1, 1, 32, 3, 1, 1, 0, B);		/* centre tap only */
+			check(32, 2, 2, 16, 3, 1, 1, 1, B);		/* 1, 2 and 4 pairs per tap */
+			check(16, 4, 4, 32, 3, 2, 1, 0, B);		/* stride 2 onto 2x2 */
+			check(32, 2, 2, 48, 3, 2, 1, 0, B);		/* 2x2 onto 1x1 */
+			check(16, 3, 3, 16, 3, 1, 1, 1, B);		/* odd map */
+			check(16, 4, 4, 32, 1, 2, 0, 0, B);		/* 1x1 downsample */
+			check(16, 7, 7, 16, 3, 1, 1, 0, B);		/* 49 positions */
+			check(48, 3, 5, 32, 3, 1, 0, 1, B);		/* no padding, odd sizes */
+		}
+	}
+	return test_summary("test_tapconv");
+}
