@@ -74,42 +74,92 @@ ms_per_image(bench_case *c, double min_s)
 	return best * 1e3 / c->B;
 }
 
+
+/* ResNet-18 at 1x28x28 is built from these (C, H, W, OC, k, stride, pad) convs */
+static const int convs[][7] = {
+	{1, 28, 28, 64, 7, 2, 3},
+	{64, 7, 7, 64, 3, 1, 1}, {64, 7, 7, 64, 3, 1, 1}, {64, 7, 7, 64, 3, 1, 1}, {64, 7, 7, 64, 3, 1, 1},
+	{64, 7, 7, 128, 3, 2, 1}, {128, 4, 4, 128, 3, 1, 1}, {64, 7, 7, 128, 1, 2, 0},
+	{128, 4, 4, 128, 3, 1, 1}, {128, 4, 4, 128, 3, 1, 1},
+	{128, 4, 4, 256, 3, 2, 1}, {256, 2, 2, 256, 3, 1, 1}, {128, 4, 4, 256, 1, 2, 0},
+	{256, 2, 2, 256, 3, 1, 1}, {256, 2, 2, 256, 3, 1, 1},
+	{256, 2, 2, 512, 3, 2, 1}, {512, 1, 1, 512, 3, 1, 1}, {256, 2, 2, 512, 1, 2, 0},
+	{512, 1, 1, 512, 3, 1, 1}, {512, 1, 1, 512, 3, 1, 1},
+};
+#define N_CONVS (sizeof(convs) / sizeof(convs[0]))
+
+/* 2 FLOPs per multiply-add of one conv whose input is a real pixel. */
+static double
+conv_useful_flops(const int *cv)
+{
+	int			C = cv[0], H = cv[1], W = cv[2], OC = cv[3], k = cv[4], s = cv[5], p = cv[6];
+	int			OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
+	long		taps = 0;
+
+	for (int oh = 0; oh < OH; oh++)
+		for (int ow = 0; ow < OW; ow++)
+			for (int kh = 0; kh < k; kh++)
+				for (int kw = 0; kw < k; kw++)
+				{
+					int			ih = oh * s - p + kh, iw = ow * s - p + kw;
+
+					taps += ih >= 0 && ih < H && iw >= 0 && iw < W;
+				}
+	return 2.0 * taps * C * OC;
+}
+
+/*
+ * Each distinct conv of the model alone, eval forward at batch B, weights
+ * of the loaded model's scale: achieved useful GFLOP/s.
+ */
+static void
+conv_layer_rates(int B, double peak)
+{
+	for (size_t i = 0; i < N_CONVS; i++)
+	{
+		const int  *cv = convs[i];
+		clad_net   *n;
+		float	   *x;
+		clad_rng	r;
+		size_t		nin = (size_t) B * cv[0] * cv[1] * cv[2];
+		int			dup = 0;
+
+		for (size_t j = 0; j < i; j++)
+			dup |= memcmp(convs[j], cv, sizeof(convs[0])) == 0;
+		if (dup)
+			continue;
+		n = clad_net_new(cv[0], cv[1], cv[2]);
+		clad_net_conv(n, 0, "conv", cv[3], cv[4], cv[5], cv[6], 0);
+		if (clad_net_finish(n) != CLAD_OK)
+			continue;
+		clad_rng_seed(&r, i);
+		clad_init_normal(clad_net_params(n), clad_net_num_params(n), 0.05f, &r);
+		clad_net_prepare_inference(n, B);
+		x = malloc(sizeof(float) * nin);
+		for (size_t j = 0; j < nin; j++)
+			x[j] = clad_rng_uniform(&r) < 0.5f ? 0.0f : clad_rng_uniform(&r);	/* ReLU-like */
+		{
+			bench_case	c = {n, x, B, 0, NULL, NULL};
+			double		ms = ms_per_image(&c, 0.2) * B;
+			double		gf = conv_useful_flops(cv) * B / (ms * 1e-3) / 1e9;
+
+			printf("conv_b%d %dx%dx%d->%d k%d s%d %.4f %.2f %.0f\n", B, cv[0], cv[1], cv[2], cv[3],
+				   cv[4], cv[5], ms, gf, 100.0 * gf / peak);
+		}
+		free(x);
+		clad_net_free(n);
+	}
+}
+
 /* Useful FLOPs of the convolutions and linear layers of one forward pass:
  * 2 per multiply-add whose input is a real pixel (zero padding skipped). */
 static double
 useful_forward_flops(void)
 {
-	/* ResNet-18 at 1x28x28 is built from these (C, H, W, OC, k, stride, pad) convs */
-	static const int convs[][7] = {
-		{1, 28, 28, 64, 7, 2, 3},
-		{64, 7, 7, 64, 3, 1, 1}, {64, 7, 7, 64, 3, 1, 1}, {64, 7, 7, 64, 3, 1, 1}, {64, 7, 7, 64, 3, 1, 1},
-		{64, 7, 7, 128, 3, 2, 1}, {128, 4, 4, 128, 3, 1, 1}, {64, 7, 7, 128, 1, 2, 0},
-		{128, 4, 4, 128, 3, 1, 1}, {128, 4, 4, 128, 3, 1, 1},
-		{128, 4, 4, 256, 3, 2, 1}, {256, 2, 2, 256, 3, 1, 1}, {128, 4, 4, 256, 1, 2, 0},
-		{256, 2, 2, 256, 3, 1, 1}, {256, 2, 2, 256, 3, 1, 1},
-		{256, 2, 2, 512, 3, 2, 1}, {512, 1, 1, 512, 3, 1, 1}, {256, 2, 2, 512, 1, 2, 0},
-		{512, 1, 1, 512, 3, 1, 1}, {512, 1, 1, 512, 3, 1, 1},
-	};
 	double		total = 2.0 * 512 * 10;	/* fc */
 
-	for (size_t i = 0; i < sizeof(convs) / sizeof(convs[0]); i++)
-	{
-		int			C = convs[i][0], H = convs[i][1], W = convs[i][2], OC = convs[i][3];
-		int			k = convs[i][4], s = convs[i][5], p = convs[i][6];
-		int			OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
-		long		taps = 0;
-
-		for (int oh = 0; oh < OH; oh++)
-			for (int ow = 0; ow < OW; ow++)
-				for (int kh = 0; kh < k; kh++)
-					for (int kw = 0; kw < k; kw++)
-					{
-						int			ih = oh * s - p + kh, iw = ow * s - p + kw;
-
-						taps += ih >= 0 && ih < H && iw >= 0 && iw < W;
-					}
-		total += 2.0 * taps * C * OC;
-	}
+	for (size_t i = 0; i < N_CONVS; i++)
+		total += conv_useful_flops(convs[i]);
 	return total;
 }
 
@@ -180,7 +230,9 @@ main(int argc, char **argv)
 	memcpy(x, in->data, in->nbytes);
 
 	printf("blas %s\n", clad_blas_describe());
-	printf("sgemm_peak_gflops %.2f\n", sgemm_peak_gflops());
+	double		peak = sgemm_peak_gflops();
+
+	printf("sgemm_peak_gflops %.2f\n", peak);
 	printf("useful_forward_mflop %.2f\n", fwd_flops / 1e6);
 	for (int b = 1; b <= 64; b *= 64)
 		for (int odin = 0; odin < 2; odin++)
@@ -193,6 +245,8 @@ main(int argc, char **argv)
 			printf("%s_b%d_useful_gflops %.2f\n", odin ? "odin" : "forward", b,
 				   (odin ? 3.0 : 1.0) * fwd_flops / (ms * 1e-3) / 1e9);
 		}
+	conv_layer_rates(1, peak);
+	conv_layer_rates(64, peak);
 	clad_odin_work_free(&w);
 	clad_net_free(net);
 	clad_st_free(f);

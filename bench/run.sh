@@ -40,4 +40,15 @@ for key, label in (("forward_b1", "forward, batch 1"), ("odin_b1", "ODIN, batch 
     cm, tm = float(c[key + "_ms"]), float(t[key + "_ms"])
     g = float(c[key + "_useful_gflops"])
     print("%-22s %12.3f %12.3f %7.1fx %13.0f%%" % (label, cm, tm, tm / cm, 100 * g / peak))
+print()
+print("conv layers alone, eval forward (useful GFLOP/s, % of the sgemm peak):")
+print("%-26s %14s %8s %14s %8s" % ("conv", "batch 1", "", "batch 64", ""))
+rows = {}
+for line in open(sys.argv[1]):
+    f = line.split()
+    if f[0].startswith("conv_b"):
+        rows.setdefault(" ".join(f[1:4]), {})[f[0]] = (float(f[5]), float(f[6]))
+for name, r in rows.items():
+    b1, b64 = r.get("conv_b1", (0, 0)), r.get("conv_b64", (0, 0))
+    print("%-26s %9.1f GF/s %6.0f%% %9.1f GF/s %6.0f%%" % (name, b1[0], b1[1], b64[0], b64[1]))
 PYEOF
