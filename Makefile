@@ -33,10 +33,10 @@ tests/test_%: tests/test_%.c tests/testutil.h $(CORE_LIB)
 check: $(TEST_BIN)
 	@set -e; for t in $(TEST_BIN); do echo "== $$t"; ./$$t; done
 
-test: check check-asan
+test: check check-asan check-interop
 
 clean:
-	rm -f core/*.o $(CORE_LIB) $(TEST_BIN)
+	rm -f core/*.o $(CORE_LIB) $(TEST_BIN) tests/st_roundtrip bench/bench_core
 	rm -rf tests/build
 
 bench/bench_core: bench/bench_core.c $(CORE_LIB)
@@ -50,9 +50,24 @@ ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-
 ASAN_TESTS = tests/test_safetensors tests/test_model
 ASAN_BIN   = $(patsubst tests/%,tests/build/asan/%,$(ASAN_TESTS))
 
-tests/build/asan/%: tests/%.c $(CORE_SRC) $(wildcard core/*.h) tests/testutil.h
-	@mkdir -p $(dir $@)
-	$(CC) $(ASAN_FLAGS) $(CLAD_CFLAGS) -Itests -o $@ $< $(CORE_SRC) $(LIBS)
+ASAN_CORE_OBJ = $(patsubst core/%.c,tests/build/asan/core/%.o,$(CORE_SRC))
+.SECONDARY: $(ASAN_CORE_OBJ)
 
+tests/build/asan/core/%.o: core/%.c $(wildcard core/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_FLAGS) $(CLAD_CFLAGS) -c -o $@ $<
+
+tests/build/asan/%: tests/%.c $(ASAN_CORE_OBJ) tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_FLAGS) $(CLAD_CFLAGS) -Itests -o $@ $< $(ASAN_CORE_OBJ) $(LIBS)
+
+.PHONY: check-asan check-interop
 check-asan: $(ASAN_BIN)
 	@set -e; for t in $(ASAN_BIN); do echo "== $$t"; ./$$t; done
+
+# Python (torch) writes safetensors, clad validates and rewrites them, Python reads them back.
+tests/st_roundtrip: tests/st_roundtrip.c $(CORE_LIB)
+	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -o $@ $< $(CORE_LIB) $(LIBS)
+
+check-interop: tests/st_roundtrip
+	PYTHON=$(PYTHON) ./tests/test_st_interop.sh
