@@ -1,0 +1,569 @@
+/* trainer/train.c: the four CLAD stages (autoencoder, k-means + DEC, classifier, ODIN calibration). */
+#include "train.h"
+#include "gemm.h"
+#include "kmeans.h"
+#include "metrics.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void
+clad_train_defaults(clad_train_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	strcpy(cfg->autoencoder, "cvae");
+	strcpy(cfg->classifier, "resnet18");
+	cfg->K = 10;
+	cfg->latent = 10;
+	cfg->ae_epochs = 100;
+	cfg->ae_batch = 512;
+	cfg->ae_lr = 1e-3f;
+	cfg->kmeans_restarts = 20;
+	cfg->dec_epochs = 100;
+	cfg->dec_batch = 512;
+	cfg->dec_lr = 0.01f;
+	cfg->dec_momentum = 0.9f;
+	cfg->dec_tol = 0.001f;
+	cfg->clf_epochs = 100;
+	cfg->clf_batch = 128;
+	cfg->clf_lr = 1e-4f;
+	cfg->T = 1000.0f;
+	cfg->eps = 0.0161f;
+	cfg->tpr = 0.95;
+	cfg->holdout = 0.1;
+	cfg->seed = 1;
+	cfg->threads = 1;
+}
+
+void
+clad_train_log_free(clad_train_log *log)
+{
+	if (!log)
+		return;
+	free(log->ae.loss);
+	free(log->dec.loss);
+	free(log->clf.loss);
+	memset(log, 0, sizeof(*log));
+}
+
+static double
+now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* Everything one training run holds, freed in one place. */
+typedef struct run
+{
+	const clad_train_config *cfg;
+	clad_model *m;
+	int			n;				/* fit images */
+	size_t		img;			/* floats per image */
+	float	   *pix;			/* (n, img) fit images in [0,1] */
+	float	   *xn;				/* (n, img) normalised */
+	int32_t    *order;			/* (n) shuffled indices */
+	float	   *xb, *tb;		/* (batch, img) gathered inputs / targets */
+	float	   *grad;			/* (batch, max(img, K, latent)) */
+	float	   *z;				/* (n, latent) latent codes */
+	float	   *q;				/* (n, K) soft assignments */
+	int32_t    *labels;			/* (n) pseudo-labels */
+	int32_t    *yb;				/* (batch) */
+	clad_rng	rng;
+	clad_progress_fn progress;
+	void	   *arg;
+} run;
+
+static void
+report(run *r, const char *stage, int epoch, int epochs, int done, int total, double loss,
+	   double extra, int end)
+{
+	clad_progress p = {stage, epoch, epochs, done, total, loss, extra, end};
+
+	if (r->progress)
+		r->progress(&p, r->arg);
+}
+
+static void
+gather(float *dst, const float *src, const int32_t *idx, int B, size_t img)
+{
+	for (int b = 0; b < B; b++)
+		memcpy(dst + (size_t) b * img, src + (size_t) idx[b] * img, sizeof(float) * img);
+}
+
+static clad_status
+log_epoch(clad_stage_log *log, int epoch, double loss)
+{
+	double	   *l = realloc(log->loss, sizeof(double) * (epoch + 1));
+
+	if (!l)
+		return clad_fail(CLAD_ERR_NOMEM, "out of memory logging");
+	log->loss = l;
+	l[epoch] = loss;
+	log->epochs_run = epoch + 1;
+	log->last_loss = loss;
+	return CLAD_OK;
+}
+
+/* Per-channel mean and std of the fit images: the reference's Normalize. */
+static void
+set_normalisation(run *r)
+{
+	clad_model *m = r->m;
+	size_t		plane = (size_t) m->H * m->W;
+
+	for (int c = 0; c < m->C; c++)
+	{
+		double		s = 0, s2 = 0, cnt = (double) r->n * plane, mean, var;
+
+		for (int i = 0; i < r->n; i++)
+		{
+			const float *p = r->pix + (size_t) i * r->img + c * plane;
+
+			for (size_t j = 0; j < plane; j++)
+			{
+				s += p[j];
+				s2 += (double) p[j] * p[j];
+			}
+		}
+		mean = s / cnt;
+		var = s2 / cnt - mean * mean;
+		m->mean[c] = (float) mean;
+		m->std[c] = (float) (var > 1e-12 ? sqrt(var) : 1.0);
+	}
+	for (int i = 0; i < r->n; i++)
+		for (int c = 0; c < m->C; c++)
+		{
+			const float *p = r->pix + (size_t) i * r->img + c * plane;
+			float	   *q = r->xn + (size_t) i * r->img + c * plane;
+
+			for (size_t j = 0; j < plane; j++)
+				q[j] = (p[j] - m->mean[c]) / m->std[c];
+		}
+}
+
+/* Batch sizes: a lone last image is dropped when BatchNorm would see one value. */
+static int
+batch_at(int start, int n, int bs)
+{
+	int			B = n - start < bs ? n - start : bs;
+
+	return (B == 1 && n > 1) ? 0 : B;
+}
+
+/* Stage 1: autoencoder reconstruction. */
+static clad_status
+train_autoencoder(run *r, clad_stage_log *log)
+{
+	const clad_train_config *cfg = r->cfg;
+	clad_model *m = r->m;
+	clad_adam	oe = {cfg->ae_lr, 0.9f, 0.999f, 1e-8f, 0.0f, 0};
+	clad_adam	od = oe;
+	/* sigmoid decoders reconstruct pixels in [0,1]; the linear one the normalised input */
+	int			sigmoid_out = strcmp(m->autoencoder, "linear") != 0;
+	float	   *dz = malloc(sizeof(float) * cfg->ae_batch * m->latent);
+	double		t0 = now();
+	clad_status st = CLAD_OK;
+
+	if (!dz)
+		return clad_fail(CLAD_ERR_NOMEM, "out of memory for the autoencoder");
+	clad_net_seed(m->encoder, cfg->seed + 11);
+	for (int ep = 0; ep < cfg->ae_epochs && st == CLAD_OK; ep++)
+	{
+		double		sum = 0;
+		int			seen = 0;
+
+		clad_rng_shuffle(&r->rng, r->order, r->n);
+		for (int s = 0; s < r->n && st == CLAD_OK; s += cfg->ae_batch)
+		{
+			int			B = batch_at(s, r->n, cfg->ae_batch);
+			float		loss;
+
+			if (B == 0)
+				break;
+			gather(r->xb, r->xn, r->order + s, B, r->img);
+			gather(r->tb, sigmoid_out ? r->pix : r->xn, r->order + s, B, r->img);
+			if ((st = clad_net_forward(m->encoder, r->xb, B, CLAD_TRAIN)) != CLAD_OK ||
+				(st = clad_net_forward(m->decoder, clad_net_output(m->encoder), B, CLAD_TRAIN)) != CLAD_OK)
+				break;
+			memset(r->grad, 0, sizeof(float) * B * r->img);
+			loss = clad_mse_loss(r->grad, clad_net_output(m->decoder), r->tb, (size_t) B * r->img);
+			if (!isfinite(loss))
+			{
+				st = clad_fail(CLAD_ERR_NUMERIC, "autoencoder loss diverged (epoch %d); lower --ae-lr", ep + 1);
+				break;
+			}
+			clad_net_zero_grad(m->encoder);
+			clad_net_zero_grad(m->decoder);
+			if ((st = clad_net_backward(m->decoder, r->grad, 1, dz)) != CLAD_OK ||
+				(st = clad_net_backward(m->encoder, dz, 1, NULL)) != CLAD_OK ||
+				(st = clad_net_adam_step(m->encoder, &oe)) != CLAD_OK ||
+				(st = clad_net_adam_step(m->decoder, &od)) != CLAD_OK)
+				break;
+			sum += (double) loss * B;
+			seen += B;
+			report(r, "autoencoder", ep + 1, cfg->ae_epochs, seen, r->n, sum / seen, 0, 0);
+		}
+		if (st == CLAD_OK && seen > 0)
+		{
+			st = log_epoch(log, ep, sum / seen);
+			report(r, "autoencoder", ep + 1, cfg->ae_epochs, seen, r->n, sum / seen, 0, 1);
+		}
+	}
+	log->seconds = now() - t0;
+	free(dz);
+	return st;
+}
+
+/* Latent codes (eval: z = mu) of all fit images into r->z. */
+static clad_status
+embed_all(run *r)
+{
+	clad_model *m = r->m;
+
+	for (int s = 0; s < r->n; s += 256)
+	{
+		int			B = r->n - s < 256 ? r->n - s : 256;
+		clad_status st = clad_net_forward(m->encoder, r->xn + (size_t) s * r->img, B, CLAD_EVAL);
+
+		if (st != CLAD_OK)
+			return st;
+		memcpy(r->z + (size_t) s * m->latent, clad_net_output(m->encoder), sizeof(float) * B * m->latent);
+	}
+	return CLAD_OK;
+}
+
+static void
+argmax_rows(int32_t *out, const float *v, int n, int K)
+{
+	for (int i = 0; i < n; i++)
+	{
+		int			best = 0;
+
+		for (int k = 1; k < K; k++)
+			if (v[(size_t) i * K + k] > v[(size_t) i * K + best])
+				best = k;
+		out[i] = best;
+	}
+}
+
+/* Stage 2: k-means initialisation, then DEC. */
+static clad_status
+train_dec(run *r, clad_stage_log *log)
+{
+	const clad_train_config *cfg = r->cfg;
+	clad_model *m = r->m;
+	int			K = m->K, D = m->latent;
+	clad_sgd	oe = {cfg->dec_lr, cfg->dec_momentum, 0.0f, 0};
+	clad_sgd	oc = oe;
+	float	   *dcent = malloc(sizeof(float) * K * D);
+	float	   *cbuf = calloc((size_t) K * D, sizeof(float));
+	float	   *qb = malloc(sizeof(float) * cfg->dec_batch * K);
+	float	   *pb = malloc(sizeof(float) * cfg->dec_batch * K);
+	float	   *dz = malloc(sizeof(float) * cfg->dec_batch * D);
+	int32_t    *prev = malloc(sizeof(int32_t) * r->n);
+	double		t0 = now();
+	clad_status st;
+
+	if (!dcent || !cbuf || !qb || !pb || !dz || !prev)
+	{
+		st = clad_fail(CLAD_ERR_NOMEM, "out of memory for DEC");
+		goto done;
+	}
+	if ((st = embed_all(r)) != CLAD_OK ||
+		(st = clad_kmeans(r->z, r->n, D, K, cfg->kmeans_restarts, 300, cfg->seed + 23,
+						  m->centers, prev, NULL)) != CLAD_OK)
+		goto done;
+	/* DEC trains without dropout or sampling noise: the codes it sharpens are the means */
+	clad_net_set_stochastic(m->encoder, 0);
+	for (int ep = 0; ep < cfg->dec_epochs; ep++)
+	{
+		double		sum = 0, changed;
+		int			seen = 0, nchanged = 0;
+
+		if ((st = embed_all(r)) != CLAD_OK)
+			break;
+		clad_dec_soft_assign(r->q, r->z, m->centers, r->n, K, D, 1.0f);
+		argmax_rows(r->labels, r->q, r->n, K);
+		for (int i = 0; i < r->n; i++)
+			nchanged += r->labels[i] != prev[i];
+		memcpy(prev, r->labels, sizeof(int32_t) * r->n);
+		changed = (double) nchanged / r->n;
+		if (ep > 0 && changed < cfg->dec_tol)
+			break;
+
+		clad_rng_shuffle(&r->rng, r->order, r->n);
+		for (int s = 0; s < r->n; s += cfg->dec_batch)
+		{
+			int			B = batch_at(s, r->n, cfg->dec_batch);
+			float		loss;
+
+			if (B == 0)
+				break;
+			gather(r->xb, r->xn, r->order + s, B, r->img);
+			if ((st = clad_net_forward(m->encoder, r->xb, B, CLAD_TRAIN)) != CLAD_OK)
+				goto done;
+			clad_dec_soft_assign(qb, clad_net_output(m->encoder), m->centers, B, K, D, 1.0f);
+			clad_dec_target(pb, qb, B, K);
+			memset(dz, 0, sizeof(float) * B * D);
+			memset(dcent, 0, sizeof(float) * K * D);
+			loss = clad_dec_kl_loss(dz, dcent, clad_net_output(m->encoder), m->centers, pb, B, K, D, 1.0f);
+			if (!isfinite(loss))
+			{
+				st = clad_fail(CLAD_ERR_NUMERIC, "DEC loss diverged (epoch %d); lower --dec-lr", ep + 1);
+				goto done;
+			}
+			clad_net_zero_grad(m->encoder);
+			if ((st = clad_net_backward(m->encoder, dz, 1, NULL)) != CLAD_OK ||
+				(st = clad_net_sgd_step(m->encoder, &oe)) != CLAD_OK)
+				goto done;
+			clad_sgd_step(&oc, m->centers, dcent, cbuf, (size_t) K * D);
+			sum += (double) loss * B;
+			seen += B;
+			report(r, "dec", ep + 1, cfg->dec_epochs, seen, r->n, sum / seen, changed, 0);
+		}
+		if (seen > 0)
+		{
+			if ((st = log_epoch(log, ep, sum / seen)) != CLAD_OK)
+				break;
+			report(r, "dec", ep + 1, cfg->dec_epochs, seen, r->n, sum / seen, changed, 1);
+		}
+	}
+	clad_net_set_stochastic(m->encoder, 1);
+	if (st == CLAD_OK && (st = embed_all(r)) == CLAD_OK)
+	{
+		clad_dec_soft_assign(r->q, r->z, m->centers, r->n, K, D, 1.0f);
+		argmax_rows(r->labels, r->q, r->n, K);
+	}
+done:
+	log->seconds = now() - t0;
+	free(dcent);
+	free(cbuf);
+	free(qb);
+	free(pb);
+	free(dz);
+	free(prev);
+	return st;
+}
+
+/* Stage 3: the classifier learns the pseudo-labels. */
+static clad_status
+train_classifier(run *r, clad_stage_log *log)
+{
+	const clad_train_config *cfg = r->cfg;
+	clad_model *m = r->m;
+	clad_adam	opt = {cfg->clf_lr, 0.9f, 0.999f, 1e-8f, 0.0f, 0};
+	double		t0 = now();
+	clad_status st = CLAD_OK;
+
+	for (int ep = 0; ep < cfg->clf_epochs && st == CLAD_OK; ep++)
+	{
+		double		sum = 0;
+		int			seen = 0, correct = 0;
+
+		clad_rng_shuffle(&r->rng, r->order, r->n);
+		for (int s = 0; s < r->n; s += cfg->clf_batch)
+		{
+			int			B = batch_at(s, r->n, cfg->clf_batch);
+			float		loss;
+			const float *out;
+
+			if (B == 0)
+				break;
+			gather(r->xb, r->xn, r->order + s, B, r->img);
+			for (int b = 0; b < B; b++)
+				r->yb[b] = r->labels[r->order[s + b]];
+			if ((st = clad_net_forward(m->clf, r->xb, B, CLAD_TRAIN)) != CLAD_OK)
+				break;
+			out = clad_net_output(m->clf);
+			memset(r->grad, 0, sizeof(float) * B * m->K);
+			loss = clad_cross_entropy_loss(r->grad, out, r->yb, B, m->K, 1.0f);
+			if (!isfinite(loss))
+			{
+				st = clad_fail(CLAD_ERR_NUMERIC, "classifier loss diverged (epoch %d); lower --clf-lr", ep + 1);
+				break;
+			}
+			for (int b = 0; b < B; b++)
+			{
+				int			best = 0;
+
+				for (int k = 1; k < m->K; k++)
+					if (out[(size_t) b * m->K + k] > out[(size_t) b * m->K + best])
+						best = k;
+				correct += best == r->yb[b];
+			}
+			clad_net_zero_grad(m->clf);
+			if ((st = clad_net_backward(m->clf, r->grad, 1, NULL)) != CLAD_OK ||
+				(st = clad_net_adam_step(m->clf, &opt)) != CLAD_OK)
+				break;
+			sum += (double) loss * B;
+			seen += B;
+			report(r, "classifier", ep + 1, cfg->clf_epochs, seen, r->n, sum / seen,
+				   (double) correct / seen, 0);
+		}
+		if (st == CLAD_OK && seen > 0)
+		{
+			st = log_epoch(log, ep, sum / seen);
+			report(r, "classifier", ep + 1, cfg->clf_epochs, seen, r->n, sum / seen,
+				   (double) correct / seen, 1);
+		}
+	}
+	log->seconds = now() - t0;
+	return st;
+}
+
+static int
+by_float(const void *a, const void *b)
+{
+	float		x = *(const float *) a, y = *(const float *) b;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+/* Stage 4: ODIN confidences of the held-out normal images. */
+static clad_status
+calibrate(run *r, const float *hold, int nh, double *seconds)
+{
+	clad_model *m = r->m;
+	double		t0 = now();
+	clad_status st = CLAD_OK;
+
+	m->T = r->cfg->T;
+	m->eps = r->cfg->eps;
+	free(m->calib);
+	m->n_calib = 0;
+	if (!(m->calib = malloc(sizeof(float) * (nh > 0 ? nh : 1))))
+		return clad_fail(CLAD_ERR_NOMEM, "out of memory calibrating");
+	if ((st = clad_model_prepare(m, 64)) != CLAD_OK)
+		return st;
+	for (int s = 0; s < nh && st == CLAD_OK; s += 64)
+	{
+		int			B = nh - s < 64 ? nh - s : 64;
+
+		st = clad_model_score(m, hold + (size_t) s * r->img, B, m->calib + s, NULL);
+		report(r, "calibration", 1, 1, s + B, nh, 0, 0, 0);
+	}
+	if (st != CLAD_OK)
+		return st;
+	qsort(m->calib, nh, sizeof(float), by_float);
+	m->n_calib = nh;
+	m->threshold = nh > 0 ? clad_threshold_at_tpr(m->calib, nh, r->cfg->tpr) : 0.0f;
+	report(r, "calibration", 1, 1, nh, nh, 0, 0, 1);
+	*seconds = now() - t0;
+	return CLAD_OK;
+}
+
+clad_status
+clad_train(const clad_train_config *cfg, const clad_dataset *normal,
+		   clad_progress_fn progress, void *arg, clad_model **out, clad_train_log *log)
+{
+	run			r = {0};
+	clad_status st;
+	int			nh, maxb;
+	int32_t    *perm = NULL;
+	float	   *hold = NULL;
+	size_t		gradw;
+
+	*out = NULL;
+	memset(log, 0, sizeof(*log));
+	if (cfg->K < 2 || cfg->K > 256)
+		return clad_fail(CLAD_ERR_INVALID, "the number of clusters must be in 2..256, not %d", cfg->K);
+	if (cfg->ae_batch < 2 || cfg->dec_batch < 2 || cfg->clf_batch < 2)
+		return clad_fail(CLAD_ERR_INVALID, "batch sizes must be at least 2");
+	if (!(cfg->holdout > 0.0 && cfg->holdout < 1.0) || !(cfg->tpr > 0.0 && cfg->tpr < 1.0))
+		return clad_fail(CLAD_ERR_INVALID, "--holdout and --tpr must be between 0 and 1");
+	if ((st = clad_blas_init(CLAD_BLAS_AUTO, cfg->threads)) != CLAD_OK)
+		return st;
+	if ((st = clad_model_create(cfg->autoencoder, cfg->classifier, normal->C, normal->H, normal->W,
+								cfg->K, cfg->latent, &r.m)) != CLAD_OK)
+		return st;
+	r.cfg = cfg;
+	r.progress = progress;
+	r.arg = arg;
+	r.img = (size_t) normal->C * normal->H * normal->W;
+	clad_rng_seed(&r.rng, cfg->seed);
+
+	/* hold out a seeded fraction of the normal images for calibration */
+	nh = (int) floor(normal->n * cfg->holdout);
+	r.n = normal->n - nh;
+	if (r.n < cfg->K * 2 || nh < 1)
+	{
+		st = clad_fail(CLAD_ERR_INVALID, "%d normal images are too few for K = %d and a held-out part",
+					   normal->n, cfg->K);
+		goto done;
+	}
+	maxb = cfg->ae_batch;
+	if (cfg->dec_batch > maxb)
+		maxb = cfg->dec_batch;
+	if (cfg->clf_batch > maxb)
+		maxb = cfg->clf_batch;
+	gradw = r.img > (size_t) cfg->K ? r.img : (size_t) cfg->K;
+	perm = malloc(sizeof(int32_t) * normal->n);
+	r.pix = malloc(sizeof(float) * r.n * r.img);
+	r.xn = malloc(sizeof(float) * r.n * r.img);
+	hold = malloc(sizeof(float) * nh * r.img);
+	r.order = malloc(sizeof(int32_t) * r.n);
+	r.xb = malloc(sizeof(float) * maxb * r.img);
+	r.tb = malloc(sizeof(float) * maxb * r.img);
+	r.grad = malloc(sizeof(float) * maxb * gradw);
+	r.z = malloc(sizeof(float) * r.n * cfg->latent);
+	r.q = malloc(sizeof(float) * r.n * cfg->K);
+	r.labels = malloc(sizeof(int32_t) * r.n);
+	r.yb = malloc(sizeof(int32_t) * maxb);
+	if (!perm || !r.pix || !r.xn || !hold || !r.order || !r.xb || !r.tb || !r.grad || !r.z ||
+		!r.q || !r.labels || !r.yb)
+	{
+		st = clad_fail(CLAD_ERR_NOMEM, "out of memory for %d training images", normal->n);
+		goto done;
+	}
+	for (int i = 0; i < normal->n; i++)
+		perm[i] = i;
+	clad_rng_shuffle(&r.rng, perm, normal->n);
+	for (int i = 0; i < r.n; i++)
+	{
+		memcpy(r.pix + (size_t) i * r.img, normal->pixels + (size_t) perm[i] * r.img, sizeof(float) * r.img);
+		r.order[i] = i;
+	}
+	for (int i = 0; i < nh; i++)
+		memcpy(hold + (size_t) i * r.img, normal->pixels + (size_t) perm[r.n + i] * r.img,
+			   sizeof(float) * r.img);
+	log->n_fit = r.n;
+	log->n_holdout = nh;
+	set_normalisation(&r);
+	clad_autoencoder_init(r.m->encoder, cfg->seed + 1);
+	clad_autoencoder_init(r.m->decoder, cfg->seed + 2);
+	clad_classifier_init(r.m->clf, cfg->classifier, cfg->seed + 3);
+
+	if ((st = train_autoencoder(&r, &log->ae)) != CLAD_OK ||
+		(st = train_dec(&r, &log->dec)) != CLAD_OK)
+		goto done;
+	for (int i = 0; i < r.n; i++)
+		if (r.labels[i] >= 0 && r.labels[i] < 256)
+			log->cluster_sizes[r.labels[i]]++;
+	if ((st = train_classifier(&r, &log->clf)) != CLAD_OK ||
+		(st = calibrate(&r, hold, nh, &log->calib_seconds)) != CLAD_OK)
+		goto done;
+	clad_net_free(r.m->decoder);
+	r.m->decoder = NULL;
+	*out = r.m;
+	r.m = NULL;
+done:
+	clad_model_free(r.m);
+	free(perm);
+	free(hold);
+	free(r.pix);
+	free(r.xn);
+	free(r.order);
+	free(r.xb);
+	free(r.tb);
+	free(r.grad);
+	free(r.z);
+	free(r.q);
+	free(r.labels);
+	free(r.yb);
+	return st;
+}

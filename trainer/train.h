@@ -1,0 +1,82 @@
+/* trainer/train.h: the four CLAD stages on normal images, producing a scorable model.
+ *
+ *  1. autoencoder: reconstruction (MSE) with Adam;
+ *  2. self-labelling: k-means on the latent codes (restarts), then DEC
+ *     refining the encoder and the centres jointly (SGD with momentum);
+ *  3. classifier on the pseudo-labels (cross-entropy, Adam);
+ *  4. calibration: ODIN confidences of held-out normal images give the
+ *     threshold at the chosen true-positive rate and the calibrated score.
+ */
+#ifndef CLAD_TRAIN_H
+#define CLAD_TRAIN_H
+
+#include "dataset.h"
+#include "model.h"
+
+typedef struct clad_train_config
+{
+	char		autoencoder[32];	/* cvae */
+	char		classifier[32];		/* resnet18 */
+	int			K;					/* clusters = classifier outputs (10) */
+	int			latent;				/* latent size h (10) */
+
+	int			ae_epochs, ae_batch;	/* 100, 512 */
+	float		ae_lr;				/* 1e-3 */
+	int			kmeans_restarts;	/* 20 */
+	int			dec_epochs, dec_batch;	/* 100, 512 */
+	float		dec_lr, dec_momentum;	/* 0.01, 0.9 */
+	float		dec_tol;			/* stop when fewer than this fraction of labels change (0.001) */
+	int			clf_epochs, clf_batch;	/* 100, 128 */
+	float		clf_lr;				/* 1e-4 */
+
+	float		T, eps;				/* ODIN (1000, 0.0161: see core/odin.h) */
+	double		tpr;				/* threshold at this TPR on held-out normals (0.95) */
+	double		holdout;			/* fraction of normal training images held out (0.1) */
+	uint64_t	seed;
+	int			threads;			/* BLAS threads */
+} clad_train_config;
+
+/* The reference defaults (MNIST scenarios). */
+void		clad_train_defaults(clad_train_config *cfg);
+
+/* Progress of a stage: called once per batch and once at each epoch's end. */
+typedef struct clad_progress
+{
+	const char *stage;			/* "autoencoder", "dec", "classifier", "calibration" */
+	int			epoch, epochs;	/* 1-based */
+	int			done, total;	/* images so far in this epoch / per epoch */
+	double		loss;			/* running mean of the epoch */
+	double		extra;			/* DEC: fraction of labels changed; classifier: accuracy */
+	int			epoch_end;		/* 1 on the per-epoch call */
+} clad_progress;
+
+typedef void (*clad_progress_fn) (const clad_progress *p, void *arg);
+
+/* Per-stage record kept for the summary and the report. */
+typedef struct clad_stage_log
+{
+	int			epochs_run;
+	double		seconds;
+	double		last_loss;
+	double	   *loss;			/* (epochs_run) mean loss per epoch */
+} clad_stage_log;
+
+typedef struct clad_train_log
+{
+	clad_stage_log ae, dec, clf;
+	double		calib_seconds;
+	int			n_fit, n_holdout;
+	int			cluster_sizes[256];
+} clad_train_log;
+
+void		clad_train_log_free(clad_train_log *log);
+
+/*
+ * Train on normal images (labels ignored).  On success *out is a model with
+ * normalisation, weights, threshold and calibration filled in.
+ */
+clad_status clad_train(const clad_train_config *cfg, const clad_dataset *normal,
+					   clad_progress_fn progress, void *arg, clad_model **out,
+					   clad_train_log *log);
+
+#endif
