@@ -85,7 +85,7 @@ size_t
 clad_conv_scratch_floats(const clad_conv_geom *g)
 {
 	size_t		P = (size_t) g->OH * g->OW;
-	int			nb = g->chunk < 1 ? 1 : g->chunk;
+	int			nb = chunk_of(g);
 
 	if (nb == 1 && is_pointwise(g))
 		return 0;

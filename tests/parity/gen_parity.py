@@ -1,22 +1,60 @@
 """tests/parity/gen_parity.py OUTDIR: PyTorch reference data for tests/test_parity.c.
 
-Each case is one safetensors file: the weights (state_dict names), the
-input, PyTorch's outputs, loss, every parameter gradient and the input
-gradient (and, in training mode, the updated running statistics).  The
-modules below use the tensor names clad's core/models.c gives; ResNet-18 is
-torchvision's own.  Run with /usr/bin/python3 (Debian's python3-torch).
+Run with /usr/bin/python3 (Debian's python3-torch and python3-torchvision).
+
+Each case is one safetensors file OUTDIR/<case>.safetensors; OUTDIR/index.txt
+lists the cases, one a line (the C test fails on a listed case it cannot
+read).  A file holds, with F32 unless said otherwise:
+
+  <p>.<name>          every weight and buffer under its state_dict name, with
+                      p = "model" (classifiers) or "encoder" / "decoder"
+                      (autoencoders); num_batches_tracked as I64
+  input, labels (I64), output, loss (a scalar), latent (autoencoders: z = mu)
+  grad.<p>.<name>     the gradient of loss wrt every parameter
+  grad.input          the gradient wrt the input (autoencoders: through the
+                      encoder only; the MSE target is the input, detached)
+  grad.latent         autoencoders: the gradient wrt z
+  after.<p>.<name>    training-mode cases: every buffer after the forward pass
+                      (running statistics, num_batches_tracked)
+  adam.<p>.<name>     cnn_1x28_train: the parameters after two Adam steps
+                      (lr 1e-3, defaults otherwise) with the saved gradients
+                      grad.<p>.<name> (float32) above
+  sgd.<p>.<name>      the same with SGD (lr 0.01, momentum 0.9)
+  odin.grad_input, odin.conf   resnet18 1x28x28 eval cases (see odin below)
+  dec.*, grad.z, grad.centers  the DEC KL case
+
+and metadata: kind (classifier / autoencoder / dec), arch, C, H, W, K
+(classes or latent size), B, mode (train / eval), and T, eps, alpha where
+they apply.
+
+The modules carry exactly the tensor names of clad's core/models.c;
+ResNet-18 is torchvision's own (conv1 replaced for C input channels), not a
+re-implementation.  Weights are drawn in float32 from a per-case seed, the
+BatchNorm affine parameters and running statistics are then perturbed to
+non-trivial values, and the saved float32 weights and input are what every
+computation starts from.  The computations themselves run in float64 (an
+exact widening of those float32 values) and their results are rounded to
+float32: the reference is then accurate to float32 rounding, so what the C
+test measures is clad's own error, not the sum of two float32 errors.
+
+Dropout and the variational noise are absent from the reference: clad's
+side runs its training graph with clad_net_set_stochastic(net, 0) (batch
+statistics, no dropout, z = mu), which is what these modules compute.
 """
 import os
 import sys
+import zlib
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 
-sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import st_io  # noqa: E402
 
+
+# ---------------------------------------------------------------- modules
 
 def resnet18(c, k):
     m = torchvision.models.resnet18(num_classes=k)
@@ -25,6 +63,8 @@ def resnet18(c, k):
 
 
 class CNN(nn.Module):
+    """clad's "cnn" / "cnn_large": three conv-BN blocks, two pools, three linears."""
+
     def __init__(self, c, h, w, k, large):
         super().__init__()
         a, b, d = (8 * c, 16 * c, 32 * c) if large else (16, 32, 64)
@@ -40,13 +80,36 @@ class CNN(nn.Module):
         act = F.elu if self.large else F.relu
         x = act(self.bn1(self.conv1(x)))
         x = F.max_pool2d(act(self.bn2(self.conv2(x))), 2)
-        x = F.max_pool2d(F.relu(self.bn3(self.conv3(x))), 2)
+        x = F.max_pool2d(F.relu(self.bn3(self.conv3(x))), 2)  # ReLU in both variants
         x = F.relu(self.bn4(self.fc1(x.flatten(1))))
         x = F.relu(self.bn5(self.fc2(x)))
         return self.fc3(x)
 
 
+class FC3(nn.Module):
+    """clad's "fc3": three linear layers with no activation between them (as core/models.c)."""
+
+    def __init__(self, c, h, w, k):
+        super().__init__()
+        d = c * h * w
+        self.fc1, self.fc2, self.fc3 = nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, k)
+
+    def forward(self, x):
+        return self.fc3(self.fc2(self.fc1(x.flatten(1))))
+
+
+class LinearClf(nn.Module):
+    def __init__(self, c, h, w, k):
+        super().__init__()
+        self.fc = nn.Linear(c * h * w, k)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+
+
 class CvaeEncoder(nn.Module):
+    """clad's "cvae" encoder without its input dropout; returns mu (the first h of fc2)."""
+
     def __init__(self, c, h, w, lat):
         super().__init__()
         self.lat = lat
@@ -56,7 +119,7 @@ class CvaeEncoder(nn.Module):
         self.fc1 = nn.Linear(16 * c * (h // 4) * (w // 4), 512)
         self.fc2 = nn.Linear(512, 2 * lat)
 
-    def forward(self, x):  # eval mode: no dropout, z = mu
+    def forward(self, x):
         x = F.max_pool2d(F.elu(self.conv1(x)), 2)
         x = F.max_pool2d(F.elu(self.conv2(x)), 2)
         x = F.elu(self.conv3(x))
@@ -119,109 +182,230 @@ class CvaeLargeDecoder(nn.Module):
         return torch.sigmoid(self.conv4(x))
 
 
+class LinearEncoder(nn.Module):
+    """clad's "linear" autoencoder (DEC's MLP): d-500-500-2000-h."""
+
+    def __init__(self, c, h, w, lat):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(c * h * w, 500), nn.Linear(500, 500)
+        self.fc3, self.fc4 = nn.Linear(500, 2000), nn.Linear(2000, lat)
+
+    def forward(self, x):
+        x = F.relu(self.fc2(F.relu(self.fc1(x.flatten(1)))))
+        return self.fc4(F.relu(self.fc3(x)))
+
+
+class LinearDecoder(nn.Module):
+    def __init__(self, c, h, w, lat):
+        super().__init__()
+        self.shape = (c, h, w)
+        self.fc1, self.fc2 = nn.Linear(lat, 2000), nn.Linear(2000, 500)
+        self.fc3, self.fc4 = nn.Linear(500, 500), nn.Linear(500, c * h * w)
+
+    def forward(self, z):
+        x = F.relu(self.fc2(F.relu(self.fc1(z))))
+        return self.fc4(F.relu(self.fc3(x))).view(-1, *self.shape)
+
+
+AUTOENCODERS = {"cvae": (CvaeEncoder, CvaeDecoder), "cvae_large": (CvaeLargeEncoder, CvaeLargeDecoder),
+                "linear": (LinearEncoder, LinearDecoder)}
+
+
+def classifier(arch, c, h, w, k):
+    if arch == "resnet18":
+        return resnet18(c, k)
+    if arch in ("cnn", "cnn_large"):
+        return CNN(c, h, w, k, arch == "cnn_large")
+    if arch == "fc3":
+        return FC3(c, h, w, k)
+    return LinearClf(c, h, w, k)
+
+
+# ---------------------------------------------------------------- helpers
+
+def seed_for(name):
+    # a stable seed per case (Python's hash() of a string changes between runs)
+    torch.manual_seed(zlib.crc32(name.encode()))
+
+
 def randomise_bn(m):
-    for mod in m.modules():
-        if isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            mod.weight.data.uniform_(0.5, 1.5)
-            mod.bias.data.uniform_(-0.2, 0.2)
-            mod.running_mean.uniform_(-0.2, 0.2)
-            mod.running_var.uniform_(0.5, 1.5)
+    """Non-trivial BatchNorm parameters and statistics, so that BN is really exercised."""
+    with torch.no_grad():
+        for mod in m.modules():
+            if isinstance(mod, nn.modules.batchnorm._BatchNorm):
+                mod.weight.uniform_(0.5, 1.5)
+                mod.bias.uniform_(-0.3, 0.3)
+                mod.running_mean.uniform_(-0.5, 0.5)
+                mod.running_var.uniform_(0.5, 2.0)
+                mod.num_batches_tracked.fill_(int(torch.randint(0, 100, ())))
+
+
+def f32(t):
+    t = t.detach()
+    return t.clone() if t.dtype == torch.int64 else t.float().contiguous().clone()
 
 
 def state(prefix, m):
-    return {prefix + k: v.detach().clone() for k, v in m.state_dict().items()}
+    """Weights and buffers as float32 (counters stay int64) under prefix + state_dict name."""
+    return {prefix + k: f32(v) for k, v in m.state_dict().items()}
+
+
+def buffers(prefix, m):
+    return {prefix + k: f32(v) for k, v in m.named_buffers()}
 
 
 def grads(prefix, m):
-    return {"grad." + prefix + k: p.grad.detach().clone() for k, p in m.named_parameters()}
+    return {"grad." + prefix + k: f32(p.grad) for k, p in m.named_parameters()}
 
 
-def classifier_case(out, name, arch, c, h, w, k, b, train, optim=False):
-    torch.manual_seed(hash(name) % 1000)
-    m = resnet18(c, k) if arch == "resnet18" else CNN(c, h, w, k, arch == "cnn_large")
+def two_steps(m, prefix, kind):
+    """Parameters after two optimiser steps with the current gradients (no zero_grad).
+
+    The gradients are rounded to float32 first: the C test feeds these same
+    saved gradients (grad.*) to clad's optimiser, not clad's own, because
+    Adam's update lr * g / (|g| + eps) is ill-conditioned where |g| is tiny
+    (a gradient error of 1e-5 of the tensor's largest entry flips the update
+    of an entry near zero by up to 2 lr; the bias of a layer followed by
+    BatchNorm has an exactly zero gradient, so only rounding noise is left).
+    """
+    names, params = [], []
+    for k, p in m.named_parameters():
+        q = p.detach().clone().requires_grad_(True)
+        q.grad = p.grad.detach().float().to(p.dtype)
+        names.append(k)
+        params.append(q)
+    if kind == "adam":
+        opt = torch.optim.Adam(params, lr=1e-3)
+    else:
+        opt = torch.optim.SGD(params, lr=0.01, momentum=0.9)
+    opt.step()
+    opt.step()
+    return {kind + "." + prefix + k: f32(q) for k, q in zip(names, params)}
+
+
+def write(out, name, t, meta, index):
+    st_io.save(os.path.join(out, name + ".safetensors"), t, {k: str(v) for k, v in meta.items()})
+    index.append(name)
+    print("  %-24s %3d tensors" % (name, len(t)))
+
+
+# ---------------------------------------------------------------- cases
+
+def classifier_case(out, index, name, arch, c, h, w, k, b, train, optim=False, odin=False):
+    seed_for(name)
+    m = classifier(arch, c, h, w, k)
     randomise_bn(m)
     t = state("model.", m)
-    x = torch.randn(b, c, h, w, requires_grad=True)
+    x32 = torch.randn(b, c, h, w)
     y = torch.randint(0, k, (b,))
-    m.train(train)
+    m = m.double().train(train)
+    x = x32.double().requires_grad_(True)
     o = m(x)
-    loss = F.cross_entropy(o, y)
+    loss = F.cross_entropy(o, y)   # mean over the batch
     loss.backward()
-    t.update(input=x.detach(), labels=y, output=o.detach(), loss=loss.detach().reshape(()))
+    t.update(input=x32, labels=y, output=f32(o), loss=f32(loss).reshape(()))
     t.update(grads("model.", m))
-    t["grad.input"] = x.grad.detach()
+    t["grad.input"] = f32(x.grad)
     if train:
-        t.update({"after." + k2: v for k2, v in state("model.", m).items()})
+        t.update({"after." + n: v for n, v in buffers("model.", m).items()})
     if optim:
-        for kind, opt in (("adam", torch.optim.Adam), ("sgd", torch.optim.SGD)):
-            mm = CNN(c, h, w, k, False)
-            mm.load_state_dict({k2[6:]: v for k2, v in t.items() if k2.startswith("model.")})
-            for p, p0 in zip(mm.parameters(), m.parameters()):
-                p.grad = p0.grad.clone()
-            o2 = opt(mm.parameters(), lr=1e-3) if kind == "adam" else opt(mm.parameters(), lr=0.01, momentum=0.9)
-            o2.step()
-            o2.step()
-            t.update({kind + "." + k2: v.detach().clone() for k2, v in mm.named_parameters()})
+        t.update(two_steps(m, "model.", "adam"))
+        t.update(two_steps(m, "model.", "sgd"))
     meta = dict(kind="classifier", arch=arch, C=c, H=h, W=w, K=k, B=b, mode="train" if train else "eval")
-    if arch == "resnet18" and not train:
-        # ODIN: each image's own CE(f(x)/T, argmax) gradient (reduction "sum")
+    if odin:
+        assert not train
+        # ODIN (eval mode): the gradient of CE(f(x)/T, argmax f(x)) wrt x with
+        # reduction "sum", so each image's gradient is that of its own loss
+        # (as clad_input_gradient gives it); then x' = x - eps * sign(grad),
+        # conf = max softmax(f(x')/T).
         T, eps = 1000.0, 0.01
-        xo = x.detach().clone().requires_grad_(True)
+        xo = x32.double().requires_grad_(True)
         lo = m(xo)
         F.cross_entropy(lo / T, lo.argmax(1), reduction="sum").backward()
         xp = xo.detach() - eps * torch.sign(xo.grad)
         with torch.no_grad():
             conf = torch.softmax(m(xp) / T, 1).max(1).values
-        t["odin.grad_input"] = xo.grad.detach()
-        t["odin.conf"] = conf
+        t["odin.grad_input"] = f32(xo.grad)
+        t["odin.conf"] = f32(conf)
         meta.update(T=T, eps=eps)
-    st_io.save(os.path.join(out, name + ".safetensors"), t, meta)
+    write(out, name, t, meta, index)
 
 
-def autoencoder_case(out, name, arch, c, h, w, lat, b, train):
-    torch.manual_seed(hash(name) % 1000)
-    enc_cls, dec_cls = (CvaeEncoder, CvaeDecoder) if arch == "cvae" else (CvaeLargeEncoder, CvaeLargeDecoder)
+def autoencoder_case(out, index, name, arch, c, h, w, lat, b, train):
+    seed_for(name)
+    enc_cls, dec_cls = AUTOENCODERS[arch]
     e, d = enc_cls(c, h, w, lat), dec_cls(c, h, w, lat)
     randomise_bn(e)
     randomise_bn(d)
     t = state("encoder.", e)
     t.update(state("decoder.", d))
-    x = torch.rand(b, c, h, w, requires_grad=True)
-    e.train(train)
-    d.train(train)
+    x32 = torch.rand(b, c, h, w)
+    e = e.double().train(train)
+    d = d.double().train(train)
+    x = x32.double().requires_grad_(True)
     z = e(x)
     z.retain_grad()
     r = d(z)
-    loss = F.mse_loss(r, x.detach())
+    loss = F.mse_loss(r, x.detach())   # mean; the target is a constant
     loss.backward()
-    t.update(input=x.detach(), latent=z.detach(), output=r.detach(), loss=loss.detach().reshape(()))
+    t.update(input=x32, latent=f32(z), output=f32(r), loss=f32(loss).reshape(()))
     t.update(grads("encoder.", e))
     t.update(grads("decoder.", d))
-    t["grad.input"] = x.grad.detach()
-    t["grad.latent"] = z.grad.detach()
+    t["grad.input"] = f32(x.grad)
+    t["grad.latent"] = f32(z.grad)
     if train:
-        t.update({"after." + k2: v for k2, v in state("encoder.", e).items()})
-        t.update({"after." + k2: v for k2, v in state("decoder.", d).items()})
+        t.update({"after." + n: v for n, v in buffers("encoder.", e).items()})
+        t.update({"after." + n: v for n, v in buffers("decoder.", d).items()})
     meta = dict(kind="autoencoder", arch=arch, C=c, H=h, W=w, K=lat, B=b, mode="train" if train else "eval")
-    st_io.save(os.path.join(out, name + ".safetensors"), t, meta)
+    write(out, name, t, meta, index)
+
+
+def dec_case(out, index, name, b, k, dim, alpha):
+    """DEC: Student-t soft assignment q, target p (a constant), loss = KL(P||Q) summed / B."""
+    seed_for(name)
+    z32, c32 = torch.randn(b, dim), torch.randn(k, dim)
+    z, mu = z32.double().requires_grad_(True), c32.double().requires_grad_(True)
+    d2 = ((z[:, None, :] - mu[None, :, :]) ** 2).sum(2)
+    q = (1.0 + d2 / alpha) ** (-(alpha + 1.0) / 2.0)
+    q = q / q.sum(1, keepdim=True)
+    p = q ** 2 / q.sum(0)
+    p = (p / p.sum(1, keepdim=True)).detach()
+    loss = (p * (p.log() - q.log())).sum() / b
+    loss.backward()
+    t = {"dec.z": z32, "dec.centers": c32, "dec.q": f32(q), "dec.p": f32(p),
+         "loss": f32(loss).reshape(()), "grad.z": f32(z.grad), "grad.centers": f32(mu.grad)}
+    write(out, name, t, dict(kind="dec", B=b, K=k, D=dim, alpha=alpha), index)
 
 
 def main(out):
     os.makedirs(out, exist_ok=True)
-    torch.set_num_threads(1)
-    classifier_case(out, "resnet18_1x28_eval", "resnet18", 1, 28, 28, 10, 4, False)
-    classifier_case(out, "resnet18_1x28_eval_b1", "resnet18", 1, 28, 28, 10, 1, False)
-    classifier_case(out, "resnet18_1x28_train", "resnet18", 1, 28, 28, 10, 4, True)
-    classifier_case(out, "resnet18_3x32_eval", "resnet18", 3, 32, 32, 10, 4, False)
-    classifier_case(out, "resnet18_3x32_train", "resnet18", 3, 32, 32, 10, 4, True)
-    classifier_case(out, "cnn_1x28_train", "cnn", 1, 28, 28, 10, 4, True, optim=True)
-    classifier_case(out, "cnn_1x28_eval", "cnn", 1, 28, 28, 10, 4, False)
-    classifier_case(out, "cnn_large_3x32_train", "cnn_large", 3, 32, 32, 10, 4, True)
-    classifier_case(out, "cnn_large_3x32_eval", "cnn_large", 3, 32, 32, 10, 4, False)
-    autoencoder_case(out, "cvae_1x28_eval", "cvae", 1, 28, 28, 10, 4, False)
-    autoencoder_case(out, "cvae_large_3x32_train", "cvae_large", 3, 32, 32, 16, 4, True)
-    autoencoder_case(out, "cvae_large_3x32_eval", "cvae_large", 3, 32, 32, 16, 4, False)
+    torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+    index = []
+    C = classifier_case
+    C(out, index, "resnet18_1x28_train", "resnet18", 1, 28, 28, 10, 4, True)
+    C(out, index, "resnet18_1x28_eval", "resnet18", 1, 28, 28, 10, 4, False, odin=True)
+    C(out, index, "resnet18_1x28_eval_b1", "resnet18", 1, 28, 28, 10, 1, False, odin=True)
+    C(out, index, "resnet18_3x32_train", "resnet18", 3, 32, 32, 10, 4, True)
+    C(out, index, "resnet18_3x32_eval", "resnet18", 3, 32, 32, 10, 4, False)
+    C(out, index, "cnn_1x28_train", "cnn", 1, 28, 28, 10, 4, True, optim=True)
+    C(out, index, "cnn_1x28_eval", "cnn", 1, 28, 28, 10, 4, False)
+    C(out, index, "cnn_large_3x32_train", "cnn_large", 3, 32, 32, 10, 4, True)
+    C(out, index, "cnn_large_3x32_eval", "cnn_large", 3, 32, 32, 10, 4, False)
+    C(out, index, "fc3_1x12_eval", "fc3", 1, 12, 12, 5, 4, False)
+    C(out, index, "linear_3x8_eval", "linear", 3, 8, 8, 4, 4, False)
+    A = autoencoder_case
+    A(out, index, "cvae_1x28_eval", "cvae", 1, 28, 28, 10, 4, False)
+    A(out, index, "cvae_1x28_train", "cvae", 1, 28, 28, 10, 4, True)
+    A(out, index, "cvae_large_3x32_train", "cvae_large", 3, 32, 32, 16, 4, True)
+    A(out, index, "cvae_large_3x32_eval", "cvae_large", 3, 32, 32, 16, 4, False)
+    A(out, index, "linear_ae_1x28_eval", "linear", 1, 28, 28, 10, 4, False)
+    dec_case(out, index, "dec_kl_alpha1", 6, 3, 5, 1.0)
+    dec_case(out, index, "dec_kl_alpha2", 5, 4, 3, 2.0)
+    with open(os.path.join(out, "index.txt"), "w") as f:
+        f.write("".join(n + "\n" for n in index))
 
 
 if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: gen_parity.py OUTDIR")
     main(sys.argv[1])
