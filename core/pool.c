@@ -27,40 +27,43 @@ clad_maxpool_forward(float *out, int32_t *argmax, const float *in, const clad_po
 		int32_t    *am = argmax ? argmax + p * g->OH * g->OW : NULL;
 
 		for (int oh = 0; oh < g->OH; oh++)
+		{
+			int			h0 = oh * g->stride - g->pad, h1 = h0 + g->k;
+
+			if (h0 < 0)
+				h0 = 0;
+			if (h1 > g->H)
+				h1 = g->H;
 			for (int ow = 0; ow < g->OW; ow++)
 			{
-				float		best = -INFINITY;
-				int32_t		where = -1;
+				int			w0 = ow * g->stride - g->pad, w1 = w0 + g->k;
+				int			where;
+				float		best;
 
-				for (int kh = 0; kh < g->k; kh++)
-				{
-					int			ih = oh * g->stride - g->pad + kh;
-
-					if (ih < 0 || ih >= g->H)
-						continue;
-					for (int kw = 0; kw < g->k; kw++)
+				if (w0 < 0)
+					w0 = 0;
+				if (w1 > g->W)
+					w1 = g->W;
+				/* padding never wins: start from the first real cell */
+				where = h0 * g->W + w0;
+				best = x[where];
+				for (int ih = h0; ih < h1; ih++)
+					for (int iw = w0; iw < w1; iw++)
 					{
-						int			iw = ow * g->stride - g->pad + kw;
-						float		v;
+						float		v = x[ih * g->W + iw];
 
-						if (iw < 0 || iw >= g->W)
-							continue;
-						v = x[ih * g->W + iw];
-						/* first maximum wins, NaN propagates, as PyTorch */
-						if (v > best || isnan(v) || where < 0)
+						/* first maximum wins; a NaN wins and stays, as PyTorch */
+						if (v > best || (v != v && best == best))
 						{
 							best = v;
 							where = ih * g->W + iw;
-							if (isnan(v))
-								goto found;
 						}
 					}
-				}
-		found:
 				y[oh * g->OW + ow] = best;
 				if (am)
 					am[oh * g->OW + ow] = where;
 			}
+		}
 	}
 }
 
