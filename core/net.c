@@ -8,6 +8,8 @@
 #include <string.h>
 
 #define BN_MOMENTUM 0.1f
+/* Convolutions whose output maps are at most this many pixels get tap plans. */
+#define TAP_MAX_POSITIONS 64
 #define BN_EPS 1e-5f
 
 typedef enum op_kind
@@ -34,7 +36,8 @@ typedef struct net_op
 	float	   *save_mean, *save_invstd;	/* BatchNorm batch statistics (C) */
 	int32_t    *argmax;			/* max pool winners (cap_B x out numel) */
 	float	   *noise;			/* dropout mask or reparam noise (cap_B x out numel) */
-	clad_tapconv *tap;			/* small-map plan for eval passes, or NULL */
+	clad_tapconv *tap;			/* small-map plan with packed weights (eval passes), or NULL */
+	clad_tapconv *pairs;		/* small-map plan for the other passes, or NULL */
 } net_op;
 
 struct clad_net
@@ -143,6 +146,11 @@ clad_net_free(clad_net *net)
 	drop_plans(net);
 	for (int i = 0; i < net->nops; i++)
 	{
+		if (net->ops[i].pairs)
+		{
+			clad_tapconv_free(net->ops[i].pairs);
+			free(net->ops[i].pairs);
+		}
 		free(net->ops[i].save_mean);
 		free(net->ops[i].save_invstd);
 	}
@@ -504,6 +512,7 @@ clad_net_reparam(clad_net *net, int in)
 }
 
 static size_t op_scratch_floats(const clad_net *net, const net_op *op, int B);
+static void op_conv_geom(const clad_net *net, const net_op *op, int B, clad_conv_geom *g);
 
 int
 clad_net_value_channels(const clad_net *net, int v)
@@ -549,6 +558,26 @@ clad_net_finish(clad_net *net)
 	{
 		net_op	   *op = &net->ops[i];
 
+		if (op->kind == OP_CONV)
+		{
+			clad_conv_geom g;
+
+			/* small maps with enough channels for a GEMM per tap: see tapconv.h */
+			op_conv_geom(net, op, 1, &g);
+			if (g.OH * g.OW <= TAP_MAX_POSITIONS && g.C >= 16 && g.KH * g.KW > 1)
+			{
+				clad_status st;
+
+				if (!(op->pairs = malloc(sizeof(clad_tapconv))))
+					return clad_fail(CLAD_ERR_NOMEM, "out of memory planning convolutions");
+				if ((st = clad_tapconv_build(op->pairs, &g, NULL)) != CLAD_OK)
+				{
+					free(op->pairs);
+					op->pairs = NULL;
+					return st;
+				}
+			}
+		}
 		if (op->kind == OP_BN)
 			for (int64_t j = 0; j < net->tens[op->w].shape[0]; j++)
 				net->tens[op->w].data[j] = 1.0f;
@@ -594,11 +623,15 @@ static size_t
 op_scratch_floats(const clad_net *net, const net_op *op, int B)
 {
 	clad_conv_geom g;
+	size_t		n;
 
 	if (op->kind != OP_CONV && op->kind != OP_CONVT)
 		return 0;
 	op_conv_geom(net, op, B, &g);
-	return op->kind == OP_CONV ? clad_conv_scratch_floats(&g) : clad_convt_scratch_floats(&g);
+	n = op->kind == OP_CONV ? clad_conv_scratch_floats(&g) : clad_convt_scratch_floats(&g);
+	if (op->pairs && clad_tapconv_dense_scratch_floats(op->pairs, B) > n)
+		n = clad_tapconv_dense_scratch_floats(op->pairs, B);
+	return n;
 }
 
 static clad_status
@@ -710,6 +743,9 @@ clad_net_forward(clad_net *net, const float *x, int B, clad_mode mode)
 					op_conv_geom(net, op, B, &g);
 					if (op->tap && mode == CLAD_EVAL && B <= net->tap_max_B)
 						clad_tapconv_forward(op->tap, out, in, TOPT(op->b), B, net->scratch);
+					else if (op->pairs)
+						clad_tapconv_forward_dense(op->pairs, out, in, TDATA(op->w), TOPT(op->b), B,
+												   net->scratch);
 					else if (op->kind == OP_CONV)
 						clad_conv2d_forward(out, in, TDATA(op->w), TOPT(op->b), &g, net->scratch);
 					else
@@ -877,6 +913,9 @@ clad_net_backward(clad_net *net, const float *dout, int param_grads, float *dx)
 						if (din)
 							clad_tapconv_backward_input(op->tap, din, d, B, net->scratch);
 					}
+					else if (op->pairs)
+						clad_tapconv_backward_dense(op->pairs, din, TGRAD(op->w), TGRAD(op->b), d, in,
+													TDATA(op->w), B, net->scratch);
 					else if (op->kind == OP_CONV)
 						clad_conv2d_backward(din, TGRAD(op->w), TGRAD(op->b), d, in, TDATA(op->w), &g,
 											 net->scratch);
@@ -1141,8 +1180,6 @@ clad_net_set_stochastic(clad_net *net, int on)
 	net->deterministic = !on;
 }
 
-/* Convolutions whose output maps are at most this many pixels get tap plans. */
-#define TAP_MAX_POSITIONS 64
 
 static void
 drop_plans(clad_net *net)

@@ -8,6 +8,7 @@
  * where every weight is used once and the pass is bound by memory reads.
  */
 #include "tapconv.h"
+#include "gemm.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -43,8 +44,8 @@ clad_tapconv_build(clad_tapconv *tc, const clad_conv_geom *g, const float *weigh
 	int			P = g->OH * g->OW;
 
 	memset(tc, 0, sizeof(*tc));
-	if (!clad_tapconv_supported(g))
-		return clad_fail(CLAD_ERR_UNSUPPORTED, "tap plans need channels in multiples of %d", PANEL);
+	if (weight && !clad_tapconv_supported(g))
+		return clad_fail(CLAD_ERR_UNSUPPORTED, "packed tap plans need channels in multiples of %d", PANEL);
 	tc->g = *g;
 	tc->taps = calloc(ntap_all, sizeof(clad_tap));
 	if (!tc->taps)
@@ -81,6 +82,11 @@ clad_tapconv_build(clad_tapconv *tc, const clad_conv_geom *g, const float *weigh
 				continue;
 			}
 			t->npairs = n;
+			if (!weight)
+			{
+				tc->ntaps++;
+				continue;
+			}
 			t->fwd = aligned_alloc(64, sizeof(float) * g->C * g->OC);
 			t->bwd = aligned_alloc(64, sizeof(float) * g->C * g->OC);
 			if (!t->fwd || !t->bwd)
@@ -388,4 +394,171 @@ clad_tapconv_backward_input(const clad_tapconv *tc, float *din, const float *dou
 			for (int s = 0; s < S; s++)
 				d[s] += dst_cl[((size_t) b * S + s) * g->C + c];
 		}
+}
+
+/* ------------------------------------------------------------------ training passes */
+
+size_t
+clad_tapconv_dense_scratch_floats(const clad_tapconv *tc, int B)
+{
+	const clad_conv_geom *g = &tc->g;
+	size_t		S = (size_t) g->H * g->W, P = (size_t) g->OH * g->OW;
+	size_t		xc = (size_t) B * S * g->C, yc = (size_t) B * P * g->OC;
+	size_t		N = (size_t) B * P;		/* most pairs a tap can have */
+
+	/* channel-last input (+ its gradient), channel-last output gradient (or output),
+	 * gathered X and dY, the product, one tap's weights and their gradient */
+	return 2 * xc + yc + N * g->C + N * g->OC + N * (g->C > g->OC ? g->C : g->OC) +
+		2 * (size_t) g->C * g->OC;
+}
+
+/* W_tap (OC, C) from weight (OC, C, KH, KW) */
+static void
+tap_weights(float *wt, const float *weight, const clad_conv_geom *g, int tap_index)
+{
+	size_t		kk = (size_t) g->KH * g->KW;
+
+	for (size_t i = 0; i < (size_t) g->OC * g->C; i++)
+		wt[i] = weight[i * kk + tap_index];
+}
+
+/* position index (kh * KW + kw) of the t-th kept tap */
+static int
+tap_kernel_index(const clad_tapconv *tc, const clad_tap *t)
+{
+	const clad_conv_geom *g = &tc->g;
+	int			ih = t->in_pos[0] / g->W, iw = t->in_pos[0] % g->W;
+	int			oh = t->out_pos[0] / g->OW, ow = t->out_pos[0] % g->OW;
+
+	return (ih - oh * g->stride + g->pad) * g->KW + (iw - ow * g->stride + g->pad);
+}
+
+void
+clad_tapconv_forward_dense(const clad_tapconv *tc, float *out, const float *in,
+						   const float *weight, const float *bias, int B, float *scratch)
+{
+	const clad_conv_geom *g = &tc->g;
+	int			S = g->H * g->W, P = g->OH * g->OW, C = g->C, OC = g->OC;
+	float	   *x_cl = scratch;
+	float	   *y_cl = x_cl + 2 * (size_t) B * S * C;
+	float	   *X = y_cl + (size_t) B * P * OC;
+	float	   *Y = X + (size_t) B * P * C + (size_t) B * P * OC;
+	float	   *wt = Y + (size_t) B * P * (C > OC ? C : OC);
+
+	to_channels_last(x_cl, in, B, C, S);
+	memset(y_cl, 0, sizeof(float) * B * P * OC);
+	for (int t = 0; t < tc->ntaps; t++)
+	{
+		const clad_tap *tap = &tc->taps[t];
+		int			N = B * tap->npairs;
+
+		tap_weights(wt, weight, g, tap_kernel_index(tc, tap));
+		for (int b = 0; b < B; b++)
+			for (int i = 0; i < tap->npairs; i++)
+				memcpy(X + ((size_t) b * tap->npairs + i) * C,
+					   x_cl + ((size_t) b * S + tap->in_pos[i]) * C, sizeof(float) * C);
+		/* Y (N, OC) = X (N, C) @ W_tap^T */
+		clad_sgemm(0, 1, N, OC, C, 1.0f, X, C, wt, C, 0.0f, Y, OC);
+		for (int b = 0; b < B; b++)
+			for (int i = 0; i < tap->npairs; i++)
+			{
+				float	   *d = y_cl + ((size_t) b * P + tap->out_pos[i]) * OC;
+				const float *y = Y + ((size_t) b * tap->npairs + i) * OC;
+
+				for (int m = 0; m < OC; m++)
+					d[m] += y[m];
+			}
+	}
+	for (int b = 0; b < B; b++)
+		for (int oc = 0; oc < OC; oc++)
+		{
+			float	   *o = out + ((size_t) b * OC + oc) * P;
+			float		bv = bias ? bias[oc] : 0.0f;
+
+			for (int p = 0; p < P; p++)
+				o[p] = y_cl[((size_t) b * P + p) * OC + oc] + bv;
+		}
+}
+
+void
+clad_tapconv_backward_dense(const clad_tapconv *tc, float *din, float *dweight, float *dbias,
+							const float *dout, const float *in, const float *weight,
+							int B, float *scratch)
+{
+	const clad_conv_geom *g = &tc->g;
+	int			S = g->H * g->W, P = g->OH * g->OW, C = g->C, OC = g->OC;
+	size_t		kk = (size_t) g->KH * g->KW;
+	float	   *x_cl = scratch;
+	float	   *dx_cl = x_cl + (size_t) B * S * C;
+	float	   *dy_cl = dx_cl + (size_t) B * S * C;
+	float	   *X = dy_cl + (size_t) B * P * OC;
+	float	   *dY = X + (size_t) B * P * C;
+	float	   *dX = dY + (size_t) B * P * OC;
+	float	   *wt = dX + (size_t) B * P * (C > OC ? C : OC);
+	float	   *dwt = wt + (size_t) OC * C;
+
+	if (dbias)
+		for (int b = 0; b < B; b++)
+			for (int oc = 0; oc < OC; oc++)
+			{
+				const float *d = dout + ((size_t) b * OC + oc) * P;
+				float		sum = 0.0f;
+
+				for (int p = 0; p < P; p++)
+					sum += d[p];
+				dbias[oc] += sum;
+			}
+	if (!din && !dweight)
+		return;
+	to_channels_last(dy_cl, dout, B, OC, P);
+	if (dweight)
+		to_channels_last(x_cl, in, B, C, S);
+	if (din)
+		memset(dx_cl, 0, sizeof(float) * B * S * C);
+	for (int t = 0; t < tc->ntaps; t++)
+	{
+		const clad_tap *tap = &tc->taps[t];
+		int			N = B * tap->npairs;
+		int			ti = tap_kernel_index(tc, tap);
+
+		for (int b = 0; b < B; b++)
+			for (int i = 0; i < tap->npairs; i++)
+				memcpy(dY + ((size_t) b * tap->npairs + i) * OC,
+					   dy_cl + ((size_t) b * P + tap->out_pos[i]) * OC, sizeof(float) * OC);
+		if (dweight)
+		{
+			for (int b = 0; b < B; b++)
+				for (int i = 0; i < tap->npairs; i++)
+					memcpy(X + ((size_t) b * tap->npairs + i) * C,
+						   x_cl + ((size_t) b * S + tap->in_pos[i]) * C, sizeof(float) * C);
+			/* dW_tap (OC, C) = dY^T (OC, N) @ X (N, C) */
+			clad_sgemm(1, 0, OC, C, N, 1.0f, dY, OC, X, C, 0.0f, dwt, C);
+			for (size_t i = 0; i < (size_t) OC * C; i++)
+				dweight[i * kk + ti] += dwt[i];
+		}
+		if (din)
+		{
+			tap_weights(wt, weight, g, ti);
+			/* dX (N, C) = dY (N, OC) @ W_tap (OC, C) */
+			clad_sgemm(0, 0, N, C, OC, 1.0f, dY, OC, wt, C, 0.0f, dX, C);
+			for (int b = 0; b < B; b++)
+				for (int i = 0; i < tap->npairs; i++)
+				{
+					float	   *d = dx_cl + ((size_t) b * S + tap->in_pos[i]) * C;
+					const float *x = dX + ((size_t) b * tap->npairs + i) * C;
+
+					for (int c = 0; c < C; c++)
+						d[c] += x[c];
+				}
+		}
+	}
+	if (din)
+		for (int b = 0; b < B; b++)
+			for (int c = 0; c < C; c++)
+			{
+				float	   *d = din + ((size_t) b * C + c) * S;
+
+				for (int s2 = 0; s2 < S; s2++)
+					d[s2] += dx_cl[((size_t) b * S + s2) * C + c];
+			}
 }

@@ -36,7 +36,11 @@ typedef struct clad_tapconv
 /* Whether a conv of geometry g can have a plan (channels multiples of 16). */
 int			clad_tapconv_supported(const clad_conv_geom *g);
 
-/* Plan and pack for geometry g and weight (OC,C,KH,KW). */
+/*
+ * Plan for geometry g; with weight (OC,C,KH,KW) non-NULL also pack it for
+ * the inference passes (channels must then be multiples of 16).  A plan
+ * without packed weights serves the training passes below.
+ */
 clad_status clad_tapconv_build(clad_tapconv *tc, const clad_conv_geom *g, const float *weight);
 void		clad_tapconv_free(clad_tapconv *tc);
 
@@ -49,6 +53,23 @@ void		clad_tapconv_forward(const clad_tapconv *tc, float *out, const float *in,
 
 /* dout (B,OC,OH,OW) -> din (B,C,H,W) (accumulated) */
 void		clad_tapconv_backward_input(const clad_tapconv *tc, float *din, const float *dout,
+										int B, float *scratch);
+
+/*
+ * Training passes through the same tap plan, with OpenBLAS on gathered
+ * positions and the weights read in their PyTorch layout at every call (they
+ * change every step).  On small maps this skips the multiply-adds im2col
+ * spends on padding, in the weight gradient too.
+ */
+size_t		clad_tapconv_dense_scratch_floats(const clad_tapconv *tc, int B);
+
+/* in (B,C,H,W), weight (OC,C,KH,KW), bias (OC) or NULL -> out (B,OC,OH,OW) */
+void		clad_tapconv_forward_dense(const clad_tapconv *tc, float *out, const float *in,
+									   const float *weight, const float *bias, int B, float *scratch);
+
+/* dout (B,OC,OH,OW) -> din (B,C,H,W), dweight (OC,C,KH,KW), dbias (OC), each accumulated, each may be NULL */
+void		clad_tapconv_backward_dense(const clad_tapconv *tc, float *din, float *dweight, float *dbias,
+										const float *dout, const float *in, const float *weight,
 										int B, float *scratch);
 
 #endif

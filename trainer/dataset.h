@@ -56,6 +56,14 @@ clad_status clad_load_gtsrb(const char *dir, clad_split split, int size, clad_da
  */
 clad_status clad_load_folder(const char *dir, int C, int H, int W, clad_dataset *out);
 
+/*
+ * Tiny-ImageNet's val/ folder: val_annotations.txt ("<file>\t<wnid>\t<box>"
+ * per line) and images/<file>; labels are the wnids' indices in class_names
+ * (the training set's, from clad_load_folder on train/), which are copied.
+ */
+clad_status clad_load_tinyimagenet_val(const char *dir, char *const *class_names, int n_classes,
+									   int C, int H, int W, clad_dataset *out);
+
 /* Decode one image file's bytes (PNG, JPEG, PGM/PPM) to (C,H,W) in [0,1] resized. */
 clad_status clad_decode_image(const uint8_t *bytes, size_t len, int C, int H, int W, float *out);
 

@@ -20,12 +20,13 @@ read).  A file holds, with F32 unless said otherwise:
                       (lr 1e-3, defaults otherwise) with the saved gradients
                       grad.<p>.<name> (float32) above
   sgd.<p>.<name>      the same with SGD (lr 0.01, momentum 0.9)
-  odin.grad_input, odin.conf   resnet18 1x28x28 eval cases (see odin below)
+  odin.grad_input, odin.conf, odin_t1.*   resnet18 1x28x28 eval cases (see
+                      classifier_case)
   dec.*, grad.z, grad.centers  the DEC KL case
 
 and metadata: kind (classifier / autoencoder / dec), arch, C, H, W, K
-(classes or latent size), B, mode (train / eval), and T, eps, alpha where
-they apply.
+(classes or latent size), B, mode (train / eval), and odin.T, odin.eps,
+odin_t1.T, odin_t1.eps, D, alpha where they apply.
 
 The modules carry exactly the tensor names of clad's core/models.c;
 ResNet-18 is torchvision's own (conv1 replaced for C input channels), not a
@@ -317,17 +318,19 @@ def classifier_case(out, index, name, arch, c, h, w, k, b, train, optim=False, o
         # ODIN (eval mode): the gradient of CE(f(x)/T, argmax f(x)) wrt x with
         # reduction "sum", so each image's gradient is that of its own loss
         # (as clad_input_gradient gives it); then x' = x - eps * sign(grad),
-        # conf = max softmax(f(x')/T).
-        T, eps = 1000.0, 0.01
-        xo = x32.double().requires_grad_(True)
-        lo = m(xo)
-        F.cross_entropy(lo / T, lo.argmax(1), reduction="sum").backward()
-        xp = xo.detach() - eps * torch.sign(xo.grad)
-        with torch.no_grad():
-            conf = torch.softmax(m(xp) / T, 1).max(1).values
-        t["odin.grad_input"] = f32(xo.grad)
-        t["odin.conf"] = f32(conf)
-        meta.update(T=T, eps=eps)
+        # conf = max softmax(f(x')/T).  "odin": T = 1000, eps = 0.01 (ODIN's
+        # setting; conf is then within 1e-3 of 1/K, a weak check of x');
+        # "odin_t1": T = 1, eps = 0.01, where conf depends visibly on x'.
+        for key, T, eps in (("odin", 1000.0, 0.01), ("odin_t1", 1.0, 0.01)):
+            xo = x32.double().requires_grad_(True)
+            lo = m(xo)
+            F.cross_entropy(lo / T, lo.argmax(1), reduction="sum").backward()
+            xp = xo.detach() - eps * torch.sign(xo.grad)
+            with torch.no_grad():
+                conf = torch.softmax(m(xp) / T, 1).max(1).values
+            t[key + ".grad_input"] = f32(xo.grad)
+            t[key + ".conf"] = f32(conf)
+            meta[key + ".T"], meta[key + ".eps"] = T, eps
     write(out, name, t, meta, index)
 
 
@@ -391,6 +394,8 @@ def main(out):
     C(out, index, "cnn_1x28_eval", "cnn", 1, 28, 28, 10, 4, False)
     C(out, index, "cnn_large_3x32_train", "cnn_large", 3, 32, 32, 10, 4, True)
     C(out, index, "cnn_large_3x32_eval", "cnn_large", 3, 32, 32, 10, 4, False)
+    # batch 20: clad's conv2 (24 -> 48 channels at 32x32) runs in chunks of 15 images
+    C(out, index, "cnn_large_3x32_train_b20", "cnn_large", 3, 32, 32, 10, 20, True)
     C(out, index, "fc3_1x12_eval", "fc3", 1, 12, 12, 5, 4, False)
     C(out, index, "linear_3x8_eval", "linear", 3, 8, 8, 4, 4, False)
     A = autoencoder_case

@@ -1,0 +1,38 @@
+#!/bin/sh
+# tests/parity/run.sh: clad against PyTorch, both directions (make check-parity).
+#
+# 1. tests/parity/gen_parity.py writes the reference cases to tests/build/parity
+#    (again only when gen_parity.py or st_io.py is newer than the stamp file);
+# 2. tests/test_parity checks clad on every case, with the plain C GEMM and
+#    with CLAD_BLAS_AUTO;
+# 3. tests/test_parity --write-clad-model saves a clad ResNet-18 that
+#    tests/parity/check_clad_model.py runs in torchvision.
+# Exits non-zero on any failure.  PYTHON: an interpreter with torch and
+# torchvision (default /usr/bin/python3, Debian's python3-torch).
+set -eu
+
+cd "$(dirname "$0")/../.."
+PYTHON=${PYTHON:-/usr/bin/python3}
+OUT=tests/build/parity
+STAMP=$OUT/.stamp
+
+[ -x tests/test_parity ] || make tests/test_parity
+
+if [ ! -f "$STAMP" ] || [ tests/parity/gen_parity.py -nt "$STAMP" ] || \
+   [ tests/parity/st_io.py -nt "$STAMP" ] || [ ! -f "$OUT/index.txt" ]; then
+	echo "== generating PyTorch reference data in $OUT"
+	rm -rf "$OUT"
+	mkdir -p "$OUT"
+	"$PYTHON" tests/parity/gen_parity.py "$OUT"
+	touch "$STAMP"
+else
+	echo "== reference data in $OUT are up to date"
+fi
+
+echo "== clad against PyTorch"
+./tests/test_parity "$OUT"
+
+echo "== PyTorch on a model clad saved"
+./tests/test_parity --write-clad-model "$OUT/clad_resnet18.safetensors"
+"$PYTHON" tests/parity/check_clad_model.py "$OUT/clad_resnet18.safetensors"
+echo "== parity: all passed"
