@@ -135,3 +135,15 @@ test: check-cli
 clean: clean-trainer
 clean-trainer:
 	rm -f trainer/*.o trainer/clad-train
+
+# make demo: the main job on the real MNIST digits: install what is missing
+# (as root), build, fetch the digits, train mnist:STR with a short budget,
+# evaluate on the test split and describe the model.
+DEMO_FLAGS ?= --ae-epochs 10 --dec-epochs 10 --clf-epochs 5
+.PHONY: demo
+demo:
+	./scripts/deps.sh demo
+	$(MAKE) all data
+	@mkdir -p results
+	./trainer/clad-train --data mnist --normal mnist:STR --out results/demo-str.safetensors $(DEMO_FLAGS)
+	./trainer/clad-train info results/demo-str.safetensors

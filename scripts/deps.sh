@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# scripts/deps.sh: install the Debian 12 packages clad builds, tests and demos with
+# (as root; a no-op when they are all present).  Usage: scripts/deps.sh [demo]
+set -euo pipefail
+pkgs=(build-essential pkg-config libopenblas-dev libjansson-dev libpng-dev
+	libjpeg62-turbo-dev zlib1g-dev python3-torch python3-torchvision)
+[ "${1:-}" = demo ] && pkgs+=(npm)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "deps.sh: missing packages: ${missing[*]} (run as root, or apt-get install them)" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
