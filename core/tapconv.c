@@ -290,6 +290,29 @@ to_channels_last(float *dst, const float *src, int B, int C, int S)
 }
 
 /*
+ * (B*S, C) channel-last -> (B, C, S): out = src (+ bias[c]) when accumulate is
+ * 0, out += src when it is 1.
+ */
+static void
+from_channels_last(float *dst, const float *src, const float *bias, int B, int C, int S,
+				   int accumulate)
+{
+	for (int b = 0; b < B; b++)
+		for (int c = 0; c < C; c++)
+		{
+			float	   *d = dst + ((size_t) b * C + c) * S;
+			float		bv = bias ? bias[c] : 0.0f;
+
+			for (int i = 0; i < S; i++)
+			{
+				float		v = src[((size_t) b * S + i) * C + c];
+
+				d[i] = accumulate ? d[i] + v : v + bv;
+			}
+		}
+}
+
+/*
  * One direction of the tap sum on channel-last data: for every tap and pair,
  * dst_cl[b, to] += src_cl[b, from] @ W_tap (K -> M channels).  With a single
  * pair (1x1 maps) the source row is used in place and the result added
@@ -362,15 +385,7 @@ clad_tapconv_forward(const clad_tapconv *tc, float *out, const float *in,
 	to_channels_last(src_cl, in, B, g->C, S);
 	memset(dst_cl, 0, sizeof(float) * B * P * g->OC);
 	tap_sum(tc, dst_cl, P, src_cl, S, B, g->C, g->OC, 1, gather, partial, nz);
-	for (int b = 0; b < B; b++)
-		for (int oc = 0; oc < g->OC; oc++)
-		{
-			float	   *o = out + ((size_t) b * g->OC + oc) * P;
-			float		bv = bias ? bias[oc] : 0.0f;
-
-			for (int p = 0; p < P; p++)
-				o[p] = dst_cl[((size_t) b * P + p) * g->OC + oc] + bv;
-		}
+	from_channels_last(out, dst_cl, bias, B, g->OC, P, 0);
 }
 
 void
@@ -386,14 +401,7 @@ clad_tapconv_backward_input(const clad_tapconv *tc, float *din, const float *dou
 	to_channels_last(src_cl, dout, B, g->OC, P);
 	memset(dst_cl, 0, sizeof(float) * B * S * g->C);
 	tap_sum(tc, dst_cl, S, src_cl, P, B, g->OC, g->C, 0, gather, partial, nz);
-	for (int b = 0; b < B; b++)
-		for (int c = 0; c < g->C; c++)
-		{
-			float	   *d = din + ((size_t) b * g->C + c) * S;
-
-			for (int s = 0; s < S; s++)
-				d[s] += dst_cl[((size_t) b * S + s) * g->C + c];
-		}
+	from_channels_last(din, dst_cl, NULL, B, g->C, S, 1);
 }
 
 /* ------------------------------------------------------------------ training passes */
@@ -469,15 +477,7 @@ clad_tapconv_forward_dense(const clad_tapconv *tc, float *out, const float *in,
 					d[m] += y[m];
 			}
 	}
-	for (int b = 0; b < B; b++)
-		for (int oc = 0; oc < OC; oc++)
-		{
-			float	   *o = out + ((size_t) b * OC + oc) * P;
-			float		bv = bias ? bias[oc] : 0.0f;
-
-			for (int p = 0; p < P; p++)
-				o[p] = y_cl[((size_t) b * P + p) * OC + oc] + bv;
-		}
+	from_channels_last(out, y_cl, bias, B, OC, P, 0);
 }
 
 void
@@ -553,12 +553,5 @@ clad_tapconv_backward_dense(const clad_tapconv *tc, float *din, float *dweight, 
 		}
 	}
 	if (din)
-		for (int b = 0; b < B; b++)
-			for (int c = 0; c < C; c++)
-			{
-				float	   *d = din + ((size_t) b * C + c) * S;
-
-				for (int s2 = 0; s2 < S; s2++)
-					d[s2] += dx_cl[((size_t) b * S + s2) * C + c];
-			}
+		from_channels_last(din, dx_cl, NULL, B, C, S, 1);
 }

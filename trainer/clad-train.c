@@ -1128,6 +1128,19 @@ eval_json(const eval_result *r, const clad_scenario *sc, const char *model_path)
 	return o;
 }
 
+/* Print j on one line to stdout and free it (NULL: out of memory). */
+static void
+print_json(json_t *j)
+{
+	char	   *text = j ? json_dumps(j, JSON_DUMP_FLAGS) : NULL;
+
+	if (!text)
+		die("out of memory printing the metrics");
+	printf("%s\n", text);
+	free(text);
+	json_decref(j);
+}
+
 static json_t *
 stage_json(const clad_stage_log *l, int epochs_set, int record_times, int *okp)
 {
@@ -1409,16 +1422,7 @@ cmd_train(const options *o)
 		m->summary = summary;
 		save_model(m, o->out);
 		if (o->json)
-		{
-			json_t	   *j = eval_json(&er, &sc, o->out);
-			char	   *text = j ? json_dumps(j, JSON_DUMP_FLAGS) : NULL;
-
-			if (!text)
-				die("out of memory printing the metrics");
-			printf("%s\n", text);
-			free(text);
-			json_decref(j);
-		}
+			print_json(eval_json(&er, &sc, o->out));
 		else
 			print_eval(&er, &sc);
 		clad_dataset_free(&test);
@@ -1489,16 +1493,7 @@ cmd_eval(const options *o)
 	clad_progress_init(&ps, stderr, o->quiet);
 	evaluate(m, &test, &sc, normal_at, &ps, &er);
 	if (o->json)
-	{
-		json_t	   *j = eval_json(&er, &sc, o->model);
-		char	   *text = j ? json_dumps(j, JSON_DUMP_FLAGS) : NULL;
-
-		if (!text)
-			die("out of memory printing the metrics");
-		printf("%s\n", text);
-		free(text);
-		json_decref(j);
-	}
+		print_json(eval_json(&er, &sc, o->model));
 	else
 	{
 		printf("model %s: %s + %s, K %d, latent %d\n", o->model, m->autoencoder, m->classifier,
