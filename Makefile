@@ -154,3 +154,18 @@ check-mnist: trainer/clad-train data
 	./tests/test_mnist.sh
 
 test: check-mnist
+
+# Training images from PostgreSQL (clad-train --db/--query): trainer/dataset_pg.c
+# uses libpq (Debian's libpq-dev).  tests/test_pg.sh starts a throwaway cluster
+# (postgresql-15's initdb/pg_ctl), loads real MNIST digits into a table and
+# trains from SQL.
+PQ_CFLAGS = $(shell pkg-config --cflags libpq)
+PQ_LIBS   = $(shell pkg-config --libs libpq)
+trainer/dataset_pg.o: CLAD_CFLAGS += $(PQ_CFLAGS)
+trainer/clad-train tests/test_scenario: LIBS += $(PQ_LIBS)
+
+.PHONY: check-pg
+check-pg: trainer/clad-train data
+	./tests/test_pg.sh
+
+test: check-pg

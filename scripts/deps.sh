@@ -3,7 +3,8 @@
 # (as root; a no-op when they are all present).  Usage: scripts/deps.sh [demo]
 set -euo pipefail
 pkgs=(build-essential pkg-config libopenblas-dev libjansson-dev libpng-dev
-	libjpeg62-turbo-dev zlib1g-dev python3-torch python3-torchvision)
+	libjpeg62-turbo-dev zlib1g-dev python3-torch python3-torchvision
+	libpq-dev postgresql-15)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

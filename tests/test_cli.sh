@@ -211,7 +211,7 @@ expect 2 '--normal is required' -- --data "$T/data" --out "$T/x.safetensors"
 expect 2 'unknown scenario' -- "${D[@]}" --normal mnist:XYZ
 expect 2 'listed twice' -- "${D[@]}" --normal 0,3,3
 expect 2 'unknown format' -- "${D[@]}" --normal 0,3 --format png
-expect 2 'not yet supported' -- "${D[@]}" --normal 0,3 --db "dbname=x" --query "select 1"
+expect 2 'cannot be used together' -- "${D[@]}" --normal 0,3 --db "dbname=x" --query "select 1"
 expect 2 'unexpected argument' -- "${D[@]}" --normal 0,3 extra
 expect 2 'does not apply to eval' -- eval --model "$T/a.safetensors" --data "$T/data" --normal 0,3 --ae-epochs 3
 expect 1 'not found' -- --data "$T/missing" --normal 0,3 --out "$T/x.safetensors"

@@ -1,6 +1,7 @@
 /* trainer/clad-train.c: the clad-train program: train a CLAD model on normal images, evaluate it.
  *
  *   clad-train [train] --data PATH --normal SCENARIO --out MODEL [options]
+ *   clad-train [train] --db CONNINFO --query SQL [--test-query SQL] [--normal IDS] --out MODEL [options]
  *   clad-train eval --model MODEL --data PATH --normal SCENARIO [--json]
  *   clad-train info MODEL [--json]
  *
@@ -13,6 +14,7 @@
  * summary only with --record-times (they would make the bytes differ).
  */
 #include "dataset.h"
+#include "dataset_pg.h"
 #include "gemm.h"
 #include "metrics.h"
 #include "model.h"
@@ -146,7 +148,8 @@ enum
 	OPT_IMAGE_SIZE,
 	OPT_RECORD_TIMES,
 	OPT_DB,
-	OPT_QUERY
+	OPT_QUERY,
+	OPT_TEST_QUERY
 };
 
 /* A full-string decimal integer in [lo, hi]: 0, -1 not a number, 1 out of range. */
@@ -284,7 +287,7 @@ typedef struct options
 	int			channels;		/* --channels, 0 when not given */
 	int			image_size;		/* --image-size, 0 when not given */
 	int			no_eval, json, quiet, record_times;
-	const char *db, *query;
+	const char *db, *query, *test_query;	/* --db, --query, --test-query */
 	/* knobs in the order given, applied over the scenario's settings */
 	int			n_set;
 	int		   *set_knob;
@@ -299,6 +302,8 @@ print_help(void)
 {
 	printf("Usage:\n"
 		   "  clad-train [train] --data PATH --normal SCENARIO --out MODEL.safetensors [options]\n"
+		   "  clad-train [train] --db CONNINFO --query SQL [--test-query SQL] [--normal IDS]\n"
+		   "                     --out MODEL.safetensors [options]\n"
 		   "  clad-train eval --model MODEL.safetensors --data PATH --normal SCENARIO [--json]\n"
 		   "  clad-train info MODEL.safetensors [--json]\n"
 		   "\n"
@@ -318,10 +323,19 @@ print_help(void)
 		   "                        %s,\n"
 		   "                        DATASET:IDS (mnist:3, gtsrb:11,18-31) or ids (0,3,8 / 18-31)\n"
 		   "  --words FILE          Tiny-ImageNet's words.txt (default: PATH/words.txt or beside PATH)\n"
-		   "  --channels 1|3        folder sets: channels (default: the scenario's dataset, else 3)\n"
-		   "  --image-size N        folder and GTSRB sets: side of the square images (default 32;\n"
-		   "                        mnist 28, tiny 64)\n"
-		   "  --db CONNINFO --query SQL   training images from PostgreSQL (not yet supported)\n"
+		   "  --channels 1|3        folder and --db sets: channels (default: the scenario's\n"
+		   "                        dataset, else 3; --db 1)\n"
+		   "  --image-size N        folder, GTSRB and --db sets: side of the square images\n"
+		   "                        (default 32; mnist 28, tiny 64; --db 28)\n"
+		   "  --db CONNINFO         training images from PostgreSQL (a libpq connection string\n"
+		   "                        or URI) instead of --data; with --query\n"
+		   "  --query SQL           rows of (image bytea [, label smallint/integer/bigint]):\n"
+		   "                        PNG, JPEG or PGM/PPM bytes, resized to --image-size (28)\n"
+		   "                        with --channels (1); run read-only.  With a label column\n"
+		   "                        --normal picks the normal rows; without one every row is\n"
+		   "                        normal\n"
+		   "  --test-query SQL      the test split, rows of (image, label), scored after\n"
+		   "                        training (needs --normal); without it --db skips evaluation\n"
 		   "\n"
 		   "Model (defaults: the reference's MNIST settings; cifar10 presets use cvae_large,\n"
 		   "K 10, latent 200 (THG) / 100 (LIV), eps 1.614; gtsrb presets K 20):\n"
@@ -395,6 +409,7 @@ parse_options(int argc, char **argv, options *o)
 	longopts[n++] = (struct option) {"record-times", no_argument, NULL, OPT_RECORD_TIMES};
 	longopts[n++] = (struct option) {"db", required_argument, NULL, OPT_DB};
 	longopts[n++] = (struct option) {"query", required_argument, NULL, OPT_QUERY};
+	longopts[n++] = (struct option) {"test-query", required_argument, NULL, OPT_TEST_QUERY};
 	longopts[n++] = (struct option) {"quiet", no_argument, NULL, 'q'};
 	longopts[n++] = (struct option) {"help", no_argument, NULL, 'h'};
 	longopts[n++] = (struct option) {"version", no_argument, NULL, 'V'};
@@ -474,6 +489,9 @@ parse_options(int argc, char **argv, options *o)
 			case OPT_QUERY:
 				o->query = optarg;
 				break;
+			case OPT_TEST_QUERY:
+				o->test_query = optarg;
+				break;
 			case ':':
 				die_usage("option '%s' needs a value", opt);
 			case '?':
@@ -512,15 +530,35 @@ parse_options(int argc, char **argv, options *o)
 			die_usage("unexpected argument \"%s\"", argv[optind]);
 		if (!o->model)
 			die_usage("info needs a model file");
-		if (o->data || o->normal || o->out || o->n_set || o->format || o->no_eval)
+		if (o->data || o->normal || o->out || o->n_set || o->format || o->no_eval || o->db ||
+			o->query || o->test_query)
 			die_usage("info takes only a model file and --json");
 		return;
 	}
 	if (optind < argc)
 		die_usage("unexpected argument \"%s\"", argv[optind]);
-	if (o->db || o->query)
-		die_usage("--db/--query (training images from PostgreSQL) is not yet supported; "
-				  "export the images to a folder and use --format folder");
+	if (o->db || o->query || o->test_query)
+	{
+		/* training images from PostgreSQL */
+		if (strcmp(o->command, "eval") == 0)
+			die_usage("eval reads its test split with --data; --db/--query train from PostgreSQL");
+		if (!o->db)
+			die_usage("--%s needs --db CONNINFO", o->query ? "query" : "test-query");
+		if (!o->query)
+			die_usage("--db needs --query SQL (the rows of training images)");
+		if (o->data)
+			die_usage("--data and --db cannot be used together: the training images come from "
+					  "one or the other");
+		if (o->format || o->words)
+			die_usage("%s does not apply to --db", o->format ? "--format" : "--words");
+		if (o->test_query && !o->normal)
+			die_usage("--test-query needs --normal (the labels of the normal test rows)");
+		if (!o->out)
+			die_usage("--out is required");
+		if (o->model)
+			die_usage("--model does not apply to train (did you mean --out?)");
+		return;
+	}
 	if (!o->data)
 		die_usage("--data is required");
 	if (!o->normal)
@@ -559,6 +597,7 @@ typedef struct data_source
 	char	   *path;
 	int			C, size;		/* folder: channels and side; gtsrb: side */
 	char	   *words;			/* words.txt or NULL */
+	const char *query, *test_query;	/* --db: the queries (path is NULL then) */
 } data_source;
 
 static int
@@ -824,6 +863,32 @@ load_split(const data_source *src, clad_split split, int C, int size, char *cons
 	if (!quiet)
 		fprintf(stderr, "clad-train: %d %s images of %dx%dx%d, %d classes\n",
 				out->n, which, out->C, out->H, out->W, out->n_classes);
+}
+
+/*
+ * --db: a split from a query (clad_load_pg: rows of image bytea and an
+ * optional integer label), images resized to size x size with C channels.
+ */
+static void
+load_pg_split(const options *o, const char *query, clad_split split, int C, int size,
+			  clad_dataset *out)
+{
+	const char *which = split == CLAD_SPLIT_TRAIN ? "training" : "test";
+
+	if (!o->quiet)
+		fprintf(stderr, "clad-train: loading the %s split from PostgreSQL (%s)\n", which,
+				split == CLAD_SPLIT_TRAIN ? "--query" : "--test-query");
+	if (clad_load_pg(o->db, query, C, size, size, out) != CLAD_OK)
+		die("cannot load the %s split: %s", which, clad_last_error());
+	if (!o->quiet)
+	{
+		if (out->n_classes > 0)
+			fprintf(stderr, "clad-train: %d %s images of %dx%dx%d, labels 0-%d\n",
+					out->n, which, out->C, out->H, out->W, out->n_classes - 1);
+		else
+			fprintf(stderr, "clad-train: %d %s images of %dx%dx%d, no label column\n",
+					out->n, which, out->C, out->H, out->W);
+	}
 }
 
 /* ------------------------------------------------------------------ evaluation */
@@ -1188,7 +1253,20 @@ build_summary(const options *o, const data_source *src, const clad_scenario *sc,
 		return NULL;
 	}
 	SET(root, "clad_version", json_string(CLAD_VERSION));
-	SET(data, "path", json_string(src->path));
+	if (src->query)
+	{
+		/* the queries, never the connection string: it may hold a password */
+		json_t	   *q = json_string(src->query);
+
+		SET(data, "query", q ? q : json_null());
+		if (src->test_query)
+		{
+			q = json_string(src->test_query);
+			SET(data, "test_query", q ? q : json_null());
+		}
+	}
+	else
+		SET(data, "path", json_string(src->path));
 	SET(data, "format", json_string(src->format));
 	SET(data, "train_images", json_integer(train->n));
 	SET(data, "normal_images", json_integer(normal->n));
@@ -1334,9 +1412,20 @@ cmd_train(const options *o)
 	eval_result er;
 	char	   *summary;
 	int			evaluate_after = !o->no_eval;
+	int			all_normal = 0;	/* --db with no label column: every row is normal */
 
-	if (clad_scenario_parse(o->normal, &sc) != CLAD_OK)
-		die_usage("--normal: %s", clad_last_error());
+	if (o->normal)
+	{
+		if (clad_scenario_parse(o->normal, &sc) != CLAD_OK)
+			die_usage("--normal: %s", clad_last_error());
+	}
+	else
+	{
+		/* only with --db (parse_options requires --normal otherwise): no scenario */
+		memset(&sc, 0, sizeof(sc));
+		sc.settings.eps = -1.0f;
+		snprintf(sc.label, sizeof(sc.label), "all rows");
+	}
 
 	/* settings: the reference defaults, the scenario's, then the user's */
 	clad_train_defaults(&cfg);
@@ -1344,37 +1433,83 @@ cmd_train(const options *o)
 	for (int i = 0; i < o->n_set; i++)
 		apply_knob(&knobs[o->set_knob[i]], o->set_arg[i], &cfg);
 
-	resolve_source(o, &sc, &src);
-	load_split(&src, CLAD_SPLIT_TRAIN, src.C, src.size, NULL, 0, &train, o->quiet);
-	resolve_scenario(&sc, &train, &src);
+	if (o->db)
+	{
+		memset(&src, 0, sizeof(src));
+		src.format = "postgresql";
+		src.query = o->query;
+		src.test_query = o->test_query;
+		src.C = o->channels ? o->channels : (sc.settings.channels ? sc.settings.channels : 1);
+		src.size = o->image_size ? o->image_size : (sc.settings.image_size ? sc.settings.image_size : 28);
+		load_pg_split(o, o->query, CLAD_SPLIT_TRAIN, src.C, src.size, &train);
+		if (train.n_classes > 0 && !o->normal)
+			die("the query returns a label column: give --normal with the labels of the normal "
+				"rows (or select only the image column to train on every row)");
+		all_normal = train.n_classes == 0;
+		if (!o->test_query)
+		{
+			if (evaluate_after && !o->quiet)
+				fprintf(stderr, "clad-train: no --test-query: training only, no evaluation\n");
+			evaluate_after = 0;
+		}
+	}
+	else
+	{
+		resolve_source(o, &sc, &src);
+		load_split(&src, CLAD_SPLIT_TRAIN, src.C, src.size, NULL, 0, &train, o->quiet);
+	}
 
-	/* the normal classes only; each must have training images */
-	if (!(per_class = calloc(sc.n_classes, sizeof(int))))
-		die("out of memory");
-	for (int i = 0; i < train.n; i++)
+	if (all_normal)
+	{
+		/* no labels: the query selected the normal images; --normal is for the test rows */
+		if (!o->quiet)
+			fprintf(stderr, "clad-train: the query has no label column: all %d rows are normal\n",
+					train.n);
+		normal = train;
+		train.pixels = NULL;
+		train.labels = NULL;
+	}
+	else
+	{
+		resolve_scenario(&sc, &train, &src);
+
+		/* the normal classes only; each must have training images */
+		if (!(per_class = calloc(sc.n_classes, sizeof(int))))
+			die("out of memory");
+		for (int i = 0; i < train.n; i++)
+			for (int j = 0; j < sc.n_classes; j++)
+				if (train.labels[i] == sc.classes[j])
+					per_class[j]++;
 		for (int j = 0; j < sc.n_classes; j++)
-			if (train.labels[i] == sc.classes[j])
-				per_class[j]++;
-	for (int j = 0; j < sc.n_classes; j++)
-		if (per_class[j] == 0)
-			die("the training split has no image of normal class %d%s%s",
-				sc.classes[j], train.class_names ? " " : "",
-				train.class_names && sc.classes[j] < train.n_classes ? train.class_names[sc.classes[j]] : "");
-	free(per_class);
-	if (clad_dataset_filter(&train, sc.classes, sc.n_classes, &normal) != CLAD_OK)
-		die("%s", clad_last_error());
-	if (normal.n == 0)
-		die("no training image belongs to the normal classes (%s)", sc.label);
-	/* the other training images are not needed any more: only their count and names */
-	free(train.pixels);
-	train.pixels = NULL;
+			if (per_class[j] == 0)
+				die("the training split has no image of normal class %d%s%s",
+					sc.classes[j], train.class_names ? " " : "",
+					train.class_names && sc.classes[j] < train.n_classes ? train.class_names[sc.classes[j]] : "");
+		free(per_class);
+		if (clad_dataset_filter(&train, sc.classes, sc.n_classes, &normal) != CLAD_OK)
+			die("%s", clad_last_error());
+		if (normal.n == 0)
+			die("no training image belongs to the normal classes (%s)", sc.label);
+		/* the other training images are not needed any more: only their count and names */
+		free(train.pixels);
+		train.pixels = NULL;
+	}
 	if (!o->quiet)
 		fprintf(stderr, "clad-train: %d normal training images (%s); %s + %s, K %d, latent %d, seed %llu\n",
 				normal.n, sc.label, cfg.autoencoder, cfg.classifier, cfg.K, cfg.latent,
 				(unsigned long long) cfg.seed);
 
 	/* read the test split before training: a problem with it shows now, not hours later */
-	if (evaluate_after)
+	if (evaluate_after && o->db)
+	{
+		load_pg_split(o, o->test_query, CLAD_SPLIT_TEST, train.C, train.H, &test);
+		if (test.n_classes == 0)
+			die("the --test-query returns no label column: evaluation needs each test row's label");
+		if (all_normal)
+			resolve_scenario(&sc, &test, &src);
+		label_test(&test, &sc, NULL, 0, &normal_at, &n_normal_test);
+	}
+	else if (evaluate_after)
 	{
 		load_split(&src, CLAD_SPLIT_TEST, train.C, train.H, train.class_names, train.n_classes, &test,
 				   o->quiet);
