@@ -42,7 +42,7 @@ clean:
 bench/bench_core: bench/bench_core.c $(CORE_LIB)
 	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -o $@ $< $(CORE_LIB) $(LIBS)
 
-bench: bench/bench_core
+bench: bench/bench_core trainer/clad-train data
 	./bench/run.sh
 
 # Sanitizer build of core and the tests that feed it untrusted bytes.
