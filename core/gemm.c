@@ -97,6 +97,7 @@ load_openblas(void)
 	const char *coretype = getenv("OPENBLAS_CORETYPE");
 	const char *chosen = NULL;
 	const char *names[] = {"libopenblas.so.0", "libopenblas.so"};
+	int			single;
 
 	blas_loaded = 1;
 	if (coretype == NULL || coretype[0] == '\0')
@@ -111,12 +112,19 @@ load_openblas(void)
 		snprintf(blas_coretype_note, sizeof(blas_coretype_note),
 				 "OPENBLAS_CORETYPE=%.32s from the environment", coretype);
 
+	/* OpenBLAS starts its thread pool when it loads: a single-threaded host
+	 * (a database backend) should not get one at all. */
+	single = blas_threads == 1 && getenv("OPENBLAS_NUM_THREADS") == NULL;
+	if (single)
+		setenv("OPENBLAS_NUM_THREADS", "1", 1);
 	for (size_t i = 0; i < 2 && blas_handle == NULL; i++)
 		blas_handle = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
-	/* OpenBLAS reads the variable once, when it loads: take it back out of
+	/* OpenBLAS reads the variables once, when it loads: take them back out of
 	 * our environment so child processes are unaffected. */
 	if (chosen)
 		unsetenv("OPENBLAS_CORETYPE");
+	if (single)
+		unsetenv("OPENBLAS_NUM_THREADS");
 	if (blas_handle == NULL)
 		return clad_fail(CLAD_ERR_UNSUPPORTED, "OpenBLAS not found: %s", dlerror());
 

@@ -778,6 +778,47 @@ clad_image_from_raw(const uint8_t *bytes, size_t len, int C, int H, int W, float
 	return CLAD_OK;
 }
 
+clad_status
+clad_image_convert(const float *in, int inC, int inH, int inW, int C, int H, int W, float *out)
+{
+	size_t		plane, n;
+	clad_status st;
+	float	   *tmp = NULL;
+	const float *src;
+
+	if ((st = check_target_args(C, H, W, out)) != CLAD_OK)
+		return st;
+	if (inC < 1 || inC > 4 || inH < 1 || inW < 1 || !in)
+		return clad_fail(CLAD_ERR_INVALID, "image: bad input layout %dx%dx%d", inC, inH, inW);
+	if (clad_mul_size((size_t) inH, (size_t) inW, &plane) ||
+		clad_mul_size(plane, (size_t) inC, &n) || clad_mul_size(n, sizeof(float), &n))
+		return clad_fail(CLAD_ERR_OVERFLOW, "image: input size overflows");
+	for (size_t i = 0; i < plane * (size_t) inC; i++)
+		if (!(in[i] >= 0.0f && in[i] <= 1.0f))	/* false for NaN too */
+			return clad_fail(CLAD_ERR_NUMERIC, "image: pixel %zu is %g, not in [0,1]", i,
+							 (double) in[i]);
+	src = in;
+	if (inC != C)
+	{
+		int			colour = inC >= 3;
+
+		if (!(tmp = malloc(sizeof(float) * plane * (size_t) C)))
+			return clad_fail(CLAD_ERR_NOMEM, "image: cannot allocate a %dx%d image", inH, inW);
+		for (size_t i = 0; i < plane; i++)
+		{
+			if (C == 1)			/* colour to luminance, or gray without its alpha */
+				tmp[i] = colour ? luminance(in[i], in[plane + i], in[2 * plane + i]) : in[i];
+			else
+				for (int c = 0; c < 3; c++)
+					tmp[c * plane + i] = colour ? in[c * plane + i] : in[i];
+		}
+		src = tmp;
+	}
+	clad_image_resize_bilinear(src, C, inH, inW, out, H, W);
+	free(tmp);
+	return CLAD_OK;
+}
+
 /* Source index and weight of destination index i, as PyTorch's CPU kernel computes them. */
 static inline void
 bilinear_index(float scale, int i, int in, int *i0, int *i1, float *l1)

@@ -64,6 +64,15 @@ clad_status clad_image_from_raw(const uint8_t *bytes, size_t len, int C, int H, 
 								float *out);
 
 /*
+ * Float pixels in [0,1] of any layout (inC, inH, inW) to out (C, H, W):
+ * inC 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA (alpha dropped), converted to C
+ * (1 or 3) as the decoders do and resized with clad_image_resize_bilinear.
+ * Every input value must be finite and in [0,1] (CLAD_ERR_NUMERIC otherwise).
+ */
+clad_status clad_image_convert(const float *in, int inC, int inH, int inW,
+							   int C, int H, int W, float *out);
+
+/*
  * Bilinear resize of in (C, H, W) to out (C, OH, OW) with PyTorch's
  * F.interpolate(mode='bilinear', align_corners=False, antialias=False)
  * semantics: source coordinate (d + 0.5) * in/out - 0.5, clamped at 0,

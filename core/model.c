@@ -1,6 +1,8 @@
 /* core/model.c: the CLAD model file (safetensors + metadata), its validation, and scoring. */
 #include "model.h"
 
+#include <jansson.h>
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -240,6 +242,18 @@ clad_model_load(const uint8_t *buf, size_t len, clad_model **out)
 		goto fail;
 	}
 	TRY(need_meta(f, "summary", &s));
+	{
+		/* hosts pass the summary on as JSON (the extension's jsonb): check it is an object */
+		json_t	   *j = json_loads(s, JSON_REJECT_DUPLICATES, NULL);
+		int			ok = j && json_is_object(j);
+
+		json_decref(j);
+		if (!ok)
+		{
+			st = clad_fail(CLAD_ERR_FORMAT, "model metadata \"summary\" must be a JSON object");
+			goto fail;
+		}
+	}
 	free(m->summary);
 	if (!(m->summary = strdup(s)))
 	{

@@ -725,6 +725,7 @@ clad_net_forward(clad_net *net, const float *x, int B, clad_mode mode)
 	net->act[0] = (float *) x;	/* read only: no op writes its input */
 	net->cur_B = B;
 	net->cur_mode = mode;
+	net->have_forward = 0;
 	for (int i = 0; i < net->nops; i++)
 	{
 		net_op	   *op = &net->ops[i];
@@ -732,6 +733,9 @@ clad_net_forward(clad_net *net, const float *x, int B, clad_mode mode)
 		const float *in = net->act[op->in];
 		float	   *out = net->act[op->out];
 		size_t		n = (size_t) B * vo.numel;
+
+		if (clad_cancel_requested())
+			return clad_fail(CLAD_ERR_CANCELLED, "cancelled");
 
 		switch (op->kind)
 		{
@@ -897,6 +901,12 @@ clad_net_backward(clad_net *net, const float *dout, int param_grads, float *dx)
 		const float *d = net->gact[op->out];
 		float	   *din = net->gact[op->in];	/* NULL for the input when dx is NULL */
 		size_t		n = (size_t) B * vo.numel;
+
+		if (clad_cancel_requested())
+		{
+			net->gact[0] = NULL;
+			return clad_fail(CLAD_ERR_CANCELLED, "cancelled");
+		}
 
 		switch (op->kind)
 		{

@@ -17,6 +17,20 @@ clad_fail(clad_status s, const char *fmt, ...)
 	return s;
 }
 
+static int	(*cancel_check) (void);
+
+void
+clad_set_cancel_check(int (*check) (void))
+{
+	cancel_check = check;
+}
+
+int
+clad_cancel_requested(void)
+{
+	return cancel_check && cancel_check();
+}
+
 const char *
 clad_last_error(void)
 {
@@ -46,6 +60,8 @@ clad_status_name(clad_status s)
 			return "unsupported";
 		case CLAD_ERR_NUMERIC:
 			return "non-finite value";
+		case CLAD_ERR_CANCELLED:
+			return "cancelled";
 	}
 	return "unknown status";
 }

@@ -20,7 +20,8 @@ typedef enum clad_status
 	CLAD_ERR_OVERFLOW,		/* a size computation would overflow */
 	CLAD_ERR_IO,			/* reading or writing a file failed */
 	CLAD_ERR_UNSUPPORTED,	/* valid but not supported by this build */
-	CLAD_ERR_NUMERIC		/* NaN or Inf where finite values are required */
+	CLAD_ERR_NUMERIC,		/* NaN or Inf where finite values are required */
+	CLAD_ERR_CANCELLED		/* the host asked to stop (see clad_set_cancel_check) */
 } clad_status;
 
 /* Record msg (printf-style) as the calling thread's last error and return s. */
@@ -35,6 +36,18 @@ const char *clad_last_error(void);
 
 /* A short name of a status ("invalid argument", ...). */
 const char *clad_status_name(clad_status s);
+
+/*
+ * Cancellation: a host that must be able to stop a long computation (a
+ * database backend on cancel or statement_timeout) registers a check that
+ * returns non-zero when it wants core to stop.  Long loops (every layer of a
+ * forward or backward pass) call clad_cancel_requested() and then return
+ * CLAD_ERR_CANCELLED, unwinding normally and freeing what they hold, so the
+ * host never has to jump out of core code.  The check must be cheap and must
+ * not jump itself.  NULL (the default) never cancels.  Process-wide.
+ */
+void		clad_set_cancel_check(int (*check) (void));
+int			clad_cancel_requested(void);
 
 /* Overflow-checked size arithmetic: return 0 and set *out, or 1 on overflow. */
 static inline int

@@ -19,73 +19,12 @@ BIN=${CLAD_TRAIN:-./trainer/clad-train}
 PY=${PYTHON:-/usr/bin/python3}
 [ -x "$PY" ] || PY=python3
 MNIST=${MNIST:-data/mnist}
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
-[ -x "$PGBIN/initdb" ] || PGBIN=$(pg_config --bindir 2>/dev/null || true)
-if [ ! -x "$PGBIN/initdb" ] || [ ! -x "$PGBIN/pg_ctl" ]; then
-	echo "test_pg.sh: PostgreSQL's initdb/pg_ctl not found (install postgresql-15, or set PGBIN)" >&2
-	exit 1
-fi
 if [ ! -e "$MNIST/train-images-idx3-ubyte" ] && [ ! -e "$MNIST/train-images-idx3-ubyte.gz" ]; then
 	echo "test_pg.sh: $MNIST not found: run \`make data\` first" >&2
 	exit 1
 fi
-
-# The server runs as postgres when we are root, else as ourselves.
-if [ "$(id -u)" = 0 ]; then
-	as_pg() { runuser -u postgres -- "$@"; }
-else
-	as_pg() { "$@"; }
-fi
-
-T=$(mktemp -d /tmp/clad_test_pg.XXXXXX)
-started=0
-cleanup() {
-	if [ "$started" = 1 ]; then
-		as_pg "$PGBIN/pg_ctl" -D "$T/data" -m immediate -w stop >/dev/null 2>&1 || true
-	fi
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-mkdir -p "$T/sock"
-[ "$(id -u)" = 0 ] && chown -R postgres:postgres "$T"
-chmod 700 "$T" "$T/sock"
-
-# a port nothing listens on (the server has no TCP; the port only names its socket)
-PORT=
-for p in $(seq 54329 54428); do
-	if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && [ ! -e "/tmp/.s.PGSQL.$p" ]; then
-		PORT=$p
-		break
-	fi
-done
-[ -n "$PORT" ] || { echo "test_pg.sh: no free port in 54329-54428" >&2; exit 1; }
-
-unset PGHOST PGHOSTADDR PGPORT PGDATABASE PGSERVICE PGOPTIONS PGPASSWORD PGSSLMODE
-export PGUSER=postgres
-SOCK=$T/sock
-CONN="host=$SOCK port=$PORT user=postgres dbname=postgres"
-
-if ! as_pg "$PGBIN/initdb" -D "$T/data" -U postgres -A trust -E UTF8 --locale=C --no-sync \
-	>"$T/initdb.log" 2>&1; then
-	cat "$T/initdb.log" >&2
-	exit 1
-fi
-cat >>"$T/data/postgresql.conf" <<EOF
-listen_addresses = ''
-port = $PORT
-unix_socket_directories = '$SOCK'
-unix_socket_permissions = 0700
-fsync = off
-synchronous_commit = off
-full_page_writes = off
-EOF
-started=1
-if ! as_pg "$PGBIN/pg_ctl" -D "$T/data" -l "$T/server.log" -w -t 60 start >/dev/null 2>&1; then
-	cat "$T/server.log" >&2
-	exit 1
-fi
-psql_q() { "$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U postgres -d postgres "$@"; }
+. tests/pgcluster.sh
+pgc_start clad_test_pg
 
 fails=0
 checks=0

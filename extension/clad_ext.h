@@ -1,0 +1,124 @@
+/* extension/clad_ext.h: what the files of the clad extension share.
+ *
+ * The extension is a thin PostgreSQL layer over core/: settings and error
+ * reporting (clad.c), the per-backend model cache and the resolution of a
+ * model reference to a cached model (cache.c), turning SQL image values into
+ * model input pixels (input.c), and the SQL-callable functions (functions.c).
+ * Core never sees a PostgreSQL type and never jumps: it returns a status,
+ * and only this layer raises ERRORs.
+ */
+#ifndef CLAD_EXT_H
+#define CLAD_EXT_H
+
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/array.h"
+#include "utils/timestamp.h"
+
+#include "model.h"
+
+/* ------------------------------------------------------------ clad.c */
+
+/* Settings (GUCs), see _PG_init. */
+extern char *clad_setting_model;		/* clad.model: the default model's name */
+extern int	clad_setting_max_image_pixels;	/* clad.max_image_pixels */
+extern int	clad_setting_model_cache_size;	/* clad.model_cache_size */
+
+/* Images in one core call of the batch forms; models are prepared for it. */
+#define CLAD_EXT_BATCH 64
+
+/*
+ * Raise an ERROR for a failed core call: the message is core's last error,
+ * prefixed by what was being done; errcode is used for CLAD_ERR_FORMAT,
+ * CLAD_ERR_SHAPE and CLAD_ERR_INVALID (the caller knows what the input was),
+ * the others map to their own codes (out of memory, numeric, ...).
+ */
+void		clad_raise(clad_status st, int sqlstate, const char *doing) pg_attribute_noreturn();
+
+/*
+ * Run a core computation that may stop for an interrupt: core returns
+ * CLAD_ERR_CANCELLED when the cancel check (registered in _PG_init) sees a
+ * pending interrupt; then CHECK_FOR_INTERRUPTS() raises the cancel or
+ * timeout ERROR, or, for an interrupt that is not an error, the call is
+ * simply run again.
+ */
+#define CLAD_RUN_INTERRUPTIBLE(st, call) \
+	do { \
+		for (;;) \
+		{ \
+			(st) = (call); \
+			if ((st) != CLAD_ERR_CANCELLED) \
+				break; \
+			CHECK_FOR_INTERRUPTS(); \
+		} \
+	} while (0)
+
+/* Load OpenBLAS single-threaded (once per backend), before the first model is used. */
+void		clad_ext_blas_init(void);
+
+/* ------------------------------------------------------------ cache.c */
+
+/* How a SQL call names its model. */
+typedef enum clad_ref_kind
+{
+	CLAD_REF_SETTING,			/* the active version of the model named by clad.model */
+	CLAD_REF_NAME,				/* the active version of a model named by a text argument */
+	CLAD_REF_VERSION			/* a version id (bigint argument) */
+} clad_ref_kind;
+
+typedef struct clad_cached_model
+{
+	bool		used;
+	int64		version;
+	uint8		sha256[32];
+	char		name[NAMEDATALEN];
+	clad_model *model;			/* core's, malloc'd; prepared for CLAD_EXT_BATCH */
+	TimestampTz loaded_at;
+	int64		calls;			/* SQL calls that used it */
+	int64		bytes;			/* size of the model file */
+	uint64		last_used;		/* LRU clock */
+} clad_cached_model;
+
+/*
+ * Per call site state (fn_extra), valid for one execution of a statement:
+ * the model reference resolved at the statement's first call (so one
+ * statement uses one version, whatever is activated meanwhile) and scratch
+ * buffers for the pixels, allocated once in fn_mcxt.
+ */
+typedef struct clad_call
+{
+	bool		resolved;
+	char		name[NAMEDATALEN];	/* the name that was resolved (setting and name forms) */
+	int64		version;
+	uint8		sha256[32];
+	clad_cached_model *entry;
+	uint64		generation;		/* cache generation when entry was found */
+	float	   *pixels;			/* scratch (CLAD_EXT_BATCH, C, H, W) */
+	Size		pixels_cap;		/* in floats */
+} clad_call;
+
+/*
+ * The cached model for this call: resolves the reference (ref: the text or
+ * bigint argument; ignored for CLAD_REF_SETTING) once per statement through
+ * SPI, then loads the version into this backend's cache when it is not there.
+ * Raises an ERROR for an unknown model or version, a model without an active
+ * version, or a stored model that does not load.
+ */
+clad_cached_model *clad_model_for_call(FunctionCallInfo fcinfo, clad_ref_kind kind, Datum ref);
+
+/* Scratch for n floats in this call's state (kept across rows). */
+float	   *clad_call_pixels(FunctionCallInfo fcinfo, Size n);
+
+/* ------------------------------------------------------------ input.c */
+
+/*
+ * One SQL image to the model's input pixels out (C, H, W) in [0,1]:
+ * bytes of a PNG, JPEG or PGM/PPM file, or exactly C*H*W raw 8-bit pixels;
+ * or a real[] of pixels in [0,1] ((C,H,W), (H,W) or C*H*W values).
+ * Raises an ERROR naming what is wrong.
+ */
+void		clad_pixels_from_bytea(const bytea *img, const clad_model *m, float *out);
+void		clad_pixels_from_array(ArrayType *img, const clad_model *m, float *out);
+
+#endif

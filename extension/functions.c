@@ -1,0 +1,296 @@
+/* extension/functions.c: the SQL-callable scoring, embedding and model functions.
+ *
+ * Every scoring function has one C entry point per SQL signature, generated
+ * below: (what it returns) x (how the model is named: clad.model, a name, a
+ * version id) x (the image: bytea, real[], or a bytea[] batch).  They all go
+ * through image_call or batch_call.  Per row: the model comes from the call's
+ * resolved cache entry, the pixels go to a scratch buffer of the call site,
+ * and the result is built in the caller's memory context; nothing else is
+ * allocated, so memory stays flat across rows.
+ */
+#include "clad_ext.h"
+
+#include "catalog/pg_type.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+
+#include "gemm.h"
+
+typedef enum clad_output
+{
+	OUT_SCORE,					/* real: calibrated anomaly score */
+	OUT_CONFIDENCE,				/* real: ODIN confidence */
+	OUT_IS_ANOMALY,				/* boolean: confidence below the threshold */
+	OUT_EMBED,					/* real[latent] */
+	OUT_CLUSTER,				/* integer */
+	OUT_PROBS					/* real[K] */
+} clad_output;
+
+static ArrayType *
+float_array(const float *v, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * n);
+
+	for (int i = 0; i < n; i++)
+		d[i] = Float4GetDatum(v[i]);
+	return construct_array(d, n, FLOAT4OID, sizeof(float4), true, TYPALIGN_INT);
+}
+
+/* Run the model on B images of pixels for the outputs asked (any may be NULL). */
+static void
+run_model(clad_model *m, const float *pixels, int B, float *conf, float *score,
+		  float *z, float *probs, int32 *cluster)
+{
+	clad_status st;
+
+	if (conf || score)
+	{
+		CLAD_RUN_INTERRUPTIBLE(st, clad_model_score(m, pixels, B, conf, score));
+		if (st != CLAD_OK)
+			clad_raise(st, ERRCODE_INTERNAL_ERROR, "clad scoring failed");
+	}
+	if (z || probs || cluster)
+	{
+		CLAD_RUN_INTERRUPTIBLE(st, clad_model_embed(m, pixels, B, z, probs, cluster));
+		if (st != CLAD_OK)
+			clad_raise(st, ERRCODE_INTERNAL_ERROR, "clad embedding failed");
+	}
+}
+
+static Datum
+image_call(FunctionCallInfo fcinfo, clad_output what, clad_ref_kind kind, bool pixel_array)
+{
+	int			imgarg = kind == CLAD_REF_SETTING ? 0 : 1;
+	clad_cached_model *e = clad_model_for_call(fcinfo, kind, kind == CLAD_REF_SETTING ? (Datum) 0 :
+											   PG_GETARG_DATUM(0));
+	clad_model *m = e->model;
+	float	   *px = clad_call_pixels(fcinfo, (Size) m->C * m->H * m->W);
+
+	if (pixel_array)
+		clad_pixels_from_array(PG_GETARG_ARRAYTYPE_P(imgarg), m, px);
+	else
+		clad_pixels_from_bytea(PG_GETARG_BYTEA_PP(imgarg), m, px);
+
+	switch (what)
+	{
+		case OUT_SCORE:
+		case OUT_CONFIDENCE:
+		case OUT_IS_ANOMALY:
+			{
+				float		conf, score;
+
+				run_model(m, px, 1, &conf, &score, NULL, NULL, NULL);
+				if (what == OUT_SCORE)
+					PG_RETURN_FLOAT4(score);
+				if (what == OUT_CONFIDENCE)
+					PG_RETURN_FLOAT4(conf);
+				PG_RETURN_BOOL(conf < m->threshold);
+			}
+		case OUT_EMBED:
+			{
+				float	   *z = palloc(sizeof(float) * m->latent);
+
+				run_model(m, px, 1, NULL, NULL, z, NULL, NULL);
+				PG_RETURN_ARRAYTYPE_P(float_array(z, m->latent));
+			}
+		case OUT_CLUSTER:
+			{
+				int32		k;
+
+				run_model(m, px, 1, NULL, NULL, NULL, NULL, &k);
+				PG_RETURN_INT32(k);
+			}
+		case OUT_PROBS:
+			{
+				float	   *q = palloc(sizeof(float) * m->K);
+
+				run_model(m, px, 1, NULL, NULL, NULL, q, NULL);
+				PG_RETURN_ARRAYTYPE_P(float_array(q, m->K));
+			}
+	}
+	pg_unreachable();
+}
+
+/*
+ * The batch forms: a one-dimensional bytea[] of images, scored in chunks of
+ * CLAD_EXT_BATCH; a NULL element gives a NULL result element.
+ */
+static Datum
+batch_call(FunctionCallInfo fcinfo, clad_output what, clad_ref_kind kind)
+{
+	int			imgarg = kind == CLAD_REF_SETTING ? 0 : 1;
+	clad_cached_model *e = clad_model_for_call(fcinfo, kind, kind == CLAD_REF_SETTING ? (Datum) 0 :
+											   PG_GETARG_DATUM(0));
+	clad_model *m = e->model;
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(imgarg);
+	Size		plane = (Size) m->C * m->H * m->W;
+	float	   *px = clad_call_pixels(fcinfo, plane * CLAD_EXT_BATCH);
+	Datum	   *elems, *out;
+	bool	   *nulls;
+	int			n, lbound = 1;
+	Oid			restype;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	float		conf[CLAD_EXT_BATCH], score[CLAD_EXT_BATCH];
+	int32		cluster[CLAD_EXT_BATCH];
+	int			idx[CLAD_EXT_BATCH];
+
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+						errmsg("images must be a one-dimensional array, not %d-dimensional",
+							   ARR_NDIM(arr))));
+	deconstruct_array(arr, BYTEAOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	if (ARR_NDIM(arr) == 1)
+		lbound = ARR_LBOUND(arr)[0];
+	out = palloc0(sizeof(Datum) * (n ? n : 1));
+
+	for (int start = 0; start < n;)
+	{
+		int			B = 0;
+
+		/* the next chunk of non-NULL images */
+		for (; start < n && B < CLAD_EXT_BATCH; start++)
+		{
+			if (nulls[start])
+				continue;
+			CHECK_FOR_INTERRUPTS();
+			clad_pixels_from_bytea(DatumGetByteaPP(elems[start]), m, px + (Size) B * plane);
+			idx[B++] = start;
+		}
+		if (B == 0)
+			break;
+		if (what == OUT_CLUSTER)
+			run_model(m, px, B, NULL, NULL, NULL, NULL, cluster);
+		else
+			run_model(m, px, B, conf, score, NULL, NULL, NULL);
+		for (int b = 0; b < B; b++)
+			switch (what)
+			{
+				case OUT_SCORE:
+					out[idx[b]] = Float4GetDatum(score[b]);
+					break;
+				case OUT_CONFIDENCE:
+					out[idx[b]] = Float4GetDatum(conf[b]);
+					break;
+				case OUT_IS_ANOMALY:
+					out[idx[b]] = BoolGetDatum(conf[b] < m->threshold);
+					break;
+				case OUT_CLUSTER:
+					out[idx[b]] = Int32GetDatum(cluster[b]);
+					break;
+				default:
+					elog(ERROR, "clad: no batch form for this output");
+			}
+	}
+
+	restype = what == OUT_CLUSTER ? INT4OID : what == OUT_IS_ANOMALY ? BOOLOID : FLOAT4OID;
+	get_typlenbyvalalign(restype, &typlen, &typbyval, &typalign);
+	PG_RETURN_ARRAYTYPE_P(construct_md_array(out, nulls, ARR_NDIM(arr) == 0 ? 0 : 1, &n, &lbound,
+											 restype, typlen, typbyval, typalign));
+}
+
+#define IMAGE_FN(sym, what, kind, arr) \
+	PG_FUNCTION_INFO_V1(sym); \
+	Datum sym(PG_FUNCTION_ARGS) { return image_call(fcinfo, what, kind, arr); }
+
+#define IMAGE_FNS(prefix, what) \
+	IMAGE_FN(prefix##_bytea, what, CLAD_REF_SETTING, false) \
+	IMAGE_FN(prefix##_pixels, what, CLAD_REF_SETTING, true) \
+	IMAGE_FN(prefix##_name_bytea, what, CLAD_REF_NAME, false) \
+	IMAGE_FN(prefix##_name_pixels, what, CLAD_REF_NAME, true) \
+	IMAGE_FN(prefix##_version_bytea, what, CLAD_REF_VERSION, false) \
+	IMAGE_FN(prefix##_version_pixels, what, CLAD_REF_VERSION, true)
+
+#define BATCH_FN(sym, what, kind) \
+	PG_FUNCTION_INFO_V1(sym); \
+	Datum sym(PG_FUNCTION_ARGS) { return batch_call(fcinfo, what, kind); }
+
+#define BATCH_FNS(prefix, what) \
+	BATCH_FN(prefix##_batch, what, CLAD_REF_SETTING) \
+	BATCH_FN(prefix##_name_batch, what, CLAD_REF_NAME) \
+	BATCH_FN(prefix##_version_batch, what, CLAD_REF_VERSION)
+
+IMAGE_FNS(clad_score, OUT_SCORE)
+IMAGE_FNS(clad_confidence, OUT_CONFIDENCE)
+IMAGE_FNS(clad_is_anomaly, OUT_IS_ANOMALY)
+IMAGE_FNS(clad_embed, OUT_EMBED)
+IMAGE_FNS(clad_cluster, OUT_CLUSTER)
+IMAGE_FNS(clad_cluster_probs, OUT_PROBS)
+
+BATCH_FNS(clad_score, OUT_SCORE)
+BATCH_FNS(clad_confidence, OUT_CONFIDENCE)
+BATCH_FNS(clad_is_anomaly, OUT_IS_ANOMALY)
+BATCH_FNS(clad_cluster, OUT_CLUSTER)
+
+/* ------------------------------------------------------------ model files */
+
+static void
+json_floats(StringInfo s, const float *v, int n)
+{
+	appendStringInfoChar(s, '[');
+	for (int i = 0; i < n; i++)
+		appendStringInfo(s, "%s%.9g", i ? ", " : "", (double) v[i]);
+	appendStringInfoChar(s, ']');
+}
+
+PG_FUNCTION_INFO_V1(clad_model_describe);
+
+/* clad_model_describe(bytea) -> jsonb: validate a model file and describe it. */
+Datum
+clad_model_describe(PG_FUNCTION_ARGS)
+{
+	bytea	   *b = PG_GETARG_BYTEA_PP(0);
+	clad_model *m = NULL;
+	clad_status st;
+	StringInfoData s;
+
+	st = clad_model_load((const uint8_t *) VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), &m);
+	if (st != CLAD_OK)
+		ereport(ERROR,
+				(errcode(st == CLAD_ERR_NOMEM ? ERRCODE_OUT_OF_MEMORY :
+						 ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid clad model: %s", clad_last_error())));
+	/* everything below is built from m in palloc'd memory; free m first on error */
+	PG_TRY();
+	{
+		initStringInfo(&s);
+		appendStringInfoString(&s, "{\"format_version\": ");
+		appendStringInfo(&s, "%d, \"autoencoder\": ", CLAD_FORMAT_VERSION);
+		escape_json(&s, m->autoencoder);
+		appendStringInfoString(&s, ", \"classifier\": ");
+		escape_json(&s, m->classifier);
+		appendStringInfo(&s, ", \"input_shape\": [%d, %d, %d], \"clusters\": %d, \"latent\": %d",
+						 m->C, m->H, m->W, m->K, m->latent);
+		appendStringInfoString(&s, ", \"normalize_mean\": ");
+		json_floats(&s, m->mean, m->C);
+		appendStringInfoString(&s, ", \"normalize_std\": ");
+		json_floats(&s, m->std, m->C);
+		appendStringInfo(&s, ", \"odin_temperature\": %.9g, \"odin_epsilon\": %.9g, \"threshold\": %.9g"
+						 ", \"calibration_images\": %d, \"bytes\": %zu, \"summary\": %s}",
+						 (double) m->T, (double) m->eps, (double) m->threshold, m->n_calib,
+						 (size_t) VARSIZE_ANY_EXHDR(b), m->summary);
+	}
+	PG_CATCH();
+	{
+		clad_model_free(m);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	clad_model_free(m);
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data)));
+}
+
+PG_FUNCTION_INFO_V1(clad_blas);
+
+/* clad_blas() -> text: the matrix-multiply backend of this backend. */
+Datum
+clad_blas(PG_FUNCTION_ARGS)
+{
+	clad_ext_blas_init();
+	PG_RETURN_TEXT_P(cstring_to_text(clad_blas_describe()));
+}

@@ -1,0 +1,98 @@
+# tests/pgcluster.sh: a throwaway PostgreSQL 15 cluster for tests, benchmarks and
+# the demo (sourced by bash scripts).
+#
+#   pgc_start NAME [CONF_LINE ...]
+# creates a private cluster (initdb + pg_ctl, as the postgres user when run as
+# root: initdb refuses root) in a mktemp directory /tmp/NAME.XXXXXX, on a free
+# port, with its Unix socket in a directory of its own and no TCP
+# (listen_addresses = ''), and starts it; extra postgresql.conf lines may be
+# given.  It sets T (the directory, for the caller's files too), SOCK, PORT,
+# CONN (a libpq connection string), PGBIN, exports PGUSER=postgres and
+# PGHOST/PGPORT, and defines psql_q (psql, tuples only, stop on error) and
+# as_pg (run as the server's user).  An EXIT trap stops the server and
+# removes the directory; call pgc_stop to stop it earlier.
+
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+[ -x "$PGBIN/initdb" ] || PGBIN=$(pg_config --bindir 2>/dev/null || true)
+
+if [ "$(id -u)" = 0 ]; then
+	as_pg() { runuser -u postgres -- "$@"; }
+else
+	as_pg() { "$@"; }
+fi
+
+pgc_started=0
+pgc_stop() {
+	if [ "$pgc_started" = 1 ]; then
+		as_pg "$PGBIN/pg_ctl" -D "$T/data" -m fast -w stop >/dev/null 2>&1 ||
+			as_pg "$PGBIN/pg_ctl" -D "$T/data" -m immediate -w stop >/dev/null 2>&1 || true
+		pgc_started=0
+	fi
+}
+pgc_cleanup() {
+	pgc_stop
+	[ -n "${T:-}" ] && rm -rf "$T"
+}
+
+pgc_start() {
+	local name=$1
+	shift
+	if [ ! -x "$PGBIN/initdb" ] || [ ! -x "$PGBIN/pg_ctl" ]; then
+		echo "$name: PostgreSQL's initdb/pg_ctl not found (install postgresql-15, or set PGBIN)" >&2
+		exit 1
+	fi
+	T=$(mktemp -d "/tmp/$name.XXXXXX")
+	trap pgc_cleanup EXIT
+	trap 'exit 130' INT TERM
+	mkdir -p "$T/sock"
+	chmod 755 "$T"			# the server (postgres) reads files the caller puts here
+	chmod 700 "$T/sock"
+	[ "$(id -u)" = 0 ] && chown postgres:postgres "$T/sock"
+
+	# a port nothing listens on (the server has no TCP; the port only names its socket)
+	PORT=
+	local p
+	for p in $(seq 54329 54528); do
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && [ ! -e "/tmp/.s.PGSQL.$p" ]; then
+			PORT=$p
+			break
+		fi
+	done
+	[ -n "$PORT" ] || { echo "$name: no free port in 54329-54528" >&2; exit 1; }
+
+	unset PGHOSTADDR PGDATABASE PGSERVICE PGOPTIONS PGPASSWORD PGSSLMODE
+	export PGUSER=postgres
+	SOCK=$T/sock
+	export PGHOST=$SOCK PGPORT=$PORT
+	CONN="host=$SOCK port=$PORT user=postgres dbname=postgres"
+
+	mkdir -p "$T/data"
+	[ "$(id -u)" = 0 ] && chown postgres:postgres "$T/data"
+	if ! as_pg "$PGBIN/initdb" -D "$T/data" -U postgres -A trust -E UTF8 --locale=C --no-sync \
+		>"$T/initdb.log" 2>&1; then
+		cat "$T/initdb.log" >&2
+		exit 1
+	fi
+	{
+		cat <<CONF
+listen_addresses = ''
+port = $PORT
+unix_socket_directories = '$SOCK'
+unix_socket_permissions = 0700
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+CONF
+		local line
+		for line in "$@"; do
+			echo "$line"
+		done
+	} >>"$T/data/postgresql.conf"
+	pgc_started=1
+	if ! as_pg "$PGBIN/pg_ctl" -D "$T/data" -l "$T/data/server.log" -w -t 60 start >/dev/null 2>&1; then
+		cat "$T/data/server.log" >&2
+		exit 1
+	fi
+}
+
+psql_q() { "$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U postgres -d postgres "$@"; }
