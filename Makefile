@@ -188,3 +188,12 @@ check-pg: trainer/clad-train data
 	./tests/test_pg.sh
 
 test: check-pg
+
+# The extension on a throwaway cluster: pg_regress (make installcheck) with
+# models trained on real digits, activation under load, parallel workers.
+# Installs the extension first (as root).
+.PHONY: check-ext
+check-ext: trainer/clad-train data extension
+	./tests/test_ext.sh
+
+test: check-ext

@@ -1,0 +1,39 @@
+-- errors: every bad input is an ERROR with its own SQLSTATE and a clear message.
+\getenv data CLAD_REGRESS_DATA
+SELECT img AS img3 FROM fmt WHERE name = 'png_gray8.png' \gset
+SELECT set_config('clad_test.data', :'data', false) IS NOT NULL AS set;
+
+-- models
+RESET clad.model;
+SELECT err($$SELECT clad_score('\x00'::bytea)$$);
+SET clad.model = 'nope';
+SELECT err($$SELECT clad_score('\x00'::bytea)$$);
+RESET clad.model;
+SELECT err($$SELECT clad_score('nope', '\x00'::bytea)$$);
+SELECT err($$SELECT clad_score(repeat('x', 100), '\x00'::bytea)$$);
+SELECT err($$SELECT clad_score(999, '\x00'::bytea)$$);
+SELECT err($$SELECT clad_load_model('bad name!', '\x00')$$);
+SELECT err($$SELECT clad_load_model('x', NULL)$$);
+SELECT err($$SELECT clad_load_model('x', '\x00')$$);
+SELECT err($$SELECT clad_load_model('x', '\x0800000000000000')$$);
+SELECT err($$SELECT clad_load_model('x', substr(pg_read_binary_file(current_setting('clad_test.data') || '/model1.safetensors'), 1, 5000))$$);
+SELECT err($$SELECT clad_model_describe('\xffffffffffffffff7b7d')$$);
+SELECT count(*) AS no_model_x FROM clad.models WHERE name = 'x';
+
+-- images
+SELECT name, err(format('SELECT clad_score(1, %L::bytea)', img)) FROM bad ORDER BY name;
+SELECT err($$SELECT clad_score(1, ''::bytea)$$);
+SELECT err($$SELECT clad_score(1, '\x0102'::bytea)$$);
+SELECT err($$SELECT clad_score(1, ARRAY[0.5]::real[])$$);
+SELECT err($$SELECT clad_score(1, array_fill(0.5::real, ARRAY[1, 1, 28, 28]))$$);
+SELECT err($$SELECT clad_score(1, array_fill(0.5::real, ARRAY[5, 28, 28]))$$);
+SELECT err($$SELECT clad_score(1, array_fill('NaN'::real, ARRAY[28, 28]))$$);
+SELECT err($$SELECT clad_score(1, array_fill(1.5::real, ARRAY[28, 28]))$$);
+SELECT err($$SELECT clad_score(1, array_fill(-0.1::real, ARRAY[784]))$$);
+SELECT err($$SELECT clad_score(1, ARRAY[0.5, NULL]::real[])$$);
+SELECT err($$SELECT clad_score(1, '{}'::real[])$$);
+SELECT err($$SELECT clad_score(1, ARRAY[ARRAY['\x00'::bytea]])$$);
+SELECT err(format('SELECT clad_score(1, ARRAY[%L::bytea, ''\x00''::bytea])', :'img3'));
+
+-- the session is fine after all of that
+SELECT clad_score(1, :'img3'::bytea) BETWEEN 0 AND 1 AS still_scoring;

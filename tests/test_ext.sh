@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# tests/test_ext.sh: the extension on a throwaway PostgreSQL cluster.
+#
+# Installs the extension (make install: as root), starts a private cluster
+# (tests/pgcluster.sh), trains two small models on real MNIST digits
+# (data/mnist of `make data`), writes image files in every format
+# (tests/ext/make_images.py), and runs:
+#   1. make installcheck: pg_regress, tests/sql/*.sql against tests/expected/*.out,
+#      reading the files through CLAD_REGRESS_DATA;
+#   2. activation under load: one session scores in a loop while another
+#      switches the active version back and forth; every statement must
+#      succeed and see one version (its scores equal one version's, never a mix);
+#   3. a parallel scan really runs in parallel workers (EXPLAIN ANALYZE shows
+#      workers launched) and gives the serial plan's scores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=${CLAD_TRAIN:-./trainer/clad-train}
+PY=${PYTHON:-/usr/bin/python3}
+MNIST=${MNIST:-data/mnist}
+if [ ! -e "$MNIST/t10k-images-idx3-ubyte" ] && [ ! -e "$MNIST/t10k-images-idx3-ubyte.gz" ]; then
+	echo "test_ext.sh: $MNIST not found: run \`make data\` first" >&2
+	exit 1
+fi
+if [ "$(id -u)" = 0 ]; then
+	make -s install >/dev/null
+elif [ ! -e "$(pg_config --sharedir 2>/dev/null)/extension/clad.control" ]; then
+	echo "test_ext.sh: the extension is not installed: run \`make install\` as root first" >&2
+	exit 1
+fi
+
+. tests/pgcluster.sh
+pgc_start clad_test_ext "max_worker_processes = 8" "max_parallel_workers = 4"
+
+D=$T/regress
+mkdir -p "$D"
+# two small models (cnn classifier, 1 epoch per stage: seconds) on real digits
+FAST=(--data "mnist:$MNIST" --classifier cnn --ae-epochs 1 --dec-epochs 1 --clf-epochs 1 --ae-batch 64
+	--dec-batch 64 --kmeans-restarts 2 --no-eval --quiet)
+"$BIN" "${FAST[@]}" --normal mnist:3 -K 4 --seed 1 --out "$D/model1.safetensors" >/dev/null
+"$BIN" "${FAST[@]}" --normal mnist:7 -K 5 --seed 2 --out "$D/model2.safetensors" >/dev/null
+"$PY" tests/ext/make_images.py "$MNIST" "$D"
+chmod -R a+rX "$D"
+
+export CLAD_REGRESS_DATA=$D
+rm -rf tests/build/regress
+if ! make -s installcheck; then
+	[ -f tests/build/regress/regression.diffs ] && head -200 tests/build/regress/regression.diffs
+	echo "test_ext.sh: pg_regress failed (tests/build/regress/regression.diffs)" >&2
+	exit 1
+fi
+
+fails=0
+checks=0
+ok() { checks=$((checks + 1)); }
+bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+
+# ---------------------------------------------------------------- activation under load
+psql_q <<SQL
+CREATE EXTENSION clad;
+SELECT clad_load_model('live', pg_read_binary_file('$D/model1.safetensors'));
+SELECT clad_load_model('live', pg_read_binary_file('$D/model2.safetensors'));
+CREATE TABLE live_imgs AS
+	SELECT f AS name, pg_read_binary_file('$D/digits/' || f) AS img
+	FROM pg_ls_dir('$D/digits') f ORDER BY f LIMIT 16;
+SQL
+# the two versions' answers for the 16 images, as text
+v1=$(psql_q -c "SELECT string_agg(clad_confidence(1, img)::text, ',' ORDER BY name) FROM live_imgs")
+v2=$(psql_q -c "SELECT string_agg(clad_confidence(2, img)::text, ',' ORDER BY name) FROM live_imgs")
+[ "$v1" != "$v2" ] && ok || bad "the two versions give the same confidences"
+N=60
+for i in $(seq $N); do
+	echo "SELECT string_agg(clad_confidence('live', img)::text, ',' ORDER BY name) FROM live_imgs;"
+done >"$T/score_loop.sql"
+"$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -f "$T/score_loop.sql" >"$T/score_loop.out" 2>"$T/score_loop.err" &
+scorer=$!
+switches=0
+while kill -0 $scorer 2>/dev/null; do
+	psql_q -c "SELECT clad_activate('live', $((switches % 2 + 1)))" >/dev/null
+	switches=$((switches + 1))
+done
+wait $scorer && ok || bad "the scoring session failed: $(head -3 "$T/score_loop.err")"
+lines=$(wc -l <"$T/score_loop.out")
+mixed=$(grep -v -x -F -e "$v1" -e "$v2" "$T/score_loop.out" | wc -l || true)
+saw1=$(grep -c -x -F -e "$v1" "$T/score_loop.out" || true)
+saw2=$(grep -c -x -F -e "$v2" "$T/score_loop.out" || true)
+[ "$lines" = "$N" ] && ok || bad "$lines statements answered, not $N"
+[ "$mixed" = 0 ] && ok || bad "$mixed statements mixed versions"
+echo "activation under load: $N statements, $switches activations, $saw1 saw version 1, $saw2 saw version 2, $mixed mixed"
+
+# ---------------------------------------------------------------- parallel workers
+psql_q <<SQL >/dev/null
+CREATE TABLE par AS SELECT g AS id, img FROM live_imgs, generate_series(1, 25) g;
+ANALYZE par;
+SQL
+PAR="SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;"
+plan=$(psql_q -c "$PAR EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT sum(clad_score(1, img)) FROM par")
+if echo "$plan" | grep -q "Workers Launched: [12]"; then ok; else bad "no parallel workers launched: $plan"; fi
+ser=$(psql_q -c "SET max_parallel_workers_per_gather = 0; SELECT string_agg(s::text, ',' ORDER BY id, s) FROM (SELECT id, clad_score('live', img) s FROM par) q")
+par=$(psql_q -c "$PAR SELECT string_agg(s::text, ',' ORDER BY id, s) FROM (SELECT id, clad_score('live', img) s FROM par) q")
+[ "$ser" = "$par" ] && ok || bad "parallel and serial scores differ"
+
+if [ "$fails" -ne 0 ]; then
+	echo "test_ext.sh: $fails of $checks checks failed" >&2
+	exit 1
+fi
+echo "test_ext.sh: pg_regress passed; all $checks further checks passed (PostgreSQL $("$PGBIN/postgres" -V | awk '{print $3}'))"
