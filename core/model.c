@@ -91,6 +91,17 @@ meta_floats(clad_st_writer *w, const char *key, const float *v, int n)
 	return clad_st_writer_meta(w, key, b);
 }
 
+/* Hosts pass the summary on as JSON (the extension's jsonb): it must be an object. */
+static int
+summary_is_object(const char *text)
+{
+	json_t	   *j = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+	int			ok = j && json_is_object(j);
+
+	json_decref(j);
+	return ok;
+}
+
 clad_status
 clad_model_save(const clad_model *m, uint8_t **buf, size_t *len)
 {
@@ -120,6 +131,8 @@ clad_model_save(const clad_model *m, uint8_t **buf, size_t *len)
 	TRY(meta_float(w, "odin_temperature", m->T));
 	TRY(meta_float(w, "odin_epsilon", m->eps));
 	TRY(meta_float(w, "threshold", m->threshold));
+	if (st == CLAD_OK && !summary_is_object(m->summary ? m->summary : "{}"))
+		st = clad_fail(CLAD_ERR_INVALID, "model summary must be a JSON object");
 	TRY(clad_st_writer_meta(w, "summary", m->summary ? m->summary : "{}"));
 	TRY(clad_net_save(m->encoder, w, "encoder."));
 	TRY(clad_st_writer_add(w, "dec.centers", CLAD_DTYPE_F32, 2, cshape, m->centers));
@@ -243,12 +256,7 @@ clad_model_load(const uint8_t *buf, size_t len, clad_model **out)
 	}
 	TRY(need_meta(f, "summary", &s));
 	{
-		/* hosts pass the summary on as JSON (the extension's jsonb): check it is an object */
-		json_t	   *j = json_loads(s, JSON_REJECT_DUPLICATES, NULL);
-		int			ok = j && json_is_object(j);
-
-		json_decref(j);
-		if (!ok)
+		if (!summary_is_object(s))
 		{
 			st = clad_fail(CLAD_ERR_FORMAT, "model metadata \"summary\" must be a JSON object");
 			goto fail;
