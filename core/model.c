@@ -390,21 +390,35 @@ clad_model_embed(clad_model *m, const float *pixels, int B, float *z, float *pro
 float
 clad_model_calibrated_score(const clad_model *m, float conf)
 {
-	int			lo = 0, hi = m->n_calib;
+	int			n = m->n_calib, lo = 0, hi = m->n_calib;
+	const float *c = m->calib;
+	double		s;
 
-	if (m->n_calib == 0)
+	if (n == 0)
 		return conf < m->threshold ? 1.0f : 0.0f;
-	/* first index whose confidence is above conf */
+	/* lo = how many calibration confidences are <= conf */
 	while (lo < hi)
 	{
 		int			mid = lo + (hi - lo) / 2;
 
-		if (m->calib[mid] <= conf)
+		if (c[mid] <= conf)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return (float) (m->n_calib - lo) / (float) m->n_calib;
+	/*
+	 * n + 1 intervals, one below the smallest calibration confidence, one
+	 * above the largest: the score falls linearly within each, so it is
+	 * continuous and falls strictly as the confidence rises (images less
+	 * confident than every held-out one still rank among themselves).
+	 */
+	if (lo == 0)
+		s = 1.0 - (c[0] > 0.0f ? (double) conf / c[0] : 1.0) / (n + 1);
+	else if (lo == n)
+		s = (c[n - 1] < 1.0f ? (1.0 - conf) / (1.0 - c[n - 1]) : 0.0) / (n + 1);
+	else
+		s = (n - lo + 1 - ((double) conf - c[lo - 1]) / ((double) c[lo] - c[lo - 1])) / (n + 1);
+	return s < 0.0 ? 0.0f : s > 1.0 ? 1.0f : (float) s;
 }
 
 clad_status

@@ -66,15 +66,24 @@ clad_status clad_model_prepare(clad_model *m, int max_B);
  * normalisation is applied here.  Any output pointer may be NULL.
  *   z (B, latent): the latent code (mean); probs (B, K): DEC soft assignment;
  *   cluster (B): argmax of probs;
- *   conf (B): ODIN confidence; score (B): calibrated anomaly score in [0,1],
- *   the fraction of held-out normal images that were more confident.
+ *   conf (B): ODIN confidence; score (B): calibrated anomaly score in [0,1]
+ *   (clad_model_calibrated_score).
  */
 clad_status clad_model_embed(clad_model *m, const float *pixels, int B, float *z,
 							 float *probs, int32_t *cluster);
 clad_status clad_model_score(clad_model *m, const float *pixels, int B, float *conf,
 							 float *score);
 
-/* The calibrated score of a confidence: fraction of calibration confidences above it. */
+/*
+ * The calibrated score of a confidence: the share of the n held-out normal
+ * images that were more confident, made continuous: with the calibration
+ * confidences c_1 <= ... <= c_n, the score is (n + 1 - i) / (n + 1) at c_i,
+ * linear in between, falling from 1 at confidence 0 to n / (n + 1) at c_1
+ * and from 1 / (n + 1) at c_n to 0 at confidence 1.  So it is in [0,1] and
+ * falls strictly as the confidence rises: images less (or more) confident
+ * than every held-out one still rank among themselves.  Without calibration
+ * images: 1 below the threshold, else 0.
+ */
 float		clad_model_calibrated_score(const clad_model *m, float conf);
 
 #endif

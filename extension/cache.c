@@ -65,6 +65,9 @@ cache_find(int64 version, const uint8 *sha)
 static void
 cache_evict(clad_cached_model *e)
 {
+	free(e->memo.key);
+	free(e->memo.z);
+	free(e->memo.probs);
 	clad_model_free(e->model);
 	memset(e, 0, sizeof(*e));
 	cache_generation++;

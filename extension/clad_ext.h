@@ -67,6 +67,26 @@ typedef enum clad_ref_kind
 	CLAD_REF_VERSION			/* a version id (bigint argument) */
 } clad_ref_kind;
 
+/*
+ * The last image a model answered for, and its answers, so that several
+ * functions of one row (clad_score(img), clad_is_anomaly(img), ...) decode and
+ * run the network once.  Keyed by the input's bytes (copied; inputs over
+ * CLAD_MEMO_MAX bytes are not remembered).
+ */
+#define CLAD_MEMO_MAX (1024 * 1024)
+
+typedef struct clad_memo
+{
+	int			kind;			/* 0 empty, 1 bytea, 2 real[] */
+	uint8	   *key;			/* malloc'd copy of the input's bytes */
+	Size		len, cap;
+	bool		has_conf;		/* conf and score are valid */
+	float		conf, score;
+	bool		has_embed;		/* z, probs and cluster are valid */
+	float	   *z, *probs;		/* malloc'd (latent), (K) */
+	int32		cluster;
+} clad_memo;
+
 typedef struct clad_cached_model
 {
 	bool		used;
@@ -78,6 +98,7 @@ typedef struct clad_cached_model
 	int64		calls;			/* SQL calls that used it */
 	int64		bytes;			/* size of the model file */
 	uint64		last_used;		/* LRU clock */
+	clad_memo	memo;
 } clad_cached_model;
 
 /*

@@ -409,10 +409,29 @@ main(void)
 			sum += p1[b * 4 + k];
 		CHECK(fabsf(sum - 1.0f) < 1e-5f && k1[b] >= 0 && k1[b] < 4);
 	}
-	/* calibrated score: the fraction of held-out confidences above */
+	/* calibrated score: (n + 1 - i) / (n + 1) at the i-th calibration
+	 * confidence, linear in between, 1 at confidence 0, 0 at 1, strictly falling */
 	CHECK(clad_model_calibrated_score(m2, 0.0f) == 1.0f);
 	CHECK(clad_model_calibrated_score(m2, 1.0f) == 0.0f);
-	CHECK(clad_model_calibrated_score(m2, 0.10015f) == 0.6f);
+	CHECK(m2->n_calib >= 3);
+	for (int i = 0; i < m2->n_calib; i++)
+		if ((i == 0 || m2->calib[i - 1] < m2->calib[i]) && (i + 1 == m2->n_calib || m2->calib[i] < m2->calib[i + 1]))
+			CHECK_MSG(fabsf(clad_model_calibrated_score(m2, m2->calib[i]) -
+							(float) (m2->n_calib - i) / (float) (m2->n_calib + 1)) < 1e-6f,
+					  "calibrated score at calibration confidence %d", i);
+	{
+		float		prev = 2.0f, lo = m2->calib[0] * 0.5f, hi = m2->calib[m2->n_calib - 1] + 0.01f;
+		int			falls = 1;
+
+		for (int j = 0; j <= 1000; j++)
+		{
+			float		sc = clad_model_calibrated_score(m2, lo + (hi - lo) * (float) j / 1000.0f);
+
+			falls &= sc < prev && sc >= 0.0f && sc <= 1.0f;
+			prev = sc;
+		}
+		CHECK_MSG(falls, "the calibrated score must fall strictly with the confidence");
+	}
 	/* bad pixels */
 	x[7] = NAN;
 	CHECK(clad_model_score(m2, x, 1, c2, s2) == CLAD_ERR_NUMERIC);
