@@ -392,7 +392,7 @@ clad_model_calibrated_score(const clad_model *m, float conf)
 {
 	int			n = m->n_calib, lo = 0, hi = m->n_calib;
 	const float *c = m->calib;
-	double		s;
+	double		s, w;
 
 	if (n == 0)
 		return conf < m->threshold ? 1.0f : 0.0f;
@@ -408,14 +408,18 @@ clad_model_calibrated_score(const clad_model *m, float conf)
 	}
 	/*
 	 * n + 1 intervals, one below the smallest calibration confidence, one
-	 * above the largest: the score falls linearly within each, so it is
-	 * continuous and falls strictly as the confidence rises (images less
-	 * confident than every held-out one still rank among themselves).
+	 * above the largest: within the inner ones the score falls linearly;
+	 * in the outer two it approaches 1 (below) or 0 (above) exponentially,
+	 * on the scale w of the calibration confidences' spread, so that images
+	 * less (or more) confident than every held-out one still rank among
+	 * themselves at float precision, wherever the confidences sit (at
+	 * T = 1000 they all lie within about 1e-3 of 1/K).
 	 */
+	w = c[n - 1] > c[0] ? (double) c[n - 1] - c[0] : (c[0] > 0.0f ? c[0] : 1.0);
 	if (lo == 0)
-		s = 1.0 - (c[0] > 0.0f ? (double) conf / c[0] : 1.0) / (n + 1);
+		s = 1.0 - exp(-((double) c[0] - conf) / w) / (n + 1);
 	else if (lo == n)
-		s = (c[n - 1] < 1.0f ? (1.0 - conf) / (1.0 - c[n - 1]) : 0.0) / (n + 1);
+		s = exp(-((double) conf - c[n - 1]) / w) / (n + 1);
 	else
 		s = (n - lo + 1 - ((double) conf - c[lo - 1]) / ((double) c[lo] - c[lo - 1])) / (n + 1);
 	return s < 0.0 ? 0.0f : s > 1.0 ? 1.0f : (float) s;

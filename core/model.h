@@ -77,12 +77,13 @@ clad_status clad_model_score(clad_model *m, const float *pixels, int B, float *c
 /*
  * The calibrated score of a confidence: the share of the n held-out normal
  * images that were more confident, made continuous: with the calibration
- * confidences c_1 <= ... <= c_n, the score is (n + 1 - i) / (n + 1) at c_i,
- * linear in between, falling from 1 at confidence 0 to n / (n + 1) at c_1
- * and from 1 / (n + 1) at c_n to 0 at confidence 1.  So it is in [0,1] and
- * falls strictly as the confidence rises: images less (or more) confident
- * than every held-out one still rank among themselves.  Without calibration
- * images: 1 below the threshold, else 0.
+ * confidences c_1 <= ... <= c_n, the score is (n + 1 - i) / (n + 1) at c_i and
+ * linear in between; below c_1 it rises from n / (n + 1) towards 1, above c_n
+ * it falls from 1 / (n + 1) towards 0, exponentially on the scale of
+ * c_n - c_1.  So it is in [0,1] and falls strictly as the
+ * confidence rises: images less (or more) confident than every held-out one
+ * still rank among themselves.  Without calibration images: 1 below the
+ * threshold, else 0.
  */
 float		clad_model_calibrated_score(const clad_model *m, float conf);
 
