@@ -235,8 +235,9 @@ resolve(clad_call *call, clad_ref_kind kind, Datum ref)
 
 		reference_name(kind, ref, name);
 		args[0] = CStringGetTextDatum(name);
-		if (SPI_execute_with_args("SELECT m.active_version, v.sha256 FROM clad.models m "
-								  "LEFT JOIN clad.model_versions v ON v.id = m.active_version "
+		if (SPI_execute_with_args("SELECT a.version, v.sha256 FROM clad.models m "
+								  "LEFT JOIN clad.active_versions a ON a.name = m.name "
+								  "LEFT JOIN clad.model_versions v ON v.id = a.version "
 								  "WHERE m.name = $1",
 								  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "clad: looking up a model failed");

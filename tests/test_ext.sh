@@ -14,7 +14,9 @@
 #      workers launched) and gives the serial plan's scores;
 #   4. a backend's memory stays flat across thousands of scored rows;
 #   5. statement_timeout and pg_cancel_backend stop a long scoring query
-#      within a second.
+#      within a second;
+#   6. pg_dump and pg_restore keep the models, their active versions and the
+#      position of the version ids.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -149,6 +151,24 @@ t1=$(ms)
 if grep -q "canceling statement due to user request" "$T/cancel.out" && [ $((t1 - t0)) -lt 1000 ]; then ok
 else bad "pg_cancel_backend: $((t1 - t0)) ms: $(cat "$T/cancel.out")"; fi
 echo "pg_cancel_backend: the query stopped $((t1 - t0)) ms after the cancel"
+
+# ---------------------------------------------------------------- pg_dump keeps the models
+# models are user data (extension config tables): a dump restored into a new
+# database has every version, the active ones, the runs, and new ids follow on
+"$PGBIN/pg_dump" -Fc -d postgres -f "$T/dump.pgc"
+psql_q -c "CREATE DATABASE restored" >/dev/null
+if "$PGBIN/pg_restore" -d restored --exit-on-error "$T/dump.pgc" 2>"$T/restore.err"; then ok
+else bad "pg_restore: $(head -5 "$T/restore.err")"; fi
+listing="SELECT string_agg(name || ':' || coalesce(active_version, 0) || ':' || versions, ' ' ORDER BY name) FROM clad.model_list"
+a=$(psql_q -c "$listing")
+b=$(psql_q -d restored -c "$listing")
+[ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "models after restore: '$b', before: '$a'"
+conf="SELECT string_agg(clad_confidence('live', img)::text, ',' ORDER BY name) FROM live_imgs"
+[ "$(psql_q -c "$conf")" = "$(psql_q -d restored -c "$conf")" ] && ok || bad "scores differ after restore"
+maxid=$(psql_q -c "SELECT max(id) FROM clad.model_versions")
+newid=$(psql_q -d restored -c "SELECT clad_load_model('live', pg_read_binary_file('$D/model1.safetensors'))")
+[ "$newid" -gt "$maxid" ] && ok || bad "a version loaded after restore got id $newid (ids up to $maxid existed)"
+echo "pg_dump/pg_restore: models $b; next version id $newid"
 
 if [ "$fails" -ne 0 ]; then
 	echo "test_ext.sh: $fails of $checks checks failed" >&2

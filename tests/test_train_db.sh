@@ -127,7 +127,7 @@ train() {
 	[ -z "${VERBOSE:-}" ] || { echo "[exit $rc] $*"; cat "$T/err" "$T/out"; }
 }
 versions() { q "select count(*) from clad.model_versions where name = 'm'"; }
-active() { q "select coalesce(active_version, -1) from clad.models where name = 'm'"; }
+active() { q "select coalesce(active_version, -1) from clad.model_list where name = 'm'"; }
 runs() { q "select count(*) from clad.training_runs where model_name = 'm'"; }
 
 # ---------------------------------------------------------------- a stored, active version
@@ -229,7 +229,7 @@ check '[ $rc -eq 0 ] && [[ "$P" =~ ^[0-9]+$ ]] &&
 	grep -q "^clad-train: stored .*m1.safetensors as clad model \"pushed\" version $P (active)$" "$T/err"' \
 	"push: exit $rc, stdout $P, $(cat "$T/err")"
 row=$(q "select m.active_version, encode(v.sha256, 'hex'), v.metrics->>'clad_version' is not null
-         from clad.models m join clad.model_versions v on v.name = m.name where m.name = 'pushed'")
+         from clad.model_list m join clad.model_versions v on v.name = m.name where m.name = 'pushed'")
 check '[ "$row" = "$P|$(sha256sum "$T/m1.safetensors" | cut -d" " -f1)|t" ]' "the pushed version: $row"
 rc=0
 $BIN push --db "$CONN" --model-name m --activate --quiet "$T/m1.safetensors" >"$T/out" 2>"$T/err" || rc=$?

@@ -247,7 +247,7 @@ clad_db_store(clad_db *db, const char *name, const uint8_t *model, size_t len,
 	if (st == CLAD_OK && v < 0)
 		st = clad_fail(CLAD_ERR_IO, "PostgreSQL: clad_load_model returned NULL");
 	if (st == CLAD_OK)
-		st = one_value(db, "SELECT active_version FROM clad.models WHERE name = $1", 1, types, values,
+		st = one_value(db, "SELECT active_version FROM clad.model_list WHERE name = $1", 1, types, values,
 					   NULL, NULL, "cannot read the model's active version", &cur);
 	if (st == CLAD_OK)
 		st = command(db, "COMMIT", "cannot commit the new model version");

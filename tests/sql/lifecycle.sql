@@ -16,7 +16,7 @@ SELECT clad_activate('digits', 1);
 
 -- a version loaded with activate => true becomes active at once
 SELECT clad_load_model('digits', pg_read_binary_file(:'data' || '/model2.safetensors'), activate => true) AS v4;
-SELECT active_version FROM clad.models WHERE name = 'digits';
+SELECT active_version FROM clad.model_list WHERE name = 'digits';
 SELECT clad_activate('digits', 1);
 
 -- versions never change; the bytes are checked whoever inserts them

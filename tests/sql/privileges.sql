@@ -12,7 +12,7 @@ SELECT err($$SELECT clad_drop_model('digits')$$);
 SELECT err($$SELECT clad_prune_versions('digits', 0)$$);
 SELECT err($$SELECT clad_run_begin('digits')$$);
 SELECT err($$DELETE FROM clad.model_versions$$);
-SELECT err($$UPDATE clad.models SET active_version = NULL$$);
+SELECT err($$UPDATE clad.active_versions SET version = 1$$);
 SELECT err($$INSERT INTO clad.training_runs (model_name) VALUES ('x')$$);
 SELECT err($$SELECT clad_grant_writer('clad_reader')$$);
 RESET ROLE;
