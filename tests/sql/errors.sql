@@ -20,6 +20,19 @@ SELECT err($$SELECT clad_load_model('x', substr(pg_read_binary_file(current_sett
 SELECT err($$SELECT clad_model_describe('\xffffffffffffffff7b7d')$$);
 SELECT count(*) AS no_model_x FROM clad.models WHERE name = 'x';
 
+-- a stored version that does not load (written behind the validating trigger's back)
+-- is an ERROR, never a cache entry
+ALTER TABLE clad.model_versions DISABLE TRIGGER version_before_insert;
+INSERT INTO clad.model_versions (id, name, model, autoencoder, classifier, input_shape, clusters, size_bytes, sha256)
+VALUES (100, 'digits', '\x00', 'cvae', 'cnn', '{1,28,28}', 4, 1, sha256('\x00'));
+ALTER TABLE clad.model_versions ENABLE TRIGGER version_before_insert;
+SELECT clad_cache_loads() AS loads_before \gset
+SELECT err(format('SELECT clad_score(100, %L::bytea)', :'img3'));
+SELECT err(format('SELECT clad_score(100, %L::bytea)', :'img3'));
+SELECT count(*) AS cached_100 FROM clad_cache() WHERE version = 100;
+SELECT clad_cache_loads() = :loads_before AS nothing_loaded;
+DELETE FROM clad.model_versions WHERE id = 100;
+
 -- images
 SELECT name, err(format('SELECT clad_score(1, %L::bytea)', img)) FROM bad ORDER BY name;
 SELECT err($$SELECT clad_score(1, ''::bytea)$$);
