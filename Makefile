@@ -208,3 +208,14 @@ check-train-db: trainer/clad-train data extension
 	./tests/test_train_db.sh
 
 test: check-train-db
+
+# Scheduled retraining (scripts/schedule/): tests/test_schedule.sh runs the job
+# line of clad-retrain.cron and the ExecStart of clad-retrain.service against a
+# throwaway cluster, verifies the systemd units (systemd-analyze, when it
+# works), and lets pg_cron (Debian's postgresql-15-cron) run pg_cron.sql's
+# prune job.  Installs the extension first (as root).
+.PHONY: check-schedule
+check-schedule: trainer/clad-train data extension
+	./tests/test_schedule.sh
+
+test: check-schedule

@@ -268,8 +268,9 @@ clad_model_load(const uint8_t *buf, size_t len, clad_model **out)
 		st = clad_fail(CLAD_ERR_NOMEM, "out of memory loading model");
 		goto fail;
 	}
-	TRY(clad_net_load(m->encoder, f, "encoder."));
-	TRY(clad_net_load(m->clf, f, "classifier."));
+	/* a new model, freed on error: load in place */
+	TRY(clad_net_load_in_place(m->encoder, f, "encoder."));
+	TRY(clad_net_load_in_place(m->clf, f, "classifier."));
 	TRY(clad_st_read_f32(f, "dec.centers", 2, (int64_t[]) {K, latent}, m->centers));
 	{
 		const clad_st_tensor *q = clad_st_find(f, "calibration.confidences");
@@ -314,6 +315,12 @@ clad_model_prepare(clad_model *m, int max_B)
 	if (st == CLAD_OK)
 		st = clad_net_prepare_inference(m->encoder, max_B);
 	return st;
+}
+
+size_t
+clad_model_release_weights(clad_model *m)
+{
+	return clad_net_release_planned_weights(m->encoder) + clad_net_release_planned_weights(m->clf);
 }
 
 /* ------------------------------------------------------------------ scoring */

@@ -62,6 +62,14 @@ clad_status clad_model_load(const uint8_t *buf, size_t len, clad_model **out);
 clad_status clad_model_prepare(clad_model *m, int max_B);
 
 /*
+ * After clad_model_prepare, for hosts that only score: give back the memory
+ * of the weights the prepared plans replace (clad_net_release_planned_weights).
+ * The model then scores and embeds batches up to max_B and cannot be saved.
+ * Returns the bytes released.
+ */
+size_t		clad_model_release_weights(clad_model *m);
+
+/*
  * Scoring, for B images of pixels in [0,1], (B, C,H,W); the model's
  * normalisation is applied here.  Any output pointer may be NULL.
  *   z (B, latent): the latent code (mean); probs (B, K): DEC soft assignment;

@@ -3,9 +3,12 @@
 #include "tapconv.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define BN_MOMENTUM 0.1f
 /* Convolutions whose output maps are at most this many pixels get tap plans. */
@@ -38,6 +41,7 @@ typedef struct net_op
 	float	   *noise;			/* dropout mask or reparam noise (cap_B x out numel) */
 	clad_tapconv *tap;			/* small-map plan with packed weights (eval passes), or NULL */
 	clad_tapconv *pairs;		/* small-map plan for the other passes, or NULL */
+	int			released;		/* weights handed back: only the tap plan may run */
 } net_op;
 
 struct clad_net
@@ -72,9 +76,18 @@ struct clad_net
 	clad_rng	rng;
 	int			deterministic;	/* training mode without dropout and noise */
 	int			tap_max_B;		/* batches up to this use the tap plans */
+	int			released;		/* some weights were released (clad_net_release_planned_weights) */
 };
 
 static void drop_plans(clad_net *net);
+
+static clad_status
+released_error(clad_net *net, int B)
+{
+	net->have_forward = 0;
+	return clad_fail(CLAD_ERR_INVALID, "this net's weights were released for inference: it runs only "
+					 "eval passes of batches up to %d", net->tap_max_B > 0 ? net->tap_max_B : B);
+}
 
 /* ---------------------------------------------------------------- building */
 
@@ -720,6 +733,9 @@ clad_net_forward(clad_net *net, const float *x, int B, clad_mode mode)
 		return clad_fail(CLAD_ERR_INVALID, "net not finished");
 	if (B <= 0)
 		return clad_fail(CLAD_ERR_INVALID, "batch size must be positive");
+	/* refuse before running anything: a training pass would move BatchNorm statistics */
+	if (net->released && (mode != CLAD_EVAL || B > net->tap_max_B))
+		return released_error(net, B);
 	if ((st = ensure_activations(net, B)) != CLAD_OK)
 		return st;
 	net->act[0] = (float *) x;	/* read only: no op writes its input */
@@ -747,6 +763,8 @@ clad_net_forward(clad_net *net, const float *x, int B, clad_mode mode)
 					op_conv_geom(net, op, B, &g);
 					if (op->tap && mode == CLAD_EVAL && B <= net->tap_max_B)
 						clad_tapconv_forward(op->tap, out, in, TOPT(op->b), B, net->scratch);
+					else if (op->released)
+						return released_error(net, B);
 					else if (op->pairs)
 						clad_tapconv_forward_dense(op->pairs, out, in, TDATA(op->w), TOPT(op->b), B,
 												   net->scratch);
@@ -882,6 +900,8 @@ clad_net_backward(clad_net *net, const float *dout, int param_grads, float *dx)
 
 	if (!net->have_forward)
 		return clad_fail(CLAD_ERR_INVALID, "backward without a forward pass");
+	if (net->released && (param_grads || net->cur_mode != CLAD_EVAL || B > net->tap_max_B))
+		return released_error(net, B);
 	if ((st = ensure_gradients(net)) != CLAD_OK)
 		return st;
 	net->gact[0] = dx;
@@ -922,6 +942,11 @@ clad_net_backward(clad_net *net, const float *dout, int param_grads, float *dx)
 					{
 						if (din)
 							clad_tapconv_backward_input(op->tap, din, d, B, net->scratch);
+					}
+					else if (op->released)
+					{
+						net->gact[0] = NULL;
+						return released_error(net, B);
 					}
 					else if (op->pairs)
 						clad_tapconv_backward_dense(op->pairs, din, TGRAD(op->w), TGRAD(op->b), d, in,
@@ -1067,8 +1092,11 @@ ensure_opt_state(clad_net *net, int both)
 clad_status
 clad_net_adam_step(clad_net *net, clad_adam *opt)
 {
-	clad_status st = ensure_opt_state(net, 1);
+	clad_status st;
 
+	if (net->released)
+		return clad_fail(CLAD_ERR_INVALID, "weights were released for inference: the net cannot be trained");
+	st = ensure_opt_state(net, 1);
 	drop_plans(net);
 	if (st == CLAD_OK)
 		clad_adam_step(opt, net->params, net->grads, net->opt_m, net->opt_v, net->nparams);
@@ -1078,8 +1106,11 @@ clad_net_adam_step(clad_net *net, clad_adam *opt)
 clad_status
 clad_net_sgd_step(clad_net *net, clad_sgd *opt)
 {
-	clad_status st = ensure_opt_state(net, 0);
+	clad_status st;
 
+	if (net->released)
+		return clad_fail(CLAD_ERR_INVALID, "weights were released for inference: the net cannot be trained");
+	st = ensure_opt_state(net, 0);
 	drop_plans(net);
 	if (st == CLAD_OK)
 		clad_sgd_step(opt, net->params, net->grads, net->opt_m, net->nparams);
@@ -1090,6 +1121,9 @@ clad_status
 clad_net_save(const clad_net *net, clad_st_writer *w, const char *prefix)
 {
 	char		name[256];
+
+	if (net->released)
+		return clad_fail(CLAD_ERR_INVALID, "weights were released for inference: the net cannot be saved");
 
 	for (int i = 0; i < net->ntens; i++)
 	{
@@ -1112,20 +1146,31 @@ clad_net_save(const clad_net *net, clad_st_writer *w, const char *prefix)
 	return CLAD_OK;
 }
 
-clad_status
-clad_net_load(clad_net *net, const clad_st_file *f, const char *prefix)
+static clad_status
+net_load(clad_net *net, const clad_st_file *f, const char *prefix, int in_place)
 {
 	char		name[256];
 	float	   *stage_p, *stage_b;
 
-	/* validate everything into copies first, so an error changes nothing */
-	stage_p = malloc(sizeof(float) * (net->nparams ? net->nparams : 1));
-	stage_b = malloc(sizeof(float) * (net->nbuffers ? net->nbuffers : 1));
-	if (!stage_p || !stage_b)
+	/*
+	 * Validate everything into copies first, so an error changes nothing;
+	 * in place (half the memory traffic), an error leaves zeros.
+	 */
+	if (in_place)
 	{
-		free(stage_p);
-		free(stage_b);
-		return clad_fail(CLAD_ERR_NOMEM, "out of memory loading weights");
+		stage_p = net->params;
+		stage_b = net->buffers;
+	}
+	else
+	{
+		stage_p = malloc(sizeof(float) * (net->nparams ? net->nparams : 1));
+		stage_b = malloc(sizeof(float) * (net->nbuffers ? net->nbuffers : 1));
+		if (!stage_p || !stage_b)
+		{
+			free(stage_p);
+			free(stage_b);
+			return clad_fail(CLAD_ERR_NOMEM, "out of memory loading weights");
+		}
 	}
 	for (int i = 0; i < net->ntens; i++)
 	{
@@ -1154,17 +1199,66 @@ clad_net_load(clad_net *net, const clad_st_file *f, const char *prefix)
 			st = clad_st_read_f32(f, name, t->ndim, t->shape, dst);
 		if (st != CLAD_OK)
 		{
-			free(stage_p);
-			free(stage_b);
+			if (stage_p == net->params)
+			{
+				memset(net->params, 0, sizeof(float) * net->nparams);
+				memset(net->buffers, 0, sizeof(float) * net->nbuffers);
+			}
+			else
+			{
+				free(stage_p);
+				free(stage_b);
+			}
 			return st;
 		}
 	}
 	drop_plans(net);
-	memcpy(net->params, stage_p, sizeof(float) * net->nparams);
-	memcpy(net->buffers, stage_b, sizeof(float) * net->nbuffers);
-	free(stage_p);
-	free(stage_b);
+	if (stage_p != net->params)
+	{
+		memcpy(net->params, stage_p, sizeof(float) * net->nparams);
+		memcpy(net->buffers, stage_b, sizeof(float) * net->nbuffers);
+		free(stage_p);
+		free(stage_b);
+	}
+	for (int i = 0; i < net->nops; i++)
+		net->ops[i].released = 0;
+	net->released = 0;
 	return CLAD_OK;
+}
+
+clad_status
+clad_net_load(clad_net *net, const clad_st_file *f, const char *prefix)
+{
+	return net_load(net, f, prefix, 0);
+}
+
+clad_status
+clad_net_load_in_place(clad_net *net, const clad_st_file *f, const char *prefix)
+{
+	return net_load(net, f, prefix, 1);
+}
+
+size_t
+clad_net_release_planned_weights(clad_net *net)
+{
+	size_t		page = (size_t) sysconf(_SC_PAGESIZE), total = 0;
+
+	for (int i = 0; i < net->nops; i++)
+	{
+		net_op	   *op = &net->ops[i];
+		uintptr_t	start, end;
+
+		if (!op->tap || op->released || op->w < 0)
+			continue;
+		/* the whole pages inside the weight tensor; its edges stay */
+		start = ((uintptr_t) TDATA(op->w) + page - 1) & ~(uintptr_t) (page - 1);
+		end = ((uintptr_t) (TDATA(op->w) + net->tens[op->w].numel)) & ~(uintptr_t) (page - 1);
+		if (end > start && madvise((void *) start, end - start, MADV_DONTNEED) == 0)
+			total += end - start;
+		op->released = 1;
+		net->released = 1;
+	}
+	return total;
 }
 
 size_t
@@ -1211,6 +1305,8 @@ clad_net_prepare_inference(clad_net *net, int max_B)
 
 	if (!net->finished || max_B < 1)
 		return clad_fail(CLAD_ERR_INVALID, "prepare_inference needs a finished net and max_B >= 1");
+	if (net->released)
+		return clad_fail(CLAD_ERR_INVALID, "weights were released: load them again before preparing");
 	drop_plans(net);
 	for (int i = 0; i < net->nops; i++)
 	{

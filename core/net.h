@@ -138,12 +138,30 @@ clad_status clad_net_save(const clad_net *net, clad_st_writer *w, const char *pr
 clad_status clad_net_load(clad_net *net, const clad_st_file *f, const char *prefix);
 
 /*
+ * The same without a staging copy, for a net the caller throws away when
+ * loading fails: on error its parameters and buffers are left zeroed.
+ */
+clad_status clad_net_load_in_place(clad_net *net, const clad_st_file *f, const char *prefix);
+
+/*
  * Prepare eval-mode passes (forward and input gradient) for batches up to
  * max_B: convolutions on small maps get a tap plan with their weights packed
  * once (see tapconv.h).  Call after the weights are final (loading or
  * training drops the plans: they would be stale).
  */
 clad_status clad_net_prepare_inference(clad_net *net, int max_B);
+
+/*
+ * After clad_net_prepare_inference: hand back to the operating system the
+ * memory of the convolution weights that the tap plans replace (the plans
+ * hold their own packed copies, without the taps that only meet padding).
+ * The net then runs only eval passes of batches up to max_B; anything else
+ * (training mode, bigger batches, training steps, saving, preparing again)
+ * is refused with CLAD_ERR_INVALID until clad_net_load loads the weights
+ * again.  Returns the bytes released.  For hosts that only score (the
+ * database extension), where it roughly halves a model's resident memory.
+ */
+size_t		clad_net_release_planned_weights(clad_net *net);
 
 /* Floats of parameters + buffers, and bytes of activation memory currently held. */
 size_t		clad_net_activation_bytes(const clad_net *net);

@@ -18,6 +18,7 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "portability/instr_time.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
@@ -122,7 +123,9 @@ cache_load(int64 version)
 	clad_status st;
 	clad_cached_model *e;
 	Datum		d;
+	instr_time	t0, t1, t2, t3;
 
+	INSTR_TIME_SET_CURRENT(t0);
 	if (SPI_execute_with_args("SELECT v.sha256, v.model, v.name FROM clad.model_versions v WHERE v.id = $1",
 							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "clad: reading model version " INT64_FORMAT " failed", version);
@@ -136,17 +139,29 @@ cache_load(int64 version)
 		elog(ERROR, "clad: model version " INT64_FORMAT " has a malformed sha256", version);
 
 	clad_ext_blas_init();
+	INSTR_TIME_SET_CURRENT(t1);
 	st = clad_model_load((const uint8_t *) VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes), &m);
+	INSTR_TIME_SET_CURRENT(t2);
 	if (st == CLAD_OK)
 		st = clad_model_prepare(m, CLAD_EXT_BATCH);
+	/* a backend only scores: the packed plans replace most weights; give those back */
+	if (st == CLAD_OK)
+		(void) clad_model_release_weights(m);
 	if (st != CLAD_OK)
 	{
 		clad_model_free(m);
 		raise_model_error(st, version);
 	}
 
+	INSTR_TIME_SET_CURRENT(t3);
 	e = cache_slot();
 	e->model = m;
+	INSTR_TIME_SUBTRACT(t3, t2);
+	INSTR_TIME_SUBTRACT(t2, t1);
+	INSTR_TIME_SUBTRACT(t1, t0);
+	e->fetch_ms = INSTR_TIME_GET_MILLISEC(t1);
+	e->parse_ms = INSTR_TIME_GET_MILLISEC(t2);
+	e->prepare_ms = INSTR_TIME_GET_MILLISEC(t3);
 	e->version = version;
 	memcpy(e->sha256, VARDATA_ANY(sha), 32);
 	text_to_cstring_buffer((text *) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0],
@@ -319,8 +334,8 @@ clad_cache(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	for (int i = 0; i < CACHE_MAX; i++)
 	{
-		Datum		values[6];
-		bool		nulls[6] = {0};
+		Datum		values[9];
+		bool		nulls[9] = {0};
 
 		char		hex[65];
 
@@ -334,6 +349,9 @@ clad_cache(PG_FUNCTION_ARGS)
 		values[3] = TimestampTzGetDatum(cache[i].loaded_at);
 		values[4] = Int64GetDatum(cache[i].calls);
 		values[5] = Int64GetDatum(cache[i].bytes);
+		values[6] = Float8GetDatum(cache[i].fetch_ms);
+		values[7] = Float8GetDatum(cache[i].parse_ms);
+		values[8] = Float8GetDatum(cache[i].prepare_ms);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

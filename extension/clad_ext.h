@@ -95,6 +95,9 @@ typedef struct clad_cached_model
 	char		name[NAMEDATALEN];
 	clad_model *model;			/* core's, malloc'd; prepared for CLAD_EXT_BATCH */
 	TimestampTz loaded_at;
+	double		fetch_ms;		/* reading the bytes (SPI, TOAST) */
+	double		parse_ms;		/* clad_model_load: validation and weights */
+	double		prepare_ms;		/* clad_model_prepare: packing for the kernels */
 	int64		calls;			/* SQL calls that used it */
 	int64		bytes;			/* size of the model file */
 	uint64		last_used;		/* LRU clock */

@@ -323,9 +323,11 @@ REVOKE EXECUTE ON FUNCTION clad_grant_writer(regrole) FROM PUBLIC;
 
 /* ------------------------------------------------------------ this backend */
 
--- clad_cache: the models parsed and cached in this backend.
+-- clad_cache: the models parsed and cached in this backend, with the time their
+-- first use took: reading the bytes, parsing and checking them, packing the weights.
 CREATE FUNCTION clad_cache(OUT version bigint, OUT name text, OUT sha256 text,
-						   OUT loaded_at timestamptz, OUT calls bigint, OUT bytes bigint)
+						   OUT loaded_at timestamptz, OUT calls bigint, OUT bytes bigint,
+						   OUT fetch_ms float8, OUT parse_ms float8, OUT prepare_ms float8)
 	RETURNS SETOF record
 	AS 'MODULE_PATHNAME', 'clad_cache'
 	LANGUAGE C VOLATILE PARALLEL RESTRICTED;

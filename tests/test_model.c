@@ -364,6 +364,83 @@ test_summary_json(const uint8_t *good, size_t len, clad_model *orig)
 	}
 }
 
+/*
+ * Releasing the weights the tap plans replace: the same scores and
+ * embeddings as before, less resident memory, and everything that would need
+ * the released weights refused until the model is loaded again.
+ */
+static void
+test_release(void)
+{
+	clad_model *m, *m2 = NULL;
+	uint8_t    *buf = NULL, *b2 = NULL;
+	size_t		len, l2;
+	float		x[3 * 784], c0[3], s0[3], z0[18], c1[3], s1[3], z1[18];
+	size_t		released;
+	clad_rng	r;
+
+	CHECK(clad_model_create("cvae", "resnet18", 1, 28, 28, 4, 6, &m) == CLAD_OK);
+	clad_autoencoder_init(m->encoder, 3);
+	clad_classifier_init(m->clf, "resnet18", 4);
+	m->mean[0] = 0.13f;
+	m->std[0] = 0.31f;
+	m->T = 1000.0f;
+	m->eps = 0.0161f;
+	m->threshold = 0.25f;
+	clad_rng_seed(&r, 11);
+	for (int i = 0; i < 3 * 784; i++)
+		x[i] = clad_rng_uniform(&r);
+	CHECK(clad_model_prepare(m, 4) == CLAD_OK);
+	CHECK(clad_model_score(m, x, 3, c0, s0) == CLAD_OK);
+	CHECK(clad_model_embed(m, x, 3, z0, NULL, NULL) == CLAD_OK);
+	CHECK(clad_model_save(m, &buf, &len) == CLAD_OK);
+
+	released = clad_model_release_weights(m);
+	/* ResNet-18's layers 2-4 run on tap plans at 28x28: most of its 44 MB */
+	CHECK_MSG(released > 30u * 1024 * 1024, "released only %zu bytes", released);
+	CHECK(clad_model_release_weights(m) == 0);	/* twice: nothing more */
+	for (int b = 1; b <= 3; b++)
+	{
+		CHECK(clad_model_score(m, x, b, c1, s1) == CLAD_OK);
+		CHECK(clad_model_embed(m, x, b, z1, NULL, NULL) == CLAD_OK);
+		for (int i = 0; i < b; i++)
+			CHECK(c1[i] == c0[i] && s1[i] == s0[i]);
+		/* the encoder's im2col blocks depend on the batch: equal up to rounding */
+		for (int i = 0; i < b * 6; i++)
+			CHECK_MSG(b == 3 ? z1[i] == z0[i] : fabsf(z1[i] - z0[i]) <= 1e-5f * (1.0f + fabsf(z0[i])),
+					  "embedding %d of batch %d: %g, before release %g", i, b, z1[i], z0[i]);
+	}
+	/* refused: a batch beyond the plans, training mode, training steps, saving, preparing again */
+	{
+		float		big[5 * 784] = {0}, cb[5];
+		clad_adam	opt = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
+
+		CHECK(clad_model_score(m, big, 5, cb, NULL) == CLAD_ERR_INVALID);
+		CHECK(clad_net_forward(m->clf, x, 1, CLAD_TRAIN) == CLAD_ERR_INVALID);
+		CHECK(clad_net_forward(m->clf, x, 1, CLAD_EVAL) == CLAD_OK);
+		CHECK(clad_net_backward(m->clf, clad_net_output(m->clf), 1, NULL) == CLAD_ERR_INVALID);
+		CHECK(clad_net_adam_step(m->clf, &opt) == CLAD_ERR_INVALID);
+		CHECK(clad_model_save(m, &b2, &l2) == CLAD_ERR_INVALID && b2 == NULL);
+		CHECK(clad_model_prepare(m, 4) == CLAD_ERR_INVALID);
+		/* and the model still scores afterwards */
+		CHECK(clad_model_score(m, x, 1, c1, s1) == CLAD_OK && c1[0] == c0[0]);
+	}
+	clad_model_free(m);
+
+	/* a loaded model releases the same way and scores the same */
+	CHECK(clad_model_load(buf, len, &m2) == CLAD_OK);
+	if (m2)
+	{
+		CHECK(clad_model_prepare(m2, 4) == CLAD_OK);
+		CHECK(clad_model_release_weights(m2) == released);
+		CHECK(clad_model_score(m2, x, 3, c1, s1) == CLAD_OK);
+		for (int i = 0; i < 3; i++)
+			CHECK(c1[i] == c0[i]);
+		clad_model_free(m2);
+	}
+	free(buf);
+}
+
 int
 main(void)
 {
@@ -510,5 +587,6 @@ main(void)
 	free(buf);
 	clad_model_free(m);
 	clad_model_free(m2);
+	test_release();
 	return test_summary("test_model");
 }
