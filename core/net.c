@@ -80,6 +80,7 @@ struct clad_net
 };
 
 static void drop_plans(clad_net *net);
+static void free_params(float *p, size_t n);
 
 static clad_status
 released_error(clad_net *net, int B)
@@ -171,7 +172,7 @@ clad_net_free(clad_net *net)
 	free(net->ops);
 	free(net->tens);
 	free(net->tens_off);
-	free(net->params);
+	free_params(net->params, net->nparams);
 	free(net->grads);
 	free(net->opt_m);
 	free(net->opt_v);
@@ -533,6 +534,43 @@ clad_net_value_channels(const clad_net *net, int v)
 	return v >= 0 && v < net->nvals ? net->vals[v].C : 0;
 }
 
+/*
+ * The parameters, zeroed.  A big array gets its own mapping with transparent
+ * huge pages asked for: loading a model then takes one page fault per 2 MB
+ * instead of one per 4 kB (a third of a 45 MB model's load time otherwise).
+ */
+#define BIG_PARAMS_BYTES ((size_t) 4 << 20)
+
+static float *
+alloc_params(size_t n)
+{
+	size_t		bytes = (n ? n : 1) * sizeof(float);
+	void	   *p;
+
+	if (bytes < BIG_PARAMS_BYTES)
+		return calloc(n ? n : 1, sizeof(float));
+	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	(void) madvise(p, bytes, MADV_HUGEPAGE);	/* a hint: fine if refused */
+#endif
+	return p;
+}
+
+static void
+free_params(float *p, size_t n)
+{
+	size_t		bytes = (n ? n : 1) * sizeof(float);
+
+	if (!p)
+		return;
+	if (bytes < BIG_PARAMS_BYTES)
+		free(p);
+	else
+		munmap(p, bytes);
+}
+
 clad_status
 clad_net_finish(clad_net *net)
 {
@@ -542,7 +580,7 @@ clad_net_finish(clad_net *net)
 		return clad_fail(net->err, "%s", net->errmsg);
 	if (net->nops == 0)
 		return clad_fail(CLAD_ERR_INVALID, "net has no layers");
-	net->params = calloc(net->nparams ? net->nparams : 1, sizeof(float));
+	net->params = alloc_params(net->nparams);
 	net->grads = calloc(net->nparams ? net->nparams : 1, sizeof(float));
 	net->buffers = calloc(net->nbuffers ? net->nbuffers : 1, sizeof(float));
 	if (!net->params || !net->grads || !net->buffers)

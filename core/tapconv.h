@@ -31,6 +31,8 @@ typedef struct clad_tapconv
 	clad_conv_geom g;			/* B ignored */
 	int			ntaps;			/* taps that touch a real pixel */
 	clad_tap   *taps;
+	float	   *panels;			/* one block holding every tap's fwd and bwd panels */
+	size_t		panels_bytes;
 } clad_tapconv;
 
 /* Whether a conv of geometry g can have a plan (channels multiples of 16). */
