@@ -12,7 +12,9 @@
  * each statement execution: one SPI query reading the active version (name
  * forms) or the version's hash (id form), in the statement's snapshot.  Later
  * rows reuse the entry without any lookup while the cache has not changed
- * (cache_generation) and the reference argument is the same.
+ * (cache_generation) and the reference argument is the same.  The queries
+ * name every table and operator by schema: a caller's search_path cannot
+ * capture them.
  */
 #include "clad_ext.h"
 
@@ -126,7 +128,7 @@ cache_load(int64 version)
 	instr_time	t0, t1, t2, t3;
 
 	INSTR_TIME_SET_CURRENT(t0);
-	if (SPI_execute_with_args("SELECT v.sha256, v.model, v.name FROM clad.model_versions v WHERE v.id = $1",
+	if (SPI_execute_with_args("SELECT v.sha256, v.model, v.name FROM clad.model_versions v WHERE v.id OPERATOR(pg_catalog.=) $1",
 							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "clad: reading model version " INT64_FORMAT " failed", version);
 	if (SPI_processed == 0)
@@ -231,7 +233,7 @@ resolve(clad_call *call, clad_ref_kind kind, Datum ref)
 		Oid			argtypes[1] = {INT8OID};
 		Datum		args[1] = {ref};
 
-		if (SPI_execute_with_args("SELECT v.sha256 FROM clad.model_versions v WHERE v.id = $1",
+		if (SPI_execute_with_args("SELECT v.sha256 FROM clad.model_versions v WHERE v.id OPERATOR(pg_catalog.=) $1",
 								  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "clad: looking up a model version failed");
 		if (SPI_processed == 0)
@@ -251,9 +253,9 @@ resolve(clad_call *call, clad_ref_kind kind, Datum ref)
 		reference_name(kind, ref, name);
 		args[0] = CStringGetTextDatum(name);
 		if (SPI_execute_with_args("SELECT a.version, v.sha256 FROM clad.models m "
-								  "LEFT JOIN clad.active_versions a ON a.name = m.name "
-								  "LEFT JOIN clad.model_versions v ON v.id = a.version "
-								  "WHERE m.name = $1",
+								  "LEFT JOIN clad.active_versions a ON a.name OPERATOR(pg_catalog.=) m.name "
+								  "LEFT JOIN clad.model_versions v ON v.id OPERATOR(pg_catalog.=) a.version "
+								  "WHERE m.name OPERATOR(pg_catalog.=) $1",
 								  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "clad: looking up a model failed");
 		if (SPI_processed == 0)

@@ -138,7 +138,7 @@ GRANT SELECT ON clad.models, clad.model_versions, clad.active_versions, clad.tra
 /* ------------------------------------------------------------ lifecycle */
 
 CREATE FUNCTION clad._check_name(name text) RETURNS void
-LANGUAGE plpgsql IMMUTABLE AS $$
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	IF name IS NULL OR name !~ '^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,62}$' THEN
 		RAISE EXCEPTION 'invalid clad model name "%"', name
@@ -312,7 +312,7 @@ REVOKE EXECUTE ON FUNCTION clad_load_model(text, bytea, jsonb, boolean), clad_ac
 -- clad_grant_writer: let a role load, activate and drop models and record
 -- training runs (run by the extension's owner or a superuser).
 CREATE FUNCTION clad_grant_writer(role regrole) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	EXECUTE format('GRANT EXECUTE ON FUNCTION @extschema@.clad_load_model(text, bytea, jsonb, boolean), '
 				   '@extschema@.clad_activate(text, bigint), @extschema@.clad_drop_model(text, bigint), '

@@ -37,3 +37,15 @@ SELECT status, error FROM clad.training_runs WHERE id = :run;
 DROP OWNED BY clad_reader, clad_writer;
 DROP ROLE clad_reader;
 DROP ROLE clad_writer;
+
+-- a hostile search_path cannot capture clad's lookups: an "=" on text that is
+-- always true, found before pg_catalog's, must not make an unknown model exist
+CREATE SCHEMA evil;
+CREATE FUNCTION evil.always(text, text) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT true';
+CREATE OPERATOR evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = evil.always);
+SET search_path = evil, public, pg_catalog;
+SELECT 'a'::text = 'b'::text AS captured_here;
+SELECT err($$SELECT clad_score('nope', img) FROM fmt LIMIT 1$$);
+SELECT clad_score('digits', img) = clad_score(1, img) AS digits_still_digits FROM fmt WHERE name OPERATOR(pg_catalog.=) 'png_gray8.png';
+RESET search_path;
+DROP SCHEMA evil CASCADE;
