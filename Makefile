@@ -219,3 +219,17 @@ check-schedule: trainer/clad-train data extension
 	./tests/test_schedule.sh
 
 test: check-schedule
+
+# The database part of `make bench` (issue 5): bench/db/run.sh installs what the
+# PL/Python side needs when missing (as root: postgresql-plpython3-15), trains
+# bench/build/r18.safetensors once (cached), starts a throwaway cluster and measures
+# clad_score against a PL/Python + PyTorch scorer on the same model and digits: per
+# row, batch 64, parallel workers (cold included), first call, backend memory.
+# Writes bench/build/db_results.json and db_throughput.svg.  Installs the extension
+# first (as root).
+.PHONY: bench-db
+bench-db: extension trainer/clad-train data
+	$(MAKE) install
+	./bench/db/run.sh
+
+bench: bench-db
