@@ -1291,8 +1291,15 @@ clad_net_release_planned_weights(clad_net *net)
 		/* the whole pages inside the weight tensor; its edges stay */
 		start = ((uintptr_t) TDATA(op->w) + page - 1) & ~(uintptr_t) (page - 1);
 		end = ((uintptr_t) (TDATA(op->w) + net->tens[op->w].numel)) & ~(uintptr_t) (page - 1);
-		if (end > start && madvise((void *) start, end - start, MADV_DONTNEED) == 0)
-			total += end - start;
+		if (end > start)
+		{
+#ifdef MADV_NOHUGEPAGE
+			/* else khugepaged may collapse the range into huge pages again, zeros and all */
+			(void) madvise((void *) start, end - start, MADV_NOHUGEPAGE);
+#endif
+			if (madvise((void *) start, end - start, MADV_DONTNEED) == 0)
+				total += end - start;
+		}
 		op->released = 1;
 		net->released = 1;
 	}
