@@ -41,18 +41,18 @@ call_state(FunctionCallInfo fcinfo)
 }
 
 float *
-clad_call_pixels(FunctionCallInfo fcinfo, Size n)
+clad_model_pixels(clad_cached_model *e, Size n)
 {
-	clad_call  *call = call_state(fcinfo);
-
-	if (call->pixels_cap < n)
+	if (e->pixels_cap < n)
 	{
-		if (call->pixels)
-			pfree(call->pixels);
-		call->pixels = MemoryContextAllocHuge(fcinfo->flinfo->fn_mcxt, n * sizeof(float));
-		call->pixels_cap = n;
+		float	   *p = realloc(e->pixels, n * sizeof(float));
+
+		if (p == NULL)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory for %zu pixels", (size_t) n)));
+		e->pixels = p;
+		e->pixels_cap = n;
 	}
-	return call->pixels;
+	return e->pixels;
 }
 
 static clad_cached_model *
@@ -68,6 +68,7 @@ cache_find(int64 version, const uint8 *sha)
 static void
 cache_evict(clad_cached_model *e)
 {
+	free(e->pixels);
 	free(e->memo.key);
 	free(e->memo.z);
 	free(e->memo.probs);

@@ -101,6 +101,8 @@ typedef struct clad_cached_model
 	int64		calls;			/* SQL calls that used it */
 	int64		bytes;			/* size of the model file */
 	uint64		last_used;		/* LRU clock */
+	float	   *pixels;			/* input scratch (clad_model_pixels) */
+	Size		pixels_cap;		/* in floats */
 	clad_memo	memo;
 } clad_cached_model;
 
@@ -118,8 +120,6 @@ typedef struct clad_call
 	uint8		sha256[32];
 	clad_cached_model *entry;
 	uint64		generation;		/* cache generation when entry was found */
-	float	   *pixels;			/* scratch (CLAD_EXT_BATCH, C, H, W) */
-	Size		pixels_cap;		/* in floats */
 } clad_call;
 
 /*
@@ -131,8 +131,14 @@ typedef struct clad_call
  */
 clad_cached_model *clad_model_for_call(FunctionCallInfo fcinfo, clad_ref_kind kind, Datum ref);
 
-/* Scratch for n floats in this call's state (kept across rows). */
-float	   *clad_call_pixels(FunctionCallInfo fcinfo, Size n);
+/*
+ * Scratch for n floats of input pixels, kept with the cached model (malloc'd
+ * once and grown, never per call: PL/pgSQL sets a call site up again after
+ * every caught ERROR, so per call site memory would grow until the
+ * transaction ends).  Calls run one at a time, so one buffer per model serves
+ * them all.
+ */
+float	   *clad_model_pixels(clad_cached_model *e, Size n);
 
 /* ------------------------------------------------------------ input.c */
 

@@ -121,7 +121,7 @@ image_call(FunctionCallInfo fcinfo, clad_output what, clad_ref_kind kind, bool p
 
 	if (!(want_conf ? memo->has_conf : memo->has_embed))
 	{
-		float	   *px = clad_call_pixels(fcinfo, (Size) m->C * m->H * m->W);
+		float	   *px = clad_model_pixels(e, (Size) m->C * m->H * m->W);
 
 		if (pixel_array)
 			clad_pixels_from_array(arr, m, px);
@@ -178,7 +178,7 @@ batch_call(FunctionCallInfo fcinfo, clad_output what, clad_ref_kind kind)
 	clad_model *m = e->model;
 	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(imgarg);
 	Size		plane = (Size) m->C * m->H * m->W;
-	float	   *px = clad_call_pixels(fcinfo, plane * CLAD_EXT_BATCH);
+	float	   *px = clad_model_pixels(e, plane * CLAD_EXT_BATCH);
 	Datum	   *elems, *out;
 	bool	   *nulls;
 	int			n, lbound = 1;
