@@ -104,6 +104,13 @@ def kb_triplet(v):
             "AnonHugePages_kB": f[3] if len(f) > 3 else None}
 
 
+def thp_mode():
+    try:
+        return "enabled=" + open("/sys/kernel/mm/transparent_hugepage/enabled").read().strip()
+    except OSError:
+        return "setting unknown"
+
+
 def svg_chart(bars, path, title, note):
     """Horizontal bars of rows/s, labelled: bars = [(label, value, "clad" or "torch", text after the value)]."""
     left, width, bh, gap, top = 330, 420, 22, 8, 48
@@ -162,6 +169,10 @@ def report(model, rpath, jpath, svgpath):
     growth_rss = passes[-1]["VmRSS_kB"] - passes[0]["VmRSS_kB"]
     half = passes[len(passes) // 2]      # growth over the soak's second half: a leak keeps growing
     growth_anon_half = passes[-1]["RssAnon_kB"] - half["RssAnon_kB"]
+    huge = passes[-1]["AnonHugePages_kB"] is not None and passes[0]["AnonHugePages_kB"] is not None
+    growth_huge = passes[-1]["AnonHugePages_kB"] - passes[0]["AnonHugePages_kB"] if huge else None
+    soak_cost_kb = max(p["RssAnon_kB"] for p in passes) - rss_before["RssAnon_kB"]
+    cost_ok = max(anon_cost_kb, soak_cost_kb) * 1024.0 <= 1.5 * wb
     torch2_rows = int(one(d, "torch2_rows", "0"))
 
     def st(ok):
@@ -182,9 +193,10 @@ def report(model, rpath, jpath, svgpath):
         "first_call_under_50_ms": {"value": first_med, "target": 50, "met": first_med < 50,
                                    "model_file_mb": int(one(d, "model_file_bytes", "0")) / 1e6},
         "model_cache_1_5x_weights": {"value": anon_cost_kb * 1024.0 / wb, "target": 1.5,
-                                     "met": anon_cost_kb * 1024.0 <= 1.5 * wb, "measure": "RssAnon"},
+                                     "value_at_soak_peak": soak_cost_kb * 1024.0 / wb,
+                                     "met": cost_ok, "measure": "RssAnon over before-any-clad-call"},
         "memory_flat_over_soak": {"value_kB": growth_anon, "target_kB": 1024, "rows": soak_rows,
-                                  "second_half_kB": growth_anon_half,
+                                  "second_half_kB": growth_anon_half, "anon_huge_pages_kB": growth_huge,
                                   "met": growth_anon <= 1024 and soak_rows >= 100000,
                                   "flat": growth_anon <= 1024},
     }
@@ -248,12 +260,17 @@ def report(model, rpath, jpath, svgpath):
     print("  cached model: RssAnon +%.1f MB = %.2fx the %.1f MB of weights (VmRSS +%.1f MB, which also counts"
           " the shared_buffers pages the model was read through): <= 1.5x: %s" % (
               anon_cost_kb / 1024.0, anon_cost_kb * 1024.0 / wb, wb / 1e6, rss_cost_kb / 1024.0,
-              st(targets["model_cache_1_5x_weights"]["met"])))
+              st(cost_ok)))
+    print("  at the soak's peak: RssAnon +%.1f MB over before = %.2fx the weights (judged on the larger of the two)" % (
+        soak_cost_kb / 1024.0, soak_cost_kb * 1024.0 / wb))
     print("  over the soak: RssAnon %+d kB (%+d kB over its second half), VmRSS %+d kB from 2,000 to %s rows"
           " (flat = under +1 MB from the first pass to the last): %s" % (
         growth_anon, growth_anon_half, growth_rss, format(soak_rows, ","),
         st(growth_anon <= 1024) if soak_rows >= 100000 else "%s over %s rows; over 100,000 rows: not measured" % (
             "flat" if growth_anon <= 1024 else "NOT flat", format(soak_rows, ","))))
+    if growth_huge is not None and growth_anon > 1024:
+        print("  of that growth, AnonHugePages %+d kB: private pages collapsed into 2 MB transparent huge pages"
+              " (THP %s)" % (growth_huge, thp_mode()))
     if soak_ms:
         print("  soak passes: median %.1f rows/s (%d passes of 2,000 rows, min %.1f, max %.1f)" % (
             2000 / (statistics.median(soak_ms) / 1000), len(soak_ms), 2000 / (max(soak_ms) / 1000),
