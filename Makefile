@@ -182,6 +182,7 @@ PQ_CFLAGS = $(shell pkg-config --cflags libpq)
 PQ_LIBS   = $(shell pkg-config --libs libpq)
 trainer/dataset_pg.o: CLAD_CFLAGS += $(PQ_CFLAGS)
 trainer/db_store.o: CLAD_CFLAGS += $(PQ_CFLAGS)
+trainer/pg_common.o: CLAD_CFLAGS += $(PQ_CFLAGS)
 trainer/clad-train tests/test_scenario: LIBS += $(PQ_LIBS)
 
 .PHONY: check-pg

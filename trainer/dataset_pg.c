@@ -1,6 +1,7 @@
 /* trainer/dataset_pg.c: clad_load_pg (dataset_pg.h): labelled images from a PostgreSQL query. */
 #include "dataset_pg.h"
 #include "image.h"
+#include "pg_common.h"
 
 #include <libpq-fe.h>
 #include <limits.h>
@@ -71,55 +72,10 @@ describe_type(char *buf, size_t cap, Oid t)
 		snprintf(buf, cap, "the type with OID %u", (unsigned) t);
 }
 
-/* libpq's text (multi-line, newline-terminated) as one line in buf. */
-static void
-one_line(char *buf, size_t cap, const char *msg)
-{
-	size_t		n = 0;
-	int			space = 0;
-
-	if (!msg || !msg[0])
-		msg = "(no message)";
-	for (const char *p = msg; *p && n + 1 < cap; p++)
-	{
-		if (*p == '\n' || *p == '\r' || *p == '\t' || *p == ' ')
-		{
-			space = n > 0;
-			continue;
-		}
-		if (space && n + 2 < cap)
-			buf[n++] = ' ';
-		space = 0;
-		buf[n++] = *p;
-	}
-	buf[n] = '\0';
-}
-
-/* A failed result's message: the server's primary message and SQLSTATE, else libpq's text. */
 static clad_status
 fail_result(PGconn *conn, const PGresult *res, const char *what)
 {
-	char		msg[768];
-	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-
-	if (primary)
-	{
-		one_line(msg, sizeof(msg), primary);
-		if (state)
-			return clad_fail(CLAD_ERR_IO, "PostgreSQL: %s: %s (SQLSTATE %s)", what, msg, state);
-		return clad_fail(CLAD_ERR_IO, "PostgreSQL: %s: %s", what, msg);
-	}
-	one_line(msg, sizeof(msg), res && PQresultErrorMessage(res)[0] ? PQresultErrorMessage(res)
-			 : PQerrorMessage(conn));
-	return clad_fail(CLAD_ERR_IO, "PostgreSQL: %s: %s", what, msg);
-}
-
-static void
-ignore_notice(void *arg, const char *message)
-{
-	(void) arg;
-	(void) message;
+	return clad_pg_fail_result(conn, res, what);
 }
 
 static int64_t
@@ -311,18 +267,8 @@ clad_load_pg(const char *conninfo, const char *query, int C, int H, int W, clad_
 	r.per = (size_t) C * H * W;
 	r.max_label = -1;
 
-	conn = PQconnectdb(conninfo);
-	if (!conn)
-		return clad_fail(CLAD_ERR_NOMEM, "PostgreSQL: cannot allocate a connection");
-	if (PQstatus(conn) != CONNECTION_OK)
-	{
-		char		msg[768];
-
-		one_line(msg, sizeof(msg), PQerrorMessage(conn));
-		PQfinish(conn);
-		return clad_fail(CLAD_ERR_IO, "PostgreSQL: cannot connect: %s", msg);
-	}
-	PQsetNoticeProcessor(conn, ignore_notice, NULL);
+	if ((st = clad_pg_connect(conninfo, &conn)) != CLAD_OK)
+		return st;
 
 	/* read only, whatever the query is; rolled back at the end */
 	res = PQexec(conn, "BEGIN TRANSACTION READ ONLY");

@@ -1,5 +1,6 @@
 /* trainer/db_store.c: models into PostgreSQL and the training-run log (db_store.h), through libpq. */
 #include "db_store.h"
+#include "pg_common.h"
 
 #include <errno.h>
 #include <libpq-fe.h>
@@ -21,88 +22,32 @@ struct clad_db
 	char		sqlstate[6];	/* of the last failed statement, "" when none */
 };
 
-/* libpq's text (multi-line, newline-terminated) as one line in buf. */
-static void
-one_line(char *buf, size_t cap, const char *msg)
-{
-	size_t		n = 0;
-	int			space = 0;
-
-	if (!msg || !msg[0])
-		msg = "(no message)";
-	for (const char *p = msg; *p && n + 1 < cap; p++)
-	{
-		if (*p == '\n' || *p == '\r' || *p == '\t' || *p == ' ')
-		{
-			space = n > 0;
-			continue;
-		}
-		if (space && n + 2 < cap)
-			buf[n++] = ' ';
-		space = 0;
-		buf[n++] = *p;
-	}
-	buf[n] = '\0';
-}
-
-/* A failed result's message: the server's primary message and SQLSTATE, else libpq's text. */
+/* A failed result's message (pg_common.h), its SQLSTATE kept for clad_db_sqlstate. */
 static clad_status
 fail_result(clad_db *db, const PGresult *res, const char *what)
 {
-	char		msg[768];
-	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 
 	snprintf(db->sqlstate, sizeof(db->sqlstate), "%s", state ? state : "");
-	if (primary)
-	{
-		one_line(msg, sizeof(msg), primary);
-		if (state)
-			return clad_fail(CLAD_ERR_IO, "PostgreSQL: %s: %s (SQLSTATE %s)", what, msg, state);
-		return clad_fail(CLAD_ERR_IO, "PostgreSQL: %s: %s", what, msg);
-	}
-	one_line(msg, sizeof(msg), res && PQresultErrorMessage(res)[0] ? PQresultErrorMessage(res)
-			 : PQerrorMessage(db->conn));
-	return clad_fail(CLAD_ERR_IO, "PostgreSQL: %s: %s", what, msg);
-}
-
-static void
-ignore_notice(void *arg, const char *message)
-{
-	(void) arg;
-	(void) message;
+	return clad_pg_fail_result(db->conn, res, what);
 }
 
 clad_status
 clad_db_connect(const char *conninfo, clad_db **out)
 {
-	/* conninfo may be a connection string or a URI: expand_dbname */
-	const char *const keys[] = {"dbname", "fallback_application_name", NULL};
-	const char *const vals[] = {conninfo, "clad-train", NULL};
 	clad_db    *db;
+	clad_status st;
 
 	if (!out)
 		return clad_fail(CLAD_ERR_INVALID, "PostgreSQL: no output");
 	*out = NULL;
-	if (!conninfo)
-		return clad_fail(CLAD_ERR_INVALID, "PostgreSQL: no connection string");
 	if (!(db = calloc(1, sizeof(*db))))
 		return clad_fail(CLAD_ERR_NOMEM, "PostgreSQL: cannot allocate a connection");
-	db->conn = PQconnectdbParams(keys, vals, 1);
-	if (!db->conn)
+	if ((st = clad_pg_connect(conninfo, &db->conn)) != CLAD_OK)
 	{
 		free(db);
-		return clad_fail(CLAD_ERR_NOMEM, "PostgreSQL: cannot allocate a connection");
+		return st;
 	}
-	if (PQstatus(db->conn) != CONNECTION_OK)
-	{
-		char		msg[768];
-
-		one_line(msg, sizeof(msg), PQerrorMessage(db->conn));
-		clad_db_close(db);
-		return clad_fail(CLAD_ERR_IO, "PostgreSQL: cannot connect: %s", msg);
-	}
-	PQsetNoticeProcessor(db->conn, ignore_notice, NULL);
 	*out = db;
 	return CLAD_OK;
 }
