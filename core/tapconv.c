@@ -9,10 +9,10 @@
  */
 #include "tapconv.h"
 #include "gemm.h"
+#include "bigalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #define PANEL 16
 
@@ -20,40 +20,6 @@ int
 clad_tapconv_supported(const clad_conv_geom *g)
 {
 	return g->C % PANEL == 0 && g->OC % PANEL == 0;
-}
-
-/*
- * The block of a plan's packed panels, 64-byte aligned.  A big one gets its
- * own mapping with transparent huge pages asked for: preparing a model then
- * takes one page fault per 2 MB rather than per 4 kB.
- */
-#define BIG_PANELS_BYTES ((size_t) 4 << 20)
-
-static float *
-alloc_panels(size_t bytes)
-{
-	void	   *p;
-
-	if (bytes < BIG_PANELS_BYTES)
-		return aligned_alloc(64, (bytes + 63) & ~(size_t) 63);
-	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-#ifdef MADV_HUGEPAGE
-	(void) madvise(p, bytes, MADV_HUGEPAGE);	/* a hint: fine if refused */
-#endif
-	return p;
-}
-
-static void
-free_panels(float *p, size_t bytes)
-{
-	if (!p)
-		return;
-	if (bytes < BIG_PANELS_BYTES)
-		free(p);
-	else
-		munmap(p, bytes);
 }
 
 /*
@@ -150,7 +116,7 @@ clad_tapconv_build(clad_tapconv *tc, const clad_conv_geom *g, const float *weigh
 		size_t		per = (size_t) g->C * g->OC;	/* floats in one tap's fwd (or bwd) panels */
 
 		tc->panels_bytes = sizeof(float) * per * 2 * (tc->ntaps ? tc->ntaps : 1);
-		if (!(tc->panels = alloc_panels(tc->panels_bytes)))
+		if (!(tc->panels = clad_big_alloc(tc->panels_bytes)))
 		{
 			tc->panels_bytes = 0;
 			goto nomem_all;
@@ -181,7 +147,7 @@ clad_tapconv_free(clad_tapconv *tc)
 			free(tc->taps[i].out_pos);
 			free(tc->taps[i].in_pos);
 		}
-	free_panels(tc->panels, tc->panels_bytes);
+	clad_big_free(tc->panels, tc->panels_bytes);
 	free(tc->taps);
 	memset(tc, 0, sizeof(*tc));
 }
