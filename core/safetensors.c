@@ -281,7 +281,8 @@ clad_st_parse(const uint8_t *buf, size_t len, clad_st_file **out)
 	while (json_len > 0 && buf[8 + json_len - 1] == ' ')
 		json_len--;
 	if (json_len == 0 || buf[8 + json_len - 1] != '}')
-		return clad_fail(CLAD_ERR_FORMAT, "safetensors header has bytes other than spaces after the JSON object");
+		return clad_fail(CLAD_ERR_FORMAT, "safetensors header does not end with '}' and spaces "
+						 "(truncated, or other bytes after the JSON object)");
 	root = json_loadb((const char *) buf + 8, json_len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
 		return clad_fail(CLAD_ERR_FORMAT, "safetensors header is not valid JSON: %s (byte %d)",

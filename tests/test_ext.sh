@@ -45,6 +45,7 @@ FAST=(--data "mnist:$MNIST" --classifier cnn --ae-epochs 1 --dec-epochs 1 --clf-
 "$BIN" "${FAST[@]}" --normal mnist:3 -K 4 --seed 1 --out "$D/model1.safetensors" >/dev/null
 "$BIN" "${FAST[@]}" --normal mnist:7 -K 5 --seed 2 --out "$D/model2.safetensors" >/dev/null
 "$PY" tests/ext/make_images.py "$MNIST" "$D"
+"$PY" tests/ext/make_bad_models.py "$D/model1.safetensors" "$D/bad_models"
 chmod -R a+rX "$D"
 
 export CLAD_REGRESS_DATA=$D

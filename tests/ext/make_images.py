@@ -12,11 +12,15 @@ Writes, from real MNIST test digits (an idx directory, as `make data` makes):
   OUT_DIR/digits/IIII_L.png  the first 40 test digits as gray PNGs (L = label);
   OUT_DIR/bad/NAME      malformed inputs: a truncated PNG, a PNG with a bad
                         CRC, a PNG declaring 65535x65535 pixels, a truncated
-                        JPEG, a PGM with too few pixels, random bytes.
+                        JPEG, a PGM with too few pixels, random bytes, and a
+                        progressive JPEG of 2080 valid scans (the fixture
+                        jpeg_2080_scans.jpg beside this file, written by
+                        tests/test_image with CLAD_TEST_WRITE_MANY_SCANS=PATH).
 Uses Pillow (Debian's python3-pil) for PNG palette/16-bit and JPEG encoding.
 """
 import gzip
 import os
+import shutil
 import random
 import struct
 import sys
@@ -88,6 +92,8 @@ def main():
     jpg = open(f("jpeg_baseline.jpg"), "rb").read()
     open(b("truncated.jpg"), "wb").write(jpg[:len(jpg) // 2])
     open(b("short.pgm"), "wb").write(b"P5\n28 28\n255\n" + px[:500])
+    shutil.copyfile(os.path.join(os.path.dirname(os.path.abspath(__file__)), "jpeg_2080_scans.jpg"),
+                    b("jpeg_2080_scans.jpg"))
     open(b("random.bin"), "wb").write(bytes(random.Random(7).randrange(256) for _ in range(1000)))
 
 
