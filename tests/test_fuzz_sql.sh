@@ -4,12 +4,21 @@
 # A PNG, a JPEG (progressive) and a PGM of a real digit, each truncated at every
 # byte offset and mutated by FUZZ_MUTATIONS (10,000) seeded byte flips each, go
 # through clad_score one by one in a single backend (a plpgsql loop catching each
-# ERROR), twice, 2,000 inputs per statement.  Every call must return a score in [0,1] or raise an ERROR (the
-# same answers both times); the backend's pid must stay the same (no crash, no
-# restart) and its private memory flat: the second pass may not add 1 MB to the
-# high-water mark of the first.  (Within one transaction, each caught ERROR makes
-# PL/pgSQL set the expression up again, so memory grows until the transaction
-# ends: hence statements of bounded size.)
+# ERROR), three times, 2,000 inputs per statement.  Every call must return a score
+# in [0,1] or raise an ERROR (the same answers every time); the backend's pid must
+# stay the same (no crash, no restart) and its memory flat: the third pass may not
+# add 1 MB to the private memory (RssAnon) the second left, nor a byte to its
+# memory contexts.  (Within one transaction, each caught ERROR makes PL/pgSQL set
+# the expression up again, so memory grows until the transaction ends: hence
+# statements of bounded size.)
+#
+# Why not compare the first pass with the second: RssAnon grows by about 3 MB from
+# the first pass to the second and then stays put.  malloc_stats() (called from gdb
+# after each pass) shows the bytes in use identical after every pass, while the
+# main arena's size grows once: glibc raises its mmap threshold to the largest
+# block freed so far (an image declaring millions of pixels), after which such
+# blocks come from the heap and freed ones stay there for reuse.  That is a
+# high-water mark, not a leak; the third pass checks that it holds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,41 +72,46 @@ END \$\$;
 SQL
 total=$(psql_q -c "SELECT count(*) FROM cases")
 rss="substring(pg_read_file('/proc/self/status') from 'RssAnon:\\s+(\\d+)')::int"
-# Two passes over every input in statements of 2,000 inputs (each its own
-# transaction): the first reaches the backend's high-water mark, the second must
-# not add to it
+# Three passes over every input in statements of 2,000 inputs (each its own
+# transaction); the memory after the second and third must be the same
 pass() {
 	local lo
 	for lo in $(seq 0 2000 "$total"); do
 		echo "INSERT INTO tally SELECT $1, * FROM run_cases($lo, $lo + 2000);"
 	done
 }
+ctx="(SELECT sum(total_bytes) FROM pg_backend_memory_contexts)"
 out=$(psql_q -F ' ' <<SQL
 SET jit = off;
 CREATE TABLE tally (pass int, scored int, errors int, bad int);
 SELECT pg_backend_pid();
 $(pass 1)
-SELECT $rss;
+SELECT $rss, $ctx;
 $(pass 2)
-SELECT $rss;
+SELECT $rss, $ctx;
+$(pass 3)
+SELECT $rss, $ctx;
 SELECT pg_backend_pid();
 SQL
 )
 pid0=$(echo "$out" | sed -n 1p)
-m1=$(echo "$out" | sed -n 2p)
-m2=$(echo "$out" | sed -n 3p)
-pid1=$(echo "$out" | sed -n 4p)
+read -r m1 c1 <<<"$(echo "$out" | sed -n 2p)"
+read -r m2 c2 <<<"$(echo "$out" | sed -n 3p)"
+read -r m3 c3 <<<"$(echo "$out" | sed -n 4p)"
+pid1=$(echo "$out" | sed -n 5p)
 read -r sc er bd <<<"$(psql_q -F ' ' -c "SELECT sum(scored), sum(errors), sum(bad) FROM tally WHERE pass = 1")"
-second=$(psql_q -F ' ' -c "SELECT sum(scored), sum(errors), sum(bad) FROM tally WHERE pass = 2")
+differ=$(psql_q -c "SELECT count(DISTINCT (scored, errors, bad)) FROM
+	(SELECT pass, sum(scored) scored, sum(errors) errors, sum(bad) bad FROM tally GROUP BY pass) p")
 echo "fuzz: $total inputs ($N byte-flip mutations and every truncation of a PNG, a JPEG and a PGM):" \
-	"$sc scored, $er refused with an ERROR, $bd out of range;" \
-	"backend pid $pid0 -> $pid1; RssAnon $m1 kB after the first pass, $m2 kB after the second"
+	"$sc scored, $er refused with an ERROR, $bd out of range; backend pid $pid0 -> $pid1;" \
+	"RssAnon $m1 / $m2 / $m3 kB and memory contexts $c1 / $c2 / $c3 bytes after passes 1 / 2 / 3"
 fails=0
 [ "$pid0" = "$pid1" ] || { echo "FAIL: the backend changed (crash?)" >&2; fails=1; }
 [ $((sc + er)) = "$total" ] || { echo "FAIL: not every input was answered" >&2; fails=1; }
-[ "$second" = "$sc $er $bd" ] || { echo "FAIL: the second pass answered differently: $second" >&2; fails=1; }
+[ "$differ" = 1 ] || { echo "FAIL: the passes answered differently" >&2; fails=1; }
 [ "$bd" = 0 ] || { echo "FAIL: scores out of [0,1]" >&2; fails=1; }
-[ $((m2 - m1)) -lt 1024 ] || { echo "FAIL: memory grew by $((m2 - m1)) kB" >&2; fails=1; }
+[ $((m3 - m2)) -lt 1024 ] || { echo "FAIL: RssAnon grew by $((m3 - m2)) kB in the third pass" >&2; fails=1; }
+[ "$c3" -le "$c2" ] || { echo "FAIL: memory contexts grew by $((c3 - c2)) bytes in the third pass" >&2; fails=1; }
 if grep -q "terminated by signal\|server process .* was terminated" "$T/data/server.log"; then
 	echo "FAIL: the server log shows a crashed backend" >&2
 	fails=1
