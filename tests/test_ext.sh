@@ -13,8 +13,9 @@
 #   3. a parallel scan really runs in parallel workers (EXPLAIN ANALYZE shows
 #      workers launched) and gives the serial plan's scores;
 #   4. a backend's memory stays flat across thousands of scored rows;
-#   5. statement_timeout and pg_cancel_backend stop a long scoring query
-#      within a second;
+#   5. statement_timeout (row and batch forms) and pg_cancel_backend stop a long
+#      scoring query within a second; pg_terminate_backend ends one without a
+#      crash or crash recovery in the server log;
 #   6. pg_dump and pg_restore keep the models, their active versions and the
 #      position of the version ids.
 set -euo pipefail
@@ -137,14 +138,28 @@ t1=$(ms)
 if echo "$out" | grep -q "canceling statement due to statement timeout" && [ $((t1 - t0)) -lt 1300 ]; then ok
 else bad "statement_timeout: $((t1 - t0)) ms: $out"; fi
 echo "statement_timeout 300 ms: the query stopped after $((t1 - t0)) ms (psql start included)"
-"$PGBIN/psql" -X -q -A -t -c "SELECT count(clad_score('live', img)) FROM par, generate_series(1, 100)" >"$T/cancel.out" 2>&1 &
-victim=$!
-for _ in $(seq 50); do
-	pid=$(psql_q -c "SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT count(clad_score(%' AND pid <> pg_backend_pid()")
-	[ -n "$pid" ] && break
-	sleep 0.1
-done
-sleep 0.3
+# the batch form too (chunks of 64 images)
+t0=$(ms)
+out=$(psql_q -c "SET statement_timeout = '300ms'; SELECT sum(s) FROM (SELECT unnest(clad_score('live', array_agg(img))) s
+	FROM par, generate_series(1, 100) g GROUP BY g) b" 2>&1 || true)
+t1=$(ms)
+if echo "$out" | grep -q "canceling statement due to statement timeout" && [ $((t1 - t0)) -lt 1300 ]; then ok
+else bad "statement_timeout, batch form: $((t1 - t0)) ms: $out"; fi
+echo "statement_timeout 300 ms, batch form: the query stopped after $((t1 - t0)) ms (psql start included)"
+
+# start a long scoring query in the background; sets victim (the psql) and pid (its backend)
+long_query() {
+	"$PGBIN/psql" -X -q -A -t -c "SELECT count(clad_score('live', img)) FROM par, generate_series(1, 100)" >"$1" 2>&1 &
+	victim=$!
+	pid=
+	for _ in $(seq 50); do
+		pid=$(psql_q -c "SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT count(clad_score(%' AND pid <> pg_backend_pid()")
+		[ -n "$pid" ] && break
+		sleep 0.1
+	done
+	sleep 0.3
+}
+long_query "$T/cancel.out"
 t0=$(ms)
 psql_q -c "SELECT pg_cancel_backend($pid)" >/dev/null
 wait $victim || true
@@ -152,6 +167,22 @@ t1=$(ms)
 if grep -q "canceling statement due to user request" "$T/cancel.out" && [ $((t1 - t0)) -lt 1000 ]; then ok
 else bad "pg_cancel_backend: $((t1 - t0)) ms: $(cat "$T/cancel.out")"; fi
 echo "pg_cancel_backend: the query stopped $((t1 - t0)) ms after the cancel"
+
+# pg_terminate_backend mid-query: the backend exits cleanly (no crash, no
+# crash recovery) and the server goes on
+long_query "$T/terminate.out"
+t0=$(ms)
+psql_q -c "SELECT pg_terminate_backend($pid)" >/dev/null
+wait $victim || true
+t1=$(ms)
+if grep -q "terminating connection due to administrator command" "$T/terminate.out" && [ $((t1 - t0)) -lt 1000 ]; then ok
+else bad "pg_terminate_backend: $((t1 - t0)) ms: $(cat "$T/terminate.out")"; fi
+sleep 0.5
+if grep -qiE "terminated by signal|was terminated|crash|reinitializ|not properly shut down" "$T/data/server.log"; then
+	bad "the server log shows a crash: $(grep -iE "terminated by signal|was terminated|crash|reinitializ|not properly shut down" "$T/data/server.log" | head -3)"
+else ok; fi
+[ "$(psql_q -c "SELECT clad_score('live', img) BETWEEN 0 AND 1 FROM par LIMIT 1")" = t ] && ok || bad "no scoring after the terminate"
+echo "pg_terminate_backend: the backend left $((t1 - t0)) ms after the terminate; no crash or recovery in the server log"
 
 # ---------------------------------------------------------------- pg_dump keeps the models
 # models are user data (extension config tables): a dump restored into a new
