@@ -235,6 +235,21 @@ bench-db: extension trainer/clad-train data
 
 bench: bench-db
 
+# The pg_regress suite with the server under valgrind's memcheck
+# (tests/test_ext_valgrind.sh; installs the extension first, as root).  make
+# test runs the files that take seconds under valgrind (about 4 minutes); the
+# whole suite, with scoring and parallel (13 more minutes here), is
+# check-ext-valgrind-full.
+VALGRIND_REGRESS ?= setup overloads formats lifecycle errors models privileges
+.PHONY: check-ext-valgrind check-ext-valgrind-full
+check-ext-valgrind: trainer/clad-train data extension
+	CLAD_VALGRIND_REGRESS="$(VALGRIND_REGRESS)" ./tests/test_ext_valgrind.sh
+
+check-ext-valgrind-full: trainer/clad-train data extension
+	./tests/test_ext_valgrind.sh
+
+test: check-ext-valgrind
+
 # Malformed images thrown at clad_score in one session (issue 6): every
 # truncation and FUZZ_MUTATIONS (10,000) seeded byte-flip mutations each of a PNG,
 # a JPEG and a PGM, three passes; no crash, every input scored or refused, memory
