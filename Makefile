@@ -240,7 +240,7 @@ bench: bench-db
 # test runs the files that take seconds under valgrind (about 4 minutes); the
 # whole suite, with scoring and parallel (13 more minutes here), is
 # check-ext-valgrind-full.
-VALGRIND_REGRESS ?= setup overloads formats lifecycle errors models privileges
+VALGRIND_REGRESS ?= setup overloads formats lifecycle errors models privileges install
 .PHONY: check-ext-valgrind check-ext-valgrind-full
 check-ext-valgrind: trainer/clad-train data extension
 	CLAD_VALGRIND_REGRESS="$(VALGRIND_REGRESS)" ./tests/test_ext_valgrind.sh
