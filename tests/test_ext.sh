@@ -150,24 +150,23 @@ long_query() {
 	done
 	sleep 0.3
 }
-long_query "$T/cancel.out"
-t0=$(ms)
-psql_q -c "SELECT pg_cancel_backend($pid)" >/dev/null
-wait $victim || true
-t1=$(ms)
-if grep -q "canceling statement due to user request" "$T/cancel.out" && [ $((t1 - t0)) -lt 1000 ]; then ok
-else bad "pg_cancel_backend: $((t1 - t0)) ms: $(cat "$T/cancel.out")"; fi
+# stop_long_query FUNCTION MESSAGE: a long query stopped by pg_cancel_backend or
+# pg_terminate_backend must end with MESSAGE within a second; sets t0, t1
+stop_long_query() {
+	long_query "$T/$1.out"
+	t0=$(ms)
+	psql_q -c "SELECT $1($pid)" >/dev/null
+	wait $victim || true
+	t1=$(ms)
+	if grep -q "$2" "$T/$1.out" && [ $((t1 - t0)) -lt 1000 ]; then ok
+	else bad "$1: $((t1 - t0)) ms: $(cat "$T/$1.out")"; fi
+}
+stop_long_query pg_cancel_backend "canceling statement due to user request"
 echo "pg_cancel_backend: the query stopped $((t1 - t0)) ms after the cancel"
 
 # pg_terminate_backend mid-query: the backend exits cleanly (no crash, no
 # crash recovery) and the server goes on
-long_query "$T/terminate.out"
-t0=$(ms)
-psql_q -c "SELECT pg_terminate_backend($pid)" >/dev/null
-wait $victim || true
-t1=$(ms)
-if grep -q "terminating connection due to administrator command" "$T/terminate.out" && [ $((t1 - t0)) -lt 1000 ]; then ok
-else bad "pg_terminate_backend: $((t1 - t0)) ms: $(cat "$T/terminate.out")"; fi
+stop_long_query pg_terminate_backend "terminating connection due to administrator command"
 sleep 0.5
 if grep -qiE "terminated by signal|was terminated|crash|reinitializ|not properly shut down" "$T/data/server.log"; then
 	bad "the server log shows a crash: $(grep -iE "terminated by signal|was terminated|crash|reinitializ|not properly shut down" "$T/data/server.log" | head -3)"
