@@ -14,6 +14,8 @@
 #   the run lock: while another session holds clad_run_begin for the model,
 #     clad-train refuses at once without training; after that session ends,
 #     a run succeeds and the abandoned run is marked failed;
+#   SIGTERM mid-training: the trainer stops within seconds, the run is
+#     recorded failed ("interrupted by SIGTERM"), nothing is stored;
 #   push: a file stored as a version, its id on stdout;
 #   score: the trainer's confidence and score equal SQL's clad_confidence and
 #     clad_score for 20 PNG files (|diff| <= 1e-6);
@@ -221,6 +223,32 @@ check '[ "$(versions)" = 3 ] && [ "$(active)" != "$V1" ]' "after the lock holder
 row=$(q "select status, error like 'abandoned%' from clad.training_runs where client = 'lock holder'")
 check '[ "$row" = "failed|t" ]' "the abandoned run: $row"
 
+# ---------------------------------------------------------------- stopped by a signal
+# SIGTERM (systemd stopping the job, kill) mid-training: the trainer stops at the
+# next layer, records the run as failed and stores nothing; the active version stays
+before_active=$(active)
+before_versions=$(versions)
+$BIN --db "$CONN" --query "$TRAIN_Q" "${N[@]}" "${FAST[@]}" --ae-epochs 50 --model-name m --activate \
+	>"$T/out" 2>"$T/err" &
+trainer=$!
+for _ in $(seq 1 100); do
+	grep -q "training run .* recorded" "$T/err" 2>/dev/null && break
+	sleep 0.2
+done
+sleep 2
+kill -TERM "$trainer"
+t0=$(date +%s%N)
+rc=0
+wait "$trainer" || rc=$?
+took_ms=$((($(date +%s%N) - t0) / 1000000))
+check '[ $rc -eq 1 ] && grep -q "interrupted by SIGTERM" "$T/err"' "after SIGTERM: exit $rc, $(cat "$T/err")"
+check '[ $took_ms -lt 5000 ]' "the trainer took $took_ms ms to stop after SIGTERM"
+row=$(q "select status, error like 'interrupted by SIGTERM%' from clad.training_runs where model_name = 'm' order by id desc limit 1")
+check '[ "$row" = "failed|t" ]' "the run stopped by SIGTERM: $row"
+check '[ "$(active)" = "$before_active" ] && [ "$(versions)" = "$before_versions" ]' \
+	"after SIGTERM: active $(active) (was $before_active), $(versions) versions (was $before_versions)"
+echo "SIGTERM mid-training: the trainer stopped in $took_ms ms, run recorded failed, nothing stored"
+
 # ---------------------------------------------------------------- push
 rc=0
 $BIN push --db "$CONN" --model-name pushed "$T/m1.safetensors" >"$T/out" 2>"$T/err" || rc=$?
@@ -236,7 +264,7 @@ $BIN push --db "$CONN" --model-name m --activate --quiet "$T/m1.safetensors" >"$
 P2=$(cat "$T/out")
 check '[ $rc -eq 0 ] && [ ! -s "$T/err" ] && [ "$(active)" = "$P2" ] && [ "$(versions)" = 4 ]' \
 	"push --activate: exit $rc, stdout $P2, active $(active), $(cat "$T/err")"
-check '[ "$(runs)" = 6 ]' "push recorded a training run ($(runs) runs)"
+check '[ "$(runs)" = 7 ]' "push recorded a training run ($(runs) runs)"
 head -c 1000 "$T/m1.safetensors" >"$T/cut.safetensors"
 rc=0
 $BIN push --db "$CONN" --model-name m "$T/cut.safetensors" >"$T/out" 2>"$T/err" || rc=$?
@@ -328,7 +356,7 @@ expect 2 'push needs a model file' -- push --db "$CONN" --model-name m
 expect 2 'push takes only' -- push --db "$CONN" --model-name m --query "$TRAIN_Q" "$T/m1.safetensors"
 expect 2 'score needs image files' -- score "$T/m1.safetensors"
 expect 2 'does not apply to eval' -- eval --model "$T/m1.safetensors" --data "$MNIST" "${N[@]}" --model-name m
-check '[ "$(versions)" = 4 ] && [ "$(runs)" = 6 ]' "usage errors changed the database"
+check '[ "$(versions)" = 4 ] && [ "$(runs)" = 7 ]' "usage errors changed the database"
 
 if [ "$fails" -ne 0 ]; then
 	echo "test_train_db.sh: $fails of $checks checks failed" >&2

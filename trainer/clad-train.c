@@ -43,6 +43,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,19 +71,67 @@ static clad_db *run_db;
 static int64_t run_id = -1;
 static int64_t run_rows = -1;	/* rows the training query returned, -1 until read */
 
+/*
+ * SIGINT and SIGTERM (Ctrl-C, kill, systemd stopping the job): the first asks
+ * core to stop at the next layer of the network (clad_set_cancel_check), so the
+ * stage fails with "cancelled", die() records the run as failed and the
+ * connection closes cleanly; a second one ends the process at once.
+ */
+static volatile sig_atomic_t stop_signal;
+
+static void
+on_stop_signal(int sig)
+{
+	if (stop_signal)
+	{
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	stop_signal = sig;
+}
+
+static int
+stop_requested(void)
+{
+	return stop_signal != 0;
+}
+
+/* "interrupted by SIGTERM: " once a stop signal came, else "" (the start of error messages) */
+static const char *
+stop_prefix(void)
+{
+	return !stop_signal ? "" : stop_signal == SIGINT ? "interrupted by SIGINT: " : "interrupted by SIGTERM: ";
+}
+
+static void
+catch_stop_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	clad_set_cancel_check(stop_requested);
+}
+
 /* Record the run as failed with the message (fmt, ap), once: the process is about to exit. */
 static void
 fail_run(const char *fmt, va_list ap)
 {
 	char		msg[4096];
 	clad_db    *db = run_db;
+	int			n = 0;
 
 	if (!db)
 		return;
 	run_db = NULL;
 	if (run_id >= 0)
 	{
-		vsnprintf(msg, sizeof(msg), fmt, ap);
+		n = snprintf(msg, sizeof(msg), "%s", stop_prefix());
+		vsnprintf(msg + n, sizeof(msg) - (size_t) n, fmt, ap);
 		if (clad_db_run_end(db, run_id, 0, run_rows, -1, -1, NULL, msg) != CLAD_OK)
 			fprintf(stderr, "clad-train: warning: the failed run was not recorded: %s\n",
 					clad_last_error());
@@ -112,7 +161,7 @@ die(const char *fmt,...)
 {
 	va_list		ap, ap2;
 
-	fputs("clad-train: ", stderr);
+	fprintf(stderr, "clad-train: %s", stop_prefix());
 	va_start(ap, fmt);
 	va_copy(ap2, ap);
 	vfprintf(stderr, fmt, ap);
@@ -1588,6 +1637,8 @@ store_trained(const options *o, const clad_model *m)
 	char		state[96];
 	clad_db    *db = run_db;
 
+	if (stop_signal)			/* arrived after the last layer ran: still nothing stored */
+		die("stopped before the model was stored");
 	if (clad_model_save(m, &buf, &len) != CLAD_OK)
 		die("cannot serialise the model: %s", clad_last_error());
 	if (clad_db_store(db, o->model_name, buf, len, m->summary, o->activate ? 1 : -1,
@@ -2079,6 +2130,7 @@ main(int argc, char **argv)
 	int			rc;
 
 	parse_options(argc, argv, &o);
+	catch_stop_signals();
 	if (strcmp(o.command, "eval") == 0)
 		rc = cmd_eval(&o);
 	else if (strcmp(o.command, "info") == 0)
