@@ -250,6 +250,11 @@ check-ext-valgrind-full: trainer/clad-train data extension
 
 test: check-ext-valgrind
 
+# libFuzzer harnesses for the image decoders and the model parser (issue 6):
+# make fuzz (FUZZ_SECONDS per harness), make check-fuzz (in make test).
+include tests/fuzz/fuzz.mk
+test: check-fuzz
+
 # Malformed images thrown at clad_score in one session (issue 6): every
 # truncation and FUZZ_MUTATIONS (10,000) seeded byte-flip mutations each of a PNG,
 # a JPEG and a PGM, three passes; no crash, every input scored or refused, memory
