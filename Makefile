@@ -255,6 +255,20 @@ test: check-ext-valgrind
 include tests/fuzz/fuzz.mk
 test: check-fuzz
 
+# Scoring under load while versions are stored, activated and pruned, and a
+# trainer killed mid-run (tests/test_soak.sh, issue 6): make soak runs
+# SOAK_SECONDS (180); make test runs a 45-second soak.  Installs the extension
+# first (as root).
+SOAK_SECONDS ?= 180
+.PHONY: soak check-soak
+soak: trainer/clad-train data extension
+	SOAK_SECONDS=$(SOAK_SECONDS) ./tests/test_soak.sh
+
+check-soak: trainer/clad-train data extension
+	SOAK_SECONDS=45 ./tests/test_soak.sh
+
+test: check-soak
+
 # Malformed images thrown at clad_score in one session (issue 6): every
 # truncation and FUZZ_MUTATIONS (10,000) seeded byte-flip mutations each of a PNG,
 # a JPEG and a PGM, three passes; no crash, every input scored or refused, memory
