@@ -156,6 +156,11 @@ state() {
 	psql_q -c "SELECT (SELECT active_version FROM clad.model_list WHERE name = 'm'),
 		(SELECT string_agg(id || ':' || encode(sha256, 'hex'), ',' ORDER BY id) FROM clad.model_versions)"
 }
+# the retraining job's last clad-train may still be running: let it finish
+for _ in $(seq 1 300); do
+	[ "$(psql_q -c "SELECT count(*) FROM clad.training_runs WHERE status = 'running'")" = 0 ] && break
+	sleep 0.2
+done
 for sig in KILL TERM; do
 	before=$(state)
 	"$BIN" --db "$CONN" --query "$TRAIN_Q" "${FAST[@]}" --ae-epochs 200 --seed 9 --model-name m --activate \
@@ -166,7 +171,7 @@ for sig in KILL TERM; do
 		sleep 0.2
 	done
 	sleep 2
-	kill -s "$sig" "$trainer"
+	kill -s "$sig" "$trainer" 2>/dev/null || { bad "clad-train ended before SIG$sig: $(cat "$T/kill.err")"; continue; }
 	wait "$trainer" 2>/dev/null || true
 	sleep 0.5
 	run=$(psql_q -c "SELECT id FROM clad.training_runs ORDER BY id DESC LIMIT 1")
