@@ -121,8 +121,9 @@ bg+=($!)
 ) &
 bg+=($!)
 
+pgbench_rc=0
 "$PGBIN/pgbench" -n -c 16 -j 2 -T "$SECS" -f "$T/score.sql" -h "$SOCK" -p "$PORT" -U postgres postgres \
-	>"$T/pgbench.out" 2>"$T/pgbench.err" || true
+	>"$T/pgbench.out" 2>"$T/pgbench.err" || pgbench_rc=$?
 stop_bg
 bg=()
 
@@ -143,6 +144,7 @@ echo "soak: $SECS s, pgbench 16 clients: $tx transactions ($tps tps), $failed fa
 	"$(grep -c '^1' "$T/stored" || true), $(grep -c '^2' "$T/stored" || true)), $pruned pruned;" \
 	"backend RssAnon max ${maxrss:-?} kB over $samples samples (bound $bound kB)"
 [ "$tx" -gt 0 ] || bad "pgbench ran no transaction: $(tail -5 "$T/pgbench.err")"
+[ "$pgbench_rc" = 0 ] || bad "pgbench exited with $pgbench_rc (a client aborted on an ERROR?)"
 [ "$failed" = 0 ] && [ "$errs" = 0 ] || bad "failed statements: $failed; $(grep -m3 ERROR "$T/pgbench.err" || true)"
 [ "$stored" -ge 3 ] && grep -q '^2' "$T/stored" && grep -q '^0' "$T/stored" ||
 	bad "the retraining job stored $stored versions (both paths needed)"
@@ -181,7 +183,12 @@ for sig in KILL TERM; do
 	if [ "$sig" = KILL ]; then
 		# the trainer could not say; the next run of the model marks it failed
 		"$BIN" push --db "$CONN" --model-name other --quiet "$T/A.safetensors" >/dev/null
-		psql_q -c "SELECT clad_run_end(clad_run_begin('m', 'soak'), 'failed', error => 'soak probe')" >/dev/null
+		# (the killed trainer's backend may still hold the model's lock for a moment)
+		for _ in $(seq 1 50); do
+			psql_q -c "SELECT clad_run_end(clad_run_begin('m', 'soak'), 'failed', error => 'soak probe')" \
+				>/dev/null 2>&1 && break
+			sleep 0.2
+		done
 	fi
 	row=$(psql_q -c "SELECT status, coalesce(error, '') FROM clad.training_runs WHERE id = $run")
 	case $sig:$row in
