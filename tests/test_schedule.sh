@@ -269,7 +269,8 @@ while IFS= read -r line || [ -n "$line" ]; do
 done <"$ENVF"
 missing=
 for v in $(grep -o '\$[{]\?[A-Za-z_][A-Za-z0-9_]*' <<<"$exec_start" | tr -d '${'); do
-	printf '%s\n' "${env_vals[@]}" | grep -q "^$v=" || missing="$missing $v"
+	# (no grep -q: with pipefail, printf killed by SIGPIPE would count as a miss)
+	printf '%s\n' "${env_vals[@]}" | grep "^$v=" >/dev/null || missing="$missing $v"
 done
 check '[ -z "$missing" ]' "$ENVF does not set$missing, used by ExecStart"
 check '[ "$(printf "%s\n" "${env_vals[@]}" | grep "^CLAD_MODEL=")" = "CLAD_MODEL=$MODEL" ] &&
