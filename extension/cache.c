@@ -209,7 +209,7 @@ reference_name(clad_ref_kind kind, Datum ref, char *buf)
 static bool
 same_reference(const clad_call *call, clad_ref_kind kind, Datum ref)
 {
-	if (kind == CLAD_REF_VERSION)
+	if (kind == CLAD_REF_VERSION || kind == CLAD_REF_PINNED)
 		return call->version == DatumGetInt64(ref);
 	if (kind == CLAD_REF_SETTING)
 		return clad_setting_model && strcmp(call->name, clad_setting_model) == 0;
@@ -229,7 +229,7 @@ resolve(clad_call *call, clad_ref_kind kind, Datum ref)
 	bool		isnull;
 	Datum		d;
 
-	if (kind == CLAD_REF_VERSION)
+	if (kind == CLAD_REF_VERSION || kind == CLAD_REF_PINNED)
 	{
 		Oid			argtypes[1] = {INT8OID};
 		Datum		args[1] = {ref};
@@ -282,6 +282,37 @@ resolve(clad_call *call, clad_ref_kind kind, Datum ref)
 	}
 }
 
+/*
+ * A pinned call's expected hash against the bytes this server holds under the
+ * id (checked every row: the hash argument may differ from row to row).
+ */
+static void
+check_pin(const clad_cached_model *e, const bytea *expected)
+{
+	char		want[65], have[65];
+
+	if (VARSIZE_ANY_EXHDR(expected) != 32)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a clad model version's sha256 has 32 bytes, not %zu",
+						(size_t) VARSIZE_ANY_EXHDR(expected)),
+				 errhint("Pass clad.model_versions.sha256 of the version.")));
+	if (memcmp(VARDATA_ANY(expected), e->sha256, 32) == 0)
+		return;
+	for (int j = 0; j < 32; j++)
+	{
+		snprintf(want + 2 * j, 3, "%02x", ((const uint8 *) VARDATA_ANY(expected))[j]);
+		snprintf(have + 2 * j, 3, "%02x", e->sha256[j]);
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("clad model version " INT64_FORMAT " on this server is not the pinned model",
+					e->version),
+			 errdetail("Its sha256 is %s; the call expects %s.", have, want),
+			 errhint("Store the same model file under that id on every server "
+					 "(clad-train push --shard, or clad_load_model_version).")));
+}
+
 clad_cached_model *
 clad_model_for_call(FunctionCallInfo fcinfo, clad_ref_kind kind, Datum ref)
 {
@@ -317,6 +348,8 @@ clad_model_for_call(FunctionCallInfo fcinfo, clad_ref_kind kind, Datum ref)
 		call->entry = e;
 		call->generation = cache_generation;
 	}
+	if (kind == CLAD_REF_PINNED)
+		check_pin(e, PG_GETARG_BYTEA_PP(1));
 	e->last_used = ++cache_clock;
 	e->calls++;
 	return e;

@@ -64,8 +64,13 @@ typedef enum clad_ref_kind
 {
 	CLAD_REF_SETTING,			/* the active version of the model named by clad.model */
 	CLAD_REF_NAME,				/* the active version of a model named by a text argument */
-	CLAD_REF_VERSION			/* a version id (bigint argument) */
+	CLAD_REF_VERSION,			/* a version id (bigint argument) */
+	CLAD_REF_PINNED				/* a version id and the SHA-256 its bytes must have
+								 * (bigint and bytea arguments) */
 } clad_ref_kind;
+
+/* The argument number of the image in a call of this kind. */
+#define CLAD_IMAGE_ARG(kind) ((kind) == CLAD_REF_SETTING ? 0 : (kind) == CLAD_REF_PINNED ? 2 : 1)
 
 /*
  * The last image a model answered for, and its answers, so that several
@@ -127,7 +132,8 @@ typedef struct clad_call
  * bigint argument; ignored for CLAD_REF_SETTING) once per statement through
  * SPI, then loads the version into this backend's cache when it is not there.
  * Raises an ERROR for an unknown model or version, a model without an active
- * version, or a stored model that does not load.
+ * version, a stored model that does not load, or (CLAD_REF_PINNED, whose
+ * expected SHA-256 is argument 1) a version whose bytes have another hash.
  */
 clad_cached_model *clad_model_for_call(FunctionCallInfo fcinfo, clad_ref_kind kind, Datum ref);
 

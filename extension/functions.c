@@ -93,7 +93,7 @@ memo_reset(clad_memo *memo, int kind, const void *bytes, Size len)
 static Datum
 image_call(FunctionCallInfo fcinfo, clad_output what, clad_ref_kind kind, bool pixel_array)
 {
-	int			imgarg = kind == CLAD_REF_SETTING ? 0 : 1;
+	int			imgarg = CLAD_IMAGE_ARG(kind);
 	clad_cached_model *e = clad_model_for_call(fcinfo, kind, kind == CLAD_REF_SETTING ? (Datum) 0 :
 											   PG_GETARG_DATUM(0));
 	clad_model *m = e->model;
@@ -172,7 +172,7 @@ image_call(FunctionCallInfo fcinfo, clad_output what, clad_ref_kind kind, bool p
 static Datum
 batch_call(FunctionCallInfo fcinfo, clad_output what, clad_ref_kind kind)
 {
-	int			imgarg = kind == CLAD_REF_SETTING ? 0 : 1;
+	int			imgarg = CLAD_IMAGE_ARG(kind);
 	clad_cached_model *e = clad_model_for_call(fcinfo, kind, kind == CLAD_REF_SETTING ? (Datum) 0 :
 											   PG_GETARG_DATUM(0));
 	clad_model *m = e->model;
@@ -254,7 +254,8 @@ batch_call(FunctionCallInfo fcinfo, clad_output what, clad_ref_kind kind)
 	IMAGE_FN(prefix##_name_bytea, what, CLAD_REF_NAME, false) \
 	IMAGE_FN(prefix##_name_pixels, what, CLAD_REF_NAME, true) \
 	IMAGE_FN(prefix##_version_bytea, what, CLAD_REF_VERSION, false) \
-	IMAGE_FN(prefix##_version_pixels, what, CLAD_REF_VERSION, true)
+	IMAGE_FN(prefix##_version_pixels, what, CLAD_REF_VERSION, true) \
+	IMAGE_FN(prefix##_pinned_bytea, what, CLAD_REF_PINNED, false)
 
 #define BATCH_FN(sym, what, kind) \
 	PG_FUNCTION_INFO_V1(sym); \

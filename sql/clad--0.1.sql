@@ -175,6 +175,60 @@ BEGIN
 	RETURN v;
 END $$;
 
+-- clad_load_model_version: store model bytes under a given version id, for
+-- servers that each hold a copy of the same version (postgres_fdw shards,
+-- Citus nodes): scoring by id then means the same model everywhere.  Storing
+-- the same bytes under the same name again does nothing (it may activate);
+-- other bytes or another name under that id are refused.  The id sequence is
+-- moved past version, so clad_load_model never hands it out here.
+CREATE FUNCTION clad_load_model_version(version bigint, name text, model bytea,
+										metrics jsonb DEFAULT NULL, activate boolean DEFAULT NULL)
+	RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	cur bigint;
+	have_name text;
+	have_sha bytea;
+	new_sha bytea;
+BEGIN
+	PERFORM clad._check_name(name);
+	IF model IS NULL OR version IS NULL THEN
+		RAISE EXCEPTION 'clad_load_model_version: the version id and the model bytes must not be NULL'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF version < 1 THEN
+		RAISE EXCEPTION 'clad_load_model_version: version ids are positive, not %', version
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	INSERT INTO clad.models AS m (name) VALUES (clad_load_model_version.name) ON CONFLICT DO NOTHING;
+	PERFORM 1 FROM clad.models m WHERE m.name = clad_load_model_version.name FOR UPDATE;
+	SELECT a.version INTO cur FROM clad.active_versions a WHERE a.name = clad_load_model_version.name;
+	SELECT v.name, v.sha256 INTO have_name, have_sha FROM clad.model_versions v
+		WHERE v.id = clad_load_model_version.version;
+	IF FOUND THEN
+		new_sha := sha256(model);
+		IF have_sha <> new_sha OR have_name <> name THEN
+			RAISE EXCEPTION 'clad model version % already exists on this server with other contents', version
+				USING ERRCODE = 'unique_violation',
+					  DETAIL = format('Stored: model "%s", sha256 %s; given: model "%s", sha256 %s.',
+									  have_name, encode(have_sha, 'hex'), name, encode(new_sha, 'hex')),
+					  HINT = 'A version id names one model file on every server: load these bytes under a new id.';
+		END IF;
+	ELSE
+		INSERT INTO clad.model_versions (id, name, metrics, model, autoencoder, classifier, input_shape,
+										 clusters, size_bytes, sha256)
+			VALUES (version, clad_load_model_version.name, coalesce(metrics, '{}'::jsonb), model,
+					'', '', '{}', 0, 0, '');
+		PERFORM setval('clad.model_versions_id_seq',
+					   greatest(version, (SELECT s.last_value FROM clad.model_versions_id_seq s)));
+	END IF;
+	IF activate OR (activate IS NULL AND cur IS NULL) THEN
+		INSERT INTO clad.active_versions AS a (name, version) VALUES (clad_load_model_version.name, version)
+		ON CONFLICT ON CONSTRAINT active_versions_pkey DO UPDATE SET version = excluded.version, activated_at = now();
+	END IF;
+	RETURN version;
+END $$;
+
 -- clad_activate: make version the active one of model `name` (seen by the next
 -- statement of every session).
 CREATE FUNCTION clad_activate(name text, version bigint) RETURNS void
@@ -304,7 +358,8 @@ BEGIN
 	PERFORM pg_advisory_unlock(1668047204, hashtext(n));
 END $$;
 
-REVOKE EXECUTE ON FUNCTION clad_load_model(text, bytea, jsonb, boolean), clad_activate(text, bigint),
+REVOKE EXECUTE ON FUNCTION clad_load_model(text, bytea, jsonb, boolean),
+	clad_load_model_version(bigint, text, bytea, jsonb, boolean), clad_activate(text, bigint),
 	clad_drop_model(text, bigint), clad_prune_versions(text, integer),
 	clad_run_begin(text, text), clad_run_end(bigint, text, bigint, bigint, boolean, jsonb, text)
 	FROM PUBLIC;
@@ -315,6 +370,7 @@ CREATE FUNCTION clad_grant_writer(role regrole) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	EXECUTE format('GRANT EXECUTE ON FUNCTION @extschema@.clad_load_model(text, bytea, jsonb, boolean), '
+				   '@extschema@.clad_load_model_version(bigint, text, bytea, jsonb, boolean), '
 				   '@extschema@.clad_activate(text, bigint), @extschema@.clad_drop_model(text, bigint), '
 				   '@extschema@.clad_prune_versions(text, integer), @extschema@.clad_run_begin(text, text), '
 				   '@extschema@.clad_run_end(bigint, text, bigint, bigint, boolean, jsonb, text) TO %s', role);
@@ -510,3 +566,26 @@ CREATE FUNCTION clad_cluster(model text, imgs bytea[]) RETURNS integer[]
 CREATE FUNCTION clad_cluster(version bigint, imgs bytea[]) RETURNS integer[]
 	AS 'MODULE_PATHNAME', 'clad_cluster_version_batch'
 	LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE COST 100000;
+
+-- Pinned forms: a version id and the SHA-256 of its bytes
+-- (clad.model_versions.sha256).  The call refuses to score when this server
+-- holds other bytes under that id: for queries that postgres_fdw or Citus ship
+-- to servers that each keep their own copy of the version.
+CREATE FUNCTION clad_score(version bigint, sha256 bytea, img bytea) RETURNS real
+	AS 'MODULE_PATHNAME', 'clad_score_pinned_bytea'
+	LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE COST 10000;
+CREATE FUNCTION clad_confidence(version bigint, sha256 bytea, img bytea) RETURNS real
+	AS 'MODULE_PATHNAME', 'clad_confidence_pinned_bytea'
+	LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE COST 10000;
+CREATE FUNCTION clad_is_anomaly(version bigint, sha256 bytea, img bytea) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'clad_is_anomaly_pinned_bytea'
+	LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE COST 10000;
+CREATE FUNCTION clad_embed(version bigint, sha256 bytea, img bytea) RETURNS real[]
+	AS 'MODULE_PATHNAME', 'clad_embed_pinned_bytea'
+	LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE COST 10000;
+CREATE FUNCTION clad_cluster(version bigint, sha256 bytea, img bytea) RETURNS integer
+	AS 'MODULE_PATHNAME', 'clad_cluster_pinned_bytea'
+	LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE COST 10000;
+CREATE FUNCTION clad_cluster_probs(version bigint, sha256 bytea, img bytea) RETURNS real[]
+	AS 'MODULE_PATHNAME', 'clad_cluster_probs_pinned_bytea'
+	LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE COST 10000;

@@ -9,7 +9,8 @@
 # given.  It sets T (the directory, for the caller's files too), SOCK, PORT,
 # CONN (a libpq connection string), PGBIN, exports PGUSER=postgres and
 # PGHOST/PGPORT, and defines psql_q (psql, tuples only, stop on error) and
-# as_pg (run as the server's user).  PGC_SERVER_WRAPPER, when set, is a command
+# as_pg (run as the server's user).  pgc_start_extra starts more clusters
+# beside it (postgres_fdw shards).  PGC_SERVER_WRAPPER, when set, is a command
 # the postmaster runs under (the valgrind suite's).  An EXIT trap stops the server and
 # removes the directory; call pgc_stop to stop it earlier.
 
@@ -23,10 +24,19 @@ else
 fi
 
 pgc_started=0
+pgc_extra=()			# data directories of pgc_start_extra's clusters
+pgc_stop_dir() {
+	as_pg "$PGBIN/pg_ctl" -D "$1" -m fast -w stop >/dev/null 2>&1 ||
+		as_pg "$PGBIN/pg_ctl" -D "$1" -m immediate -w stop >/dev/null 2>&1 || true
+}
 pgc_stop() {
+	local d
+	for d in "${pgc_extra[@]}"; do
+		pgc_stop_dir "$d"
+	done
+	pgc_extra=()
 	if [ "$pgc_started" = 1 ]; then
-		as_pg "$PGBIN/pg_ctl" -D "$T/data" -m fast -w stop >/dev/null 2>&1 ||
-			as_pg "$PGBIN/pg_ctl" -D "$T/data" -m immediate -w stop >/dev/null 2>&1 || true
+		pgc_stop_dir "$T/data"
 		pgc_started=0
 	fi
 }
@@ -67,28 +77,7 @@ pgc_start() {
 	export PGHOST=$SOCK PGPORT=$PORT
 	CONN="host=$SOCK port=$PORT user=postgres dbname=postgres"
 
-	mkdir -p "$T/data"
-	[ "$(id -u)" = 0 ] && chown postgres:postgres "$T/data"
-	if ! as_pg "$PGBIN/initdb" -D "$T/data" -U postgres -A trust -E UTF8 --locale=C --no-sync \
-		>"$T/initdb.log" 2>&1; then
-		cat "$T/initdb.log" >&2
-		exit 1
-	fi
-	{
-		cat <<CONF
-listen_addresses = ''
-port = $PORT
-unix_socket_directories = '$SOCK'
-unix_socket_permissions = 0700
-fsync = off
-synchronous_commit = off
-full_page_writes = off
-CONF
-		local line
-		for line in "$@"; do
-			echo "$line"
-		done
-	} >>"$T/data/postgresql.conf"
+	pgc_create "$T/data" "$SOCK" "$@"
 	pgc_started=1
 	if [ -n "${PGC_SERVER_WRAPPER:-}" ]; then
 		# the postmaster under a wrapper command (valgrind): started directly, as
@@ -103,10 +92,58 @@ CONF
 		cat "$T/data/server.log" >&2
 		exit 1
 	fi
-	if ! as_pg "$PGBIN/pg_ctl" -D "$T/data" -l "$T/data/server.log" -w -t 60 start >/dev/null 2>&1; then
-		cat "$T/data/server.log" >&2
+	pgc_pgctl_start "$T/data"
+}
+
+# pgc_create DATA SOCKDIR [CONF_LINE ...]: initdb DATA for a server on $PORT with
+# its socket in SOCKDIR, no TCP.
+pgc_create() {
+	local data=$1 sock=$2
+	shift 2
+	mkdir -p "$data"
+	[ "$(id -u)" = 0 ] && chown postgres:postgres "$data"
+	if ! as_pg "$PGBIN/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C --no-sync \
+		>"$data.initdb.log" 2>&1; then
+		cat "$data.initdb.log" >&2
 		exit 1
 	fi
+	{
+		cat <<CONF
+listen_addresses = ''
+port = $PORT
+unix_socket_directories = '$sock'
+unix_socket_permissions = 0700
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+CONF
+		local line
+		for line in "$@"; do
+			echo "$line"
+		done
+	} >>"$data/postgresql.conf"
+}
+
+pgc_pgctl_start() {
+	if ! as_pg "$PGBIN/pg_ctl" -D "$1" -l "$1/server.log" -w -t 60 start >/dev/null 2>&1; then
+		cat "$1/server.log" >&2
+		exit 1
+	fi
+}
+
+# pgc_start_extra NAME [CONF_LINE ...]: after pgc_start, one more cluster in
+# $T/NAME (data/, sock/), on the same port number with a socket directory of its
+# own; stopped with the first.  Connect with host=$T/NAME/sock port=$PORT.
+pgc_start_extra() {
+	local name=$1
+	shift
+	mkdir -p "$T/$name/sock"
+	chmod 755 "$T/$name"
+	chmod 700 "$T/$name/sock"
+	[ "$(id -u)" = 0 ] && chown postgres:postgres "$T/$name/sock"
+	pgc_create "$T/$name/data" "$T/$name/sock" "$@"
+	pgc_extra+=("$T/$name/data")
+	pgc_pgctl_start "$T/$name/data"
 }
 
 psql_q() { "$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U postgres -d postgres "$@"; }

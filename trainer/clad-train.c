@@ -5,7 +5,7 @@
  *   clad-train [train] --db CONNINFO --query SQL ... --model-name NAME [--activate] [--out MODEL]
  *   clad-train eval --model MODEL --data PATH --normal SCENARIO [--json]
  *   clad-train info MODEL [--json]
- *   clad-train push --db CONNINFO --model-name NAME [--activate] MODEL
+ *   clad-train push --db CONNINFO [--shard CONNINFO ...] [--version-id ID] --model-name NAME [--activate] MODEL
  *   clad-train score MODEL IMAGE...
  *
  * Exit status: 0 success, 1 a runtime error (data, training, files),
@@ -36,6 +36,7 @@
 #include "train.h"
 
 #include <dirent.h>
+#include <assert.h>
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -245,8 +246,13 @@ enum
 	OPT_QUERY,
 	OPT_TEST_QUERY,
 	OPT_MODEL_NAME,
-	OPT_ACTIVATE
+	OPT_ACTIVATE,
+	OPT_SHARD,
+	OPT_VERSION_ID
 };
+
+/* room for the options other than the knobs (checked when they are listed) */
+#define MAX_FIXED_OPTIONS 32
 
 /* A full-string decimal integer in [lo, hi]: 0, -1 not a number, 1 out of range. */
 static int
@@ -386,6 +392,9 @@ typedef struct options
 	const char *db, *query, *test_query;	/* --db, --query, --test-query */
 	const char *model_name;		/* --model-name: store in the database */
 	int			activate;		/* --activate */
+	const char **shards;		/* push --shard: more servers for the same version */
+	int			n_shards;
+	int64_t		version_id;		/* push --version-id, -1 when not given */
 	char	  **files;			/* push: the model file; score: the image files */
 	int			n_files;
 	/* knobs in the order given, applied over the scenario's settings */
@@ -408,14 +417,18 @@ print_help(void)
 		   "                     --model-name NAME [--activate] [--out MODEL.safetensors] [options]\n"
 		   "  clad-train eval --model MODEL.safetensors --data PATH --normal SCENARIO [--json]\n"
 		   "  clad-train info MODEL.safetensors [--json]\n"
-		   "  clad-train push --db CONNINFO --model-name NAME [--activate] MODEL.safetensors\n"
+		   "  clad-train push --db CONNINFO [--shard CONNINFO ...] [--version-id ID]\n"
+		   "                  --model-name NAME [--activate] MODEL.safetensors\n"
 		   "  clad-train score MODEL.safetensors IMAGE...\n"
 		   "\n"
 		   "Trains CLAD (autoencoder, k-means + DEC self-labelling, classifier, ODIN) on the\n"
 		   "normal classes of a set's training split, saves the model, and evaluates it on the\n"
 		   "test split (normal classes = normal, every other class = anomaly).\n"
 		   "push validates a model file and stores it in the database as a new version of\n"
-		   "model NAME (the clad extension); it prints the version id on stdout.\n"
+		   "model NAME (the clad extension); it prints the version id on stdout.  With\n"
+		   "--shard, the same version is stored under the same id on each further server\n"
+		   "(postgres_fdw shards, Citus nodes); --version-id chooses the id.  A server that\n"
+		   "holds other bytes under that id refuses, and push fails naming it.\n"
 		   "score prints, for each image file (PNG, JPEG, PGM/PPM, resized to the model's\n"
 		   "input), \"FILE<TAB>confidence<TAB>score\": the ODIN confidence and the calibrated\n"
 		   "anomaly score in [0,1], as clad_confidence and clad_score compute them in SQL.\n"
@@ -457,6 +470,10 @@ print_help(void)
 		   "                        (clad_grant_writer)\n"
 		   "  --activate            make the new version the active one (default: only a\n"
 		   "                        model's first version is activated)\n"
+		   "  --shard CONNINFO      push: also store the version, under the same id, on this\n"
+		   "                        server (repeat for each shard)\n"
+		   "  --version-id ID       push: store it under this id on every server (default:\n"
+		   "                        the next id of the --db server)\n"
 		   "\n"
 		   "Model (defaults: the reference's MNIST settings; cifar10 presets use cvae_large,\n"
 		   "K 10, latent 200 (THG) / 100 (LIV), eps 1.614; gtsrb presets K 20):\n"
@@ -504,6 +521,7 @@ parse_options(int argc, char **argv, options *o)
 	int			first = 1;
 
 	memset(o, 0, sizeof(*o));
+	o->version_id = -1;
 	o->command = "train";
 	if (argc > 1 && (strcmp(argv[1], "train") == 0 || strcmp(argv[1], "eval") == 0 ||
 					 strcmp(argv[1], "info") == 0 || strcmp(argv[1], "push") == 0 ||
@@ -514,7 +532,7 @@ parse_options(int argc, char **argv, options *o)
 	}
 	if (!(o->set_knob = malloc(sizeof(int) * (argc + 1))) ||
 		!(o->set_arg = malloc(sizeof(char *) * (argc + 1))) ||
-		!(longopts = calloc(N_KNOBS + 20, sizeof(struct option))))
+		!(longopts = calloc(N_KNOBS + MAX_FIXED_OPTIONS + 1, sizeof(struct option))))
 		die("out of memory");
 	for (int i = 0; i < N_KNOBS; i++)
 		longopts[n++] = (struct option) {knobs[i].name, required_argument, NULL, OPT_KNOB + i};
@@ -534,9 +552,12 @@ parse_options(int argc, char **argv, options *o)
 	longopts[n++] = (struct option) {"test-query", required_argument, NULL, OPT_TEST_QUERY};
 	longopts[n++] = (struct option) {"model-name", required_argument, NULL, OPT_MODEL_NAME};
 	longopts[n++] = (struct option) {"activate", no_argument, NULL, OPT_ACTIVATE};
+	longopts[n++] = (struct option) {"shard", required_argument, NULL, OPT_SHARD};
+	longopts[n++] = (struct option) {"version-id", required_argument, NULL, OPT_VERSION_ID};
 	longopts[n++] = (struct option) {"quiet", no_argument, NULL, 'q'};
 	longopts[n++] = (struct option) {"help", no_argument, NULL, 'h'};
 	longopts[n++] = (struct option) {"version", no_argument, NULL, 'V'};
+	assert(n <= N_KNOBS + MAX_FIXED_OPTIONS);
 	longopts[n] = (struct option) {NULL, 0, NULL, 0};
 
 	/* our own messages: getopt's would carry argv[0] as the prefix */
@@ -622,6 +643,21 @@ parse_options(int argc, char **argv, options *o)
 			case OPT_ACTIVATE:
 				o->activate = 1;
 				break;
+			case OPT_SHARD:
+				{
+					const char **more = realloc(o->shards, sizeof(*more) * (o->n_shards + 1));
+
+					if (!more)
+						die("out of memory");
+					o->shards = more;
+					o->shards[o->n_shards++] = optarg;
+				}
+				break;
+			case OPT_VERSION_ID:
+				if (parse_int(optarg, 1, INT64_MAX, &v) != 0)
+					die_usage("--version-id must be a positive integer, not \"%s\"", optarg);
+				o->version_id = v;
+				break;
 			case ':':
 				die_usage("option '%s' needs a value", opt);
 			case '?':
@@ -666,9 +702,12 @@ parse_options(int argc, char **argv, options *o)
 			die_usage("push needs --model-name NAME");
 		if (o->data || o->normal || o->out || o->n_set || o->format || o->no_eval || o->query ||
 			o->test_query || o->json || o->words || o->channels || o->image_size || o->record_times)
-			die_usage("push takes only --db, --model-name, --activate, --quiet and a model file");
+			die_usage("push takes only --db, --shard, --version-id, --model-name, --activate, --quiet "
+					  "and a model file");
 		return;
 	}
+	if (o->n_shards || o->version_id >= 0)
+		die_usage("%s applies to push only", o->n_shards ? "--shard" : "--version-id");
 	if (strcmp(o->command, "score") == 0)
 	{
 		if (optind < argc && !o->model)
@@ -1641,7 +1680,7 @@ store_trained(const options *o, const clad_model *m)
 		die("stopped before the model was stored");
 	if (clad_model_save(m, &buf, &len) != CLAD_OK)
 		die("cannot serialise the model: %s", clad_last_error());
-	if (clad_db_store(db, o->model_name, buf, len, m->summary, o->activate ? 1 : -1,
+	if (clad_db_store(db, o->model_name, buf, len, m->summary, o->activate ? 1 : -1, -1,
 					  &version, &activated, &active) != CLAD_OK)
 	{
 		free(buf);
@@ -2010,17 +2049,52 @@ cmd_info(const options *o)
 	return 0;
 }
 
-/* push: validate a model file here, then store it as a new version (not a training run). */
+/*
+ * Store buf as a version of o->model_name on the server conninfo (under
+ * want_version, or a new id when < 0); dies naming the server on failure.
+ */
+static int64_t
+push_to(const options *o, const char *conninfo, const char *which, const uint8_t *buf, size_t len,
+		int64_t want_version, int64_t stored_elsewhere)
+{
+	clad_db    *db;
+	int64_t		version, active;
+	int			activated;
+	char		state[96], why[1024];
+
+	if (clad_db_connect(conninfo, &db) != CLAD_OK ||
+		/* metrics NULL: the extension takes the file's training summary */
+		clad_db_store(db, o->model_name, buf, len, NULL, o->activate ? 1 : -1, want_version,
+					  &version, &activated, &active) != CLAD_OK)
+	{
+		snprintf(why, sizeof(why), "%s", clad_last_error());
+		if (db)
+			clad_db_close(db);
+		if (stored_elsewhere > 0)
+			fprintf(stderr, "clad-train: version %lld is stored on the %lld server(s) before this one\n",
+					(long long) want_version, (long long) stored_elsewhere);
+		die("cannot push %s as clad model \"%s\" to %s: %s", o->model, o->model_name, which, why);
+	}
+	clad_db_close(db);
+	active_text(state, sizeof(state), activated, active);
+	if (!o->quiet)
+		fprintf(stderr, "clad-train: stored %s as clad model \"%s\" version %lld on %s (%s)\n",
+				o->model, o->model_name, (long long) version, which, state);
+	return version;
+}
+
+/*
+ * push: validate a model file here, then store it as a version (not a
+ * training run) on --db and, under the same id, on every --shard.
+ */
 static int
 cmd_push(const options *o)
 {
 	uint8_t    *buf;
 	size_t		len;
 	clad_model *m;
-	clad_db    *db;
-	int64_t		version, active;
-	int			activated;
-	char		state[96];
+	int64_t		version;
+	char		which[64];
 
 	if (clad_read_file(o->model, &buf, &len) != CLAD_OK)
 		die("%s", clad_last_error());
@@ -2030,31 +2104,17 @@ cmd_push(const options *o)
 		die("%s is not a valid clad model: %s", o->model, clad_last_error());
 	}
 	clad_model_free(m);
-	if (clad_db_connect(o->db, &db) != CLAD_OK)
+	/* servers are named by position: a connection string may hold a password */
+	version = push_to(o, o->db, "the --db server", buf, len, o->version_id, 0);
+	for (int i = 0; i < o->n_shards; i++)
 	{
-		free(buf);
-		die("cannot push %s: %s", o->model, clad_last_error());
-	}
-	/* metrics NULL: the extension takes the file's training summary */
-	if (clad_db_store(db, o->model_name, buf, len, NULL, o->activate ? 1 : -1, &version,
-					  &activated, &active) != CLAD_OK)
-	{
-		char		why[1024];
-
-		snprintf(why, sizeof(why), "%s", clad_last_error());
-		free(buf);
-		clad_db_close(db);
-		die("cannot push %s as clad model \"%s\": %s", o->model, o->model_name, why);
+		snprintf(which, sizeof(which), "--shard %d of %d", i + 1, o->n_shards);
+		push_to(o, o->shards[i], which, buf, len, version, i + 1);
 	}
 	free(buf);
-	clad_db_close(db);
-	active_text(state, sizeof(state), activated, active);
 	printf("%lld\n", (long long) version);
 	if (fflush(stdout) != 0)
 		die("cannot write to stdout: %s", strerror(errno));
-	if (!o->quiet)
-		fprintf(stderr, "clad-train: stored %s as clad model \"%s\" version %lld (%s)\n",
-				o->model, o->model_name, (long long) version, state);
 	return 0;
 }
 

@@ -164,13 +164,14 @@ clad_db_run_end(clad_db *db, int64_t run, int succeeded, int64_t rows, int64_t v
 
 clad_status
 clad_db_store(clad_db *db, const char *name, const uint8_t *model, size_t len,
-			  const char *metrics, int activate, int64_t *version, int *activated,
-			  int64_t *active_version)
+			  const char *metrics, int activate, int64_t want_version,
+			  int64_t *version, int *activated, int64_t *active_version)
 {
-	const Oid	types[] = {PG_TEXTOID, PG_BYTEAOID, PG_JSONBOID, PG_BOOLOID};
-	const char *values[4];
-	int			lengths[4] = {0, 0, 0, 0};
-	const int	formats[4] = {0, 1, 0, 0};	/* the model's bytes in binary: no hex escaping */
+	const Oid	types[] = {PG_TEXTOID, PG_BYTEAOID, PG_JSONBOID, PG_BOOLOID, PG_INT8OID};
+	const char *values[5];
+	int			lengths[5] = {0, 0, 0, 0, 0};
+	const int	formats[5] = {0, 1, 0, 0, 0};	/* the model's bytes in binary: no hex escaping */
+	char		sversion[32];
 	int64_t		v = -1, cur = -1;
 	clad_status st;
 
@@ -184,11 +185,17 @@ clad_db_store(clad_db *db, const char *name, const uint8_t *model, size_t len,
 	lengths[1] = (int) len;
 	values[2] = metrics;
 	values[3] = activate > 0 ? "true" : NULL;
+	snprintf(sversion, sizeof(sversion), "%lld", (long long) want_version);
+	values[4] = sversion;
 
 	if ((st = command(db, "BEGIN", "cannot begin the transaction that stores the model")) != CLAD_OK)
 		return st;
-	st = one_value(db, "SELECT clad_load_model($1, $2, $3, $4)", 4, types, values, lengths, formats,
-				   "cannot store the model", &v);
+	if (want_version < 0)
+		st = one_value(db, "SELECT clad_load_model($1, $2, $3, $4)", 4, types, values, lengths,
+					   formats, "cannot store the model", &v);
+	else
+		st = one_value(db, "SELECT clad_load_model_version($5, $1, $2, $3, $4)", 5, types, values,
+					   lengths, formats, "cannot store the model", &v);
 	if (st == CLAD_OK && v < 0)
 		st = clad_fail(CLAD_ERR_IO, "PostgreSQL: clad_load_model returned NULL");
 	if (st == CLAD_OK)

@@ -11,7 +11,7 @@
  *   clad_db_run_end      clad_run_end(run, status, ...): how the run ended;
  *                        releases the lock;
  *   clad_db_store        one transaction, BEGIN; clad_load_model(name, bytes,
- *                        metrics, activate); COMMIT, the bytes sent as a binary
+ *                        metrics, activate) or clad_load_model_version(id, ...); COMMIT, the bytes sent as a binary
  *                        parameter; any failure rolls it back, so the active
  *                        version is left as it was.
  * The run functions are called outside the storing transaction, so a run's
@@ -54,14 +54,17 @@ clad_status clad_db_run_end(clad_db *db, int64_t run, int succeeded, int64_t row
 
 /*
  * Store model (the safetensors bytes; the server validates them again) as a
- * new version of model name.  metrics: JSON text or NULL (the extension then
- * takes the file's training summary).  activate: 1 to activate it, -1 for
- * NULL (the extension activates only a model's first version).  Out: the
- * version id, whether it is now the active one, and the model's active
- * version afterwards (-1 when none).
+ * version of model name: a new one (want_version < 0: clad_load_model), or
+ * under the id want_version (clad_load_model_version: the same bytes already
+ * there are kept, other bytes under that id are refused, SQLSTATE 23505).
+ * metrics: JSON text or NULL (the extension then takes the file's training
+ * summary).  activate: 1 to activate it, -1 for NULL (the extension
+ * activates only a model's first version).  Out: the version id, whether it
+ * is now the active one, and the model's active version afterwards (-1 when
+ * none).
  */
 clad_status clad_db_store(clad_db *db, const char *name, const uint8_t *model, size_t len,
-						  const char *metrics, int activate, int64_t *version, int *activated,
-						  int64_t *active_version);
+						  const char *metrics, int activate, int64_t want_version,
+						  int64_t *version, int *activated, int64_t *active_version);
 
 #endif

@@ -30,16 +30,24 @@ one_line(char *buf, size_t cap, const char *msg)
 clad_status
 clad_pg_fail_result(PGconn *conn, const PGresult *res, const char *what)
 {
-	char		msg[768];
+	char		msg[768], detail[512];
 	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *det = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
 
 	if (primary)
 	{
 		one_line(msg, sizeof(msg), primary);
+		/* the server's detail says which rows or values: keep it, on the same line */
+		detail[0] = '\0';
+		if (det)
+		{
+			detail[0] = ' ';
+			one_line(detail + 1, sizeof(detail) - 1, det);
+		}
 		if (state)
-			return clad_fail(CLAD_ERR_IO, "PostgreSQL: %s: %s (SQLSTATE %s)", what, msg, state);
-		return clad_fail(CLAD_ERR_IO, "PostgreSQL: %s: %s", what, msg);
+			return clad_fail(CLAD_ERR_IO, "PostgreSQL: %s: %s%s (SQLSTATE %s)", what, msg, detail, state);
+		return clad_fail(CLAD_ERR_IO, "PostgreSQL: %s: %s%s", what, msg, detail);
 	}
 	one_line(msg, sizeof(msg), res && PQresultErrorMessage(res)[0] ? PQresultErrorMessage(res)
 			 : PQerrorMessage(conn));
