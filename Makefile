@@ -269,6 +269,22 @@ check-soak: trainer/clad-train data extension
 
 test: check-soak
 
+# clad across PostgreSQL servers with postgres_fdw (issue 9): a coordinator and
+# two shard clusters on this machine, one model version under one id on each
+# (clad-train push --shard); what is shipped (EXPLAIN VERBOSE), the same answers
+# as one server, the pinned form refusing other bytes (tests/test_scale.sh).
+# make scale measures one server against 2 and 3 shards (bench/scale/run.sh).
+# Both install the extension first (as root).
+.PHONY: check-scale scale
+check-scale: trainer/clad-train data extension
+	./tests/test_scale.sh
+
+test: check-scale
+
+scale: trainer/clad-train data extension
+	$(MAKE) install
+	./bench/scale/run.sh
+
 # Malformed images thrown at clad_score in one session (issue 6): every
 # truncation and FUZZ_MUTATIONS (10,000) seeded byte-flip mutations each of a PNG,
 # a JPEG and a PGM, three passes; no crash, every input scored or refused, memory

@@ -33,7 +33,6 @@ cd "$(dirname "$0")/../.."
 PY=${PYTHON:-/usr/bin/python3}
 SYS_PY=/usr/bin/python3		# the interpreter PL/Python embeds (Debian's python3)
 out=bench/build
-model=$out/r18.safetensors
 mkdir -p "$out"
 TORCH2_ROWS=${BENCH_DB_TORCH2_ROWS:-500}
 SOAK_ROWS=${BENCH_DB_SOAK_ROWS:-}
@@ -61,16 +60,7 @@ fi
 [ -e "$PGLIB/plpython3.so" ] || die "$PGLIB/plpython3.so missing after installing postgresql-plpython3-15"
 
 # --- 2. the model ------------------------------------------------------------------------
-if [ -f "$model" ]; then
-	say "using the cached model $model (delete it to train a new one)"
-else
-	say "training $model: clad-train --data mnist --normal mnist:STR --ae-epochs 5 --dec-epochs 3 --clf-epochs 1"
-	t0=$(date +%s)
-	./trainer/clad-train --data mnist --normal mnist:STR --ae-epochs 5 --dec-epochs 3 --clf-epochs 1 \
-		--out "$model.tmp" --quiet >/dev/null
-	mv "$model.tmp" "$model"
-	say "trained in $(( $(date +%s) - t0 )) s"
-fi
+model=$(./bench/r18_model.sh)
 "$SYS_PY" bench/db/report.py check-model "$model" || die "$model is not a resnet18 1x28x28 K=10 clad model"
 
 # --- 3. the cluster ----------------------------------------------------------------------

@@ -8,15 +8,24 @@
 # (tests/ext/make_images.py) and malformed models (tests/ext/make_bad_models.py);
 # makes it all readable by the server and exports CLAD_REGRESS_DATA=DIR.
 # Uses BIN (clad-train), PY (python with Pillow) and MNIST (an idx directory).
+#
+#   fixture_model OUT NORMAL K SEED
+# trains one such model.
 regress_fixtures() {
 	local d=$1
-	local fast=(--data "mnist:$MNIST" --classifier cnn --ae-epochs 1 --dec-epochs 1 --clf-epochs 1
-		--ae-batch 64 --dec-batch 64 --kmeans-restarts 2 --no-eval --quiet)
 	mkdir -p "$d"
-	"$BIN" "${fast[@]}" --normal mnist:3 -K 4 --seed 1 --out "$d/model1.safetensors" >/dev/null
-	"$BIN" "${fast[@]}" --normal mnist:7 -K 5 --seed 2 --out "$d/model2.safetensors" >/dev/null
+	fixture_model "$d/model1.safetensors" mnist:3 4 1
+	fixture_model "$d/model2.safetensors" mnist:7 5 2
 	"$PY" tests/ext/make_images.py "$MNIST" "$d"
 	"$PY" tests/ext/make_bad_models.py "$d/model1.safetensors" "$d/bad_models"
 	chmod -R a+rX "$d"
 	export CLAD_REGRESS_DATA=$d
+}
+
+# fixture_model OUT NORMAL K SEED: a small cnn model on real digits, one epoch
+# per stage (seconds).
+fixture_model() {
+	"$BIN" --data "mnist:$MNIST" --classifier cnn --ae-epochs 1 --dec-epochs 1 --clf-epochs 1 \
+		--ae-batch 64 --dec-batch 64 --kmeans-restarts 2 --no-eval --quiet \
+		--normal "$2" -K "$3" --seed "$4" --out "$1" >/dev/null
 }
