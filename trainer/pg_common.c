@@ -2,6 +2,7 @@
 #include "pg_common.h"
 
 #include <stdio.h>
+#include <string.h>
 
 /* libpq's text (multi-line, newline-terminated) as one line in buf. */
 static void
@@ -42,8 +43,8 @@ clad_pg_fail_result(PGconn *conn, const PGresult *res, const char *what)
 		detail[0] = '\0';
 		if (det)
 		{
-			detail[0] = ' ';
-			one_line(detail + 1, sizeof(detail) - 1, det);
+			memcpy(detail, ". ", 2);	/* a primary message has no full stop; a detail is sentences */
+			one_line(detail + 2, sizeof(detail) - 2, det);
 		}
 		if (state)
 			return clad_fail(CLAD_ERR_IO, "PostgreSQL: %s: %s%s (SQLSTATE %s)", what, msg, detail, state);
