@@ -147,3 +147,23 @@ pgc_start_extra() {
 }
 
 psql_q() { "$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U postgres -d postgres "$@"; }
+
+# pgc_need_mnist WHO DIR: stop with a message unless DIR holds the idx digits
+# that `make data` writes.
+pgc_need_mnist() {
+	if [ ! -e "$2/train-images-idx3-ubyte" ] && [ ! -e "$2/train-images-idx3-ubyte.gz" ]; then
+		echo "$1: $2 not found: run \`make data\` first" >&2
+		exit 1
+	fi
+}
+
+# pgc_need_clad WHO: install this build of the extension when run as root (the
+# server loads the installed clad.so), else stop unless one is installed.
+pgc_need_clad() {
+	if [ "$(id -u)" = 0 ]; then
+		make -s install >/dev/null
+	elif [ ! -e "$("$PGBIN/pg_config" --sharedir)/extension/clad.control" ]; then
+		echo "$1: the clad extension is not installed: run \`make install\` as root first" >&2
+		exit 1
+	fi
+}

@@ -24,18 +24,9 @@ cd "$(dirname "$0")/.."
 BIN=${CLAD_TRAIN:-./trainer/clad-train}
 PY=${PYTHON:-/usr/bin/python3}
 MNIST=${MNIST:-data/mnist}
-if [ ! -e "$MNIST/t10k-images-idx3-ubyte" ] && [ ! -e "$MNIST/t10k-images-idx3-ubyte.gz" ]; then
-	echo "test_ext.sh: $MNIST not found: run \`make data\` first" >&2
-	exit 1
-fi
-if [ "$(id -u)" = 0 ]; then
-	make -s install >/dev/null
-elif [ ! -e "$(pg_config --sharedir 2>/dev/null)/extension/clad.control" ]; then
-	echo "test_ext.sh: the extension is not installed: run \`make install\` as root first" >&2
-	exit 1
-fi
-
 . tests/pgcluster.sh
+pgc_need_mnist test_ext.sh "$MNIST"
+pgc_need_clad test_ext.sh
 pgc_start clad_test_ext "max_worker_processes = 8" "max_parallel_workers = 4"
 
 D=$T/regress

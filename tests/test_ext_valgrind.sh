@@ -20,11 +20,8 @@ BIN=${CLAD_TRAIN:-./trainer/clad-train}
 PY=${PYTHON:-/usr/bin/python3}
 MNIST=${MNIST:-data/mnist}
 command -v valgrind >/dev/null || { echo "test_ext_valgrind.sh: valgrind is not installed" >&2; exit 1; }
-if [ "$(id -u)" = 0 ]; then
-	make -s install >/dev/null
-fi
-
 . tests/pgcluster.sh
+pgc_need_clad test_ext_valgrind.sh
 VG=$PWD/tests/build/valgrind		# the logs stay there for a look afterwards
 rm -rf "$VG"
 mkdir -p "$VG"

@@ -26,8 +26,8 @@ BIN=${CLAD_TRAIN:-./trainer/clad-train}
 PY=${PYTHON:-/usr/bin/python3}
 MNIST=${MNIST:-data/mnist}
 N=${FUZZ_MUTATIONS:-10000}
-[ "$(id -u)" = 0 ] && make -s install >/dev/null
 . tests/pgcluster.sh
+pgc_need_clad test_fuzz_sql.sh
 pgc_start clad_test_fuzz_sql
 
 "$BIN" --data "mnist:$MNIST" --normal mnist:3 --classifier cnn --ae-epochs 1 --dec-epochs 1 \

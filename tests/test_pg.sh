@@ -19,11 +19,8 @@ BIN=${CLAD_TRAIN:-./trainer/clad-train}
 PY=${PYTHON:-/usr/bin/python3}
 [ -x "$PY" ] || PY=python3
 MNIST=${MNIST:-data/mnist}
-if [ ! -e "$MNIST/train-images-idx3-ubyte" ] && [ ! -e "$MNIST/train-images-idx3-ubyte.gz" ]; then
-	echo "test_pg.sh: $MNIST not found: run \`make data\` first" >&2
-	exit 1
-fi
 . tests/pgcluster.sh
+pgc_need_mnist test_pg.sh "$MNIST"
 pgc_start clad_test_pg
 
 fails=0

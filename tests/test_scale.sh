@@ -22,16 +22,6 @@ BIN=${CLAD_TRAIN:-./trainer/clad-train}
 PY=${PYTHON:-/usr/bin/python3}
 MNIST=${MNIST:-data/mnist}
 ROWS=${SCALE_TEST_ROWS:-600}
-if [ ! -e "$MNIST/t10k-images-idx3-ubyte" ] && [ ! -e "$MNIST/t10k-images-idx3-ubyte.gz" ]; then
-	echo "test_scale.sh: $MNIST not found: run \`make data\` first" >&2
-	exit 1
-fi
-if [ "$(id -u)" = 0 ]; then
-	make -s install >/dev/null
-elif [ ! -e "$(pg_config --sharedir 2>/dev/null)/extension/clad.control" ]; then
-	echo "test_scale.sh: the extension is not installed: run \`make install\` as root first" >&2
-	exit 1
-fi
 
 fails=0
 ok() { echo "ok: $*"; }
@@ -45,6 +35,8 @@ check() {	# check WHAT COMMAND...: ok when the command succeeds
 . tests/pgcluster.sh
 . tests/scale/shards.sh
 . tests/ext/fixtures.sh
+pgc_need_mnist test_scale.sh "$MNIST"
+pgc_need_clad test_scale.sh
 shards_start 2
 
 fixture_model "$T/model1.safetensors" mnist:3 4 1

@@ -33,18 +33,9 @@ PY=${PYTHON:-/usr/bin/python3}
 [ -x "$PY" ] || PY=python3
 MNIST=${MNIST:-data/mnist}
 S=scripts/schedule
-if [ ! -e "$MNIST/train-images-idx3-ubyte" ] && [ ! -e "$MNIST/train-images-idx3-ubyte.gz" ]; then
-	echo "test_schedule.sh: $MNIST not found: run \`make data\` first" >&2
-	exit 1
-fi
-if [ "$(id -u)" = 0 ]; then
-	make -s install >/dev/null
-fi
 . tests/pgcluster.sh
-if [ ! -e "$("$PGBIN/pg_config" --sharedir)/extension/clad.control" ]; then
-	echo "test_schedule.sh: the clad extension is not installed: run \`make install\` as root" >&2
-	exit 1
-fi
+pgc_need_mnist test_schedule.sh "$MNIST"
+pgc_need_clad test_schedule.sh
 if [ ! -e "$("$PGBIN/pg_config" --sharedir)/extension/pg_cron.control" ]; then
 	echo "test_schedule.sh: pg_cron is not installed: apt-get install postgresql-15-cron (scripts/deps.sh)" >&2
 	exit 1

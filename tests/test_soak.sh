@@ -31,10 +31,8 @@ PY=${PYTHON:-/usr/bin/python3}
 MNIST=${MNIST:-data/mnist}
 SECS=${SOAK_SECONDS:-180}
 EVERY=${SOAK_RETRAIN_EVERY:-5}
-if [ "$(id -u)" = 0 ]; then
-	make -s install >/dev/null
-fi
 . tests/pgcluster.sh
+pgc_need_clad test_soak.sh
 pgc_start clad_test_soak "max_connections = 60"
 bg=()
 stop_bg() { for p in "${bg[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }

@@ -27,19 +27,9 @@ BIN=${CLAD_TRAIN:-./trainer/clad-train}
 PY=${PYTHON:-/usr/bin/python3}
 [ -x "$PY" ] || PY=python3
 MNIST=${MNIST:-data/mnist}
-if [ ! -e "$MNIST/train-images-idx3-ubyte" ] && [ ! -e "$MNIST/train-images-idx3-ubyte.gz" ]; then
-	echo "test_train_db.sh: $MNIST not found: run \`make data\` first" >&2
-	exit 1
-fi
-# the server loads the installed clad.so: install this build when we may
-if [ "$(id -u)" = 0 ]; then
-	make -s install >/dev/null
-fi
 . tests/pgcluster.sh
-if [ ! -e "$("$PGBIN/pg_config" --sharedir)/extension/clad.control" ]; then
-	echo "test_train_db.sh: the clad extension is not installed: run \`make install\` as root" >&2
-	exit 1
-fi
+pgc_need_mnist test_train_db.sh "$MNIST"
+pgc_need_clad test_train_db.sh
 pgc_start clad_test_train_db
 
 fails=0
