@@ -9,7 +9,7 @@ CC      ?= cc
 CFLAGS  ?= -O2 -g
 CLAD_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fPIC -Icore \
               $(shell pkg-config --cflags jansson) $(shell pkg-config --cflags libpng)
-LIBS    = $(shell pkg-config --libs jansson) $(shell pkg-config --libs libpng) -ljpeg -lz -ldl -lm -lpthread
+LIBS    = $(shell pkg-config --libs jansson) $(shell pkg-config --libs libpng) -lxxhash -ljpeg -lz -ldl -lm -lpthread
 PYTHON  ?= /usr/bin/python3
 
 CORE_SRC = $(wildcard core/*.c)
@@ -67,7 +67,7 @@ bench: bench/bench_core trainer/clad-train data
 # Sanitizer build of core and the tests that feed it untrusted bytes.
 ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 ASAN_TESTS = tests/test_safetensors tests/test_model tests/test_image tests/test_layers_grad tests/test_tapconv \
-             tests/test_dataset
+             tests/test_dataset tests/test_prepared
 ASAN_BIN   = $(patsubst tests/%,tests/build/asan/%,$(ASAN_TESTS))
 
 ASAN_CORE_OBJ = $(patsubst core/%.c,tests/build/asan/core/%.o,$(CORE_SRC))

@@ -102,8 +102,8 @@ summary_is_object(const char *text)
 	return ok;
 }
 
-clad_status
-clad_model_save(const clad_model *m, uint8_t **buf, size_t *len)
+static clad_status
+model_write(const clad_model *m, int with_nets, uint8_t **buf, size_t *len)
 {
 	clad_st_writer *w = clad_st_writer_new();
 	clad_status st = CLAD_OK;
@@ -134,14 +134,28 @@ clad_model_save(const clad_model *m, uint8_t **buf, size_t *len)
 	if (st == CLAD_OK && !summary_is_object(m->summary ? m->summary : "{}"))
 		st = clad_fail(CLAD_ERR_INVALID, "model summary must be a JSON object");
 	TRY(clad_st_writer_meta(w, "summary", m->summary ? m->summary : "{}"));
-	TRY(clad_net_save(m->encoder, w, "encoder."));
+	if (with_nets)
+		TRY(clad_net_save(m->encoder, w, "encoder."));
 	TRY(clad_st_writer_add(w, "dec.centers", CLAD_DTYPE_F32, 2, cshape, m->centers));
-	TRY(clad_net_save(m->clf, w, "classifier."));
+	if (with_nets)
+		TRY(clad_net_save(m->clf, w, "classifier."));
 	TRY(clad_st_writer_add(w, "calibration.confidences", CLAD_DTYPE_F32, 1, qshape, m->calib));
 	TRY(clad_st_writer_finish(w, buf, len));
 #undef TRY
 	clad_st_writer_free(w);
 	return st;
+}
+
+clad_status
+clad_model_save(const clad_model *m, uint8_t **buf, size_t *len)
+{
+	return model_write(m, 1, buf, len);
+}
+
+clad_status
+clad_model_save_settings(const clad_model *m, uint8_t **buf, size_t *len)
+{
+	return model_write(m, 0, buf, len);
 }
 
 /* ------------------------------------------------------------------ load */
@@ -197,8 +211,8 @@ parse_floats(const clad_st_file *f, const char *key, int n, float *out)
 	return CLAD_OK;
 }
 
-clad_status
-clad_model_load(const uint8_t *buf, size_t len, clad_model **out)
+static clad_status
+model_read(const uint8_t *buf, size_t len, int with_nets, clad_model **out)
 {
 	clad_st_file *f = NULL;
 	clad_model *m = NULL;
@@ -269,8 +283,11 @@ clad_model_load(const uint8_t *buf, size_t len, clad_model **out)
 		goto fail;
 	}
 	/* a new model, freed on error: load in place */
-	TRY(clad_net_load_in_place(m->encoder, f, "encoder."));
-	TRY(clad_net_load_in_place(m->clf, f, "classifier."));
+	if (with_nets)
+	{
+		TRY(clad_net_load_in_place(m->encoder, f, "encoder."));
+		TRY(clad_net_load_in_place(m->clf, f, "classifier."));
+	}
 	TRY(clad_st_read_f32(f, "dec.centers", 2, (int64_t[]) {K, latent}, m->centers));
 	{
 		const clad_st_tensor *q = clad_st_find(f, "calibration.confidences");
@@ -305,6 +322,18 @@ fail:
 	clad_model_free(m);
 	clad_st_free(f);
 	return st;
+}
+
+clad_status
+clad_model_load(const uint8_t *buf, size_t len, clad_model **out)
+{
+	return model_read(buf, len, 1, out);
+}
+
+clad_status
+clad_model_load_settings(const uint8_t *buf, size_t len, clad_model **out)
+{
+	return model_read(buf, len, 0, out);
 }
 
 clad_status

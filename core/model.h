@@ -58,6 +58,14 @@ clad_status clad_model_save(const clad_model *m, uint8_t **buf, size_t *len);
 /* Parse and validate a model file; on any problem, an error and no model. */
 clad_status clad_model_load(const uint8_t *buf, size_t len, clad_model **out);
 
+/*
+ * The settings alone: a model file without the nets' weights (metadata, DEC
+ * centres, calibration), and a model read from one, its nets built with
+ * zero weights.  For core/prepared.c, which keeps the weights elsewhere.
+ */
+clad_status clad_model_save_settings(const clad_model *m, uint8_t **buf, size_t *len);
+clad_status clad_model_load_settings(const uint8_t *buf, size_t len, clad_model **out);
+
 /* Build the eval-mode plans of the nets for batches up to max_B (after loading). */
 clad_status clad_model_prepare(clad_model *m, int max_B);
 

@@ -78,6 +78,8 @@ struct clad_net
 	int			deterministic;	/* training mode without dropout and noise */
 	int			tap_max_B;		/* batches up to this use the tap plans */
 	int			released;		/* some weights were released (clad_net_release_planned_weights) */
+	int			mapped;			/* params, buffers and panels live in the caller's memory
+								 * (clad_net_use_mapped): read only, never freed here */
 };
 
 static void drop_plans(clad_net *net);
@@ -172,11 +174,14 @@ clad_net_free(clad_net *net)
 	free(net->ops);
 	free(net->tens);
 	free(net->tens_off);
-	clad_big_free(net->params, sizeof(float) * (net->nparams ? net->nparams : 1));
+	if (!net->mapped)
+	{
+		clad_big_free(net->params, sizeof(float) * (net->nparams ? net->nparams : 1));
+		free(net->buffers);
+	}
 	free(net->grads);
 	free(net->opt_m);
 	free(net->opt_v);
-	free(net->buffers);
 	free(net->scratch);
 	free(net);
 }
@@ -1154,6 +1159,9 @@ net_load(clad_net *net, const clad_st_file *f, const char *prefix, int in_place)
 	char		name[256];
 	float	   *stage_p, *stage_b;
 
+	if (net->mapped)
+		return clad_fail(CLAD_ERR_INVALID, "this net scores from mapped weights: they cannot be loaded over");
+
 	/*
 	 * Validate everything into copies first, so an error changes nothing;
 	 * in place (half the memory traffic), an error leaves zeros.
@@ -1250,7 +1258,7 @@ clad_net_release_planned_weights(clad_net *net)
 		net_op	   *op = &net->ops[i];
 		uintptr_t	start, end;
 
-		if (!op->tap || op->released || op->w < 0)
+		if (!op->tap || op->released || op->w < 0 || net->mapped)
 			continue;
 		/* the whole pages inside the weight tensor; its edges stay */
 		start = ((uintptr_t) TDATA(op->w) + page - 1) & ~(uintptr_t) (page - 1);
@@ -1307,10 +1315,41 @@ drop_plans(clad_net *net)
 	net->tap_max_B = 0;
 }
 
+/* Whether conv op gets a packed tap plan for inference; its geometry in g. */
+static int
+packed_plan_geom(const clad_net *net, const net_op *op, clad_conv_geom *g)
+{
+	if (op->kind != OP_CONV)
+		return 0;
+	op_conv_geom(net, op, 1, g);
+	return g->OH * g->OW <= TAP_MAX_POSITIONS && clad_tapconv_supported(g);
+}
+
+/* Grow the shared scratch to what the tap plans need for batches up to max_B. */
+static clad_status
+plan_scratch(clad_net *net, int max_B)
+{
+	size_t		need = 0;
+
+	for (int i = 0; i < net->nops; i++)
+		if (net->ops[i].tap && clad_tapconv_scratch_floats(net->ops[i].tap, max_B) > need)
+			need = clad_tapconv_scratch_floats(net->ops[i].tap, max_B);
+	if (need > net->scratch_floats)
+	{
+		float	   *ns = realloc(net->scratch, sizeof(float) * need);
+
+		if (!ns)
+			return clad_fail(CLAD_ERR_NOMEM, "out of memory for convolution scratch");
+		net->scratch = ns;
+		net->scratch_floats = need;
+	}
+	return CLAD_OK;
+}
+
 clad_status
 clad_net_prepare_inference(clad_net *net, int max_B)
 {
-	size_t		need = 0;
+	clad_status st;
 
 	if (!net->finished || max_B < 1)
 		return clad_fail(CLAD_ERR_INVALID, "prepare_inference needs a finished net and max_B >= 1");
@@ -1321,12 +1360,8 @@ clad_net_prepare_inference(clad_net *net, int max_B)
 	{
 		net_op	   *op = &net->ops[i];
 		clad_conv_geom g;
-		clad_status st;
 
-		if (op->kind != OP_CONV)
-			continue;
-		op_conv_geom(net, op, 1, &g);
-		if (g.OH * g.OW > TAP_MAX_POSITIONS || !clad_tapconv_supported(&g))
+		if (!packed_plan_geom(net, op, &g))
 			continue;
 		if (!(op->tap = malloc(sizeof(clad_tapconv))))
 		{
@@ -1340,21 +1375,122 @@ clad_net_prepare_inference(clad_net *net, int max_B)
 			drop_plans(net);
 			return st;
 		}
-		if (clad_tapconv_scratch_floats(op->tap, max_B) > need)
-			need = clad_tapconv_scratch_floats(op->tap, max_B);
 	}
-	if (need > net->scratch_floats)
+	if ((st = plan_scratch(net, max_B)) != CLAD_OK)
 	{
-		float	   *ns = realloc(net->scratch, sizeof(float) * need);
+		drop_plans(net);
+		return st;
+	}
+	net->tap_max_B = max_B;
+	return CLAD_OK;
+}
 
-		if (!ns)
+/* ---------------------------------------------------------------- mapped weights */
+
+size_t
+clad_net_num_buffers(const clad_net *net)
+{
+	return net->nbuffers;
+}
+
+const float *
+clad_net_buffer_data(const clad_net *net)
+{
+	return net->buffers;
+}
+
+size_t
+clad_net_panel_floats(const clad_net *net)
+{
+	size_t		n = 0;
+
+	for (int i = 0; i < net->nops; i++)
+		if (net->ops[i].tap)
+			n += net->ops[i].tap->panels_bytes / sizeof(float);
+	return n;
+}
+
+const float *
+clad_net_panel_block(const clad_net *net, int *at, size_t *floats)
+{
+	for (; *at < net->nops; (*at)++)
+		if (net->ops[*at].tap)
+		{
+			const clad_tapconv *tc = net->ops[(*at)++].tap;
+
+			*floats = tc->panels_bytes / sizeof(float);
+			return tc->panels;
+		}
+	*floats = 0;
+	return NULL;
+}
+
+clad_status
+clad_net_use_mapped(clad_net *net, int max_B, const float *params, const float *buffers,
+					const float *panels, size_t panel_floats)
+{
+	size_t		at = 0;
+	clad_status st;
+
+	if (!net->finished || max_B < 1 || net->released || net->mapped || net->tap_max_B)
+		return clad_fail(CLAD_ERR_INVALID, "use_mapped needs a finished, unprepared net and max_B >= 1");
+	/* the plans first: nothing of the net changes until they all fit */
+	for (int i = 0; i < net->nops; i++)
+	{
+		net_op	   *op = &net->ops[i];
+		clad_conv_geom g;
+		size_t		bytes;
+
+		if (!packed_plan_geom(net, op, &g))
+			continue;
+		bytes = clad_tapconv_packed_bytes(&g);
+		if (bytes / sizeof(float) > panel_floats - at)
 		{
 			drop_plans(net);
-			return clad_fail(CLAD_ERR_NOMEM, "out of memory for convolution scratch");
+			return clad_fail(CLAD_ERR_FORMAT, "packed weights: %zu floats given, the net's plans need more",
+							 panel_floats);
 		}
-		net->scratch = ns;
-		net->scratch_floats = need;
+		if (!(op->tap = malloc(sizeof(clad_tapconv))))
+		{
+			drop_plans(net);
+			return clad_fail(CLAD_ERR_NOMEM, "out of memory planning convolutions");
+		}
+		if ((st = clad_tapconv_build_packed(op->tap, &g, panels + at, bytes)) != CLAD_OK)
+		{
+			free(op->tap);
+			op->tap = NULL;
+			drop_plans(net);
+			return st;
+		}
+		at += bytes / sizeof(float);
 	}
+	if (at != panel_floats)
+	{
+		drop_plans(net);
+		return clad_fail(CLAD_ERR_FORMAT, "packed weights: %zu floats given, the net's plans need %zu",
+						 panel_floats, at);
+	}
+	if ((st = plan_scratch(net, max_B)) != CLAD_OK)
+	{
+		drop_plans(net);
+		return st;
+	}
+	clad_big_free(net->params, sizeof(float) * (net->nparams ? net->nparams : 1));
+	free(net->buffers);
+	free(net->grads);
+	/* read only from here on: every path that writes them checks released or mapped */
+	net->params = (float *) params;
+	net->buffers = (float *) buffers;
+	net->grads = NULL;
+	for (int i = 0; i < net->ntens; i++)
+	{
+		clad_tensor_info *t = &net->tens[i];
+
+		t->data = (t->is_buffer ? net->buffers : net->params) + net->tens_off[i];
+		t->grad = NULL;
+	}
+	net->mapped = 1;
+	net->released = 1;
 	net->tap_max_B = max_B;
 	return CLAD_OK;
 }

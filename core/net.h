@@ -163,6 +163,32 @@ clad_status clad_net_prepare_inference(clad_net *net, int max_B);
  */
 size_t		clad_net_release_planned_weights(clad_net *net);
 
+/* ---- scoring from mapped weights (core/prepared.c) ---- */
+
+size_t		clad_net_num_buffers(const clad_net *net);	/* buffer floats */
+const float *clad_net_buffer_data(const clad_net *net);
+
+/*
+ * After clad_net_prepare_inference: floats of every tap plan's packed panels,
+ * and the plans' panel blocks one by one in layer order (start with *at = 0;
+ * NULL after the last).
+ */
+size_t		clad_net_panel_floats(const clad_net *net);
+const float *clad_net_panel_block(const clad_net *net, int *at, size_t *floats);
+
+/*
+ * Make a finished net that was never prepared a scoring-only view of weights
+ * kept elsewhere (a mapped prepared file): params (clad_net_num_params
+ * floats), buffers (clad_net_num_buffers) and panels (panel_floats: the panel blocks of a
+ * net of this architecture after clad_net_prepare_inference, one after the
+ * other).  The net never writes or frees them; they must outlive it.  It
+ * then behaves like a prepared net whose weights were released (eval passes
+ * of batches up to max_B only), and refuses to load weights.  On error
+ * (panel_floats not what the plans need) the net is unchanged.
+ */
+clad_status clad_net_use_mapped(clad_net *net, int max_B, const float *params, const float *buffers,
+								const float *panels, size_t panel_floats);
+
 /* Floats of parameters + buffers, and bytes of activation memory currently held. */
 size_t		clad_net_activation_bytes(const clad_net *net);
 

@@ -138,6 +138,54 @@ nomem_all:
 	return clad_fail(CLAD_ERR_NOMEM, "out of memory planning a convolution");
 }
 
+size_t
+clad_tapconv_packed_bytes(const clad_conv_geom *g)
+{
+	int			ntaps = 0;
+
+	if (!clad_tapconv_supported(g))
+		return 0;
+	/* the taps clad_tapconv_build keeps: those that meet a real pixel somewhere */
+	for (int kh = 0; kh < g->KH; kh++)
+		for (int kw = 0; kw < g->KW; kw++)
+		{
+			int			rows = 0, cols = 0;
+
+			for (int oh = 0; oh < g->OH; oh++)
+				rows += oh * g->stride - g->pad + kh >= 0 && oh * g->stride - g->pad + kh < g->H;
+			for (int ow = 0; ow < g->OW; ow++)
+				cols += ow * g->stride - g->pad + kw >= 0 && ow * g->stride - g->pad + kw < g->W;
+			ntaps += rows > 0 && cols > 0;
+		}
+	return sizeof(float) * (size_t) g->C * g->OC * 2 * (ntaps ? ntaps : 1);
+}
+
+clad_status
+clad_tapconv_build_packed(clad_tapconv *tc, const clad_conv_geom *g, const float *panels,
+						  size_t panels_bytes)
+{
+	size_t		per = (size_t) g->C * g->OC;
+	clad_status st;
+
+	if (!clad_tapconv_supported(g))
+		return clad_fail(CLAD_ERR_UNSUPPORTED, "packed tap plans need channels in multiples of %d", PANEL);
+	if (panels_bytes != clad_tapconv_packed_bytes(g))
+		return clad_fail(CLAD_ERR_FORMAT, "packed convolution weights of %zu bytes, the plan needs %zu",
+						 panels_bytes, clad_tapconv_packed_bytes(g));
+	if ((st = clad_tapconv_build(tc, g, NULL)) != CLAD_OK)
+		return st;
+	/* read only through the taps; the cast keeps one struct for both kinds of plan */
+	tc->panels = (float *) panels;
+	tc->panels_bytes = panels_bytes;
+	tc->borrowed = 1;
+	for (int i = 0; i < tc->ntaps; i++)
+	{
+		tc->taps[i].fwd = tc->panels + per * 2 * i;
+		tc->taps[i].bwd = tc->panels + per * (2 * i + 1);
+	}
+	return CLAD_OK;
+}
+
 void
 clad_tapconv_free(clad_tapconv *tc)
 {
@@ -147,7 +195,8 @@ clad_tapconv_free(clad_tapconv *tc)
 			free(tc->taps[i].out_pos);
 			free(tc->taps[i].in_pos);
 		}
-	clad_big_free(tc->panels, tc->panels_bytes);
+	if (!tc->borrowed)
+		clad_big_free(tc->panels, tc->panels_bytes);
 	free(tc->taps);
 	memset(tc, 0, sizeof(*tc));
 }

@@ -33,6 +33,7 @@ typedef struct clad_tapconv
 	clad_tap   *taps;
 	float	   *panels;			/* one block holding every tap's fwd and bwd panels */
 	size_t		panels_bytes;
+	int			borrowed;		/* panels belong to the caller (a mapped file) */
 } clad_tapconv;
 
 /* Whether a conv of geometry g can have a plan (channels multiples of 16). */
@@ -45,6 +46,18 @@ int			clad_tapconv_supported(const clad_conv_geom *g);
  */
 clad_status clad_tapconv_build(clad_tapconv *tc, const clad_conv_geom *g, const float *weight);
 void		clad_tapconv_free(clad_tapconv *tc);
+
+/* Bytes of the packed panels a plan of g holds (0 when g has no packed plan). */
+size_t		clad_tapconv_packed_bytes(const clad_conv_geom *g);
+
+/*
+ * The same plan over panels packed earlier (a copy of a built plan's
+ * tc->panels, panels_bytes long): nothing is packed or copied, the plan
+ * reads them where they are and never writes or frees them.  Refused unless
+ * panels_bytes is exactly what the plan of g needs.
+ */
+clad_status clad_tapconv_build_packed(clad_tapconv *tc, const clad_conv_geom *g,
+									  const float *panels, size_t panels_bytes);
 
 /* Scratch floats for a batch of B. */
 size_t		clad_tapconv_scratch_floats(const clad_tapconv *tc, int B);

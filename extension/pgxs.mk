@@ -8,7 +8,7 @@ DATA       = sql/clad--0.1.sql
 PGFILEDESC = "clad - image anomaly detection (CLAD) inside PostgreSQL"
 
 PG_CPPFLAGS = -Icore -Iextension $(shell pkg-config --cflags jansson libpng)
-SHLIB_LINK  = core/libcladcore.a $(shell pkg-config --libs jansson libpng) -ljpeg -lz -ldl -lm
+SHLIB_LINK  = core/libcladcore.a $(shell pkg-config --libs jansson libpng) -lxxhash -ljpeg -lz -ldl -lm
 
 # pg_regress: tests/sql/*.sql against tests/expected/*.out (make installcheck)
 REGRESS      = setup scoring overloads formats lifecycle errors models privileges pinned install parallel

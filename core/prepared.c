@@ -1,0 +1,291 @@
+/* core/prepared.c: writing and mapping prepared models (see prepared.h). */
+#include "prepared.h"
+#include "net.h"
+
+#include <xxhash.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define HEADER_BYTES 256
+#define ALIGN 64
+#define BYTE_ORDER_MARK 0x01020304u
+
+enum
+{
+	SEC_SETTINGS, SEC_ENC_PARAMS, SEC_ENC_BUFFERS, SEC_ENC_PANELS,
+	SEC_CLF_PARAMS, SEC_CLF_BUFFERS, SEC_CLF_PANELS, N_SECTIONS
+};
+
+typedef struct section
+{
+	uint64_t	off, len;
+} section;
+
+/* The header, in host byte order (the mark refuses a file from another order). */
+typedef struct header
+{
+	char		magic[8];
+	uint32_t	layout;
+	uint32_t	byte_order;
+	uint64_t	total_len;
+	uint64_t	hash;			/* header_hash(): the header and every byte after it */
+	uint8_t		source_sha256[32];
+	int32_t		max_B;
+	int32_t		n_sections;
+	section		sect[N_SECTIONS];
+} header;
+
+_Static_assert(sizeof(header) <= HEADER_BYTES, "prepared header too big");
+
+static const char magic[8] = {'C', 'L', 'A', 'D', 'P', 'R', 'E', 'P'};
+
+/*
+ * The file's hash: XXH3-64 of the header (its hash field zero) seeded with the
+ * XXH3-64 of the bytes after it, so that no byte of the file escapes it.
+ */
+static uint64_t
+header_hash(const header *h, uint64_t body_hash)
+{
+	uint8_t		raw[HEADER_BYTES] = {0};
+	header		copy = *h;
+
+	copy.hash = 0;
+	memcpy(raw, &copy, sizeof(copy));
+	return XXH3_64bits_withSeed(raw, sizeof(raw), body_hash);
+}
+
+static uint64_t
+align_up(uint64_t x)
+{
+	return (x + ALIGN - 1) & ~(uint64_t) (ALIGN - 1);
+}
+
+/* ------------------------------------------------------------------ writing */
+
+typedef struct writer
+{
+	int			fd;
+	uint64_t	at;				/* bytes written so far */
+	XXH3_state_t *hash;
+} writer;
+
+static clad_status
+put(writer *w, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	if (w->at >= HEADER_BYTES)
+		XXH3_64bits_update(w->hash, p, n);
+	while (n > 0)
+	{
+		ssize_t		k = write(w->fd, b, n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return clad_fail(CLAD_ERR_IO, "cannot write a prepared model: %s",
+							 k < 0 ? strerror(errno) : "no progress");
+		b += k;
+		n -= (size_t) k;
+		w->at += (uint64_t) k;
+	}
+	return CLAD_OK;
+}
+
+/* Zeros up to the next section boundary. */
+static clad_status
+pad(writer *w)
+{
+	static const uint8_t zeros[ALIGN];
+	uint64_t	n = align_up(w->at) - w->at;
+
+	return n ? put(w, zeros, (size_t) n) : CLAD_OK;
+}
+
+/* One section from a buffer; its place recorded in s. */
+static clad_status
+put_section(writer *w, section *s, const void *p, size_t n)
+{
+	clad_status st = pad(w);
+
+	s->off = w->at;
+	s->len = n;
+	return st == CLAD_OK ? put(w, p, n) : st;
+}
+
+/* A net's panels: the plans' blocks one after the other, as one section. */
+static clad_status
+put_panels(writer *w, section *s, const clad_net *net)
+{
+	clad_status st = pad(w);
+	const float *block;
+	size_t		floats;
+	int			at = 0;
+
+	s->off = w->at;
+	s->len = sizeof(float) * clad_net_panel_floats(net);
+	while (st == CLAD_OK && (block = clad_net_panel_block(net, &at, &floats)) != NULL)
+		st = put(w, block, sizeof(float) * floats);
+	if (st == CLAD_OK && w->at - s->off != s->len)
+		st = clad_fail(CLAD_ERR_INVALID, "a net's panel blocks do not add up");
+	return st;
+}
+
+clad_status
+clad_prepared_write(const clad_model *m, const uint8_t sha256[32], int max_B, int fd)
+{
+	header		h;
+	uint8_t		raw[HEADER_BYTES] = {0};
+	uint8_t    *settings = NULL;
+	size_t		settings_len = 0;
+	writer		w = {fd, 0, NULL};
+	clad_status st;
+
+	if (!m || !m->encoder || !m->clf || max_B < 1)
+		return clad_fail(CLAD_ERR_INVALID, "prepared_write needs a loaded model and max_B >= 1");
+	if (clad_net_panel_floats(m->clf) == 0 && clad_net_panel_floats(m->encoder) == 0)
+		return clad_fail(CLAD_ERR_INVALID, "prepared_write needs a model prepared for scoring");
+	if ((st = clad_model_save_settings(m, &settings, &settings_len)) != CLAD_OK)
+		return st;
+	if (!(w.hash = XXH3_createState()))
+	{
+		free(settings);
+		return clad_fail(CLAD_ERR_NOMEM, "out of memory hashing a prepared model");
+	}
+	XXH3_64bits_reset(w.hash);
+	memset(&h, 0, sizeof(h));
+	memcpy(h.magic, magic, sizeof(magic));
+	h.layout = CLAD_PREPARED_LAYOUT;
+	h.byte_order = BYTE_ORDER_MARK;
+	memcpy(h.source_sha256, sha256, 32);
+	h.max_B = max_B;
+	h.n_sections = N_SECTIONS;
+
+	/* the header's place first (written again at the end, with the hash) */
+	st = put(&w, raw, sizeof(raw));
+#define SECTION(call) do { if (st == CLAD_OK) st = (call); } while (0)
+	SECTION(put_section(&w, &h.sect[SEC_SETTINGS], settings, settings_len));
+	SECTION(put_section(&w, &h.sect[SEC_ENC_PARAMS], clad_net_params(m->encoder),
+						sizeof(float) * clad_net_num_params(m->encoder)));
+	SECTION(put_section(&w, &h.sect[SEC_ENC_BUFFERS], clad_net_buffer_data(m->encoder),
+						sizeof(float) * clad_net_num_buffers(m->encoder)));
+	SECTION(put_panels(&w, &h.sect[SEC_ENC_PANELS], m->encoder));
+	SECTION(put_section(&w, &h.sect[SEC_CLF_PARAMS], clad_net_params(m->clf),
+						sizeof(float) * clad_net_num_params(m->clf)));
+	SECTION(put_section(&w, &h.sect[SEC_CLF_BUFFERS], clad_net_buffer_data(m->clf),
+						sizeof(float) * clad_net_num_buffers(m->clf)));
+	SECTION(put_panels(&w, &h.sect[SEC_CLF_PANELS], m->clf));
+#undef SECTION
+	free(settings);
+	if (st == CLAD_OK)
+	{
+		ssize_t		k;
+
+		h.total_len = w.at;
+		h.hash = header_hash(&h, XXH3_64bits_digest(w.hash));
+		memcpy(raw, &h, sizeof(h));
+		do
+			k = pwrite(fd, raw, sizeof(raw), 0);
+		while (k < 0 && errno == EINTR);
+		if (k != (ssize_t) sizeof(raw))
+			st = clad_fail(CLAD_ERR_IO, "cannot write a prepared model's header: %s",
+						   k < 0 ? strerror(errno) : "short write");
+	}
+	XXH3_freeState(w.hash);
+	return st;
+}
+
+/* ------------------------------------------------------------------ reading */
+
+/* The sections lie in order, aligned, inside the file, without overlap. */
+static clad_status
+check_sections(const header *h)
+{
+	uint64_t	end = HEADER_BYTES;
+
+	for (int i = 0; i < N_SECTIONS; i++)
+	{
+		const section *s = &h->sect[i];
+
+		if (s->off % ALIGN != 0 || s->off < end || s->off > h->total_len ||
+			s->len > h->total_len - s->off || (i > SEC_SETTINGS && s->len % sizeof(float) != 0))
+			return clad_fail(CLAD_ERR_FORMAT, "prepared model: section %d out of place", i);
+		end = s->off + s->len;
+	}
+	if (end != h->total_len)
+		return clad_fail(CLAD_ERR_FORMAT, "prepared model: %llu bytes after the last section",
+						 (unsigned long long) (h->total_len - end));
+	return CLAD_OK;
+}
+
+/* A net over its three sections, each exactly the size the net needs. */
+static clad_status
+map_net(clad_net *net, const uint8_t *buf, const section *params, const section *buffers,
+		const section *panels, int max_B, const char *which)
+{
+	if (params->len != sizeof(float) * clad_net_num_params(net) ||
+		buffers->len != sizeof(float) * clad_net_num_buffers(net))
+		return clad_fail(CLAD_ERR_FORMAT, "prepared model: the %s's weights are not the size its "
+						 "architecture needs", which);
+	return clad_net_use_mapped(net, max_B, (const float *) (buf + params->off),
+							   (const float *) (buf + buffers->off),
+							   (const float *) (buf + panels->off), panels->len / sizeof(float));
+}
+
+clad_status
+clad_prepared_open(const uint8_t *buf, size_t len, const uint8_t sha256[32], int max_B,
+				   clad_model **out)
+{
+	header		h;
+	clad_model *m = NULL;
+	clad_status st;
+
+	*out = NULL;
+	if (!buf || len < HEADER_BYTES)
+		return clad_fail(CLAD_ERR_FORMAT, "prepared model: %zu bytes, shorter than its header", len);
+	if ((uintptr_t) buf % ALIGN != 0)
+		return clad_fail(CLAD_ERR_INVALID, "prepared model: the bytes must be %d-byte aligned", ALIGN);
+	memcpy(&h, buf, sizeof(h));
+	for (size_t i = sizeof(h); i < HEADER_BYTES; i++)
+		if (buf[i] != 0)
+			return clad_fail(CLAD_ERR_FORMAT, "prepared model: bytes after its header fields");
+	if (memcmp(h.magic, magic, sizeof(magic)) != 0)
+		return clad_fail(CLAD_ERR_FORMAT, "not a prepared clad model");
+	if (h.byte_order != BYTE_ORDER_MARK)
+		return clad_fail(CLAD_ERR_UNSUPPORTED, "prepared model written on a machine of another byte order");
+	if (h.layout != CLAD_PREPARED_LAYOUT)
+		return clad_fail(CLAD_ERR_UNSUPPORTED, "prepared model layout %u, this build maps %d",
+						 h.layout, CLAD_PREPARED_LAYOUT);
+	if (h.total_len != len)
+		return clad_fail(CLAD_ERR_FORMAT, "prepared model: %zu bytes, its header says %llu",
+						 len, (unsigned long long) h.total_len);
+	if (h.n_sections != N_SECTIONS)
+		return clad_fail(CLAD_ERR_FORMAT, "prepared model: %d sections, expected %d", h.n_sections, N_SECTIONS);
+	if (h.max_B != max_B)
+		return clad_fail(CLAD_ERR_UNSUPPORTED, "prepared model for batches up to %d, not %d", h.max_B, max_B);
+	if (sha256 && memcmp(h.source_sha256, sha256, 32) != 0)
+		return clad_fail(CLAD_ERR_FORMAT, "prepared model: prepared from another model file");
+	if ((st = check_sections(&h)) != CLAD_OK)
+		return st;
+	if (header_hash(&h, XXH3_64bits(buf + HEADER_BYTES, len - HEADER_BYTES)) != h.hash)
+		return clad_fail(CLAD_ERR_FORMAT, "prepared model: its bytes do not match its hash");
+
+	if ((st = clad_model_load_settings(buf + h.sect[SEC_SETTINGS].off, h.sect[SEC_SETTINGS].len, &m))
+		!= CLAD_OK)
+		return st;
+	st = map_net(m->encoder, buf, &h.sect[SEC_ENC_PARAMS], &h.sect[SEC_ENC_BUFFERS],
+				 &h.sect[SEC_ENC_PANELS], max_B, "encoder");
+	if (st == CLAD_OK)
+		st = map_net(m->clf, buf, &h.sect[SEC_CLF_PARAMS], &h.sect[SEC_CLF_BUFFERS],
+					 &h.sect[SEC_CLF_PANELS], max_B, "classifier");
+	if (st != CLAD_OK)
+	{
+		clad_model_free(m);
+		return st;
+	}
+	*out = m;
+	return CLAD_OK;
+}
