@@ -251,7 +251,12 @@ model_read(const uint8_t *buf, size_t len, int with_nets, clad_model **out)
 	TRY(need_meta(f, "classifier", &clf));
 	TRY(parse_int(f, "clusters", 2, 65536, &K));
 	TRY(parse_int(f, "latent", 1, 65536, &latent));
-	TRY(clad_model_create(ae, clf, C, H, W, K, latent, &m));
+	/* settings only: nets without weight memory, for clad_net_use_mapped */
+	clad_net_defer_weights(!with_nets);
+	st = clad_model_create(ae, clf, C, H, W, K, latent, &m);
+	clad_net_defer_weights(0);
+	if (st != CLAD_OK)
+		goto fail;
 	TRY(parse_floats(f, "normalize_mean", C, m->mean));
 	TRY(parse_floats(f, "normalize_std", C, m->std));
 	for (int c = 0; c < C; c++)

@@ -60,8 +60,10 @@ clad_status clad_model_load(const uint8_t *buf, size_t len, clad_model **out);
 
 /*
  * The settings alone: a model file without the nets' weights (metadata, DEC
- * centres, calibration), and a model read from one, its nets built with
- * zero weights.  For core/prepared.c, which keeps the weights elsewhere.
+ * centres, calibration), and a model read from one, its nets built without
+ * weight memory (clad_net_defer_weights: they run nothing until
+ * clad_net_use_mapped).  For core/prepared.c, which keeps the weights
+ * elsewhere.
  */
 clad_status clad_model_save_settings(const clad_model *m, uint8_t **buf, size_t *len);
 clad_status clad_model_load_settings(const uint8_t *buf, size_t len, clad_model **out);

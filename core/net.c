@@ -80,7 +80,18 @@ struct clad_net
 	int			released;		/* some weights were released (clad_net_release_planned_weights) */
 	int			mapped;			/* params, buffers and panels live in the caller's memory
 								 * (clad_net_use_mapped): read only, never freed here */
+	int			weightless;		/* finished without weights (clad_net_defer_weights),
+								 * waiting for clad_net_use_mapped */
 };
+
+/* Nets finished by this thread while set get no weight memory (see net.h). */
+static _Thread_local int defer_weights = 0;
+
+void
+clad_net_defer_weights(int on)
+{
+	defer_weights = on;
+}
 
 static void drop_plans(clad_net *net);
 
@@ -548,13 +559,22 @@ clad_net_finish(clad_net *net)
 		return clad_fail(net->err, "%s", net->errmsg);
 	if (net->nops == 0)
 		return clad_fail(CLAD_ERR_INVALID, "net has no layers");
-	/* zeroed; a big array in huge pages (bigalloc.h) */
-	net->params = clad_big_alloc(sizeof(float) * (net->nparams ? net->nparams : 1));
-	net->grads = calloc(net->nparams ? net->nparams : 1, sizeof(float));
-	net->buffers = calloc(net->nbuffers ? net->nbuffers : 1, sizeof(float));
-	if (!net->params || !net->grads || !net->buffers)
-		return clad_fail(CLAD_ERR_NOMEM, "out of memory allocating %zu parameters", net->nparams);
-	for (int i = 0; i < net->ntens; i++)
+	if (defer_weights)
+	{
+		/* no weights until clad_net_use_mapped; nothing runs before (released, no plans) */
+		net->weightless = 1;
+		net->released = 1;
+	}
+	else
+	{
+		/* zeroed; a big array in huge pages (bigalloc.h) */
+		net->params = clad_big_alloc(sizeof(float) * (net->nparams ? net->nparams : 1));
+		net->grads = calloc(net->nparams ? net->nparams : 1, sizeof(float));
+		net->buffers = calloc(net->nbuffers ? net->nbuffers : 1, sizeof(float));
+		if (!net->params || !net->grads || !net->buffers)
+			return clad_fail(CLAD_ERR_NOMEM, "out of memory allocating %zu parameters", net->nparams);
+	}
+	for (int i = 0; i < net->ntens && !net->weightless; i++)
 	{
 		clad_tensor_info *t = &net->tens[i];
 
@@ -598,7 +618,7 @@ clad_net_finish(clad_net *net)
 				}
 			}
 		}
-		if (op->kind == OP_BN)
+		if (op->kind == OP_BN && !net->weightless)
 			for (int64_t j = 0; j < net->tens[op->w].shape[0]; j++)
 				net->tens[op->w].data[j] = 1.0f;
 		if (op_scratch_floats(net, op, 1) > scratch)
@@ -1159,7 +1179,7 @@ net_load(clad_net *net, const clad_st_file *f, const char *prefix, int in_place)
 	char		name[256];
 	float	   *stage_p, *stage_b;
 
-	if (net->mapped)
+	if (net->mapped || net->weightless)
 		return clad_fail(CLAD_ERR_INVALID, "this net scores from mapped weights: they cannot be loaded over");
 
 	/*
@@ -1387,6 +1407,12 @@ clad_net_prepare_inference(clad_net *net, int max_B)
 
 /* ---------------------------------------------------------------- mapped weights */
 
+int
+clad_net_inference_batch(const clad_net *net)
+{
+	return net->tap_max_B;
+}
+
 size_t
 clad_net_num_buffers(const clad_net *net)
 {
@@ -1425,14 +1451,76 @@ clad_net_panel_block(const clad_net *net, int *at, size_t *floats)
 	return NULL;
 }
 
+/* Whether tensor ti is a weight that a packed tap plan replaces (never read by the passes it serves). */
+static int
+replaced_by_plan(const clad_net *net, int ti)
+{
+	for (int i = 0; i < net->nops; i++)
+		if (net->ops[i].tap && net->ops[i].w == ti)
+			return 1;
+	return 0;
+}
+
+size_t
+clad_net_kept_param_floats(const clad_net *net)
+{
+	size_t		n = 0;
+
+	for (int i = 0; i < net->ntens; i++)
+		if (!net->tens[i].is_buffer && !replaced_by_plan(net, i))
+			n += net->tens[i].numel;
+	return n;
+}
+
+const float *
+clad_net_kept_param_block(const clad_net *net, int *at, size_t *floats)
+{
+	for (; *at < net->ntens; (*at)++)
+		if (!net->tens[*at].is_buffer && !replaced_by_plan(net, *at))
+		{
+			const clad_tensor_info *t = &net->tens[(*at)++];
+
+			*floats = t->numel;
+			return t->data;
+		}
+	*floats = 0;
+	return NULL;
+}
+
+/*
+ * n floats of zeros, read only, for the weights a mapped net does not keep:
+ * anonymous pages that cost nothing until read (and nothing reads them; the
+ * zeros only match what released weights read as).  Shared by every net of
+ * the process; a bigger request maps a bigger region (the old one stays: it
+ * holds no memory).
+ */
+static const float *
+zero_floats(size_t n)
+{
+	static void *region = NULL;
+	static size_t region_floats = 0;
+
+	if (n > region_floats)
+	{
+		void	   *p = mmap(NULL, sizeof(float) * n, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED)
+			return NULL;
+		region = p;
+		region_floats = n;
+	}
+	return region;
+}
+
 clad_status
-clad_net_use_mapped(clad_net *net, int max_B, const float *params, const float *buffers,
-					const float *panels, size_t panel_floats)
+clad_net_use_mapped(clad_net *net, int max_B, const float *params, size_t param_floats,
+					const float *buffers, const float *panels, size_t panel_floats)
 {
 	size_t		at = 0;
+	const float *zeros;
 	clad_status st;
 
-	if (!net->finished || max_B < 1 || net->released || net->mapped || net->tap_max_B)
+	if (!net->finished || max_B < 1 || (net->released && !net->weightless) || net->mapped || net->tap_max_B)
 		return clad_fail(CLAD_ERR_INVALID, "use_mapped needs a finished, unprepared net and max_B >= 1");
 	/* the plans first: nothing of the net changes until they all fit */
 	for (int i = 0; i < net->nops; i++)
@@ -1464,32 +1552,57 @@ clad_net_use_mapped(clad_net *net, int max_B, const float *params, const float *
 		}
 		at += bytes / sizeof(float);
 	}
-	if (at != panel_floats)
+	if (at != panel_floats || param_floats != clad_net_kept_param_floats(net))
 	{
+		size_t		kept = clad_net_kept_param_floats(net);
+
 		drop_plans(net);
-		return clad_fail(CLAD_ERR_FORMAT, "packed weights: %zu floats given, the net's plans need %zu",
-						 panel_floats, at);
+		if (at != panel_floats)
+			return clad_fail(CLAD_ERR_FORMAT, "packed weights: %zu floats given, the net's plans need %zu",
+							 panel_floats, at);
+		return clad_fail(CLAD_ERR_FORMAT, "weights: %zu floats given, the net keeps %zu", param_floats, kept);
 	}
-	if ((st = plan_scratch(net, max_B)) != CLAD_OK)
 	{
-		drop_plans(net);
-		return st;
+		size_t		biggest = 1;
+
+		for (int i = 0; i < net->ntens; i++)
+			if (replaced_by_plan(net, i) && net->tens[i].numel > biggest)
+				biggest = net->tens[i].numel;
+		if (!(zeros = zero_floats(biggest)) || (st = plan_scratch(net, max_B)) != CLAD_OK)
+		{
+			drop_plans(net);
+			return zeros ? st : clad_fail(CLAD_ERR_NOMEM, "out of memory mapping zeros");
+		}
 	}
 	clad_big_free(net->params, sizeof(float) * (net->nparams ? net->nparams : 1));
 	free(net->buffers);
 	free(net->grads);
-	/* read only from here on: every path that writes them checks released or mapped */
+	/*
+	 * Read only from here on: every path that writes them checks released or
+	 * mapped.  params holds the kept weights, tensor after tensor; those a
+	 * plan replaces read as zeros.
+	 */
 	net->params = (float *) params;
 	net->buffers = (float *) buffers;
 	net->grads = NULL;
+	at = 0;
 	for (int i = 0; i < net->ntens; i++)
 	{
 		clad_tensor_info *t = &net->tens[i];
 
-		t->data = (t->is_buffer ? net->buffers : net->params) + net->tens_off[i];
 		t->grad = NULL;
+		if (t->is_buffer)
+			t->data = net->buffers + net->tens_off[i];
+		else if (replaced_by_plan(net, i))
+			t->data = (float *) zeros;
+		else
+		{
+			t->data = net->params + at;
+			at += t->numel;
+		}
 	}
 	net->mapped = 1;
+	net->weightless = 0;
 	net->released = 1;
 	net->tap_max_B = max_B;
 	return CLAD_OK;

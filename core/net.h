@@ -165,6 +165,9 @@ size_t		clad_net_release_planned_weights(clad_net *net);
 
 /* ---- scoring from mapped weights (core/prepared.c) ---- */
 
+/* The batch size the net was prepared for (clad_net_prepare_inference or
+ * clad_net_use_mapped), 0 when it was not. */
+int			clad_net_inference_batch(const clad_net *net);
 size_t		clad_net_num_buffers(const clad_net *net);	/* buffer floats */
 const float *clad_net_buffer_data(const clad_net *net);
 
@@ -177,17 +180,34 @@ size_t		clad_net_panel_floats(const clad_net *net);
 const float *clad_net_panel_block(const clad_net *net, int *at, size_t *floats);
 
 /*
- * Make a finished net that was never prepared a scoring-only view of weights
- * kept elsewhere (a mapped prepared file): params (clad_net_num_params
- * floats), buffers (clad_net_num_buffers) and panels (panel_floats: the panel blocks of a
- * net of this architecture after clad_net_prepare_inference, one after the
- * other).  The net never writes or frees them; they must outlive it.  It
- * then behaves like a prepared net whose weights were released (eval passes
- * of batches up to max_B only), and refuses to load weights.  On error
- * (panel_floats not what the plans need) the net is unchanged.
+ * While on, nets this thread finishes get no weight memory at all: they run
+ * nothing and load nothing until clad_net_use_mapped gives them weights
+ * (core/prepared.c builds its models so, sparing the allocation it would
+ * throw away).
  */
-clad_status clad_net_use_mapped(clad_net *net, int max_B, const float *params, const float *buffers,
-								const float *panels, size_t panel_floats);
+void		clad_net_defer_weights(int on);
+
+/*
+ * After clad_net_prepare_inference: the parameters that scoring still reads
+ * (all but the weights the packed panels replace): their floats, and the
+ * tensors one by one in order (start with *at = 0; NULL after the last).
+ */
+size_t		clad_net_kept_param_floats(const clad_net *net);
+const float *clad_net_kept_param_block(const clad_net *net, int *at, size_t *floats);
+
+/*
+ * Make a finished net that was never prepared a scoring-only view of weights
+ * kept elsewhere (a mapped prepared file): params (param_floats: the kept
+ * parameter blocks one after the other), buffers (clad_net_num_buffers
+ * floats) and panels (panel_floats: the panel blocks), all as written from a
+ * prepared net of this architecture.  The net never writes or frees them;
+ * they must outlive it.  It then behaves like a prepared net whose weights
+ * were released (eval passes of batches up to max_B only; the replaced
+ * weights read as zeros), and refuses to load weights.  On error (sizes not
+ * what the net needs) the net is unchanged.
+ */
+clad_status clad_net_use_mapped(clad_net *net, int max_B, const float *params, size_t param_floats,
+								const float *buffers, const float *panels, size_t panel_floats);
 
 /* Floats of parameters + buffers, and bytes of activation memory currently held. */
 size_t		clad_net_activation_bytes(const clad_net *net);

@@ -5,6 +5,7 @@
 #include <xxhash.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -116,9 +117,10 @@ put_section(writer *w, section *s, const void *p, size_t n)
 	return st == CLAD_OK ? put(w, p, n) : st;
 }
 
-/* A net's panels: the plans' blocks one after the other, as one section. */
+/* Blocks of floats one after the other, as one section of total floats. */
 static clad_status
-put_panels(writer *w, section *s, const clad_net *net)
+put_blocks(writer *w, section *s, const clad_net *net, size_t total,
+		   const float *(*next) (const clad_net *, int *, size_t *))
 {
 	clad_status st = pad(w);
 	const float *block;
@@ -126,11 +128,11 @@ put_panels(writer *w, section *s, const clad_net *net)
 	int			at = 0;
 
 	s->off = w->at;
-	s->len = sizeof(float) * clad_net_panel_floats(net);
-	while (st == CLAD_OK && (block = clad_net_panel_block(net, &at, &floats)) != NULL)
+	s->len = sizeof(float) * total;
+	while (st == CLAD_OK && (block = next(net, &at, &floats)) != NULL)
 		st = put(w, block, sizeof(float) * floats);
 	if (st == CLAD_OK && w->at - s->off != s->len)
-		st = clad_fail(CLAD_ERR_INVALID, "a net's panel blocks do not add up");
+		st = clad_fail(CLAD_ERR_INVALID, "a net's blocks do not add up");
 	return st;
 }
 
@@ -146,8 +148,8 @@ clad_prepared_write(const clad_model *m, const uint8_t sha256[32], int max_B, in
 
 	if (!m || !m->encoder || !m->clf || max_B < 1)
 		return clad_fail(CLAD_ERR_INVALID, "prepared_write needs a loaded model and max_B >= 1");
-	if (clad_net_panel_floats(m->clf) == 0 && clad_net_panel_floats(m->encoder) == 0)
-		return clad_fail(CLAD_ERR_INVALID, "prepared_write needs a model prepared for scoring");
+	if (clad_net_inference_batch(m->clf) != max_B || clad_net_inference_batch(m->encoder) != max_B)
+		return clad_fail(CLAD_ERR_INVALID, "prepared_write needs a model prepared for batches up to %d", max_B);
 	if ((st = clad_model_save_settings(m, &settings, &settings_len)) != CLAD_OK)
 		return st;
 	if (!(w.hash = XXH3_createState()))
@@ -168,16 +170,18 @@ clad_prepared_write(const clad_model *m, const uint8_t sha256[32], int max_B, in
 	st = put(&w, raw, sizeof(raw));
 #define SECTION(call) do { if (st == CLAD_OK) st = (call); } while (0)
 	SECTION(put_section(&w, &h.sect[SEC_SETTINGS], settings, settings_len));
-	SECTION(put_section(&w, &h.sect[SEC_ENC_PARAMS], clad_net_params(m->encoder),
-						sizeof(float) * clad_net_num_params(m->encoder)));
+	SECTION(put_blocks(&w, &h.sect[SEC_ENC_PARAMS], m->encoder, clad_net_kept_param_floats(m->encoder),
+					   clad_net_kept_param_block));
 	SECTION(put_section(&w, &h.sect[SEC_ENC_BUFFERS], clad_net_buffer_data(m->encoder),
 						sizeof(float) * clad_net_num_buffers(m->encoder)));
-	SECTION(put_panels(&w, &h.sect[SEC_ENC_PANELS], m->encoder));
-	SECTION(put_section(&w, &h.sect[SEC_CLF_PARAMS], clad_net_params(m->clf),
-						sizeof(float) * clad_net_num_params(m->clf)));
+	SECTION(put_blocks(&w, &h.sect[SEC_ENC_PANELS], m->encoder, clad_net_panel_floats(m->encoder),
+					   clad_net_panel_block));
+	SECTION(put_blocks(&w, &h.sect[SEC_CLF_PARAMS], m->clf, clad_net_kept_param_floats(m->clf),
+					   clad_net_kept_param_block));
 	SECTION(put_section(&w, &h.sect[SEC_CLF_BUFFERS], clad_net_buffer_data(m->clf),
 						sizeof(float) * clad_net_num_buffers(m->clf)));
-	SECTION(put_panels(&w, &h.sect[SEC_CLF_PANELS], m->clf));
+	SECTION(put_blocks(&w, &h.sect[SEC_CLF_PANELS], m->clf, clad_net_panel_floats(m->clf),
+					   clad_net_panel_block));
 #undef SECTION
 	free(settings);
 	if (st == CLAD_OK)
@@ -226,13 +230,23 @@ static clad_status
 map_net(clad_net *net, const uint8_t *buf, const section *params, const section *buffers,
 		const section *panels, int max_B, const char *which)
 {
-	if (params->len != sizeof(float) * clad_net_num_params(net) ||
-		buffers->len != sizeof(float) * clad_net_num_buffers(net))
-		return clad_fail(CLAD_ERR_FORMAT, "prepared model: the %s's weights are not the size its "
+	clad_status st;
+
+	if (buffers->len != sizeof(float) * clad_net_num_buffers(net))
+		return clad_fail(CLAD_ERR_FORMAT, "prepared model: the %s's buffers are not the size its "
 						 "architecture needs", which);
-	return clad_net_use_mapped(net, max_B, (const float *) (buf + params->off),
-							   (const float *) (buf + buffers->off),
-							   (const float *) (buf + panels->off), panels->len / sizeof(float));
+	/* the kept weights and the panels are checked against the plans there */
+	st = clad_net_use_mapped(net, max_B, (const float *) (buf + params->off), params->len / sizeof(float),
+							 (const float *) (buf + buffers->off),
+							 (const float *) (buf + panels->off), panels->len / sizeof(float));
+	if (st != CLAD_OK)
+	{
+		char		why[400];
+
+		snprintf(why, sizeof(why), "%s", clad_last_error());	/* clad_fail writes over it */
+		return clad_fail(st, "prepared model: the %s: %s", which, why);
+	}
+	return CLAD_OK;
 }
 
 clad_status

@@ -4,8 +4,8 @@
  * the convolution weights for the batch-1 kernels (tapconv.h): tens of
  * milliseconds for a ResNet-18, paid by every process that scores.  A
  * prepared file holds the result: the model's settings (a small safetensors
- * file without the nets), each net's parameters and buffers, and the packed
- * panels of every tap plan, each section 64-byte aligned behind a header:
+ * file without the nets), each net's parameters (but the convolution weights
+ * the panels replace) and buffers, and the packed panels of every tap plan, each section 64-byte aligned behind a header:
  *
  *   magic "CLADPREP", layout version, byte-order mark, total length,
  *   an XXH3-64 hash of the whole file (header included), the SHA-256 of the model
@@ -28,12 +28,13 @@
 
 #include <stdint.h>
 
-#define CLAD_PREPARED_LAYOUT 1
+#define CLAD_PREPARED_LAYOUT 2
 
 /*
  * Write the prepared form of m to the file descriptor fd (from its current
  * position on; the file should be empty).  m must be prepared
- * (clad_model_prepare(m, max_B)) and its weights not released.  sha256: the
+ * (clad_model_prepare(m, max_B)); its weights may have been released since
+ * (the file does not hold those the panels replace).  sha256: the
  * SHA-256 of the model file m was loaded from, recorded for the reader.
  */
 clad_status clad_prepared_write(const clad_model *m, const uint8_t sha256[32], int max_B, int fd);

@@ -466,12 +466,25 @@ struct clad_st_writer
 	json_t	   *meta;			/* string values, in insertion order */
 };
 
+/*
+ * A new empty JSON object.  Not json_object(): inside a PostgreSQL backend
+ * that name resolves to the server's own SQL function json_object (the
+ * executable exports it and its symbols come first), which crashes on the
+ * call.  json_pack builds the object inside libjansson, which calls its own
+ * json_object directly.
+ */
+static json_t *
+new_object(void)
+{
+	return json_pack("{}");
+}
+
 clad_st_writer *
 clad_st_writer_new(void)
 {
 	clad_st_writer *w = calloc(1, sizeof(*w));
 
-	if (w && !(w->meta = json_object()))
+	if (w && !(w->meta = new_object()))
 	{
 		free(w);
 		return NULL;
@@ -570,7 +583,7 @@ clad_st_writer_meta(clad_st_writer *w, const char *key, const char *value)
 static clad_status
 writer_header(clad_st_writer *w, char **header, size_t *data_len)
 {
-	json_t	   *root = json_object();
+	json_t	   *root = new_object();
 	size_t		off = 0;
 
 	*header = NULL;

@@ -1,7 +1,8 @@
 /* extension/cache.c: the per-backend model cache and model resolution.
  *
  * A model version is parsed (and its weights laid out for the kernels) once
- * per backend, then kept in a small LRU cache keyed by version id and the
+ * per backend, or mapped from the prepared file another backend wrote
+ * (prepared_files.c), then kept in a small LRU cache keyed by version id and the
  * SHA-256 of its bytes (ids could repeat after DROP/CREATE EXTENSION; the
  * hash keeps a stale entry from ever being used).  Models live in core's
  * malloc'd memory, outside any memory context, for the life of the backend
@@ -73,6 +74,7 @@ cache_evict(clad_cached_model *e)
 	free(e->memo.z);
 	free(e->memo.probs);
 	clad_model_free(e->model);
+	clad_prepared_unmap(e->map, e->map_len);
 	memset(e, 0, sizeof(*e));
 	cache_generation++;
 }
@@ -112,53 +114,94 @@ raise_model_error(clad_status st, int64 version)
 }
 
 /*
- * Read version's bytes (inside the caller's SPI connection), parse and
- * prepare them, and put the model in the cache.
+ * Put version (whose bytes have hash sha, as resolved in this statement's
+ * snapshot) in the cache, inside the caller's SPI connection: mapped from its
+ * prepared file when there is one (prepared_files.c), else read, parsed and
+ * prepared here, its prepared file written for the next backends and mapped
+ * in place of this backend's own copy when that works.
  */
 static clad_cached_model *
-cache_load(int64 version)
+cache_load(int64 version, const uint8 *sha)
 {
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(version)};
 	bool		isnull;
-	bytea	   *sha, *bytes;
+	bytea	   *stored_sha;
 	clad_model *m = NULL;
-	clad_status st;
+	void	   *map = NULL;
+	Size		map_len = 0;
+	clad_status st = CLAD_OK;
 	clad_cached_model *e;
-	Datum		d;
+	char		name[NAMEDATALEN];
+	int64		size_bytes;
 	instr_time	t0, t1, t2, t3;
 
 	INSTR_TIME_SET_CURRENT(t0);
-	if (SPI_execute_with_args("SELECT v.sha256, v.model, v.name FROM clad.model_versions v WHERE v.id OPERATOR(pg_catalog.=) $1",
+	/* the row without its bytes: enough when the prepared file serves */
+	if (SPI_execute_with_args("SELECT v.sha256, v.name, v.size_bytes FROM clad.model_versions v "
+							  "WHERE v.id OPERATOR(pg_catalog.=) $1",
 							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "clad: reading model version " INT64_FORMAT " failed", version);
 	if (SPI_processed == 0)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
 						errmsg("clad model version " INT64_FORMAT " does not exist", version)));
-	sha = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-	bytes = DatumGetByteaPP(d);	/* detoasted in the SPI context, freed by SPI_finish */
-	if (VARSIZE_ANY_EXHDR(sha) != 32)
+	stored_sha = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (VARSIZE_ANY_EXHDR(stored_sha) != 32)
 		elog(ERROR, "clad: model version " INT64_FORMAT " has a malformed sha256", version);
-
-	clad_ext_blas_init();
+	if (memcmp(VARDATA_ANY(stored_sha), sha, 32) != 0)	/* cannot happen in one snapshot */
+		elog(ERROR, "clad: model version " INT64_FORMAT " changed while loading", version);
+	text_to_cstring_buffer((text *) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0],
+																  SPI_tuptable->tupdesc, 2, &isnull)),
+						   name, sizeof(name));
+	size_bytes = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
 	INSTR_TIME_SET_CURRENT(t1);
-	st = clad_model_load((const uint8_t *) VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes), &m);
-	INSTR_TIME_SET_CURRENT(t2);
-	if (st == CLAD_OK)
-		st = clad_model_prepare(m, CLAD_EXT_BATCH);
-	/* a backend only scores: the packed plans replace most weights; give those back */
-	if (st == CLAD_OK)
-		(void) clad_model_release_weights(m);
-	if (st != CLAD_OK)
+
+	if (clad_prepared_map(sha, &m, &map, &map_len))
 	{
-		clad_model_free(m);
-		raise_model_error(st, version);
+		INSTR_TIME_SET_CURRENT(t2);
+		t3 = t2;
+	}
+	else
+	{
+		bytea	   *bytes;
+
+		if (SPI_execute_with_args("SELECT v.model FROM clad.model_versions v WHERE v.id OPERATOR(pg_catalog.=) $1",
+								  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "clad: reading model version " INT64_FORMAT " failed", version);
+		/* detoasted in the SPI context, freed by SPI_finish */
+		bytes = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		INSTR_TIME_SET_CURRENT(t1);
+		clad_ext_blas_init();
+		st = clad_model_load((const uint8_t *) VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes), &m);
+		INSTR_TIME_SET_CURRENT(t2);
+		if (st == CLAD_OK)
+			st = clad_model_prepare(m, CLAD_EXT_BATCH);
+		if (st == CLAD_OK && clad_prepared_save(m, sha))
+		{
+			clad_model *mapped;
+
+			/* share the file's copy with the other backends rather than keep one of our own */
+			if (clad_prepared_map(sha, &mapped, &map, &map_len))
+			{
+				clad_model_free(m);
+				m = mapped;
+			}
+		}
+		/* a backend only scores: the packed plans replace most weights; give those back */
+		if (st == CLAD_OK && !map)
+			(void) clad_model_release_weights(m);
+		if (st != CLAD_OK)
+		{
+			clad_model_free(m);
+			raise_model_error(st, version);
+		}
+		INSTR_TIME_SET_CURRENT(t3);
 	}
 
-	INSTR_TIME_SET_CURRENT(t3);
 	e = cache_slot();
 	e->model = m;
+	e->map = map;
+	e->map_len = map_len;
 	INSTR_TIME_SUBTRACT(t3, t2);
 	INSTR_TIME_SUBTRACT(t2, t1);
 	INSTR_TIME_SUBTRACT(t1, t0);
@@ -166,11 +209,9 @@ cache_load(int64 version)
 	e->parse_ms = INSTR_TIME_GET_MILLISEC(t2);
 	e->prepare_ms = INSTR_TIME_GET_MILLISEC(t3);
 	e->version = version;
-	memcpy(e->sha256, VARDATA_ANY(sha), 32);
-	text_to_cstring_buffer((text *) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0],
-																  SPI_tuptable->tupdesc, 3, &isnull)),
-						   e->name, sizeof(e->name));
-	e->bytes = (int64) VARSIZE_ANY_EXHDR(bytes);
+	memcpy(e->sha256, sha, 32);
+	strlcpy(e->name, name, sizeof(e->name));
+	e->bytes = size_bytes;
 	e->loaded_at = GetCurrentTimestamp();
 	e->used = true;
 	cache_loads++;
@@ -337,11 +378,7 @@ clad_model_for_call(FunctionCallInfo fcinfo, clad_ref_kind kind, Datum ref)
 				e = cache_find(call->version, call->sha256);
 			}
 			if (e == NULL)
-			{
-				e = cache_load(call->version);
-				if (memcmp(e->sha256, call->sha256, 32) != 0)	/* replaced under us: cannot happen in one snapshot */
-					elog(ERROR, "clad: model version " INT64_FORMAT " changed while loading", call->version);
-			}
+				e = cache_load(call->version, call->sha256);
 			SPI_finish();
 			call->resolved = true;
 		}
@@ -370,8 +407,8 @@ clad_cache(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	for (int i = 0; i < CACHE_MAX; i++)
 	{
-		Datum		values[9];
-		bool		nulls[9] = {0};
+		Datum		values[10];
+		bool		nulls[10] = {0};
 
 		char		hex[65];
 
@@ -388,6 +425,7 @@ clad_cache(PG_FUNCTION_ARGS)
 		values[6] = Float8GetDatum(cache[i].fetch_ms);
 		values[7] = Float8GetDatum(cache[i].parse_ms);
 		values[8] = Float8GetDatum(cache[i].prepare_ms);
+		values[9] = BoolGetDatum(cache[i].map != NULL);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

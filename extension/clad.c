@@ -13,6 +13,7 @@ PG_MODULE_MAGIC;
 char	   *clad_setting_model = NULL;
 int			clad_setting_max_image_pixels = 16 * 1024 * 1024;
 int			clad_setting_model_cache_size = 4;
+bool		clad_setting_prepared_files = true;
 
 /*
  * Core's cancel check: stop at the next layer when an interrupt is pending
@@ -43,6 +44,11 @@ _PG_init(void)
 							"Number of model versions each backend keeps parsed in memory.",
 							NULL, &clad_setting_model_cache_size, 4, 1, 64,
 							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("clad.prepared_files",
+							 "Share prepared models between backends through files in the data directory.",
+							 "A model version is parsed and packed once and kept in pg_clad/; backends "
+							 "map that file instead of reading, parsing and packing the model again.",
+							 &clad_setting_prepared_files, true, PGC_SUSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("clad");
 	clad_set_cancel_check(interrupt_pending);
 }

@@ -24,6 +24,7 @@
 extern char *clad_setting_model;		/* clad.model: the default model's name */
 extern int	clad_setting_max_image_pixels;	/* clad.max_image_pixels */
 extern int	clad_setting_model_cache_size;	/* clad.model_cache_size */
+extern bool clad_setting_prepared_files;	/* clad.prepared_files */
 
 /* Images in one core call of the batch forms; models are prepared for it. */
 #define CLAD_EXT_BATCH 64
@@ -99,10 +100,14 @@ typedef struct clad_cached_model
 	uint8		sha256[32];
 	char		name[NAMEDATALEN];
 	clad_model *model;			/* core's, malloc'd; prepared for CLAD_EXT_BATCH */
+	void	   *map;			/* the prepared file model's weights live in, or NULL */
+	Size		map_len;
 	TimestampTz loaded_at;
-	double		fetch_ms;		/* reading the bytes (SPI, TOAST) */
-	double		parse_ms;		/* clad_model_load: validation and weights */
-	double		prepare_ms;		/* clad_model_prepare: packing for the kernels */
+	double		fetch_ms;		/* reading the bytes (SPI, TOAST); only the row when mapped */
+	double		parse_ms;		/* clad_model_load (validation and weights), or mapping
+								 * and checking the prepared file */
+	double		prepare_ms;		/* clad_model_prepare (packing for the kernels) and
+								 * writing the prepared file; 0 when mapped */
 	int64		calls;			/* SQL calls that used it */
 	int64		bytes;			/* size of the model file */
 	uint64		last_used;		/* LRU clock */
@@ -145,6 +150,20 @@ clad_cached_model *clad_model_for_call(FunctionCallInfo fcinfo, clad_ref_kind ki
  * them all.
  */
 float	   *clad_model_pixels(clad_cached_model *e, Size n);
+
+/* ------------------------------------------------------------ prepared_files.c */
+
+/*
+ * Map the prepared file of the model bytes with this SHA-256 and open it
+ * (core/prepared.h): true with the model and the mapping (unmap it after
+ * clad_model_free), or false (no file, a stale or damaged one, or
+ * clad.prepared_files off; problems are logged, not raised).
+ */
+bool		clad_prepared_map(const uint8 *sha, clad_model **model, void **map, Size *map_len);
+void		clad_prepared_unmap(void *map, Size map_len);
+
+/* Write m's prepared file (m prepared for CLAD_EXT_BATCH, weights not released); false if not. */
+bool		clad_prepared_save(const clad_model *m, const uint8 *sha);
 
 /* ------------------------------------------------------------ input.c */
 

@@ -2,7 +2,8 @@
 # Run from the repository root by the top-level Makefile (make, make install,
 # make installcheck); core/libcladcore.a (position-independent) is linked in.
 MODULE_big = clad
-OBJS       = extension/clad.o extension/cache.o extension/input.o extension/functions.o
+OBJS       = extension/clad.o extension/cache.o extension/prepared_files.o extension/input.o \
+             extension/functions.o
 EXTENSION  = clad
 DATA       = sql/clad--0.1.sql
 PGFILEDESC = "clad - image anomaly detection (CLAD) inside PostgreSQL"

@@ -95,6 +95,24 @@ CREATE TRIGGER version_before_insert BEFORE INSERT ON clad.model_versions
 CREATE TRIGGER version_immutable BEFORE UPDATE ON clad.model_versions
 	FOR EACH ROW EXECUTE FUNCTION clad._version_immutable();
 
+-- A version's prepared file (pg_clad/<sha256>.prep in the data directory, shared by
+-- the backends that score with it) goes with the last version of those bytes.
+CREATE FUNCTION clad._prepared_forget(sha256 bytea) RETURNS void
+	AS 'MODULE_PATHNAME', 'clad_prepared_forget'
+	LANGUAGE C STRICT VOLATILE;
+REVOKE EXECUTE ON FUNCTION clad._prepared_forget(bytea) FROM PUBLIC;
+
+CREATE FUNCTION clad._version_after_delete() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM clad.model_versions v WHERE v.sha256 = OLD.sha256) THEN
+		PERFORM clad._prepared_forget(OLD.sha256);
+	END IF;
+	RETURN NULL;
+END $$;
+CREATE TRIGGER version_after_delete AFTER DELETE ON clad.model_versions
+	FOR EACH ROW EXECUTE FUNCTION clad._version_after_delete();
+
 CREATE SEQUENCE clad.training_runs_id_seq;
 CREATE TABLE clad.training_runs (
 	id				bigint PRIMARY KEY DEFAULT nextval('clad.training_runs_id_seq'),
@@ -380,10 +398,13 @@ REVOKE EXECUTE ON FUNCTION clad_grant_writer(regrole) FROM PUBLIC;
 /* ------------------------------------------------------------ this backend */
 
 -- clad_cache: the models parsed and cached in this backend, with the time their
--- first use took: reading the bytes, parsing and checking them, packing the weights.
+-- first use took: reading the bytes, parsing and checking them, packing the weights
+-- (and writing the prepared file); mapped: the backend scores from the prepared file
+-- every backend shares (clad.prepared_files), whose mapping and checking parse_ms is.
 CREATE FUNCTION clad_cache(OUT version bigint, OUT name text, OUT sha256 text,
 						   OUT loaded_at timestamptz, OUT calls bigint, OUT bytes bigint,
-						   OUT fetch_ms float8, OUT parse_ms float8, OUT prepare_ms float8)
+						   OUT fetch_ms float8, OUT parse_ms float8, OUT prepare_ms float8,
+						   OUT mapped boolean)
 	RETURNS SETOF record
 	AS 'MODULE_PATHNAME', 'clad_cache'
 	LANGUAGE C VOLATILE PARALLEL RESTRICTED;

@@ -90,6 +90,48 @@ ser=$(psql_q -c "SET max_parallel_workers_per_gather = 0; SELECT string_agg(s::t
 par=$(psql_q -c "$PAR SELECT string_agg(s::text, ',' ORDER BY id, s) FROM (SELECT id, clad_score('live', img) s FROM par) q")
 [ "$ser" = "$par" ] && ok || bad "parallel and serial scores differ"
 
+# ---------------------------------------------------------------- prepared model files
+# a version is prepared once and mapped by every later backend (pg_clad/<sha256>.prep);
+# answers are the same with and without the file; a damaged or cut file is replaced,
+# never trusted; the file goes with the last version of its bytes
+PD=$T/data/pg_clad
+sha_of() { psql_q -c "SELECT encode(sha256, 'hex') FROM clad.model_versions WHERE id = $1"; }
+conf16() { psql_q -c "$1 SELECT string_agg(clad_confidence(1, img)::text, ',' ORDER BY name) FROM live_imgs"; }
+mapped1() { psql_q -c "$1 SELECT clad_confidence(1, img) FROM live_imgs LIMIT 1" \
+	-c "SELECT mapped FROM clad_cache() WHERE version = 1" | tail -1; }
+sha1=$(sha_of 1)
+[ -s "$PD/$sha1.prep" ] && ok || { bad "no prepared file $PD/$sha1.prep after scoring version 1"; ls -la "$PD" >&2; grep "clad" "$T/data/server.log" | tail >&2; }
+[ -z "$(ls "$PD" | grep '\.tmp\.' || true)" ] && ok || bad "temporary files left in $PD: $(ls "$PD")"
+[ "$(mapped1 "")" = t ] && ok || bad "a new session does not map version 1's prepared file"
+[ "$(mapped1 "SET clad.prepared_files = off;")" = f ] && ok || bad "clad.prepared_files = off still maps"
+[ "$(conf16 "SET clad.prepared_files = off;")" = "$v1" ] && ok || bad "scores without the prepared file differ"
+[ "$(conf16 "")" = "$v1" ] && ok || bad "scores from the prepared file differ"
+size=$(stat -c %s "$PD/$sha1.prep")
+for damage in garbage cut flip; do
+	case $damage in
+		garbage) printf 'not a prepared model' | as_pg tee "$PD/$sha1.prep" >/dev/null ;;
+		cut) as_pg truncate -s $((size / 2)) "$PD/$sha1.prep" ;;
+		flip) printf '\377' | as_pg dd of="$PD/$sha1.prep" bs=1 seek=$((size - 100)) conv=notrunc status=none ;;
+	esac
+	[ "$(conf16 "")" = "$v1" ] && ok || bad "scores after a $damage prepared file differ"
+	[ "$(stat -c %s "$PD/$sha1.prep")" = "$size" ] && [ "$(mapped1 "")" = t ] && ok ||
+		bad "a $damage prepared file was not replaced by a good one"
+done
+n_refused=$(grep -c "prepared model \"pg_clad/$sha1.prep\" not used" "$T/data/server.log" || true)
+[ "$n_refused" -ge 3 ] && ok || bad "the server log shows $n_refused refused prepared files, not 3"
+# the file goes with the last version of its bytes
+fixture_model "$T/solo.safetensors" mnist:5 3 7
+chmod a+r "$T/solo.safetensors"
+solo=$(psql_q -c "SELECT clad_load_model('solo', pg_read_binary_file('$T/solo.safetensors'))")
+twin=$(psql_q -c "SELECT clad_load_model('twin', pg_read_binary_file('$D/model1.safetensors'))")
+psql_q -c "SELECT clad_score($solo, img) FROM live_imgs LIMIT 1" -c "SELECT clad_score($twin, img) FROM live_imgs LIMIT 1" >/dev/null
+sha_solo=$(sha_of "$solo")
+[ -s "$PD/$sha_solo.prep" ] && ok || bad "no prepared file for the new model"
+psql_q -c "SELECT clad_drop_model('solo')" -c "SELECT clad_drop_model('twin')" >/dev/null
+[ ! -e "$PD/$sha_solo.prep" ] && ok || bad "dropping the model left its prepared file"
+[ -s "$PD/$sha1.prep" ] && ok || bad "dropping a model removed the prepared file another version still uses"
+echo "prepared files: $(ls "$PD" | wc -l) in pg_clad, $size bytes for version 1; damaged, cut and flipped files replaced ($n_refused refusals logged)"
+
 # ---------------------------------------------------------------- memory stays flat across rows
 # one session (JIT off: LLVM's own memory is not clad's): every kind of call
 # once (model cached, buffers grown to their batch high-water mark), RSS, then

@@ -175,15 +175,49 @@ main(void)
 	CHECK(clad_prepared_open(buf, len, sha_a, MAX_B, &p) == CLAD_OK);
 	clad_model_free(p);
 
-	/* a model that was never prepared is not written */
+	/* a model that was never prepared, or for another batch size, is not written */
 	{
 		clad_model *q;
 		int			qfd = open(path, O_WRONLY | O_TRUNC);
 
 		CHECK(clad_model_create("cvae", "resnet18", 1, 28, 28, 4, 6, &q) == CLAD_OK);
 		CHECK(clad_prepared_write(q, sha_a, MAX_B, qfd) == CLAD_ERR_INVALID);
+		CHECK(clad_model_prepare(q, MAX_B + 1) == CLAD_OK);
+		CHECK(clad_prepared_write(q, sha_a, MAX_B, qfd) == CLAD_ERR_INVALID);
 		clad_model_free(q);
 		close(qfd);
+	}
+	/* a model without tap plans (the small cnn: no conv on a small map), and one
+	 * whose weights were released after preparing, write and map as well */
+	for (int variant = 0; variant < 2; variant++)
+	{
+		clad_model *q, *qp = NULL;
+		int			qfd = open(path, O_RDWR | O_TRUNC);
+		uint8_t    *qb;
+		size_t		ql;
+
+		CHECK(clad_model_create("cvae", variant ? "resnet18" : "cnn", 1, 28, 28, 4, 6, &q) == CLAD_OK);
+		clad_autoencoder_init(q->encoder, 5);
+		clad_classifier_init(q->clf, variant ? "resnet18" : "cnn", 6);
+		q->n_calib = 1;
+		q->calib = calloc(1, sizeof(float));
+		CHECK(clad_model_prepare(q, MAX_B) == CLAD_OK);
+		CHECK(clad_model_score(q, x, 3, c0, s0) == CLAD_OK);
+		if (variant)
+			CHECK(clad_model_release_weights(q) > 0);
+		CHECK(clad_prepared_write(q, sha_a, MAX_B, qfd) == CLAD_OK);
+		close(qfd);
+		qb = read_aligned(path, &ql);
+		CHECK(clad_prepared_open(qb, ql, sha_a, MAX_B, &qp) == CLAD_OK);
+		if (qp)
+		{
+			CHECK(clad_model_score(qp, x, 3, c1, s1) == CLAD_OK);
+			CHECK_MSG(memcmp(c0, c1, sizeof(float) * 3) == 0, "%s: scores differ",
+					  variant ? "released resnet18" : "cnn");
+			clad_model_free(qp);
+		}
+		free(qb);
+		clad_model_free(q);
 	}
 	free(buf);
 	unlink(path);
