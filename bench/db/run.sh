@@ -186,6 +186,7 @@ timed() {
 rss_sql="SELECT (regexp_match(s, 'VmRSS:\s+(\d+)'))[1] || ' ' || (regexp_match(s, 'RssAnon:\s+(\d+)'))[1]
 	|| ' ' || (regexp_match(s, 'RssShmem:\s+(\d+)'))[1]
 	|| ' ' || coalesce((regexp_match(pg_read_file('/proc/self/smaps_rollup'), 'AnonHugePages:\s+(\d+)'))[1], '0')
+	|| ' ' || (regexp_match(s, 'RssFile:\s+(\d+)'))[1]
 	FROM pg_read_file('/proc/self/status') s"
 warm_clad="SELECT sum(clad_score(img)) FROM t2000 WHERE id <= 100"
 
@@ -246,18 +247,25 @@ for r in par2_cold par2; do
 	grep -q "^${r}_workers 2 2$" "$R" || say "WARNING: $r did not launch 2 workers ($(grep "^${r}_workers" "$R"))"
 done
 
-say "first clad_score call of a new session (model load), 5 sessions"
-for i in 1 2 3 4 5; do
+say "first clad_score call of a new session (model load), 5 sessions mapping the prepared file, 3 without"
+for i in 1 2 3 4 5 6 7 8; do
+	# sessions 6-8: clad.prepared_files off, each backend reads, parses and packs the model itself
+	off=""
+	[ "$i" -gt 5 ] && off="SET clad.prepared_files = off;"
+
 	# the session's first query reads the table (catalogs, buffers); then the first and a
 	# second clad_score call (another image) under \timing; then clad_cache()'s phases
-	o=$(printf '%s\n' '\o /dev/null' "SELECT length(img) FROM t2000 WHERE id = 1;" '\o' '\timing on' \
+	o=$(printf '%s\n' '\o /dev/null' "$off SELECT length(img) FROM t2000 WHERE id = 1;" '\o' '\timing on' \
 		"SELECT clad_score(img) FROM t2000 WHERE id = 1;" "SELECT clad_score(img) FROM t2000 WHERE id = 2;" \
-		'\timing off' "SELECT 'phases ' || fetch_ms || ' ' || parse_ms || ' ' || prepare_ms FROM clad_cache();" |
+		'\timing off' "SELECT 'phases ' || fetch_ms || ' ' || parse_ms || ' ' || prepare_ms || ' ' || mapped FROM clad_cache();" |
 		psql_q 2>&1) || true	# clad_cache()'s columns are informative only
 	[ "$(grep -c '^Time: ' <<<"$o")" = 2 ] || die "first call, session $i: $o"
-	rec first_call "$(awk '/^Time: /{printf "%s ", $2}' <<<"$o")"
-	sed -n 's/^phases /first_call_phases /p' <<<"$o" >>"$R"
+	k=first_call
+	[ -n "$off" ] && k=first_call_unmapped
+	rec "$k" "$(awk '/^Time: /{printf "%s ", $2}' <<<"$o")"
+	sed -n "s/^phases /${k}_phases /p" <<<"$o" >>"$R"
 done
+rec prepared_file_bytes "$(stat -c %s "$T"/data/pg_clad/*.prep 2>/dev/null | head -1)"
 say "first PL/Python torch_score call of a new session (import torch, build the model), 3 sessions"
 for _ in 1 2 3; do
 	o=$(printf '%s\n' '\o /dev/null' "SELECT length(img) FROM t2000 WHERE id = 1;" '\o' '\timing on' \
