@@ -276,8 +276,8 @@ def report(model, rpath, jpath, svgpath):
             mem_line("after %s rows" % format(2000 * p["passes"], ","), p)
     print("  cached model: RssAnon + RssFile +%.1f MB = %.2fx the %.1f MB of weights (of which %.1f MB are"
           " file pages: the prepared file's, shared by every backend that maps it, and the code of the"
-          " libraries loaded (OpenBLAS); VmRSS +%.1f MB also counts the"
-          " shared_buffers pages the model was read through): <= 1.5x: %s" % (
+          " libraries loaded (OpenBLAS); VmRSS +%.1f MB adds the shared_buffers pages"
+          " the backend touched): <= 1.5x: %s" % (
               anon_cost_kb / 1024.0, anon_cost_kb * 1024.0 / wb, wb / 1e6, file_cost_kb / 1024.0,
               rss_cost_kb / 1024.0, st(cost_ok)))
     print("  at the soak's peak: RssAnon + RssFile +%.1f MB over before = %.2fx the weights (judged on the larger"
