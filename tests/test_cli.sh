@@ -181,6 +181,37 @@ assert s["normal_class_names"] == ["n02085620", "n02094433", "n02099601", "n0209
 assert s["data"]["format"] == "folder" and s["data"]["image_shape"] == [3, 12, 12], s
 EOF' "Tiny-ImageNet layout: $(cat "$T/tiny.err" "$T/tiny.json")"
 
+# ---------------------------------------------------------------- the training report
+rc=0
+$BIN --data "$T/data" --normal 0,3 --out "$T/r.safetensors" "${FAST[@]}" --report "$T/report" --quiet \
+	>/dev/null 2>"$T/report.err" || rc=$?
+check '[ $rc -eq 0 ] && "$PY" - "$T/report/index.html" <<'"'"'EOF'"'"'
+import base64, sys
+import xml.etree.ElementTree as ET
+# well-formed: the page parses as XML (XHTML), with nothing fetched from a network
+root = ET.parse(sys.argv[1]).getroot()
+H, S = "{http://www.w3.org/1999/xhtml}", "{http://www.w3.org/2000/svg}"
+text = open(sys.argv[1]).read()
+assert "http://" not in text.replace("http://www.w3.org/", ""), "a network reference"
+assert "<script" not in text, "a script"
+charts = {s.get("id"): s for s in root.iter(S + "svg") if s.get("class") == "chart"}
+want = ["loss-autoencoder", "loss-dec", "loss-classifier", "map-cluster", "map-class", "roc", "histogram"]
+assert sorted(charts) == sorted(want), sorted(charts)
+for cid, svg in charts.items():
+    series = [e for e in svg.iter() if e.get("class") == "series"]
+    assert series and all(int(e.get("data-n")) > 0 for e in series), (cid, [e.get("data-n") for e in series])
+    if cid.startswith("map-"):
+        assert len(list(svg.iter(S + "circle"))) == int(series[0].get("data-n")), cid
+roc = [e for e in charts["roc"].iter(S + "polyline")]
+assert len(roc) == 2 and all(e.get("points").split()[0] == "40.0,290.0" for e in roc), "ROC from (0,0)"
+imgs = list(root.iter(H + "img"))
+assert len(imgs) >= 10
+for im in imgs:
+    src = im.get("src")
+    assert src.startswith("data:image/png;base64,"), src[:40]
+    assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+EOF' "the training report: $(cat "$T/report.err")"
+
 # ---------------------------------------------------------------- errors
 # expect STATUS NEEDLE -- ARGS...: exit status and a "clad-train: " message containing NEEDLE
 expect() {
@@ -214,6 +245,7 @@ expect 2 'unknown format' -- "${D[@]}" --normal 0,3 --format png
 expect 2 'cannot be used together' -- "${D[@]}" --normal 0,3 --db "dbname=x" --query "select 1"
 expect 2 'unexpected argument' -- "${D[@]}" --normal 0,3 extra
 expect 2 'does not apply to eval' -- eval --model "$T/a.safetensors" --data "$T/data" --normal 0,3 --ae-epochs 3
+expect 2 '--report applies to training CLAD' -- eval --model "$T/a.safetensors" --data "$T/data" --normal 0,3 --report "$T/r2"
 expect 2 '--method must be clad, ocsvm or deepsvdd' -- "${D[@]}" --normal 0,3 --method svm
 expect 2 'it is not stored' -- "${D[@]}" --normal 0,3 --method ocsvm
 expect 2 'it is not stored' -- --data "$T/data" --normal 0,3 --method deepsvdd --no-eval

@@ -35,6 +35,7 @@
 #include "scenario.h"
 #include "train.h"
 #include "baselines.h"
+#include "report.h"
 
 #include <dirent.h>
 #include <assert.h>
@@ -256,7 +257,8 @@ enum
 	OPT_ACTIVATE,
 	OPT_SHARD,
 	OPT_VERSION_ID,
-	OPT_METHOD
+	OPT_METHOD,
+	OPT_REPORT
 };
 
 /* room for the options other than the knobs (checked when they are listed) */
@@ -404,6 +406,7 @@ typedef struct options
 	int			n_shards;
 	int64_t		version_id;		/* push --version-id, -1 when not given */
 	const char *method;			/* --method: clad (NULL), ocsvm, deepsvdd */
+	const char *report;			/* --report DIR */
 	char	  **files;			/* push: the model file; score: the image files */
 	int			n_files;
 	/* knobs in the order given, applied over the scenario's settings */
@@ -520,6 +523,9 @@ print_help(void)
 		   "  --model FILE          the model to evaluate (eval)\n"
 		   "  --no-eval             train only; skip the test split\n"
 		   "  --json                print the metrics as one JSON object\n"
+		   "  --report DIR          write DIR/index.html: loss curves, a t-SNE map of the latent\n"
+		   "                        codes, images per cluster, ROC curves, score histograms and the\n"
+		   "                        most anomalous test images (self-contained, no network)\n"
 		   "  --record-times        store stage timings in the model's summary (the bytes then\n"
 		   "                        differ from run to run)\n"
 		   "  -q, --quiet           no progress or notes on stderr\n"
@@ -572,6 +578,7 @@ parse_options(int argc, char **argv, options *o)
 	longopts[n++] = (struct option) {"shard", required_argument, NULL, OPT_SHARD};
 	longopts[n++] = (struct option) {"version-id", required_argument, NULL, OPT_VERSION_ID};
 	longopts[n++] = (struct option) {"method", required_argument, NULL, OPT_METHOD};
+	longopts[n++] = (struct option) {"report", required_argument, NULL, OPT_REPORT};
 	longopts[n++] = (struct option) {"quiet", no_argument, NULL, 'q'};
 	longopts[n++] = (struct option) {"help", no_argument, NULL, 'h'};
 	longopts[n++] = (struct option) {"version", no_argument, NULL, 'V'};
@@ -671,6 +678,9 @@ parse_options(int argc, char **argv, options *o)
 					o->shards[o->n_shards++] = optarg;
 				}
 				break;
+			case OPT_REPORT:
+				o->report = optarg;
+				break;
 			case OPT_METHOD:
 				if (strcmp(optarg, "clad") != 0 && !clad_is_baseline(optarg))
 					die_usage("--method must be clad, ocsvm or deepsvdd, not \"%s\"", optarg);
@@ -733,6 +743,8 @@ parse_options(int argc, char **argv, options *o)
 		die_usage("%s applies to push only", o->n_shards ? "--shard" : "--version-id");
 	if (o->method && strcmp(o->command, "train") != 0)
 		die_usage("--method applies to training only");
+	if (o->report && (strcmp(o->command, "train") != 0 || o->method))
+		die_usage("--report applies to training CLAD (not eval, info, score or the baselines)");
 	if (o->method && (o->out || o->model_name || o->db || o->no_eval || o->record_times))
 		die_usage("--method %s trains a baseline and evaluates it in the same run: it is not stored "
 				  "(--out, --model-name), takes no --db or --record-times and needs the evaluation "
@@ -1141,7 +1153,21 @@ typedef struct eval_result
 	clad_ad_metrics odin, base;
 	double		flagged, flagged_normal, flagged_anomaly;
 	double		purity;			/* of the DEC clusters on the normal test images */
+	/* per test image (n), kept for the report; eval_result_free */
+	float	   *odin_conf;		/* ODIN confidence */
+	float	   *base_conf;		/* max softmax at T = 1 */
+	uint8_t    *is_anomaly;		/* 1: not of a normal class */
 } eval_result;
+
+static void
+eval_result_free(eval_result *r)
+{
+	free(r->odin_conf);
+	free(r->base_conf);
+	free(r->is_anomaly);
+	r->odin_conf = r->base_conf = NULL;
+	r->is_anomaly = NULL;
+}
 
 /*
  * Which test images are normal: normal_at[i] is the index of image i's class
@@ -1290,10 +1316,16 @@ evaluate(clad_model *m, const clad_dataset *test, const clad_scenario *sc, const
 		pure += best;
 	}
 	r->purity = (double) pure / r->n_normal;
-	free(conf);
-	free(base);
+	/* the confidences again (not negated), for the report */
+	for (int i = 0; i < test->n; i++)
+	{
+		conf[i] = -score[i];
+		base[i] = -base[i];
+	}
+	r->odin_conf = conf;
+	r->base_conf = base;
+	r->is_anomaly = anomaly;
 	free(score);
-	free(anomaly);
 	free(cluster);
 	free(counts);
 }
@@ -1833,7 +1865,7 @@ cmd_train(const options *o)
 	clad_progress_state ps;
 	int32_t    *normal_at = NULL;
 	int			n_normal_test = 0, *per_class;
-	eval_result er;
+	eval_result er = {0};
 	char	   *summary;
 	int			evaluate_after = !o->no_eval;
 	int			all_normal = 0;	/* --db with no label column: every row is normal */
@@ -1997,6 +2029,21 @@ cmd_train(const options *o)
 		if (o->out)
 			save_model(m, o->out);
 	}
+	if (o->report)
+	{
+		char		title[512];
+		clad_report_input ri = {title, &log, &cfg, m, &normal, evaluate_after ? &test : NULL,
+			evaluate_after ? er.odin_conf : NULL, evaluate_after ? er.base_conf : NULL,
+		evaluate_after ? er.is_anomaly : NULL};
+
+		snprintf(title, sizeof(title), "%s: %s + %s, K %d, latent %d, %d normal training images, seed %llu",
+				 sc.label, m->autoencoder, m->classifier, m->K, m->latent, normal.n,
+				 (unsigned long long) cfg.seed);
+		if (clad_report_write(o->report, &ri) != CLAD_OK)
+			die("cannot write the report: %s", clad_last_error());
+		if (!o->quiet)
+			fprintf(stderr, "clad-train: report written to %s/index.html\n", o->report);
+	}
 	/* stored with the final summary (test metrics included) as its metrics */
 	if (o->model_name)
 		store_trained(o, m);
@@ -2008,6 +2055,7 @@ cmd_train(const options *o)
 			print_eval(&er, &sc);
 		clad_dataset_free(&test);
 		free(normal_at);
+		eval_result_free(&er);
 	}
 	else if (o->json)
 		printf("%s\n", m->summary);
@@ -2083,6 +2131,7 @@ cmd_eval(const options *o)
 	}
 	if (fflush(stdout) != 0)
 		die("cannot write to stdout: %s", strerror(errno));
+	eval_result_free(&er);
 	free(normal_at);
 	clad_dataset_free(&test);
 	clad_model_free(m);
