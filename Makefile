@@ -44,7 +44,7 @@ $(CORE_LIB): $(CORE_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-tests/test_%: tests/test_%.c tests/testutil.h $(CORE_LIB)
+tests/test_%: tests/test_%.c tests/testutil.h tests/testmodel.h $(CORE_LIB)
 	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests -o $@ $< $(CORE_LIB) $(LIBS)
 
 .PHONY: all check test clean bench

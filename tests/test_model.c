@@ -3,31 +3,14 @@
 #include "model.h"
 #include "gemm.h"
 #include "testutil.h"
+#include "testmodel.h"
 
 #include <string.h>
 
 static clad_model *
 make_model(void)
 {
-	clad_model *m;
-
-	CHECK(clad_model_create("cvae", "cnn", 1, 28, 28, 4, 6, &m) == CLAD_OK);
-	clad_autoencoder_init(m->encoder, 1);
-	clad_classifier_init(m->clf, "cnn", 2);
-	for (int i = 0; i < 4 * 6; i++)
-		m->centers[i] = (float) (i % 5) - 2.0f;
-	m->mean[0] = 0.13f;
-	m->std[0] = 0.31f;
-	m->T = 1000.0f;
-	m->eps = 0.0161f;
-	m->threshold = 0.1f;
-	m->n_calib = 5;
-	m->calib = malloc(sizeof(float) * 5);
-	for (int i = 0; i < 5; i++)
-		m->calib[i] = 0.1f + 0.0001f * (float) i;
-	free(m->summary);
-	m->summary = strdup("{\"auroc\": 0.9}");
-	return m;
+	return test_model_new("cnn", 5);
 }
 
 /* Load must fail with a message, and leave no model. */

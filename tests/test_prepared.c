@@ -5,6 +5,7 @@
 #include "prepared.h"
 #include "gemm.h"
 #include "testutil.h"
+#include "testmodel.h"
 
 #include <fcntl.h>
 #include <stdint.h>
@@ -22,23 +23,9 @@ static const uint8_t sha_b[32] = {9, 9, 9};
 static clad_model *
 make_model(void)
 {
-	clad_model *m;
+	clad_model *m = test_model_new("resnet18", 3);
 
-	CHECK(clad_model_create("cvae", "resnet18", 1, 28, 28, 4, 6, &m) == CLAD_OK);
-	clad_autoencoder_init(m->encoder, 3);
-	clad_classifier_init(m->clf, "resnet18", 4);
-	for (int i = 0; i < 4 * 6; i++)
-		m->centers[i] = (float) (i % 5) - 2.0f;
-	m->mean[0] = 0.13f;
-	m->std[0] = 0.31f;
-	m->T = 1000.0f;
-	m->eps = 0.0161f;
 	m->threshold = 0.25f;
-	m->n_calib = 3;
-	m->calib = malloc(sizeof(float) * 3);
-	m->calib[0] = 0.2f;
-	m->calib[1] = 0.25f;
-	m->calib[2] = 0.3f;
 	CHECK(clad_model_prepare(m, MAX_B) == CLAD_OK);
 	return m;
 }
@@ -94,7 +81,8 @@ main(void)
 	CHECK(clad_prepared_open(buf, len, sha_a, MAX_B, &p) == CLAD_OK);
 	if (!p)
 		return test_summary("test_prepared");
-	CHECK(p->K == 4 && p->latent == 6 && p->n_calib == 3 && p->eps == 0.0161f && p->threshold == 0.25f);
+	CHECK(p->K == 4 && p->latent == 6 && p->n_calib == 3 && p->eps == 0.0161f && p->threshold == 0.25f &&
+		  p->calib[2] == m->calib[2] && p->centers[5] == m->centers[5] && strcmp(p->summary, m->summary) == 0);
 	CHECK(strcmp(p->classifier, "resnet18") == 0 && strcmp(p->autoencoder, "cvae") == 0);
 	for (int b = 1; b <= 3; b++)
 	{
