@@ -287,6 +287,15 @@ scale: trainer/clad-train data extension
 	$(MAKE) install
 	./bench/scale/run.sh
 
+# The paper's comparison on the real MNIST split (issue 8): CLAD, OCSVM and Deep SVDD on
+# mnist:CUR/STR/MIX and the ten one-class digits, then a markdown table beside the paper's
+# numbers (scripts/paper.sh, results/paper/BUDGET/table.md).  PAPER_BUDGET=full (the
+# reference's budget: hours here) or short (the test suite's: about 20 minutes), PAPER_JOBS
+# (2).  Not part of make test.
+.PHONY: paper
+paper: trainer/clad-train data
+	./scripts/paper.sh
+
 # Malformed images thrown at clad_score in one session (issue 6): every
 # truncation and FUZZ_MUTATIONS (10,000) seeded byte-flip mutations each of a PNG,
 # a JPEG and a PGM, three passes; no crash, every input scored or refused, memory
