@@ -244,7 +244,7 @@ rc=0
 $BIN push --db "$CONN" --model-name pushed "$T/m1.safetensors" >"$T/out" 2>"$T/err" || rc=$?
 P=$(cat "$T/out")
 check '[ $rc -eq 0 ] && [[ "$P" =~ ^[0-9]+$ ]] &&
-	grep -q "^clad-train: stored .*m1.safetensors as clad model \"pushed\" version $P (active)$" "$T/err"' \
+	grep -q "^clad-train: stored .*m1.safetensors as clad model \"pushed\" version $P on the --db server (active)$" "$T/err"' \
 	"push: exit $rc, stdout $P, $(cat "$T/err")"
 row=$(q "select m.active_version, encode(v.sha256, 'hex'), v.metrics->>'clad_version' is not null
          from clad.model_list m join clad.model_versions v on v.name = m.name where m.name = 'pushed'")
