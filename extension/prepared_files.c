@@ -11,6 +11,8 @@
  * was prepared from, written under a temporary name and renamed into place
  * (readers see a whole file or none), and checked when mapped (layout, byte
  * order, source hash, batch size, a hash of every byte: core/prepared.c).
+ * clad_load_model and clad_load_model_version write it when they store a
+ * version (clad._prepared_prepare), so that no scoring session pays for it.
  * Anything wrong with it (missing, stale, damaged, unwritable directory) only
  * means the model is prepared from its bytes as without it; the problem is
  * logged, never raised.  Files are removed when their versions are dropped or
@@ -136,6 +138,47 @@ clad_prepared_save(const clad_model *m, const uint8 *sha)
 		return false;
 	}
 	return true;
+}
+
+PG_FUNCTION_INFO_V1(clad_prepared_prepare);
+
+/*
+ * clad._prepared_prepare(model bytea, sha256 bytea): write the prepared file of
+ * freshly stored model bytes now (clad_load_model calls it), so that no
+ * scoring session pays for preparing them.  False when the file exists
+ * already, clad.prepared_files is off, or it could not be written (logged).
+ */
+Datum
+clad_prepared_prepare(PG_FUNCTION_ARGS)
+{
+	bytea	   *bytes = PG_GETARG_BYTEA_PP(0);
+	bytea	   *sha = PG_GETARG_BYTEA_PP(1);
+	char		path[MAXPGPATH];
+	struct stat sb;
+	clad_model *m = NULL;
+	clad_status st;
+	bool		written;
+
+	if (VARSIZE_ANY_EXHDR(sha) != 32)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("a clad model version's sha256 has 32 bytes, not %zu",
+							   (size_t) VARSIZE_ANY_EXHDR(sha))));
+	prepared_path(path, sizeof(path), (const uint8 *) VARDATA_ANY(sha));
+	if (!clad_setting_prepared_files || stat(path, &sb) == 0)
+		PG_RETURN_BOOL(false);
+	clad_ext_blas_init();
+	st = clad_model_load((const uint8_t *) VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes), &m);
+	if (st == CLAD_OK)
+		st = clad_model_prepare(m, CLAD_EXT_BATCH);
+	if (st != CLAD_OK)
+	{
+		ereport(LOG, (errmsg("clad: could not prepare model \"%s\": %s", path, clad_last_error())));
+		clad_model_free(m);
+		PG_RETURN_BOOL(false);
+	}
+	written = clad_prepared_save(m, (const uint8 *) VARDATA_ANY(sha));
+	clad_model_free(m);
+	PG_RETURN_BOOL(written);
 }
 
 PG_FUNCTION_INFO_V1(clad_prepared_forget);

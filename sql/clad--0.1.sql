@@ -102,6 +102,11 @@ CREATE FUNCTION clad._prepared_forget(sha256 bytea) RETURNS void
 	LANGUAGE C STRICT VOLATILE;
 REVOKE EXECUTE ON FUNCTION clad._prepared_forget(bytea) FROM PUBLIC;
 
+CREATE FUNCTION clad._prepared_prepare(model bytea, sha256 bytea) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'clad_prepared_prepare'
+	LANGUAGE C STRICT VOLATILE;
+REVOKE EXECUTE ON FUNCTION clad._prepared_prepare(bytea, bytea) FROM PUBLIC;
+
 CREATE FUNCTION clad._version_after_delete() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -186,6 +191,8 @@ BEGIN
 									 clusters, size_bytes, sha256)
 		VALUES (clad_load_model.name, coalesce(metrics, '{}'::jsonb), model, '', '', '{}', 0, 0, '')
 		RETURNING id INTO v;
+	-- the prepared file now, so that no scoring session pays for it (see clad.prepared_files)
+	PERFORM clad._prepared_prepare(model, sha256(model));
 	IF activate OR (activate IS NULL AND cur IS NULL) THEN
 		INSERT INTO clad.active_versions AS a (name, version) VALUES (clad_load_model.name, v)
 		ON CONFLICT ON CONSTRAINT active_versions_pkey DO UPDATE SET version = excluded.version, activated_at = now();
@@ -239,6 +246,7 @@ BEGIN
 					'', '', '{}', 0, 0, '');
 		PERFORM setval('clad.model_versions_id_seq',
 					   greatest(version, (SELECT s.last_value FROM clad.model_versions_id_seq s)));
+		PERFORM clad._prepared_prepare(model, sha256(model));
 	END IF;
 	IF activate OR (activate IS NULL AND cur IS NULL) THEN
 		INSERT INTO clad.active_versions AS a (name, version) VALUES (clad_load_model_version.name, version)

@@ -124,9 +124,13 @@ fixture_model "$T/solo.safetensors" mnist:5 3 7
 chmod a+r "$T/solo.safetensors"
 solo=$(psql_q -c "SELECT clad_load_model('solo', pg_read_binary_file('$T/solo.safetensors'))")
 twin=$(psql_q -c "SELECT clad_load_model('twin', pg_read_binary_file('$D/model1.safetensors'))")
-psql_q -c "SELECT clad_score($solo, img) FROM live_imgs LIMIT 1" -c "SELECT clad_score($twin, img) FROM live_imgs LIMIT 1" >/dev/null
 sha_solo=$(sha_of "$solo")
-[ -s "$PD/$sha_solo.prep" ] && ok || bad "no prepared file for the new model"
+# written when the version was stored: the first scoring session maps it at once
+[ -s "$PD/$sha_solo.prep" ] && ok || bad "no prepared file written when the new model was stored"
+[ "$(psql_q -c "SELECT clad_score($solo, img) FROM live_imgs LIMIT 1" \
+	-c "SELECT mapped FROM clad_cache() WHERE version = $solo" | tail -1)" = t ] && ok ||
+	bad "the first session scoring a freshly stored version did not map its prepared file"
+psql_q -c "SELECT clad_score($twin, img) FROM live_imgs LIMIT 1" >/dev/null
 psql_q -c "SELECT clad_drop_model('solo')" -c "SELECT clad_drop_model('twin')" >/dev/null
 [ ! -e "$PD/$sha_solo.prep" ] && ok || bad "dropping the model left its prepared file"
 [ -s "$PD/$sha1.prep" ] && ok || bad "dropping a model removed the prepared file another version still uses"
