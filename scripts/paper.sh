@@ -8,7 +8,8 @@
 # defaults), Deep SVDD 250 pretraining + 150 one-class epochs (Ruff et al.'s MNIST
 # settings); hours on a 2-core machine.  short = the test suite's budget: CLAD 20 + 10 + 3,
 # Deep SVDD 30 + 30; about 20 minutes here with PAPER_JOBS=2.
-# PAPER_JOBS (2): runs at a time, one thread each.  PAPER_SEED (1).
+# PAPER_JOBS (2): runs at a time, one thread each.  PAPER_SEED (1).  PAPER_SCENARIOS
+# (all: "CUR STR MIX 0 1 2 3 4 5 6 7 8 9"): a subset runs only those.
 # Writes results/paper/BUDGET/METHOD_SCENARIO.json (one clad-train --json report each; a
 # run already there is kept) and results/paper/BUDGET/table.md.
 set -euo pipefail
@@ -34,7 +35,7 @@ mkdir -p "$OUT"
 # one line per run: method scenario
 jobs_file=$OUT/jobs.txt
 : >"$jobs_file"
-for sc in CUR STR MIX 0 1 2 3 4 5 6 7 8 9; do
+for sc in ${PAPER_SCENARIOS:-CUR STR MIX 0 1 2 3 4 5 6 7 8 9}; do
 	for method in clad ocsvm deepsvdd; do
 		[ -s "$OUT/${method}_$sc.json" ] || echo "$method $sc" >>"$jobs_file"
 	done
