@@ -28,6 +28,8 @@
 
 #include <stdint.h>
 
+/* Bump it whenever the bytes written change meaning: the sections, the header, the
+ * panel layout of tapconv.c (PANEL), which weights the panels replace. */
 #define CLAD_PREPARED_LAYOUT 2
 
 /*

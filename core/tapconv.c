@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The panel width is part of the prepared file layout (core/prepared.h): changing it
+ * means bumping CLAD_PREPARED_LAYOUT, or mapped files would be read with the wrong layout. */
 #define PANEL 16
 
 int
