@@ -1531,19 +1531,13 @@ clad_net_use_mapped(clad_net *net, int max_B, const float *params, size_t param_
 
 		if (!packed_plan_geom(net, op, &g))
 			continue;
-		bytes = clad_tapconv_packed_bytes(&g);
-		if (bytes / sizeof(float) > panel_floats - at)
-		{
-			drop_plans(net);
-			return clad_fail(CLAD_ERR_FORMAT, "packed weights: %zu floats given, the net's plans need more",
-							 panel_floats);
-		}
 		if (!(op->tap = malloc(sizeof(clad_tapconv))))
 		{
 			drop_plans(net);
 			return clad_fail(CLAD_ERR_NOMEM, "out of memory planning convolutions");
 		}
-		if ((st = clad_tapconv_build_packed(op->tap, &g, panels + at, bytes)) != CLAD_OK)
+		if ((st = clad_tapconv_build_packed(op->tap, &g, panels + at, sizeof(float) * (panel_floats - at),
+											&bytes)) != CLAD_OK)
 		{
 			free(op->tap);
 			op->tap = NULL;
@@ -1552,14 +1546,17 @@ clad_net_use_mapped(clad_net *net, int max_B, const float *params, size_t param_
 		}
 		at += bytes / sizeof(float);
 	}
-	if (at != panel_floats || param_floats != clad_net_kept_param_floats(net))
+	if (at != panel_floats)
+	{
+		drop_plans(net);
+		return clad_fail(CLAD_ERR_FORMAT, "packed weights: %zu floats given, the net's plans need %zu",
+						 panel_floats, at);
+	}
+	if (param_floats != clad_net_kept_param_floats(net))
 	{
 		size_t		kept = clad_net_kept_param_floats(net);
 
 		drop_plans(net);
-		if (at != panel_floats)
-			return clad_fail(CLAD_ERR_FORMAT, "packed weights: %zu floats given, the net's plans need %zu",
-							 panel_floats, at);
 		return clad_fail(CLAD_ERR_FORMAT, "weights: %zu floats given, the net keeps %zu", param_floats, kept);
 	}
 	{

@@ -53,6 +53,26 @@ pack_all(clad_tap *const *by_tap, const float *w, int OC, int C, int KH, int KW)
 		}
 }
 
+/* Point every tap at its fwd and bwd panels inside tc->panels (built plans and borrowed alike). */
+static void
+point_taps(clad_tapconv *tc)
+{
+	size_t		per = (size_t) tc->g.C * tc->g.OC;	/* floats in one tap's fwd (or bwd) panels */
+
+	for (int i = 0; i < tc->ntaps; i++)
+	{
+		tc->taps[i].fwd = tc->panels + per * 2 * i;
+		tc->taps[i].bwd = tc->panels + per * (2 * i + 1);
+	}
+}
+
+/* Bytes of the fwd and bwd panels of a plan with ntaps taps. */
+static size_t
+panels_bytes_of(const clad_conv_geom *g, int ntaps)
+{
+	return sizeof(float) * (size_t) g->C * g->OC * 2 * (ntaps ? ntaps : 1);
+}
+
 clad_status
 clad_tapconv_build(clad_tapconv *tc, const clad_conv_geom *g, const float *weight)
 {
@@ -115,19 +135,13 @@ clad_tapconv_build(clad_tapconv *tc, const clad_conv_geom *g, const float *weigh
 		}
 	if (weight)
 	{
-		size_t		per = (size_t) g->C * g->OC;	/* floats in one tap's fwd (or bwd) panels */
-
-		tc->panels_bytes = sizeof(float) * per * 2 * (tc->ntaps ? tc->ntaps : 1);
+		tc->panels_bytes = panels_bytes_of(g, tc->ntaps);
 		if (!(tc->panels = clad_big_alloc(tc->panels_bytes)))
 		{
 			tc->panels_bytes = 0;
 			goto nomem_all;
 		}
-		for (int i = 0; i < tc->ntaps; i++)
-		{
-			tc->taps[i].fwd = tc->panels + per * 2 * i;
-			tc->taps[i].bwd = tc->panels + per * (2 * i + 1);
-		}
+		point_taps(tc);
 		pack_all(by_tap, weight, g->OC, g->C, g->KH, g->KW);
 	}
 	free(by_tap);
@@ -140,51 +154,31 @@ nomem_all:
 	return clad_fail(CLAD_ERR_NOMEM, "out of memory planning a convolution");
 }
 
-size_t
-clad_tapconv_packed_bytes(const clad_conv_geom *g)
-{
-	int			ntaps = 0;
-
-	if (!clad_tapconv_supported(g))
-		return 0;
-	/* the taps clad_tapconv_build keeps: those that meet a real pixel somewhere */
-	for (int kh = 0; kh < g->KH; kh++)
-		for (int kw = 0; kw < g->KW; kw++)
-		{
-			int			rows = 0, cols = 0;
-
-			for (int oh = 0; oh < g->OH; oh++)
-				rows += oh * g->stride - g->pad + kh >= 0 && oh * g->stride - g->pad + kh < g->H;
-			for (int ow = 0; ow < g->OW; ow++)
-				cols += ow * g->stride - g->pad + kw >= 0 && ow * g->stride - g->pad + kw < g->W;
-			ntaps += rows > 0 && cols > 0;
-		}
-	return sizeof(float) * (size_t) g->C * g->OC * 2 * (ntaps ? ntaps : 1);
-}
-
 clad_status
 clad_tapconv_build_packed(clad_tapconv *tc, const clad_conv_geom *g, const float *panels,
-						  size_t panels_bytes)
+						  size_t avail_bytes, size_t *used_bytes)
 {
-	size_t		per = (size_t) g->C * g->OC;
 	clad_status st;
 
+	*used_bytes = 0;
 	if (!clad_tapconv_supported(g))
 		return clad_fail(CLAD_ERR_UNSUPPORTED, "packed tap plans need channels in multiples of %d", PANEL);
-	if (panels_bytes != clad_tapconv_packed_bytes(g))
-		return clad_fail(CLAD_ERR_FORMAT, "packed convolution weights of %zu bytes, the plan needs %zu",
-						 panels_bytes, clad_tapconv_packed_bytes(g));
 	if ((st = clad_tapconv_build(tc, g, NULL)) != CLAD_OK)
 		return st;
+	if (panels_bytes_of(g, tc->ntaps) > avail_bytes)
+	{
+		size_t		need = panels_bytes_of(g, tc->ntaps);
+
+		clad_tapconv_free(tc);
+		return clad_fail(CLAD_ERR_FORMAT, "packed convolution weights: %zu bytes left, the plan needs %zu",
+						 avail_bytes, need);
+	}
 	/* read only through the taps; the cast keeps one struct for both kinds of plan */
 	tc->panels = (float *) panels;
-	tc->panels_bytes = panels_bytes;
+	tc->panels_bytes = panels_bytes_of(g, tc->ntaps);
 	tc->borrowed = 1;
-	for (int i = 0; i < tc->ntaps; i++)
-	{
-		tc->taps[i].fwd = tc->panels + per * 2 * i;
-		tc->taps[i].bwd = tc->panels + per * (2 * i + 1);
-	}
+	point_taps(tc);
+	*used_bytes = tc->panels_bytes;
 	return CLAD_OK;
 }
 

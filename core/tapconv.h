@@ -47,17 +47,14 @@ int			clad_tapconv_supported(const clad_conv_geom *g);
 clad_status clad_tapconv_build(clad_tapconv *tc, const clad_conv_geom *g, const float *weight);
 void		clad_tapconv_free(clad_tapconv *tc);
 
-/* Bytes of the packed panels a plan of g holds (0 when g has no packed plan). */
-size_t		clad_tapconv_packed_bytes(const clad_conv_geom *g);
-
 /*
- * The same plan over panels packed earlier (a copy of a built plan's
- * tc->panels, panels_bytes long): nothing is packed or copied, the plan
- * reads them where they are and never writes or frees them.  Refused unless
- * panels_bytes is exactly what the plan of g needs.
+ * The same plan over panels packed earlier (copies of built plans'
+ * tc->panels, one after another): the plan takes its panels from the start
+ * of panels (avail_bytes at most) and says how many bytes it took; nothing
+ * is packed or copied, and the plan never writes or frees them.
  */
-clad_status clad_tapconv_build_packed(clad_tapconv *tc, const clad_conv_geom *g,
-									  const float *panels, size_t panels_bytes);
+clad_status clad_tapconv_build_packed(clad_tapconv *tc, const clad_conv_geom *g, const float *panels,
+									  size_t avail_bytes, size_t *used_bytes);
 
 /* Scratch floats for a batch of B. */
 size_t		clad_tapconv_scratch_floats(const clad_tapconv *tc, int B);
