@@ -41,31 +41,6 @@ svm_silent(const char *s)
 	(void) s;
 }
 
-/* Per-channel mean and std of the normal images, as CLAD normalises them. */
-static void
-channel_stats(clad_baseline *b, const clad_dataset *d)
-{
-	size_t		plane = (size_t) d->H * d->W, img = (size_t) d->C * plane;
-
-	for (int c = 0; c < d->C; c++)
-	{
-		double		s = 0, s2 = 0, cnt = (double) d->n * plane, mean, var;
-
-		for (int i = 0; i < d->n; i++)
-			for (size_t j = 0; j < plane; j++)
-			{
-				double		v = d->pixels[(size_t) i * img + c * plane + j];
-
-				s += v;
-				s2 += v * v;
-			}
-		mean = s / cnt;
-		var = s2 / cnt - mean * mean;
-		b->mean[c] = (float) mean;
-		b->std[c] = (float) (var > 1e-12 ? sqrt(var) : 1.0);
-	}
-}
-
 /* One image's normalised pixels as libsvm nodes (dense: every index, then -1). */
 static void
 to_nodes(const clad_baseline *b, const float *px, struct svm_node *out)
@@ -94,7 +69,8 @@ train_ocsvm(clad_baseline *b, const clad_train_config *cfg, const clad_dataset *
 
 	if (!(cfg->ocsvm_nu > 0.0 && cfg->ocsvm_nu <= 1.0) || !(cfg->ocsvm_gamma >= 0.0))
 		return clad_fail(CLAD_ERR_INVALID, "--ocsvm-nu must be in (0, 1] and --ocsvm-gamma at least 0");
-	channel_stats(b, d);
+	/* normalised as CLAD normalises its input */
+	clad_channel_stats(d->pixels, d->n, d->C, (size_t) d->H * d->W, b->mean, b->std);
 	b->nodes = malloc(sizeof(struct svm_node) * (feat + 1) * d->n);
 	b->rows = malloc(sizeof(struct svm_node *) * d->n);
 	b->query = malloc(sizeof(struct svm_node) * (feat + 1));

@@ -1294,12 +1294,14 @@ evaluate(clad_model *m, const clad_dataset *test, const clad_scenario *sc, const
 				flag_n++;
 		}
 		score[i] = -conf[i];
-		base[i] = -base[i];
 	}
 	r->n = test->n;
 	r->n_normal = test->n - r->n_anomaly;
-	if ((st = clad_ad_evaluate(score, anomaly, test->n, &r->odin)) != CLAD_OK ||
-		(st = clad_ad_evaluate(base, anomaly, test->n, &r->base)) != CLAD_OK)
+	if ((st = clad_ad_evaluate(score, anomaly, test->n, &r->odin)) != CLAD_OK)
+		die("cannot compute the metrics: %s", clad_last_error());
+	for (int i = 0; i < test->n; i++)
+		score[i] = -base[i];
+	if ((st = clad_ad_evaluate(score, anomaly, test->n, &r->base)) != CLAD_OK)
 		die("cannot compute the metrics: %s", clad_last_error());
 	r->T = T;
 	r->eps = eps;
@@ -1317,12 +1319,7 @@ evaluate(clad_model *m, const clad_dataset *test, const clad_scenario *sc, const
 		pure += best;
 	}
 	r->purity = (double) pure / r->n_normal;
-	/* the confidences again (not negated), for the report */
-	for (int i = 0; i < test->n; i++)
-	{
-		conf[i] = -score[i];
-		base[i] = -base[i];
-	}
+	/* the confidences, for the report */
 	r->odin_conf = conf;
 	r->base_conf = base;
 	r->is_anomaly = anomaly;
@@ -1339,14 +1336,20 @@ print_metrics_row(const char *what, const clad_ad_metrics *a)
 }
 
 static void
+print_metrics_header(void)
+{
+	printf("  %-30s %6s  %6s  %9s  %7s  %7s  %8s\n", "", "AUROC", "bestF1", "FPR@95TPR", "deterr",
+		   "AUPRin", "AUPRout");
+}
+
+static void
 print_eval(const eval_result *r, const clad_scenario *sc)
 {
 	char		odin[64];
 
 	printf("test split: %d images, %d normal (%s), %d anomalous\n", r->n, r->n_normal, sc->label,
 		   r->n_anomaly);
-	printf("  %-30s %6s  %6s  %9s  %7s  %7s  %8s\n", "", "AUROC", "bestF1", "FPR@95TPR", "deterr",
-		   "AUPRin", "AUPRout");
+	print_metrics_header();
 	snprintf(odin, sizeof(odin), "ODIN (T=%g, eps=%g)", r->T, r->eps);
 	print_metrics_row(odin, &r->odin);
 	print_metrics_row("baseline (T=1, eps=0)", &r->base);
@@ -1835,8 +1838,7 @@ run_baseline(const options *o, const clad_train_config *cfg, clad_scenario *sc, 
 		printf("trained %s on %d normal images of %s\n", clad_baseline_describe(b), normal->n, sc->label);
 		printf("test split: %d images, %d normal (%s), %d anomalous\n", test->n, test->n - n_anomaly,
 			   sc->label, n_anomaly);
-		printf("  %-30s %6s  %6s  %9s  %7s  %7s  %8s\n", "", "AUROC", "bestF1", "FPR@95TPR", "deterr",
-			   "AUPRin", "AUPRout");
+		print_metrics_header();
 		print_metrics_row(o->method, &met);
 	}
 	if (fflush(stdout) != 0)

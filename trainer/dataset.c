@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -154,6 +155,32 @@ clad_dataset_free(clad_dataset *d)
 			free(d->class_names[i]);
 	free(d->class_names);
 	memset(d, 0, sizeof(*d));
+}
+
+void
+clad_channel_stats(const float *pixels, int n, int C, size_t plane, float *mean, float *std)
+{
+	size_t		img = (size_t) C * plane;
+
+	for (int c = 0; c < C; c++)
+	{
+		double		s = 0, s2 = 0, cnt = (double) n * plane, mu, var;
+
+		for (int i = 0; i < n; i++)
+		{
+			const float *p = pixels + (size_t) i * img + c * plane;
+
+			for (size_t j = 0; j < plane; j++)
+			{
+				s += p[j];
+				s2 += (double) p[j] * p[j];
+			}
+		}
+		mu = s / cnt;
+		var = s2 / cnt - mu * mu;
+		mean[c] = (float) mu;
+		std[c] = (float) (var > 1e-12 ? sqrt(var) : 1.0);
+	}
 }
 
 /* A growable list of strings. */

@@ -23,6 +23,12 @@ typedef struct clad_dataset
 
 void		clad_dataset_free(clad_dataset *d);
 
+/*
+ * Per-channel mean and std (population, 1 when the variance is ~0) of n
+ * images (n, C, plane) in [0,1]: the reference's Normalize statistics.
+ */
+void		clad_channel_stats(const float *pixels, int n, int C, size_t plane, float *mean, float *std);
+
 /* Which split of a set with an official train/test division. */
 typedef enum clad_split
 {

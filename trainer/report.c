@@ -362,56 +362,51 @@ scatter(page *p, const char *id, const double *y, const int *colour_of, int n, c
 	out(p, "</g></svg></div>\n");
 }
 
+typedef struct scored
+{
+	float		score;
+	uint8_t		anomaly;
+} scored;
+
+static int
+by_score_desc(const void *a, const void *b)
+{
+	float		x = ((const scored *) a)->score, y = ((const scored *) b)->score;
+
+	return (x < y) - (x > y);
+}
+
 /* ROC of scores where higher = more anomalous: (FPR, TPR) at each distinct threshold. */
 static int
 roc(const float *score, const uint8_t *anomaly, int n, double *fpr, double *tpr)
 {
-	int		   *idx = malloc(sizeof(int) * n);
+	scored	   *v = malloc(sizeof(scored) * n);
 	int			npos = 0, nneg, tp = 0, fp = 0, m = 0;
 
-	if (!idx)
+	if (!v)
 		return 0;
 	for (int i = 0; i < n; i++)
 	{
-		idx[i] = i;
+		v[i] = (scored) {score[i], anomaly[i]};
 		npos += anomaly[i];
 	}
 	nneg = n - npos;
-	/* a merge sort of the indices by score, descending (qsort's comparator could not see the scores) */
-	for (int w = 1; w < n; w *= 2)
-	{
-		int		   *tmp = malloc(sizeof(int) * n);
-
-		if (!tmp)
-		{
-			free(idx);
-			return 0;
-		}
-		for (int lo = 0; lo < n; lo += 2 * w)
-		{
-			int			a = lo, am = lo + w < n ? lo + w : n, b = am, bm = lo + 2 * w < n ? lo + 2 * w : n, k = lo;
-
-			while (a < am || b < bm)
-				tmp[k++] = (b >= bm || (a < am && score[idx[a]] >= score[idx[b]])) ? idx[a++] : idx[b++];
-		}
-		memcpy(idx, tmp, sizeof(int) * n);
-		free(tmp);
-	}
+	qsort(v, n, sizeof(scored), by_score_desc);
 	fpr[m] = 0;
 	tpr[m++] = 0;
 	for (int i = 0; i < n; i++)
 	{
-		if (anomaly[idx[i]])
+		if (v[i].anomaly)
 			tp++;
 		else
 			fp++;
-		if (i + 1 == n || score[idx[i + 1]] != score[idx[i]])
+		if (i + 1 == n || v[i + 1].score != v[i].score)
 		{
 			fpr[m] = nneg ? (double) fp / nneg : 0;
 			tpr[m++] = npos ? (double) tp / npos : 0;
 		}
 	}
-	free(idx);
+	free(v);
 	return m;
 }
 

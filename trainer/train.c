@@ -121,25 +121,7 @@ set_normalisation(run *r)
 	clad_model *m = r->m;
 	size_t		plane = (size_t) m->H * m->W;
 
-	for (int c = 0; c < m->C; c++)
-	{
-		double		s = 0, s2 = 0, cnt = (double) r->n * plane, mean, var;
-
-		for (int i = 0; i < r->n; i++)
-		{
-			const float *p = r->pix + (size_t) i * r->img + c * plane;
-
-			for (size_t j = 0; j < plane; j++)
-			{
-				s += p[j];
-				s2 += (double) p[j] * p[j];
-			}
-		}
-		mean = s / cnt;
-		var = s2 / cnt - mean * mean;
-		m->mean[c] = (float) mean;
-		m->std[c] = (float) (var > 1e-12 ? sqrt(var) : 1.0);
-	}
+	clad_channel_stats(r->pix, r->n, m->C, plane, m->mean, m->std);
 	for (int i = 0; i < r->n; i++)
 		for (int c = 0; c < m->C; c++)
 		{
