@@ -19,12 +19,13 @@ BUDGET=${PAPER_BUDGET:-full}
 JOBS=${PAPER_JOBS:-2}
 SEED=${PAPER_SEED:-1}
 case $BUDGET in
+	# the options of each method at this budget (words; run_one splits them)
 	full)
-		CLAD=()
-		SVDD=(--ae-epochs 250 --svdd-epochs 150 --latent 32 --ae-batch 200) ;;
+		CLAD_FLAGS=""
+		SVDD_FLAGS="--ae-epochs 250 --svdd-epochs 150 --latent 32 --ae-batch 200" ;;
 	short)
-		CLAD=(--ae-epochs 20 --dec-epochs 10 --clf-epochs 3)
-		SVDD=(--ae-epochs 30 --svdd-epochs 30 --latent 32 --ae-batch 128) ;;
+		CLAD_FLAGS="--ae-epochs 20 --dec-epochs 10 --clf-epochs 3"
+		SVDD_FLAGS="--ae-epochs 30 --svdd-epochs 30 --latent 32 --ae-batch 128" ;;
 	*)
 		echo "paper.sh: PAPER_BUDGET must be full or short, not $BUDGET" >&2
 		exit 2 ;;
@@ -43,9 +44,11 @@ done
 run_one() {
 	local method=$1 sc=$2 extra=()
 	case $method in
-		clad) extra=(--out "$OUT/clad_$sc.safetensors" "${CLAD[@]}") ;;
+		# shellcheck disable=SC2206
+		clad) extra=(--out "$OUT/clad_$sc.safetensors" $CLAD_FLAGS) ;;
 		ocsvm) extra=(--method ocsvm) ;;
-		deepsvdd) extra=(--method deepsvdd "${SVDD[@]}") ;;
+		# shellcheck disable=SC2206
+		deepsvdd) extra=(--method deepsvdd $SVDD_FLAGS) ;;
 	esac
 	local t0=$(date +%s)
 	if ./trainer/clad-train --data mnist --normal "mnist:$sc" --seed "$SEED" --quiet --json "${extra[@]}" \
@@ -58,11 +61,9 @@ run_one() {
 	fi
 }
 export -f run_one
-export OUT SEED
-export CLAD_ARR="${CLAD[*]}" SVDD_ARR="${SVDD[*]}"
+export OUT SEED CLAD_FLAGS SVDD_FLAGS
 echo "paper: budget $BUDGET, $(wc -l <"$jobs_file") runs to do, $JOBS at a time, seed $SEED -> $OUT"
 t_start=$(date +%s)
-# xargs runs each line through bash with the budget's arrays rebuilt from the environment
-xargs -P "$JOBS" -L 1 bash -c 'CLAD=($CLAD_ARR); SVDD=($SVDD_ARR); run_one "$@"' _ <"$jobs_file"
+xargs -P "$JOBS" -L 1 bash -c 'run_one "$@"' _ <"$jobs_file"
 echo "paper: all runs in $(( $(date +%s) - t_start )) s"
 /usr/bin/python3 scripts/paper_table.py "$OUT" "$BUDGET" | tee "$OUT/table.md"
