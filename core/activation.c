@@ -48,16 +48,21 @@ clad_sigmoid_backward(float *din, const float *dout, const float *out, size_t n)
 }
 
 void
-clad_dropout_forward(float *out, float *mask, const float *in, size_t n,
-					 float p, clad_rng *rng)
+clad_dropout_mask(float *mask, size_t n, float p, clad_rng *rng)
 {
 	float		keep = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
 
 	for (size_t i = 0; i < n; i++)
-	{
 		mask[i] = clad_rng_uniform(rng) < p ? 0.0f : keep;
+}
+
+void
+clad_dropout_forward(float *out, float *mask, const float *in, size_t n,
+					 float p, clad_rng *rng)
+{
+	clad_dropout_mask(mask, n, p, rng);
+	for (size_t i = 0; i < n; i++)
 		out[i] = in[i] * mask[i];
-	}
 }
 
 void

@@ -117,6 +117,8 @@ void		clad_sigmoid_backward(float *din, const float *dout, const float *out, siz
 /* Dropout (training): mask (n) gets 0 or 1/(1-p) from rng; out = in * mask */
 void		clad_dropout_forward(float *out, float *mask, const float *in, size_t n,
 								 float p, clad_rng *rng);
+/* The mask alone (the device draws it on the host, from the same stream) */
+void		clad_dropout_mask(float *mask, size_t n, float p, clad_rng *rng);
 void		clad_dropout_backward(float *din, const float *dout, const float *mask, size_t n);
 
 /* ---- pooling -------------------------------------------------------- */
@@ -182,6 +184,12 @@ typedef struct clad_adam
 	float		lr, beta1, beta2, eps, weight_decay;
 	long		step;			/* steps taken so far */
 } clad_adam;
+
+/*
+ * Count a step and return its scalars: *step_size = lr / (1 - beta1^t),
+ * *bc2_sqrt = sqrt(1 - beta2^t) (clad_adam_step does this first).
+ */
+void		clad_adam_next(clad_adam *opt, float *step_size, float *bc2_sqrt);
 
 /* param, grad, m, v all (n); increments opt->step first */
 void		clad_adam_step(clad_adam *opt, float *param, const float *grad,

@@ -1,6 +1,5 @@
 /* core/net.c: building, running and differentiating a network of layer calls. */
-#include "net.h"
-#include "tapconv.h"
+#include "net_internal.h"
 #include "bigalloc.h"
 
 #include <math.h>
@@ -11,78 +10,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define BN_MOMENTUM 0.1f
 /* Convolutions whose output maps are at most this many pixels get tap plans. */
 #define TAP_MAX_POSITIONS 64
-#define BN_EPS 1e-5f
-
-typedef enum op_kind
-{
-	OP_CONV, OP_CONVT, OP_BN, OP_LINEAR, OP_RELU, OP_ELU, OP_SIGMOID, OP_DROPOUT,
-	OP_MAXPOOL, OP_AVGPOOL, OP_ADD, OP_RESHAPE, OP_REPARAM
-} op_kind;
-
-typedef struct value_info
-{
-	int			C, H, W;
-	size_t		numel;			/* per image */
-	int			alias;			/* value whose memory this one shares, or -1 */
-} value_info;
-
-typedef struct net_op
-{
-	op_kind		kind;
-	int			in, in2, out;	/* value ids (in2: second addend) */
-	int			w, b;			/* tensor ids: weight/gamma, bias/beta, or -1 */
-	int			rm, rv, nbt;	/* BatchNorm buffers */
-	int			k, stride, pad;
-	float		p;				/* dropout probability */
-	float	   *save_mean, *save_invstd;	/* BatchNorm batch statistics (C) */
-	int32_t    *argmax;			/* max pool winners (cap_B x out numel) */
-	float	   *noise;			/* dropout mask or reparam noise (cap_B x out numel) */
-	clad_tapconv *tap;			/* small-map plan with packed weights (eval passes), or NULL */
-	clad_tapconv *pairs;		/* small-map plan for the other passes, or NULL */
-	int			released;		/* weights handed back: only the tap plan may run */
-} net_op;
-
-struct clad_net
-{
-	clad_status err;
-	char		errmsg[256];
-
-	value_info *vals;
-	int			nvals, cap_vals;
-	net_op	   *ops;
-	int			nops, cap_ops;
-	clad_tensor_info *tens;
-	size_t	   *tens_off;
-	int			ntens, cap_tens;
-	int			finished;
-
-	float	   *params, *grads, *opt_m, *opt_v;
-	size_t		nparams;
-	float	   *buffers;
-	size_t		nbuffers;
-
-	/* run time */
-	int			cap_B;			/* batch size the activations are sized for */
-	int			grads_ready;	/* grad_act allocated for cap_B */
-	int			cur_B;
-	clad_mode	cur_mode;
-	int			have_forward;
-	float	  **act;			/* per value (value 0: the caller's input) */
-	float	  **gact;			/* per value gradient */
-	float	   *scratch;
-	size_t		scratch_floats;
-	clad_rng	rng;
-	int			deterministic;	/* training mode without dropout and noise */
-	int			tap_max_B;		/* batches up to this use the tap plans */
-	int			released;		/* some weights were released (clad_net_release_planned_weights) */
-	int			mapped;			/* params, buffers and panels live in the caller's memory
-								 * (clad_net_use_mapped): read only, never freed here */
-	int			weightless;		/* finished without weights (clad_net_defer_weights),
-								 * waiting for clad_net_use_mapped */
-};
 
 /* Nets finished by this thread while set get no weight memory (see net.h). */
 static _Thread_local int defer_weights = 0;
@@ -93,7 +22,6 @@ clad_net_defer_weights(int on)
 	defer_weights = on;
 }
 
-static void drop_plans(clad_net *net);
 
 static clad_status
 released_error(clad_net *net, int B)
@@ -138,8 +66,8 @@ clad_net_new(int C, int H, int W)
 	return net;
 }
 
-static void
-free_runtime(clad_net *net)
+void
+net_free_runtime(clad_net *net)
 {
 	if (net->act)
 		for (int v = 1; v < net->nvals; v++)
@@ -169,8 +97,9 @@ clad_net_free(clad_net *net)
 {
 	if (!net)
 		return;
-	free_runtime(net);
-	drop_plans(net);
+	net_device_release(net);
+	net_free_runtime(net);
+	net_drop_plans(net);
 	for (int i = 0; i < net->nops; i++)
 	{
 		if (net->ops[i].pairs)
@@ -679,7 +608,7 @@ ensure_activations(clad_net *net, int B)
 {
 	if (B <= net->cap_B && net->act)
 		return CLAD_OK;
-	free_runtime(net);
+	net_free_runtime(net);
 	net->act = calloc(net->nvals, sizeof(float *));
 	net->gact = calloc(net->nvals, sizeof(float *));
 	if (!net->act || !net->gact)
@@ -728,7 +657,7 @@ ensure_activations(clad_net *net, int B)
 	net->cap_B = B;
 	return CLAD_OK;
 nomem:
-	free_runtime(net);
+	net_free_runtime(net);
 	return clad_fail(CLAD_ERR_NOMEM, "out of memory for activations of batch %d", B);
 }
 
@@ -760,6 +689,8 @@ clad_net_forward(clad_net *net, const float *x, int B, clad_mode mode)
 		return clad_fail(CLAD_ERR_INVALID, "net not finished");
 	if (B <= 0)
 		return clad_fail(CLAD_ERR_INVALID, "batch size must be positive");
+	if (net->dev)
+		return net_device_forward(net, x, B, mode);
 	/* refuse before running anything: a training pass would move BatchNorm statistics */
 	if (net->released && (mode != CLAD_EVAL || B > net->tap_max_B))
 		return released_error(net, B);
@@ -884,6 +815,8 @@ clad_net_forward(clad_net *net, const float *x, int B, clad_mode mode)
 const float *
 clad_net_output(const clad_net *net)
 {
+	if (net->dev)
+		return net->have_forward ? net->host_out : NULL;
 	return net->act ? net->act[net->nvals - 1] : NULL;
 }
 
@@ -912,6 +845,11 @@ clad_net_in_shape(const clad_net *net, int *C, int *H, int *W)
 void
 clad_net_zero_grad(clad_net *net)
 {
+	if (net->dev)
+	{
+		net_device_zero_grad(net);
+		return;
+	}
 	if (net->grads)
 		memset(net->grads, 0, sizeof(float) * net->nparams);
 }
@@ -927,6 +865,8 @@ clad_net_backward(clad_net *net, const float *dout, int param_grads, float *dx)
 
 	if (!net->have_forward)
 		return clad_fail(CLAD_ERR_INVALID, "backward without a forward pass");
+	if (net->dev)
+		return net_device_backward(net, dout, param_grads, dx);
 	if (net->released && (param_grads || net->cur_mode != CLAD_EVAL || B > net->tap_max_B))
 		return released_error(net, B);
 	if ((st = ensure_gradients(net)) != CLAD_OK)
@@ -1121,10 +1061,12 @@ clad_net_adam_step(clad_net *net, clad_adam *opt)
 {
 	clad_status st;
 
+	if (net->dev)
+		return net_device_adam_step(net, opt);
 	if (net->released)
 		return clad_fail(CLAD_ERR_INVALID, "weights were released for inference: the net cannot be trained");
 	st = ensure_opt_state(net, 1);
-	drop_plans(net);
+	net_drop_plans(net);
 	if (st == CLAD_OK)
 		clad_adam_step(opt, net->params, net->grads, net->opt_m, net->opt_v, net->nparams);
 	return st;
@@ -1135,10 +1077,12 @@ clad_net_sgd_step(clad_net *net, clad_sgd *opt)
 {
 	clad_status st;
 
+	if (net->dev)
+		return net_device_sgd_step(net, opt);
 	if (net->released)
 		return clad_fail(CLAD_ERR_INVALID, "weights were released for inference: the net cannot be trained");
 	st = ensure_opt_state(net, 0);
-	drop_plans(net);
+	net_drop_plans(net);
 	if (st == CLAD_OK)
 		clad_sgd_step(opt, net->params, net->grads, net->opt_m, net->nparams);
 	return st;
@@ -1149,6 +1093,8 @@ clad_net_save(const clad_net *net, clad_st_writer *w, const char *prefix)
 {
 	char		name[256];
 
+	if (net->dev)
+		return net_device_refuse(net, "saved");
 	if (net->released)
 		return clad_fail(CLAD_ERR_INVALID, "weights were released for inference: the net cannot be saved");
 
@@ -1179,6 +1125,8 @@ net_load(clad_net *net, const clad_st_file *f, const char *prefix, int in_place)
 	char		name[256];
 	float	   *stage_p, *stage_b;
 
+	if (net->dev)
+		return net_device_refuse(net, "loaded into");
 	if (net->mapped || net->weightless)
 		return clad_fail(CLAD_ERR_INVALID, "this net scores from mapped weights: they cannot be loaded over");
 
@@ -1242,7 +1190,7 @@ net_load(clad_net *net, const clad_st_file *f, const char *prefix, int in_place)
 			return st;
 		}
 	}
-	drop_plans(net);
+	net_drop_plans(net);
 	if (stage_p != net->params)
 	{
 		memcpy(net->params, stage_p, sizeof(float) * net->nparams);
@@ -1273,6 +1221,8 @@ clad_net_release_planned_weights(clad_net *net)
 {
 	size_t		page = (size_t) sysconf(_SC_PAGESIZE), total = 0;
 
+	if (net->dev)
+		return 0;
 	for (int i = 0; i < net->nops; i++)
 	{
 		net_op	   *op = &net->ops[i];
@@ -1322,8 +1272,8 @@ clad_net_set_stochastic(clad_net *net, int on)
 }
 
 
-static void
-drop_plans(clad_net *net)
+void
+net_drop_plans(clad_net *net)
 {
 	for (int i = 0; i < net->nops; i++)
 		if (net->ops[i].tap)
@@ -1373,9 +1323,11 @@ clad_net_prepare_inference(clad_net *net, int max_B)
 
 	if (!net->finished || max_B < 1)
 		return clad_fail(CLAD_ERR_INVALID, "prepare_inference needs a finished net and max_B >= 1");
+	if (net->dev)
+		return net_device_refuse(net, "prepared for CPU inference");
 	if (net->released)
 		return clad_fail(CLAD_ERR_INVALID, "weights were released: load them again before preparing");
-	drop_plans(net);
+	net_drop_plans(net);
 	for (int i = 0; i < net->nops; i++)
 	{
 		net_op	   *op = &net->ops[i];
@@ -1385,20 +1337,20 @@ clad_net_prepare_inference(clad_net *net, int max_B)
 			continue;
 		if (!(op->tap = malloc(sizeof(clad_tapconv))))
 		{
-			drop_plans(net);
+			net_drop_plans(net);
 			return clad_fail(CLAD_ERR_NOMEM, "out of memory planning convolutions");
 		}
 		if ((st = clad_tapconv_build(op->tap, &g, TDATA(op->w))) != CLAD_OK)
 		{
 			free(op->tap);
 			op->tap = NULL;
-			drop_plans(net);
+			net_drop_plans(net);
 			return st;
 		}
 	}
 	if ((st = plan_scratch(net, max_B)) != CLAD_OK)
 	{
-		drop_plans(net);
+		net_drop_plans(net);
 		return st;
 	}
 	net->tap_max_B = max_B;
@@ -1522,6 +1474,8 @@ clad_net_use_mapped(clad_net *net, int max_B, const float *params, size_t param_
 
 	if (!net->finished || max_B < 1 || (net->released && !net->weightless) || net->mapped || net->tap_max_B)
 		return clad_fail(CLAD_ERR_INVALID, "use_mapped needs a finished, unprepared net and max_B >= 1");
+	if (net->dev)
+		return net_device_refuse(net, "given mapped weights");
 	/* the plans first: nothing of the net changes until they all fit */
 	for (int i = 0; i < net->nops; i++)
 	{
@@ -1533,7 +1487,7 @@ clad_net_use_mapped(clad_net *net, int max_B, const float *params, size_t param_
 			continue;
 		if (!(op->tap = malloc(sizeof(clad_tapconv))))
 		{
-			drop_plans(net);
+			net_drop_plans(net);
 			return clad_fail(CLAD_ERR_NOMEM, "out of memory planning convolutions");
 		}
 		if ((st = clad_tapconv_build_packed(op->tap, &g, panels + at, sizeof(float) * (panel_floats - at),
@@ -1541,14 +1495,14 @@ clad_net_use_mapped(clad_net *net, int max_B, const float *params, size_t param_
 		{
 			free(op->tap);
 			op->tap = NULL;
-			drop_plans(net);
+			net_drop_plans(net);
 			return st;
 		}
 		at += bytes / sizeof(float);
 	}
 	if (at != panel_floats)
 	{
-		drop_plans(net);
+		net_drop_plans(net);
 		return clad_fail(CLAD_ERR_FORMAT, "packed weights: %zu floats given, the net's plans need %zu",
 						 panel_floats, at);
 	}
@@ -1556,7 +1510,7 @@ clad_net_use_mapped(clad_net *net, int max_B, const float *params, size_t param_
 	{
 		size_t		kept = clad_net_kept_param_floats(net);
 
-		drop_plans(net);
+		net_drop_plans(net);
 		return clad_fail(CLAD_ERR_FORMAT, "weights: %zu floats given, the net keeps %zu", param_floats, kept);
 	}
 	{
@@ -1567,7 +1521,7 @@ clad_net_use_mapped(clad_net *net, int max_B, const float *params, size_t param_
 				biggest = net->tens[i].numel;
 		if (!(zeros = zero_floats(biggest)) || (st = plan_scratch(net, max_B)) != CLAD_OK)
 		{
-			drop_plans(net);
+			net_drop_plans(net);
 			return zeros ? st : clad_fail(CLAD_ERR_NOMEM, "out of memory mapping zeros");
 		}
 	}

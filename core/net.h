@@ -16,6 +16,7 @@
 #include "status.h"
 #include "layers.h"
 #include "safetensors.h"
+#include "device.h"
 
 typedef struct clad_net clad_net;
 
@@ -208,6 +209,30 @@ const float *clad_net_kept_param_block(const clad_net *net, int *at, size_t *flo
  */
 clad_status clad_net_use_mapped(clad_net *net, int max_B, const float *params, size_t param_floats,
 								const float *buffers, const float *panels, size_t panel_floats);
+
+/* ---- training on a device (core/net_device.c) ---- */
+
+/*
+ * Move a finished net onto dev (device.h), or back to the host with dev
+ * NULL.  Its parameters, buffers, gradients and optimiser state go with it
+ * (copied up; copied back when it returns), and every pass and optimiser
+ * step then runs on the device.  The calls stay the same: forward takes the
+ * input from host memory, clad_net_output is a host copy, backward takes
+ * dout and writes dx in host memory; dropout masks and variational noise are
+ * drawn on the host from the net's generator, so a device run draws the
+ * same numbers as a CPU run.  While on a device the host copies of the
+ * tensors (clad_net_params, clad_net_tensor) are stale until
+ * clad_net_sync_host, and saving, loading and preparing for inference are
+ * refused.  Tap plans and released or mapped weights are CPU-only: such a
+ * net is refused.  On error the net stays where it was.
+ */
+clad_status clad_net_to_device(clad_net *net, clad_device *dev);
+
+/* The device the net is on, NULL on the host. */
+clad_device *clad_net_device(const clad_net *net);
+
+/* Copy the parameters and buffers of a net on a device down into its host tensors. */
+clad_status clad_net_sync_host(clad_net *net);
 
 /* Floats of parameters + buffers, and bytes of activation memory currently held. */
 size_t		clad_net_activation_bytes(const clad_net *net);

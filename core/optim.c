@@ -4,17 +4,24 @@
 #include <math.h>
 
 void
-clad_adam_step(clad_adam *opt, float *param, const float *grad,
-			   float *m, float *v, size_t n)
+clad_adam_next(clad_adam *opt, float *step_size, float *bc2_sqrt)
 {
 	double		bc1, bc2;
-	float		step_size, bc2_sqrt;
 
 	opt->step++;
 	bc1 = 1.0 - pow(opt->beta1, (double) opt->step);
 	bc2 = 1.0 - pow(opt->beta2, (double) opt->step);
-	step_size = (float) (opt->lr / bc1);
-	bc2_sqrt = (float) sqrt(bc2);
+	*step_size = (float) (opt->lr / bc1);
+	*bc2_sqrt = (float) sqrt(bc2);
+}
+
+void
+clad_adam_step(clad_adam *opt, float *param, const float *grad,
+			   float *m, float *v, size_t n)
+{
+	float		step_size, bc2_sqrt;
+
+	clad_adam_next(opt, &step_size, &bc2_sqrt);
 	for (size_t i = 0; i < n; i++)
 	{
 		float		g = grad[i] + opt->weight_decay * param[i];

@@ -1,0 +1,36 @@
+/* core/device.h: where a net trains: the CPU (the default), a CUDA GPU, or
+ * the emulated device that tests the device path on a CPU.
+ *
+ * A device is opened by name and handed to clad_net_to_device (net.h); the
+ * net's weights, gradients, optimiser state and activations then live in the
+ * device's memory, and every layer runs there.  The host keeps the data
+ * (inputs in, outputs and losses out), so callers change nothing else.
+ */
+#ifndef CLAD_DEVICE_H
+#define CLAD_DEVICE_H
+
+#include "status.h"
+
+typedef struct clad_device clad_device;
+
+/*
+ * Open a device:
+ *   "cpu"       *out = NULL: nets stay on the host (not an error)
+ *   "cuda"      the first CUDA GPU; "cuda:N" the N-th
+ *   "emulated"  host memory behind the device interface, running the same
+ *               kernel bodies as the GPU one element at a time (for tests;
+ *               slow).  Its addresses are tagged so that any host access to
+ *               device memory faults, as it would with a GPU.
+ * CUDA fails with CLAD_ERR_UNSUPPORTED and a message saying why when this
+ * build has no CUDA backend or the machine has no usable GPU.
+ */
+clad_status clad_device_open(const char *name, clad_device **out);
+void		clad_device_close(clad_device *dev);
+
+/* One line on what the device is ("cuda:0 NVIDIA H200, 139.8 GiB, cuBLAS 13.0"). */
+const char *clad_device_describe(const clad_device *dev);
+
+/* Non-zero when this build has the CUDA backend (make CUDA=1 or nvcc found). */
+int			clad_device_cuda_built(void);
+
+#endif

@@ -1,0 +1,113 @@
+/* core/net_internal.h: the insides of a clad_net, shared by net.c (host)
+ * and net_device.c (device); private to core. */
+#ifndef CLAD_NET_INTERNAL_H
+#define CLAD_NET_INTERNAL_H
+
+#include "net.h"
+#include "tapconv.h"
+#include "device_impl.h"
+
+#define BN_MOMENTUM 0.1f
+#define BN_EPS 1e-5f
+
+typedef enum op_kind
+{
+	OP_CONV, OP_CONVT, OP_BN, OP_LINEAR, OP_RELU, OP_ELU, OP_SIGMOID, OP_DROPOUT,
+	OP_MAXPOOL, OP_AVGPOOL, OP_ADD, OP_RESHAPE, OP_REPARAM
+} op_kind;
+
+typedef struct value_info
+{
+	int			C, H, W;
+	size_t		numel;			/* per image */
+	int			alias;			/* value whose memory this one shares, or -1 */
+} value_info;
+
+typedef struct net_op
+{
+	op_kind		kind;
+	int			in, in2, out;	/* value ids (in2: second addend) */
+	int			w, b;			/* tensor ids: weight/gamma, bias/beta, or -1 */
+	int			rm, rv, nbt;	/* BatchNorm buffers */
+	int			k, stride, pad;
+	float		p;				/* dropout probability */
+	float	   *save_mean, *save_invstd;	/* BatchNorm batch statistics (C) */
+	int32_t    *argmax;			/* max pool winners (cap_B x out numel) */
+	float	   *noise;			/* dropout mask or reparam noise (cap_B x out numel) */
+	clad_tapconv *tap;			/* small-map plan with packed weights (eval passes), or NULL */
+	clad_tapconv *pairs;		/* small-map plan for the other passes, or NULL */
+	int			released;		/* weights handed back: only the tap plan may run */
+	/* on a device (net_device.c): the same run-time state in device memory */
+	float	   *d_save_mean, *d_save_invstd, *d_noise;
+	int32_t    *d_argmax;
+} net_op;
+
+struct clad_net
+{
+	clad_status err;
+	char		errmsg[256];
+
+	value_info *vals;
+	int			nvals, cap_vals;
+	net_op	   *ops;
+	int			nops, cap_ops;
+	clad_tensor_info *tens;
+	size_t	   *tens_off;
+	int			ntens, cap_tens;
+	int			finished;
+
+	float	   *params, *grads, *opt_m, *opt_v;
+	size_t		nparams;
+	float	   *buffers;
+	size_t		nbuffers;
+
+	/* run time */
+	int			cap_B;			/* batch size the activations are sized for */
+	int			grads_ready;	/* grad_act allocated for cap_B */
+	int			cur_B;
+	clad_mode	cur_mode;
+	int			have_forward;
+	float	  **act;			/* per value (value 0: the caller's input) */
+	float	  **gact;			/* per value gradient */
+	float	   *scratch;
+	size_t		scratch_floats;
+	clad_rng	rng;
+	int			deterministic;	/* training mode without dropout and noise */
+	int			tap_max_B;		/* batches up to this use the tap plans */
+	int			released;		/* some weights were released (clad_net_release_planned_weights) */
+	int			mapped;			/* params, buffers and panels live in the caller's memory
+								 * (clad_net_use_mapped): read only, never freed here */
+	int			weightless;		/* finished without weights (clad_net_defer_weights),
+								 * waiting for clad_net_use_mapped */
+
+	/*
+	 * On a device (net_device.c; dev NULL on the host): weights, gradients,
+	 * optimiser state and activations live in device memory, the host
+	 * arrays above keep the last copy brought back.
+	 */
+	clad_device *dev;
+	float	   *d_params, *d_grads, *d_opt_m, *d_opt_v, *d_buffers;
+	float	  **d_act, **d_gact;	/* per value; d_act[0] the uploaded input */
+	float	   *d_scratch;
+	size_t		d_scratch_floats;
+	int			d_cap_B;		/* batch size the device activations are sized for */
+	int			d_grads_ready;
+	float	   *host_out;		/* the last output, downloaded (d_cap_B x out numel) */
+};
+
+/* net_device.c: the device side of the public functions of net.h */
+clad_status net_device_forward(clad_net *net, const float *x, int B, clad_mode mode);
+clad_status net_device_backward(clad_net *net, const float *dout, int param_grads, float *dx);
+void		net_device_zero_grad(clad_net *net);
+clad_status net_device_adam_step(clad_net *net, clad_adam *opt);
+clad_status net_device_sgd_step(clad_net *net, clad_sgd *opt);
+/* free every device allocation of the net without bringing anything back */
+void		net_device_release(clad_net *net);
+/* the error for what a net on a device refuses (saving, loading, planning) */
+clad_status net_device_refuse(const clad_net *net, const char *what);
+
+/* net.c: helpers net_device.c shares */
+void		net_drop_plans(clad_net *net);
+void		net_free_runtime(clad_net *net);
+
+#endif

@@ -1,0 +1,519 @@
+/* tests/test_device.c: nets on a device against the same nets on the CPU.
+ *
+ * The device is CLAD_TEST_DEVICE (default "emulated": the device kernels and
+ * the device code path run on the CPU, with tagged addresses so that any host
+ * access to device memory faults).  With CLAD_TEST_DEVICE=cuda the same checks
+ * run on a GPU; without one they are skipped with a message.
+ *
+ * For every layer (in small nets of odd shapes) and every reference model:
+ * outputs of training and eval passes (relative error 1e-4), input and
+ * parameter gradients (1e-3), BatchNorm statistics, one SGD step and one
+ * Adam step, the same random draws (dropout, variational noise), batches
+ * that grow, and moving nets back and forth.  Plus the errors: unknown
+ * devices, CUDA without a build or a GPU, and what a net on a device refuses.
+ */
+#include "device.h"
+#include "gemm.h"
+#include "models.h"
+#include "net.h"
+#include "rng.h"
+#include "testutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define OUT_TOL 1e-4
+#define GRAD_TOL 1e-3
+
+static clad_device *dev;
+
+static float *
+random_floats(size_t n, uint64_t seed)
+{
+	clad_rng	r;
+	float	   *v = malloc(sizeof(float) * n);
+
+	clad_rng_seed(&r, seed);
+	for (size_t i = 0; i < n; i++)
+		v[i] = clad_rng_uniform(&r) * 2.0f - 1.0f;
+	return v;
+}
+
+/*
+ * How closely a device must agree with the CPU.  A deep net in training mode
+ * amplifies rounding (BatchNorm over few values divides by small spreads):
+ * two CPU runs whose inputs differ in the last bits can differ by 1e-3 in a
+ * randomly initialised ResNet-18.  So each comparison also runs the CPU a
+ * second time on an input perturbed at rounding level (the "noisy" twin),
+ * and the device must agree within tol or NOISE_FACTOR times the CPU's own
+ * spread, whichever is larger.  For well-conditioned values (every small
+ * net below, eval passes) the plain tolerance decides.
+ */
+#define NOISE_FACTOR 30.0
+#define PERTURB 2.5e-7f
+
+static double worst_ratio = 0;	/* largest error / bound seen, reported at the end */
+
+static void
+check_close(const char *what, const char *part, const float *got, const float *want,
+			const float *noisy, size_t n, double tol)
+{
+	double		e = max_rel_err(got, want, n);
+	double		floor = noisy ? NOISE_FACTOR * max_rel_err(noisy, want, n) : 0;
+	double		bound = tol > floor ? tol : floor;
+
+	if (e / bound > worst_ratio)
+		worst_ratio = e / bound;
+	CHECK_MSG(e <= bound, "%s: %s: relative error %.3g > %.3g (tolerance %.0e, CPU noise x%.0f %.3g)",
+			  what, part, e, bound, tol, NOISE_FACTOR, floor);
+}
+
+/* Every tensor (parameters and buffers) of got against want (and noisy). */
+static void
+check_tensors(const char *what, const char *part, clad_net *got, clad_net *want, clad_net *noisy,
+			  int grads, double tol)
+{
+	for (size_t i = 0; i < clad_net_num_tensors(want); i++)
+	{
+		const clad_tensor_info *w = clad_net_tensor(want, i), *g = clad_net_tensor(got, i);
+		const clad_tensor_info *z = clad_net_tensor(noisy, i);
+		char		label[160];
+
+		if (grads && w->is_buffer)
+			continue;
+		snprintf(label, sizeof(label), "%s %s", part, w->name);
+		if (grads)
+			check_close(what, label, g->grad, w->grad, z->grad, w->numel, tol);
+		else
+			check_close(what, label, g->data, w->data, z->data, w->numel, tol);
+	}
+}
+
+/* Copy every parameter and buffer of src into dst (same architecture). */
+static void
+copy_weights(clad_net *dst, clad_net *src)
+{
+	for (size_t i = 0; i < clad_net_num_tensors(src); i++)
+		memcpy(clad_net_tensor(dst, i)->data, clad_net_tensor(src, i)->data,
+			   sizeof(float) * clad_net_tensor(src, i)->numel);
+}
+
+/* Run the same call on the three nets (ref and noisy on the CPU, twin on the device). */
+#define ALL3(call_ref, call_noisy, call_twin) \
+	do { CHECK((call_ref) == CLAD_OK); CHECK((call_noisy) == CLAD_OK); \
+		 CHECK_MSG((call_twin) == CLAD_OK, "%s: %s", what, clad_last_error()); } while (0)
+
+/*
+ * ref runs on the CPU, twin on the device, noisy on the CPU with its input
+ * perturbed at rounding level; all start from ref's weights and the same
+ * generator seed.  Checked: forward and backward in training mode (batch
+ * B), the BatchNorm statistics it moves, a round trip to the host and
+ * back, an SGD step, and eval passes at B and at a larger batch.
+ */
+static void
+compare_on_device(const char *what, clad_net *ref, clad_net *twin, clad_net *noisy, int B)
+{
+	int			C, H, W;
+	size_t		in_n, out_n = clad_net_out_numel(ref);
+	int			B2 = B + 3;
+	float	   *x, *xz, *dout, *dx_ref, *dx_dev, *dx_z, *out_ref, *out_z;
+	clad_sgd	sgd_ref = {0.05f, 0.9f, 1e-4f, 0}, sgd_dev = sgd_ref, sgd_z = sgd_ref;
+	clad_rng	r;
+
+	clad_net_in_shape(ref, &C, &H, &W);
+	in_n = (size_t) C * H * W;
+	x = random_floats(in_n * B2, 7);
+	xz = malloc(sizeof(float) * in_n * B2);
+	clad_rng_seed(&r, 70);
+	for (size_t i = 0; i < in_n * B2; i++)
+		xz[i] = x[i] * (1.0f + PERTURB * (2.0f * clad_rng_uniform(&r) - 1.0f));
+	dout = random_floats(out_n * B2, 8);
+	dx_ref = malloc(sizeof(float) * in_n * B2);
+	dx_dev = malloc(sizeof(float) * in_n * B2);
+	dx_z = malloc(sizeof(float) * in_n * B2);
+	out_ref = malloc(sizeof(float) * out_n * B2);
+	out_z = malloc(sizeof(float) * out_n * B2);
+	copy_weights(twin, ref);
+	copy_weights(noisy, ref);
+	clad_net_seed(ref, 99);
+	clad_net_seed(twin, 99);
+	clad_net_seed(noisy, 99);
+	if (clad_net_to_device(twin, dev) != CLAD_OK)
+	{
+		CHECK_MSG(0, "%s: to_device: %s", what, clad_last_error());
+		goto done;
+	}
+	CHECK(clad_net_device(twin) == dev);
+
+	/* training pass: outputs, input gradient, BatchNorm statistics */
+	ALL3(clad_net_forward(ref, x, B, CLAD_TRAIN), clad_net_forward(noisy, xz, B, CLAD_TRAIN),
+		 clad_net_forward(twin, x, B, CLAD_TRAIN));
+	check_close(what, "train output", clad_net_output(twin), clad_net_output(ref), clad_net_output(noisy),
+				out_n * B, OUT_TOL);
+	clad_net_zero_grad(ref);
+	clad_net_zero_grad(twin);
+	clad_net_zero_grad(noisy);
+	ALL3(clad_net_backward(ref, dout, 1, dx_ref), clad_net_backward(noisy, dout, 1, dx_z),
+		 clad_net_backward(twin, dout, 1, dx_dev));
+	check_close(what, "train input gradient", dx_dev, dx_ref, dx_z, in_n * B, GRAD_TOL);
+
+	/* parameter gradients and statistics, brought back to the host */
+	CHECK(clad_net_to_device(twin, NULL) == CLAD_OK);
+	CHECK(clad_net_device(twin) == NULL);
+	check_tensors(what, "grad", twin, ref, noisy, 1, GRAD_TOL);
+	check_tensors(what, "after a training pass", twin, ref, noisy, 0, OUT_TOL);
+
+	/* back on the device: an SGD step (momentum, weight decay) with those gradients */
+	CHECK(clad_net_to_device(twin, dev) == CLAD_OK);
+	ALL3(clad_net_sgd_step(ref, &sgd_ref), clad_net_sgd_step(noisy, &sgd_z), clad_net_sgd_step(twin, &sgd_dev));
+	CHECK(clad_net_sync_host(twin) == CLAD_OK);
+	check_tensors(what, "after an SGD step", twin, ref, noisy, 0, GRAD_TOL);
+
+	/* eval passes, at B and at a batch that makes the device grow its buffers */
+	for (int pass = 0; pass < 2; pass++)
+	{
+		int			b = pass ? B2 : B;
+
+		ALL3(clad_net_forward(ref, x, b, CLAD_EVAL), clad_net_forward(noisy, xz, b, CLAD_EVAL),
+			 clad_net_forward(twin, x, b, CLAD_EVAL));
+		memcpy(out_ref, clad_net_output(ref), sizeof(float) * out_n * b);
+		memcpy(out_z, clad_net_output(noisy), sizeof(float) * out_n * b);
+		check_close(what, pass ? "eval output, larger batch" : "eval output", clad_net_output(twin), out_ref,
+					out_z, out_n * b, OUT_TOL);
+		ALL3(clad_net_backward(ref, dout, 0, dx_ref), clad_net_backward(noisy, dout, 0, dx_z),
+			 clad_net_backward(twin, dout, 0, dx_dev));
+		check_close(what, "eval input gradient", dx_dev, dx_ref, dx_z, in_n * b, GRAD_TOL);
+	}
+
+
+done:
+	free(x);
+	free(xz);
+	free(dout);
+	free(dx_ref);
+	free(dx_dev);
+	free(dx_z);
+	free(out_ref);
+	free(out_z);
+}
+
+
+/*
+ * Adam on the device against Adam on the CPU applied to the device's own
+ * gradients (a first Adam step moves each parameter by about lr times the
+ * sign of its gradient, so comparing with the CPU's gradients would only
+ * measure which rounding-level gradients changed sign).  Two steps, so the
+ * moment estimates kept on the device are used too.
+ */
+static void
+compare_adam(const char *what, clad_net *ref, clad_net *twin, int B)
+{
+	int			C, H, W;
+	size_t		np = clad_net_num_params(ref), in_n;
+	float	   *x, *dout, *p, *g, *m, *v;
+	clad_adam	opt_dev = {1e-3f, 0.9f, 0.999f, 1e-8f, 1e-4f, 0}, opt_cpu = opt_dev;
+
+	clad_net_in_shape(ref, &C, &H, &W);
+	in_n = (size_t) C * H * W;
+	x = random_floats(in_n * B, 17);
+	dout = random_floats(clad_net_out_numel(ref) * B, 18);
+	p = malloc(sizeof(float) * np);
+	g = malloc(sizeof(float) * np);
+	m = calloc(np, sizeof(float));
+	v = calloc(np, sizeof(float));
+	copy_weights(twin, ref);
+	clad_net_seed(twin, 5);
+	CHECK(clad_net_to_device(twin, dev) == CLAD_OK);
+	CHECK(clad_net_forward(twin, x, B, CLAD_TRAIN) == CLAD_OK);
+	clad_net_zero_grad(twin);
+	CHECK(clad_net_backward(twin, dout, 1, NULL) == CLAD_OK);
+	CHECK(clad_net_to_device(twin, NULL) == CLAD_OK);
+	memcpy(p, clad_net_params(twin), sizeof(float) * np);
+	memcpy(g, clad_net_grads(twin), sizeof(float) * np);
+	CHECK(clad_net_to_device(twin, dev) == CLAD_OK);
+	for (int step = 0; step < 2; step++)
+	{
+		CHECK(clad_net_adam_step(twin, &opt_dev) == CLAD_OK);
+		clad_adam_step(&opt_cpu, p, g, m, v, np);
+	}
+	CHECK(opt_dev.step == 2);
+	CHECK(clad_net_sync_host(twin) == CLAD_OK);
+	check_close(what, "two Adam steps", clad_net_params(twin), p, NULL, np, 1e-6);
+	CHECK(clad_net_to_device(twin, NULL) == CLAD_OK);
+	free(x);
+	free(dout);
+	free(p);
+	free(g);
+	free(m);
+	free(v);
+}
+
+typedef clad_net *(*builder) (void);
+
+static void
+compare_built(const char *what, builder build, int B)
+{
+	clad_net   *ref = build(), *twin = build(), *noisy = build();
+
+	if (!ref || !twin || !noisy)
+		CHECK_MSG(0, "%s: build failed: %s", what, clad_last_error());
+	else
+	{
+		compare_on_device(what, ref, twin, noisy, B);
+		/* a fresh twin: no optimiser state yet */
+		clad_net_free(twin);
+		if ((twin = build()) != NULL)
+			compare_adam(what, ref, twin, B);
+	}
+	clad_net_free(ref);
+	clad_net_free(twin);
+	clad_net_free(noisy);
+}
+
+/* Small nets that put every layer at odd shapes, strides, paddings and 1x1 / 2x2 maps. */
+static clad_net *
+convs_net(void)
+{
+	clad_net   *n = clad_net_new(2, 7, 5);
+	int			v;
+
+	v = clad_net_conv(n, 0, "c1", 3, 3, 2, 1, 1);	/* 7x5 -> 4x3, bias */
+	v = clad_net_batchnorm(n, v, "bn1");
+	v = clad_net_relu(n, v);
+	v = clad_net_conv(n, v, "c2", 4, 1, 1, 0, 0);	/* pointwise, no bias */
+	v = clad_net_elu(n, v);
+	v = clad_net_conv(n, v, "c3", 5, 3, 1, 1, 1);	/* 4x3 keeps its size */
+	v = clad_net_maxpool(n, v, 3, 2, 1);	/* overlapping windows with padding: 2x2 */
+	v = clad_net_conv(n, v, "c4", 3, 2, 1, 0, 1);	/* 2x2 -> 1x1 */
+	v = clad_net_sigmoid(n, v);
+	if (clad_net_finish(n) != CLAD_OK)
+	{
+		clad_net_free(n);
+		return NULL;
+	}
+	clad_classifier_init(n, "cnn", 5);
+	return n;
+}
+
+static clad_net *
+deconv_net(void)
+{
+	clad_net   *n = clad_net_new(3, 3, 4);
+	int			v;
+
+	v = clad_net_convt(n, 0, "d1", 2, 4, 2, 1, 1);	/* 3x4 -> 6x8 */
+	v = clad_net_batchnorm(n, v, "bn");
+	v = clad_net_elu(n, v);
+	v = clad_net_convt(n, v, "d2", 3, 3, 1, 1, 0);	/* keeps 6x8, no bias */
+	v = clad_net_maxpool(n, v, 2, 2, 0);	/* 3x4 */
+	v = clad_net_avgpool(n, v);
+	if (clad_net_finish(n) != CLAD_OK)
+	{
+		clad_net_free(n);
+		return NULL;
+	}
+	clad_autoencoder_init(n, 6);
+	return n;
+}
+
+static clad_net *
+dense_net(void)
+{
+	clad_net   *n = clad_net_new(1, 4, 5);
+	int			v, a, b;
+
+	v = clad_net_dropout(n, 0, 0.3f);
+	v = clad_net_linear(n, v, "fc1", 12, 1);
+	v = clad_net_batchnorm(n, v, "bn");	/* BatchNorm1d */
+	a = clad_net_relu(n, v);
+	b = clad_net_linear(n, a, "fc2", 12, 0);
+	v = clad_net_add(n, a, b);	/* a residual sum */
+	v = clad_net_reshape(n, v, 3, 2, 2);
+	v = clad_net_conv(n, v, "c", 4, 3, 1, 1, 1);
+	v = clad_net_reshape(n, v, 16, 1, 1);
+	v = clad_net_linear(n, v, "mu_sigma", 6, 1);
+	v = clad_net_reparam(n, v);	/* variational code of 3 */
+	if (clad_net_finish(n) != CLAD_OK)
+	{
+		clad_net_free(n);
+		return NULL;
+	}
+	clad_autoencoder_init(n, 7);
+	return n;
+}
+
+/* The reference models, each at the input size it is used at or a small one. */
+static const char *cur_arch;
+static int	cur_C, cur_H, cur_W, cur_K;
+
+static clad_net *
+classifier(void)
+{
+	clad_net   *n;
+
+	if (clad_classifier_build(cur_arch, cur_C, cur_H, cur_W, cur_K, &n) != CLAD_OK)
+		return NULL;
+	clad_classifier_init(n, cur_arch, 3);
+	return n;
+}
+
+static clad_net *
+encoder_or_decoder(int decoder)
+{
+	clad_net   *e, *d;
+
+	if (clad_autoencoder_build(cur_arch, cur_C, cur_H, cur_W, cur_K, &e, &d) != CLAD_OK)
+		return NULL;
+	clad_autoencoder_init(e, 1);
+	clad_autoencoder_init(d, 2);
+	clad_net_free(decoder ? e : d);
+	return decoder ? d : e;
+}
+
+static clad_net *
+encoder(void)
+{
+	return encoder_or_decoder(0);
+}
+
+static clad_net *
+decoder(void)
+{
+	return encoder_or_decoder(1);
+}
+
+static void
+check_models(void)
+{
+	static const struct { const char *arch; int C, H, W, B; } clfs[] = {
+		{"resnet18", 1, 28, 28, 6}, {"resnet18", 3, 12, 12, 5}, {"cnn", 1, 28, 28, 3},
+		{"cnn_large", 3, 32, 32, 2}, {"fc3", 1, 28, 28, 4}, {"linear", 2, 6, 6, 3},
+	};
+	static const struct { const char *arch; int C, H, W, B; } aes[] = {
+		{"cvae", 1, 28, 28, 3}, {"cvae_large", 3, 32, 32, 2}, {"linear", 1, 28, 28, 4},
+		{"cvae_nobias", 1, 28, 28, 3},
+	};
+	char		what[128];
+
+	for (size_t i = 0; i < sizeof(clfs) / sizeof(clfs[0]); i++)
+	{
+		cur_arch = clfs[i].arch;
+		cur_C = clfs[i].C;
+		cur_H = clfs[i].H;
+		cur_W = clfs[i].W;
+		cur_K = 5;
+		snprintf(what, sizeof(what), "classifier %s %dx%dx%d", cur_arch, cur_C, cur_H, cur_W);
+		compare_built(what, classifier, clfs[i].B);
+	}
+	for (size_t i = 0; i < sizeof(aes) / sizeof(aes[0]); i++)
+	{
+		cur_arch = aes[i].arch;
+		cur_C = aes[i].C;
+		cur_H = aes[i].H;
+		cur_W = aes[i].W;
+		cur_K = 10;				/* the latent size */
+		snprintf(what, sizeof(what), "encoder %s %dx%dx%d", cur_arch, cur_C, cur_H, cur_W);
+		compare_built(what, encoder, aes[i].B);
+		snprintf(what, sizeof(what), "decoder %s %dx%dx%d", cur_arch, cur_C, cur_H, cur_W);
+		compare_built(what, decoder, aes[i].B);
+	}
+}
+
+/* What a net on a device refuses, and that it is unharmed by the refusals. */
+static void
+check_refusals(void)
+{
+	clad_net   *n = convs_net();
+	clad_st_writer *w = clad_st_writer_new();
+	float	   *x = random_floats(2 * 7 * 5 * 4, 3);
+
+	CHECK(n && w);
+	CHECK(clad_net_to_device(n, dev) == CLAD_OK);
+	CHECK(clad_net_save(n, w, "") == CLAD_ERR_INVALID);
+	CHECK(strstr(clad_last_error(), "on device") != NULL);
+	CHECK(clad_net_prepare_inference(n, 4) == CLAD_ERR_INVALID);
+	CHECK(clad_net_release_planned_weights(n) == 0);
+	CHECK(clad_net_backward(n, x, 1, NULL) == CLAD_ERR_INVALID);	/* no forward yet */
+	CHECK(clad_net_forward(n, x, 0, CLAD_EVAL) == CLAD_ERR_INVALID);
+	CHECK(clad_net_forward(n, x, 4, CLAD_EVAL) == CLAD_OK);
+	CHECK(clad_net_to_device(n, NULL) == CLAD_OK);
+	CHECK(clad_net_save(n, w, "") == CLAD_OK);
+
+	/* a net prepared for CPU scoring, with its weights released, stays on the CPU */
+	CHECK(clad_net_prepare_inference(n, 4) == CLAD_OK);
+	if (clad_net_release_planned_weights(n) > 0)
+		CHECK(clad_net_to_device(n, dev) == CLAD_ERR_INVALID);
+	clad_st_writer_free(w);
+	clad_net_free(n);
+	free(x);
+
+	/* BatchNorm1d over one image is refused on the device as on the host; freeing a
+	 * net while it is on the device releases the device memory */
+	n = dense_net();
+	x = random_floats(20, 4);
+	CHECK(clad_net_to_device(n, dev) == CLAD_OK);
+	CHECK(clad_net_forward(n, x, 1, CLAD_TRAIN) == CLAD_ERR_SHAPE);
+	CHECK(clad_net_forward(n, x, 1, CLAD_EVAL) == CLAD_OK);
+	clad_net_free(n);
+	free(x);
+}
+
+static void
+check_open_errors(void)
+{
+	clad_device *d = (clad_device *) 1;
+	clad_status st;
+
+	CHECK(clad_device_open("cpu", &d) == CLAD_OK && d == NULL);
+	CHECK(strcmp(clad_device_describe(NULL), "cpu") == 0);
+	CHECK(clad_device_open("tpu", &d) == CLAD_ERR_INVALID && d == NULL);
+	CHECK(strstr(clad_last_error(), "unknown device") != NULL);
+	CHECK(clad_device_open("cuda:x", &d) == CLAD_ERR_INVALID);
+	CHECK(clad_device_open("cuda:-1", &d) == CLAD_ERR_INVALID);
+	/* CUDA: a device, or a clear refusal (no build, no driver, no GPU), never a crash */
+	st = clad_device_open("cuda", &d);
+	if (st == CLAD_OK)
+	{
+		printf("  cuda: %s\n", clad_device_describe(d));
+		clad_device_close(d);
+	}
+	else
+	{
+		CHECK(st == CLAD_ERR_UNSUPPORTED);
+		CHECK(strlen(clad_last_error()) > 10);
+		printf("  cuda unavailable (as expected without a GPU): %s\n", clad_last_error());
+	}
+	if (!clad_device_cuda_built())
+		CHECK(strstr(clad_last_error(), "no CUDA backend") != NULL);
+	st = clad_device_open("cuda:1000", &d);
+	CHECK(st != CLAD_OK || d != NULL);
+	if (st == CLAD_OK)
+		clad_device_close(d);
+}
+
+int
+main(void)
+{
+	const char *name = getenv("CLAD_TEST_DEVICE");
+	clad_status st;
+
+	clad_blas_init(getenv("CLAD_TEST_REFBLAS") ? CLAD_BLAS_REFERENCE : CLAD_BLAS_AUTO, 1);
+	check_open_errors();
+	if (!name || !*name)
+		name = "emulated";
+	st = clad_device_open(name, &dev);
+	if (st != CLAD_OK || !dev)
+	{
+		printf("test_device: SKIPPED: device %s: %s\n", name, st != CLAD_OK ? clad_last_error() : "is the host");
+		return test_summary("test_device");
+	}
+	printf("  device: %s\n", clad_device_describe(dev));
+	compare_built("conv/bn/relu/elu/maxpool/sigmoid net", convs_net, 3);
+	compare_built("convtranspose/bn/maxpool/avgpool net", deconv_net, 2);
+	compare_built("dropout/linear/bn1d/add/reshape/reparam net", dense_net, 4);
+	check_models();
+	check_refusals();
+	clad_device_close(dev);
+	printf("  worst error / bound: %.3g\n", worst_ratio);
+	return test_summary("test_device");
+}
