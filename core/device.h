@@ -11,6 +11,11 @@
 
 #include "status.h"
 
+#ifdef __cplusplus
+extern "C"
+{
+#endif
+
 typedef struct clad_device clad_device;
 
 /*
@@ -32,5 +37,9 @@ const char *clad_device_describe(const clad_device *dev);
 
 /* Non-zero when this build has the CUDA backend (make CUDA=1 or nvcc found). */
 int			clad_device_cuda_built(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

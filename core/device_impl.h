@@ -18,10 +18,6 @@
 #ifdef __cplusplus
 extern "C"
 {
-#ifdef __cplusplus
-}
-#endif
-
 #endif
 
 typedef struct clad_device_ops

@@ -62,6 +62,8 @@ clad_status_name(clad_status s)
 			return "non-finite value";
 		case CLAD_ERR_CANCELLED:
 			return "cancelled";
+		case CLAD_ERR_DEVICE:
+			return "device failure";
 	}
 	return "unknown status";
 }

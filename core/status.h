@@ -10,6 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C"
+{
+#endif
+
 typedef enum clad_status
 {
 	CLAD_OK = 0,
@@ -21,7 +26,8 @@ typedef enum clad_status
 	CLAD_ERR_IO,			/* reading or writing a file failed */
 	CLAD_ERR_UNSUPPORTED,	/* valid but not supported by this build */
 	CLAD_ERR_NUMERIC,		/* NaN or Inf where finite values are required */
-	CLAD_ERR_CANCELLED		/* the host asked to stop (see clad_set_cancel_check) */
+	CLAD_ERR_CANCELLED,		/* the host asked to stop (see clad_set_cancel_check) */
+	CLAD_ERR_DEVICE			/* a device (GPU) failed: a kernel, a copy, the driver */
 } clad_status;
 
 /* Record msg (printf-style) as the calling thread's last error and return s. */
@@ -61,5 +67,9 @@ clad_add_size(size_t a, size_t b, size_t *out)
 {
 	return __builtin_add_overflow(a, b, out);
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

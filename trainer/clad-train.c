@@ -187,6 +187,7 @@ typedef enum knob_type
 	KNOB_U64,
 	KNOB_AUTOENCODER,
 	KNOB_CLASSIFIER,
+	KNOB_DEVICE,
 	KNOB_REFERENCE_EPS			/* sets eps from the reference's convention */
 } knob_type;
 
@@ -227,6 +228,8 @@ static const knob knobs[] = {
 	{"holdout", KNOB_DOUBLE, CFG(holdout), 0, 1, 1, 1, "holdout"},
 	{"seed", KNOB_U64, CFG(seed), 0, 0, 0, 0, "seed"},
 	{"threads", KNOB_INT, CFG(threads), 1, 1024, 0, 0, "threads"},
+	/* where training runs: not a property of the model, so not in its summary */
+	{"device", KNOB_DEVICE, CFG(device), 0, 0, 0, 0, NULL},
 	/* the baselines' (no key: a CLAD model's summary does not record them) */
 	{"ocsvm-nu", KNOB_DOUBLE, CFG(ocsvm_nu), 0, 1, 1, 0, NULL},
 	{"ocsvm-gamma", KNOB_DOUBLE, CFG(ocsvm_gamma), 0, 1e6, 0, 0, NULL},
@@ -330,6 +333,17 @@ apply_knob(const knob *k, const char *arg, clad_train_config *cfg)
 							  k->type == KNOB_AUTOENCODER ? "cvae, cvae_large, linear"
 							  : "resnet18, cnn, cnn_large, fc3, linear");
 				snprintf(base, sizeof(cfg->autoencoder), "%s", arg);
+				return;
+			}
+		case KNOB_DEVICE:
+			{
+				long long	n;
+
+				if (strlen(arg) >= sizeof(cfg->device) ||
+					!(strcmp(arg, "cpu") == 0 || strcmp(arg, "cuda") == 0 || strcmp(arg, "emulated") == 0 ||
+					  (strncmp(arg, "cuda:", 5) == 0 && parse_int(arg + 5, 0, 1024, &n) == 0)))
+					die_usage("--device: \"%s\" is not cpu, cuda, cuda:N or emulated", arg);
+				snprintf(base, sizeof(cfg->device), "%s", arg);
 				return;
 			}
 		case KNOB_INT:
@@ -510,6 +524,8 @@ print_help(void)
 		   "  --holdout F           share of normal training images held out (0.1)\n"
 		   "  --seed N              random seed (1); same seed and threads, same model bytes\n"
 		   "  --threads N           BLAS threads (1)\n"
+		   "  --device D            where the nets train: cpu (default), cuda, cuda:N (a GPU, in\n"
+		   "                        builds with the CUDA backend), emulated (the GPU code on the CPU)\n"
 		   "\n"
 		   "Baselines (the paper's one-class methods, evaluated like CLAD in the same run):\n"
 		   "  --method M            clad (default), ocsvm or deepsvdd\n"
@@ -1577,6 +1593,7 @@ build_summary(const options *o, const data_source *src, const clad_scenario *sc,
 		{
 			case KNOB_AUTOENCODER:
 			case KNOB_CLASSIFIER:
+			case KNOB_DEVICE:
 				SET(set, k->json, json_string(base));
 				break;
 			case KNOB_INT:
@@ -2012,6 +2029,8 @@ cmd_train(const options *o)
 			snprintf(what, sizeof(what), "clad model \"%s\"", o->model_name);
 		printf("trained %s on %d normal images of %s (%d fit, %d held out)\n",
 			   what, normal.n, sc.label, log.n_fit, log.n_holdout);
+		if (strcmp(log.device, "cpu") != 0)
+			printf("  device       %s\n", log.device);
 		print_stage("autoencoder", &log.ae, cfg.ae_epochs);
 		print_stage("dec", &log.dec, cfg.dec_epochs);
 		print_stage("classifier", &log.clf, cfg.clf_epochs);

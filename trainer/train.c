@@ -1,10 +1,12 @@
 /* trainer/train.c: the four CLAD stages (autoencoder, k-means + DEC, classifier, ODIN calibration). */
 #include "train.h"
+#include "device.h"
 #include "gemm.h"
 #include "kmeans.h"
 #include "metrics.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -35,6 +37,7 @@ clad_train_defaults(clad_train_config *cfg)
 	cfg->holdout = 0.1;
 	cfg->seed = 1;
 	cfg->threads = 1;
+	strcpy(cfg->device, "cpu");
 	cfg->ocsvm_nu = 0.1;
 	cfg->ocsvm_gamma = 0.0;
 	cfg->svdd_epochs = 50;
@@ -79,9 +82,25 @@ typedef struct run
 	int32_t    *labels;			/* (n) pseudo-labels */
 	int32_t    *yb;				/* (batch) */
 	clad_rng	rng;
+	clad_device *dev;			/* where the nets train; NULL: the CPU */
 	clad_progress_fn progress;
 	void	   *arg;
 } run;
+
+/* Move the model's nets onto dev (NULL: back to the host, as scoring and saving need). */
+static clad_status
+nets_to(run *r, clad_device *dev)
+{
+	clad_status st = CLAD_OK;
+
+	if (r->m->encoder && (st = clad_net_to_device(r->m->encoder, dev)) != CLAD_OK)
+		return st;
+	if (r->m->decoder && (st = clad_net_to_device(r->m->decoder, dev)) != CLAD_OK)
+		return st;
+	if (r->m->clf)
+		st = clad_net_to_device(r->m->clf, dev);
+	return st;
+}
 
 static void
 report(run *r, const char *stage, int epoch, int epochs, int done, int total, double loss,
@@ -466,6 +485,9 @@ run_setup(run *r, const clad_train_config *cfg, const clad_dataset *normal, cons
 		return clad_fail(CLAD_ERR_INVALID, "--holdout and --tpr must be between 0 and 1");
 	if ((st = clad_blas_init(CLAD_BLAS_AUTO, cfg->threads)) != CLAD_OK)
 		return st;
+	if ((st = clad_device_open(cfg->device[0] ? cfg->device : "cpu", &r->dev)) != CLAD_OK)
+		return st;
+	snprintf(log->device, sizeof(log->device), "%s", clad_device_describe(r->dev));
 	if ((st = clad_model_create(autoencoder, classifier, normal->C, normal->H, normal->W,
 								K, cfg->latent, &r->m)) != CLAD_OK)
 		return st;
@@ -526,7 +548,9 @@ run_setup(run *r, const clad_train_config *cfg, const clad_dataset *normal, cons
 static void
 run_free(run *r, float *hold)
 {
+	/* the nets first: a net still on the device gives its memory back to it */
 	clad_model_free(r->m);
+	clad_device_close(r->dev);
 	free(hold);
 	free(r->pix);
 	free(r->xn);
@@ -561,13 +585,16 @@ clad_train(const clad_train_config *cfg, const clad_dataset *normal,
 	clad_autoencoder_init(r.m->decoder, cfg->seed + 2);
 	clad_classifier_init(r.m->clf, cfg->classifier, cfg->seed + 3);
 
-	if ((st = train_autoencoder(&r, &log->ae)) != CLAD_OK ||
+	if ((st = nets_to(&r, r.dev)) != CLAD_OK ||
+		(st = train_autoencoder(&r, &log->ae)) != CLAD_OK ||
 		(st = train_dec(&r, &log->dec)) != CLAD_OK)
 		goto done;
 	for (int i = 0; i < r.n; i++)
 		if (r.labels[i] >= 0 && r.labels[i] < 256)
 			log->cluster_sizes[r.labels[i]]++;
+	/* calibration scores on the CPU, with the scoring path the extension uses */
 	if ((st = train_classifier(&r, &log->clf)) != CLAD_OK ||
+		(st = nets_to(&r, NULL)) != CLAD_OK ||
 		(st = calibrate(&r, hold, nh, &log->calib_seconds)) != CLAD_OK)
 		goto done;
 	clad_net_free(r.m->decoder);
@@ -662,7 +689,8 @@ clad_train_deepsvdd(const clad_train_config *cfg, const clad_dataset *normal, cl
 	clad_autoencoder_init(r.m->decoder, cfg->seed + 2);
 	/* a plain autoencoder: no input dropout, no variational noise (z = mu) */
 	clad_net_set_stochastic(r.m->encoder, 0);
-	if ((st = train_autoencoder(&r, &log->ae)) != CLAD_OK || (st = embed_all(&r)) != CLAD_OK)
+	if ((st = nets_to(&r, r.dev)) != CLAD_OK ||
+		(st = train_autoencoder(&r, &log->ae)) != CLAD_OK || (st = embed_all(&r)) != CLAD_OK)
 		goto done;
 	if (!(c = calloc(cfg->latent, sizeof(float))))
 	{
@@ -676,7 +704,7 @@ clad_train_deepsvdd(const clad_train_config *cfg, const clad_dataset *normal, cl
 	for (int j = 0; j < cfg->latent; j++)
 		if (fabsf(c[j]) < 0.1f)
 			c[j] = c[j] < 0 ? -0.1f : 0.1f;
-	if ((st = train_svdd(&r, c, &log->clf)) != CLAD_OK)
+	if ((st = train_svdd(&r, c, &log->clf)) != CLAD_OK || (st = nets_to(&r, NULL)) != CLAD_OK)
 		goto done;
 	clad_net_free(r.m->decoder);
 	r.m->decoder = NULL;

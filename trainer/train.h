@@ -34,6 +34,7 @@ typedef struct clad_train_config
 	double		holdout;			/* fraction of normal training images held out (0.1) */
 	uint64_t	seed;
 	int			threads;			/* BLAS threads */
+	char		device[32];			/* where the nets train: cpu, cuda, cuda:N, emulated (core/device.h) */
 
 	/* the one-class baselines (baselines.h) */
 	double		ocsvm_nu;			/* 0.1 */
@@ -74,6 +75,7 @@ typedef struct clad_train_log
 	double		calib_seconds;
 	int			n_fit, n_holdout;
 	int			cluster_sizes[256];
+	char		device[200];	/* where the nets trained (clad_device_describe) */
 } clad_train_log;
 
 void		clad_train_log_free(clad_train_log *log);
