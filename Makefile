@@ -82,11 +82,20 @@ tests/test_%: tests/test_%.c tests/testutil.h tests/testmodel.h $(CORE_LIB)
 tests/test_device: tests/test_device.c tests/testutil.h $(CORE_LIB) $(CUDA_OBJ)
 	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests -o $@ $< $(CUDA_OBJ) $(CORE_LIB) $(LIBS) $(CUDA_LIBS)
 
+# The same device test on a CUDA GPU: skipped, with a message, where there is none.
+.PHONY: check-cuda
+check-cuda: tests/test_device
+ifeq ($(CUDA),1)
+	CLAD_TEST_DEVICE=cuda ./tests/test_device
+else
+	@echo "check-cuda: skipped: this build has no CUDA backend (nvcc not found or CUDA=0)"
+endif
+
 .PHONY: all check test clean bench
 check: $(TEST_BIN)
 	@set -e; for t in $(TEST_BIN); do echo "== $$t"; ./$$t; done
 
-test: check check-asan check-interop check-parity
+test: check check-cuda check-asan check-interop check-parity
 
 clean:
 	-$(PGXS_MAKE) clean

@@ -89,6 +89,31 @@ $BIN --data "$T/data" --normal 0,3,8 --out "$T/c.safetensors" "${FAST[@]}" --see
 	>"$T/out_c" 2>&1 || rc=$?
 check '[ $rc -eq 0 ] && ! cmp -s "$T/a.safetensors" "$T/c.safetensors"' "seed 8 gave seed 7's model"
 
+# ---------------------------------------------------------------- devices
+# The device code path (the GPU's, on the emulated device: the same kernels run
+# on the CPU) trains the same model as the CPU: the same clusters, and losses
+# and test metrics within rounding.
+rc=0
+$BIN --data "$T/data" --normal 0,3,8 --out "$T/dev.safetensors" "${FAST[@]}" --seed 7 --device emulated \
+	--json --quiet >"$T/dev.json" 2>"$T/dev.err" || rc=$?
+$BIN --data "$T/data" --normal 0,3,8 --out "$T/cpu.safetensors" "${FAST[@]}" --seed 7 --device cpu \
+	--json --quiet >"$T/cpu.json" 2>>"$T/dev.err" || rc=$?
+check '[ $rc -eq 0 ] && cmp -s "$T/cpu.safetensors" "$T/a.safetensors" && "$PY" - "$T/dev.safetensors" "$T/cpu.safetensors" <<'"'"'EOF'"'"'
+import json, struct, sys
+def summary(path):
+    raw = open(path, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    return json.loads(json.loads(raw[8:8 + n])["__metadata__"]["summary"])
+d, c = (summary(p) for p in sys.argv[1:3])
+assert d["cluster_sizes"] == c["cluster_sizes"], (d["cluster_sizes"], c["cluster_sizes"])
+for stage in ("autoencoder", "dec", "classifier"):
+    a, b = d["stages"][stage]["final_loss"], c["stages"][stage]["final_loss"]
+    assert abs(a - b) <= 1e-3 * abs(b) + 1e-6, (stage, a, b)
+for k in ("odin", "baseline"):
+    assert abs(d["test"][k]["auroc"] - c["test"][k]["auroc"]) <= 0.01, (k, d["test"][k], c["test"][k])
+assert "device" not in d["settings"]
+EOF' "--device emulated differs from the CPU: $(cat "$T/dev.err" "$T/dev.json" "$T/cpu.json")"
+
 # ---------------------------------------------------------------- eval, info
 $BIN eval --model "$T/a.safetensors" --data "$T/data" --normal mnist:CUR --json --quiet \
 	>"$T/eval.json" 2>"$T/eval.err" || rc=$?
@@ -251,6 +276,13 @@ expect 2 'it is not stored' -- "${D[@]}" --normal 0,3 --method ocsvm
 expect 2 'it is not stored' -- --data "$T/data" --normal 0,3 --method deepsvdd --no-eval
 expect 2 '--method applies to training only' -- eval --model "$T/a.safetensors" --data "$T/data" --normal 0,3 --method ocsvm
 expect 2 'must be > 0' -- --data "$T/data" --normal 0,3 --method ocsvm --ocsvm-nu 0
+expect 2 'is not cpu, cuda, cuda:N or emulated' -- "${D[@]}" --normal 0,3 --device tpu
+expect 2 'is not cpu, cuda, cuda:N or emulated' -- "${D[@]}" --normal 0,3 --device cuda:x
+# --device cuda without a GPU (or without the CUDA backend): a clear error, no model
+if ! nvidia-smi -L >/dev/null 2>&1; then
+	expect 1 'use --device cpu' -- "${D[@]}" --normal 0,3 --device cuda "${FAST[@]}"
+	check '[ ! -e "$T/x.safetensors" ]' "--device cuda without a GPU wrote a model"
+fi
 expect 1 'not found' -- --data "$T/missing" --normal 0,3 --out "$T/x.safetensors"
 expect 1 'is not in the set' -- "${D[@]}" --normal 0,12
 expect 1 'not a valid clad model' -- eval --model "$T/data/t10k-labels-idx1-ubyte" --data "$T/data" --normal 0,3
