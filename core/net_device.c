@@ -234,6 +234,25 @@ elementwise(float *out, const float *x, const float *y)
 	return a;
 }
 
+/* A max pool's window over its input (B, C, H, W) and output grid: out, x as given */
+static clad_kargs
+maxpool_args(const clad_net *net, const net_op *op, int B, float *out, const float *x)
+{
+	value_info	vi = net->vals[op->in], vo = net->vals[op->out];
+	clad_kargs	a = elementwise(out, x, NULL);
+
+	a.B = B;
+	a.C = vi.C;
+	a.H = vi.H;
+	a.W = vi.W;
+	a.KH = a.KW = op->k;
+	a.stride = op->stride;
+	a.pad = op->pad;
+	a.OH = vo.H;
+	a.OW = vo.W;
+	return a;
+}
+
 static void
 conv_geom(const clad_net *net, const net_op *op, int B, clad_conv_geom *g)
 {
@@ -335,23 +354,10 @@ net_device_forward(clad_net *net, const float *x, int B, clad_mode mode)
 				}
 				break;
 			case OP_MAXPOOL:
-				{
-					clad_pool_geom g;
-
-					clad_pool_geom_init(&g, B, vi.C, vi.H, vi.W, op->k, op->stride, op->pad);
-					a.B = B;
-					a.C = vi.C;
-					a.H = vi.H;
-					a.W = vi.W;
-					a.KH = a.KW = op->k;
-					a.stride = op->stride;
-					a.pad = op->pad;
-					a.OH = g.OH;
-					a.OW = g.OW;
-					a.idx_out = op->d_argmax;
-					clad_dev_run(dev, K_MAXPOOL_FWD, n, &a);
-					break;
-				}
+				a = maxpool_args(net, op, B, out, in);
+				a.idx_out = op->d_argmax;
+				clad_dev_run(dev, K_MAXPOOL_FWD, n, &a);
+				break;
 			case OP_AVGPOOL:
 				a.S = (size_t) vi.H * vi.W;
 				clad_dev_run(dev, K_AVGPOOL_FWD, (size_t) B * vi.C, &a);
@@ -471,18 +477,7 @@ net_device_backward(clad_net *net, const float *dout, int param_grads, float *dx
 			case OP_MAXPOOL:
 				if (din)
 				{
-					clad_pool_geom g;
-
-					clad_pool_geom_init(&g, B, vi.C, vi.H, vi.W, op->k, op->stride, op->pad);
-					a.B = B;
-					a.C = vi.C;
-					a.H = vi.H;
-					a.W = vi.W;
-					a.KH = a.KW = op->k;
-					a.stride = op->stride;
-					a.pad = op->pad;
-					a.OH = g.OH;
-					a.OW = g.OW;
+					a = maxpool_args(net, op, B, din, d);
 					a.idx = op->d_argmax;
 					clad_dev_run(dev, K_MAXPOOL_BWD, (size_t) B * vi.numel, &a);
 				}
