@@ -13,7 +13,8 @@
 # Results go to $OUT (the device machine's result folder) or results/gpu/:
 # parity.txt, the models and their summaries, and gpu.md, the table.
 #
-# Without a GPU it says so and exits 0.  GPU_DRY_RUN=1 runs the script's own
+# On a GPU machine that cannot build clad, run tests/gpu/bundle.sh here first and carry
+# .gpu/ along with data/mnist.  Without a GPU it says so and exits 0.  GPU_DRY_RUN=1 runs the script's own
 # logic on the emulated device with tiny budgets (to check the script here).
 # Needs the real MNIST digits in data/mnist (make data, or carried along).
 set -euo pipefail
@@ -38,12 +39,33 @@ fi
 [ -f data/mnist/t10k-labels-idx1-ubyte ] || { echo "tests/gpu/run.sh: data/mnist missing (make data)" >&2; exit 1; }
 
 started=$(date +%s)
-echo "== build"
-make -s CUDA=1 trainer/clad-train tests/test_device
+TRAIN=./trainer/clad-train
+TEST=./tests/test_device
+if [ -x .gpu/clad-train ] && [ "${GPU_DRY_RUN:-0}" != 1 ]; then
+	# binaries and libraries made here by tests/gpu/bundle.sh (the GPU machine cannot build)
+	echo "== using .gpu/ (tests/gpu/bundle.sh)"
+	TRAIN=./.gpu/clad-train
+	TEST=./.gpu/test_device
+	rm -rf /tmp/clad_gpu_lib
+	mkdir -p /tmp/clad_gpu_lib
+	tar -xJf .gpu/lib.tar.xz -C /tmp/clad_gpu_lib
+	export LD_LIBRARY_PATH=/tmp/clad_gpu_lib/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+	# CUDA 13's cuBLAS and runtime: the rpath's /usr/local/cuda/lib64, or wherever they are
+	if ldd "$TRAIN" | grep -q "libcublas.*not found"; then
+		cublas=$(find /usr/local /usr/lib /opt -name 'libcublas.so.13*' 2>/dev/null | head -1)
+		cudart=$(find /usr/local /usr/lib /opt -name 'libcudart.so.13*' 2>/dev/null | head -1)
+		[ -n "$cublas" ] && LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$(dirname "$cublas")
+		[ -n "$cudart" ] && LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$(dirname "$cudart")
+	fi
+	ldd "$TRAIN" | grep "not found" && { echo "tests/gpu/run.sh: libraries missing" >&2; exit 1; }
+else
+	echo "== build"
+	make -s CUDA=1 trainer/clad-train tests/test_device
+fi
 [ "$DEV" = cuda ] && nvidia-smi -L | tee "$R/gpu.txt"
 
 echo "== parity (tests/test_device on $DEV)"
-CLAD_TEST_DEVICE=$DEV ./tests/test_device 2>&1 | tee "$R/parity.txt"
+CLAD_TEST_DEVICE=$DEV "$TEST" 2>&1 | tee "$R/parity.txt"
 parity_ok=0
 grep -q "^test_device: [0-9]* checks, 0 failed" "$R/parity.txt" && ! grep -q SKIPPED "$R/parity.txt" && parity_ok=1
 
@@ -55,7 +77,7 @@ train() {
 	while [ "$1" != -- ]; do pre+=("$1"); shift; done
 	shift
 	t0=$(date +%s.%N)
-	"${pre[@]}" ./trainer/clad-train --data mnist --seed 1 --record-times --json --quiet \
+	"${pre[@]}" "$TRAIN" --data mnist --seed 1 --record-times --json --quiet \
 		--out "$R/$name.safetensors" "$@" >"$R/$name.json" 2>"$R/$name.err" || return $?
 	awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }' >"$R/$name.wall"
 }
