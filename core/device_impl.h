@@ -39,6 +39,39 @@ typedef struct clad_device_ops
 	void		(*close) (clad_device *dev);
 } clad_device_ops;
 
+/*
+ * A row-major product C (M,N) = op(A) op(B) as the column-major BLAS call
+ * (cuBLAS's convention) that computes it: a row-major matrix is its
+ * transpose in column-major, so the call computes C^T = op(B)^T op(A)^T,
+ * with B first.  The CUDA backend passes these to cublasSgemm; the device
+ * test checks them against a column-major reference GEMM.
+ */
+typedef struct clad_colmajor_gemm
+{
+	int			trans_first, trans_second;	/* 0: N, 1: T */
+	int			m, n, k;
+	const float *first, *second;
+	int			ld_first, ld_second;
+} clad_colmajor_gemm;
+
+static inline clad_colmajor_gemm
+clad_rowmajor_as_colmajor(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda,
+						  const float *B, int ldb)
+{
+	clad_colmajor_gemm g;
+
+	g.trans_first = trans_b;
+	g.trans_second = trans_a;
+	g.m = N;
+	g.n = M;
+	g.k = K;
+	g.first = B;
+	g.ld_first = ldb;
+	g.second = A;
+	g.ld_second = lda;
+	return g;
+}
+
 struct clad_device
 {
 	const clad_device_ops *ops;

@@ -13,6 +13,7 @@
  * devices, CUDA without a build or a GPU, and what a net on a device refuses.
  */
 #include "device.h"
+#include "device_impl.h"
 #include "gemm.h"
 #include "models.h"
 #include "net.h"
@@ -491,6 +492,50 @@ check_open_errors(void)
 		clad_device_close(d);
 }
 
+/* BLAS's column-major sgemm, as its reference implementation defines it (the cuBLAS convention). */
+static void
+colmajor_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
+			   const float *B, int ldb, float beta, float *C, int ldc)
+{
+	for (int j = 0; j < n; j++)
+		for (int i = 0; i < m; i++)
+		{
+			double		s = 0;
+
+			for (int l = 0; l < k; l++)
+				s += (double) (ta ? A[l + (size_t) i * lda] : A[i + (size_t) l * lda]) *
+					(tb ? B[j + (size_t) l * ldb] : B[l + (size_t) j * ldb]);
+			C[i + (size_t) j * ldc] = (float) (alpha * s + beta * C[i + (size_t) j * ldc]);
+		}
+}
+
+/* The arguments the CUDA backend gives cuBLAS compute the row-major product, for every transpose. */
+static void
+check_colmajor_mapping(void)
+{
+	const int	M = 5, N = 7, K = 3, pad = 2;
+
+	for (int ta = 0; ta < 2; ta++)
+		for (int tb = 0; tb < 2; tb++)
+		{
+			int			lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+			float	   *A = random_floats((size_t) (ta ? K : M) * lda, 31);
+			float	   *B = random_floats((size_t) (tb ? N : K) * ldb, 32);
+			float	   *want = random_floats((size_t) M * ldc, 33), *got = malloc(sizeof(float) * M * ldc);
+			clad_colmajor_gemm g = clad_rowmajor_as_colmajor(ta, tb, M, N, K, A, lda, B, ldb);
+
+			memcpy(got, want, sizeof(float) * M * ldc);
+			clad_sgemm_ref(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, 0.25f, want, ldc);
+			colmajor_sgemm(g.trans_first, g.trans_second, g.m, g.n, g.k, 0.5f, g.first, g.ld_first,
+						   g.second, g.ld_second, 0.25f, got, ldc);
+			CHECK_MSG(max_rel_err(got, want, (size_t) M * ldc) < 1e-5, "column-major mapping ta=%d tb=%d", ta, tb);
+			free(A);
+			free(B);
+			free(want);
+			free(got);
+		}
+}
+
 int
 main(void)
 {
@@ -499,6 +544,7 @@ main(void)
 
 	clad_blas_init(getenv("CLAD_TEST_REFBLAS") ? CLAD_BLAS_REFERENCE : CLAD_BLAS_AUTO, 1);
 	check_open_errors();
+	check_colmajor_mapping();
 	if (!name || !*name)
 		name = "emulated";
 	st = clad_device_open(name, &dev);

@@ -137,21 +137,19 @@ cu_copy(clad_device *dev, void *dst, const void *src, size_t bytes)
 	cuda_ok(dev, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, STATE(dev)->stream), "copy");
 }
 
-/*
- * Row-major C = alpha op(A) op(B) + beta C through column-major cuBLAS: a
- * row-major matrix is its transpose in column-major, so compute
- * C^T = op(B)^T op(A)^T with the operands swapped.
- */
+/* Row-major C = alpha op(A) op(B) + beta C through column-major cuBLAS (device_impl.h). */
 static void
 cu_gemm(clad_device *dev, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
 		const float *B, int ldb, float beta, float *C, int ldc)
 {
+	clad_colmajor_gemm g = clad_rowmajor_as_colmajor(ta, tb, M, N, K, A, lda, B, ldb);
 	cublasStatus_t st;
 
 	if (M == 0 || N == 0)
 		return;
-	st = cublasSgemm(STATE(dev)->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
-					 N, M, K, &alpha, B, ldb, A, lda, &beta, C, ldc);
+	st = cublasSgemm(STATE(dev)->blas, g.trans_first ? CUBLAS_OP_T : CUBLAS_OP_N,
+					 g.trans_second ? CUBLAS_OP_T : CUBLAS_OP_N, g.m, g.n, g.k, &alpha,
+					 g.first, g.ld_first, g.second, g.ld_second, &beta, C, ldc);
 	if (st != CUBLAS_STATUS_SUCCESS)
 	{
 		char		why[64];
