@@ -256,7 +256,7 @@ clad_cuda_device_open(int ordinal, clad_device **out)
 	}
 	cublasGetVersion(s->blas, &version);
 	s->blocks_max = prop.multiProcessorCount * 32;
-	snprintf(dev->desc, sizeof(dev->desc), "cuda:%d %s, %.1f GiB, compute %d.%d, cuBLAS %d.%d", ordinal,
+	snprintf(dev->desc, sizeof(dev->desc), "cuda:%d %.100s, %.1f GiB, compute %d.%d, cuBLAS %d.%d", ordinal,
 			 prop.name, prop.totalGlobalMem / 1073741824.0, prop.major, prop.minor,
 			 version / 10000, version / 100 % 100);
 	*out = dev;
