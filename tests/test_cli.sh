@@ -114,6 +114,18 @@ for k in ("odin", "baseline"):
 assert "device" not in d["settings"]
 EOF' "--device emulated differs from the CPU: $(cat "$T/dev.err" "$T/dev.json" "$T/cpu.json")"
 
+# Deep SVDD's stages on the device too: the same AUROC as on the CPU
+for d in cpu emulated; do
+	$BIN --data "$T/data" --normal 0,3,8 --method deepsvdd --ae-epochs 2 --svdd-epochs 2 --ae-batch 32 \
+		--latent 4 --seed 7 --device $d --json --quiet >"$T/svdd_$d.json" 2>>"$T/svdd.err" || rc=$?
+done
+check '[ $rc -eq 0 ] && "$PY" - "$T/svdd_cpu.json" "$T/svdd_emulated.json" <<'"'"'EOF'"'"'
+import json, sys
+c, d = (json.load(open(p)) for p in sys.argv[1:3])
+a, b = c["metrics"]["auroc"], d["metrics"]["auroc"]
+assert abs(a - b) <= 0.01, (a, b)
+EOF' "Deep SVDD on the emulated device differs from the CPU: $(cat "$T/svdd.err" "$T"/svdd_*.json)"
+
 # ---------------------------------------------------------------- eval, info
 $BIN eval --model "$T/a.safetensors" --data "$T/data" --normal mnist:CUR --json --quiet \
 	>"$T/eval.json" 2>"$T/eval.err" || rc=$?
