@@ -10,8 +10,8 @@
 #      size of the development machines);
 #   3. the reference's full budget for mnist:CUR (100 + 100 + 100 epochs) on
 #      the GPU, timed (stopped after GPU_FULL_LIMIT seconds, 170 by default).
-# Results go to $OUT (the device machine's result folder) or results/gpu/:
-# parity.txt, the models and their summaries, and gpu.md, the table.
+# Results go to $OUT (the device machine's result folder) or results/gpu/: gpu.md (the
+# table), parity.txt, summaries.json (the training summaries), errors.txt.
 #
 # On a GPU machine that cannot build clad, run tests/gpu/bundle.sh here first and carry
 # .gpu/ along with data/mnist.  Without a GPU it says so and exits 0.  GPU_DRY_RUN=1 runs the script's own
@@ -22,8 +22,14 @@ cd "$(dirname "$0")/../.."
 
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
-R=${OUT:-results/gpu}
-mkdir -p "$R"
+# the bulky files (models, logs) in a work folder; the few that the device tool brings back
+# (at most 8, 16 MB each) in $OUT or results/gpu: gpu.md, parity.txt, summaries.json, errors.txt
+DEST=${OUT:-results/gpu}
+R=$(mktemp -d /tmp/clad_gpu.XXXXXX)
+mkdir -p "$DEST"
+keep() { cp "$R"/parity.txt "$R"/gpu.md "$R"/summaries.json "$DEST"/ 2>/dev/null || true
+	cat "$R"/*.err >"$DEST/errors.txt" 2>/dev/null || true; rm -rf "$R"; }
+trap keep EXIT
 DEV=cuda
 SHORT=(--ae-epochs 10 --dec-epochs 10 --clf-epochs 5)
 FULL=(--ae-epochs 100 --dec-epochs 100 --clf-epochs 100)
@@ -62,7 +68,7 @@ else
 	echo "== build"
 	make -s CUDA=1 trainer/clad-train tests/test_device
 fi
-[ "$DEV" = cuda ] && nvidia-smi -L | tee "$R/gpu.txt"
+[ "$DEV" = cuda ] && nvidia-smi -L
 
 echo "== parity (tests/test_device on $DEV)"
 CLAD_TEST_DEVICE=$DEV "$TEST" 2>&1 | tee "$R/parity.txt"
@@ -128,6 +134,10 @@ else:
     lines += ["", f"- mnist:CUR full budget: did not finish within {limit} s (exit {full_rc})"]
     ok = False
 open(f"{R}/gpu.md", "w").write("\n".join(lines) + "\n")
+runs = {"str_gpu": g, "str_cpu": c}
+if full_rc == 0:
+    runs["cur_full"] = f
+json.dump(runs, open(f"{R}/summaries.json", "w"), indent=1)
 print("\n".join(lines))
 sys.exit(0 if ok else 1)
 EOF
