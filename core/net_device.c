@@ -101,6 +101,17 @@ dalloc(clad_net *net, size_t count, size_t size, void **out)
 
 #define DALLOC(net, n, ptr) dalloc((net), (n), sizeof(*(ptr)), (void **) &(ptr))
 
+/* The geometry of conv op (Conv2d or ConvTranspose2d) for batch B. */
+static clad_status
+conv_geom(const clad_net *net, const net_op *op, int B, clad_conv_geom *g)
+{
+	value_info	vi = net->vals[op->in], vo = net->vals[op->out];
+
+	if (op->kind == OP_CONV)
+		return clad_conv_geom_init(g, B, vi.C, vi.H, vi.W, vo.C, op->k, op->k, op->stride, op->pad);
+	return clad_convt_geom_init(g, B, vi.C, vi.H, vi.W, vo.C, op->k, op->k, op->stride, op->pad);
+}
+
 /* The scratch floats an op needs on the device for batch B. */
 static size_t
 device_op_scratch(const clad_net *net, const net_op *op, int B)
@@ -111,13 +122,10 @@ device_op_scratch(const clad_net *net, const net_op *op, int B)
 	switch (op->kind)
 	{
 		case OP_CONV:
-			if (clad_conv_geom_init(&g, B, vi.C, vi.H, vi.W, vo.C, op->k, op->k, op->stride, op->pad) != CLAD_OK)
-				return 0;
-			return clad_dev_scratch_floats(CLAD_DEV_CONV, &g, B, 0, 0);
 		case OP_CONVT:
-			if (clad_convt_geom_init(&g, B, vi.C, vi.H, vi.W, vo.C, op->k, op->k, op->stride, op->pad) != CLAD_OK)
+			if (conv_geom(net, op, B, &g) != CLAD_OK)
 				return 0;
-			return clad_dev_scratch_floats(CLAD_DEV_CONVT, &g, B, 0, 0);
+			return clad_dev_scratch_floats(op->kind == OP_CONV ? CLAD_DEV_CONV : CLAD_DEV_CONVT, &g, B, 0, 0);
 		case OP_BN:
 			return clad_dev_scratch_floats(CLAD_DEV_BN, NULL, B, vi.C, (size_t) vi.H * vi.W);
 		case OP_LINEAR:
@@ -253,16 +261,6 @@ maxpool_args(const clad_net *net, const net_op *op, int B, float *out, const flo
 	return a;
 }
 
-static void
-conv_geom(const clad_net *net, const net_op *op, int B, clad_conv_geom *g)
-{
-	value_info	vi = net->vals[op->in], vo = net->vals[op->out];
-
-	if (op->kind == OP_CONV)
-		clad_conv_geom_init(g, B, vi.C, vi.H, vi.W, vo.C, op->k, op->k, op->stride, op->pad);
-	else
-		clad_convt_geom_init(g, B, vi.C, vi.H, vi.W, vo.C, op->k, op->k, op->stride, op->pad);
-}
 
 clad_status
 net_device_forward(clad_net *net, const float *x, int B, clad_mode mode)
