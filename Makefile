@@ -111,7 +111,7 @@ bench: bench/bench_core trainer/clad-train data
 # Sanitizer build of core and the tests that feed it untrusted bytes.
 ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 ASAN_TESTS = tests/test_safetensors tests/test_model tests/test_image tests/test_layers_grad tests/test_tapconv \
-             tests/test_dataset tests/test_prepared
+             tests/test_dataset tests/test_prepared tests/test_device
 ASAN_BIN   = $(patsubst tests/%,tests/build/asan/%,$(ASAN_TESTS))
 
 ASAN_CORE_OBJ = $(patsubst core/%.c,tests/build/asan/core/%.o,$(CORE_SRC))

@@ -80,6 +80,7 @@ emu_launch(clad_device *dev, clad_kernel k, size_t n, const clad_kargs *args)
 	UNTAG(out4);
 	UNTAG(x);
 	UNTAG(y);
+	UNTAG(w);
 	UNTAG(mf);
 	UNTAG(sf);
 	UNTAG(gamma);
@@ -88,6 +89,7 @@ emu_launch(clad_device *dev, clad_kernel k, size_t n, const clad_kargs *args)
 	UNTAG(dsrc);
 	UNTAG(dsrc2);
 	UNTAG(dres);
+	UNTAG(dres2);
 	UNTAG(idx);
 	UNTAG(idx_out);
 	switch (k)

@@ -3,8 +3,9 @@
  *
  * A device is opened by name and handed to clad_net_to_device (net.h); the
  * net's weights, gradients, optimiser state and activations then live in the
- * device's memory, and every layer runs there.  The host keeps the data
- * (inputs in, outputs and losses out), so callers change nothing else.
+ * device's memory, and every layer, training loss and optimiser step runs
+ * there.  The host keeps the data (inputs and targets go up per batch, loss
+ * values come down), so callers change nothing else.
  */
 #ifndef CLAD_DEVICE_H
 #define CLAD_DEVICE_H

@@ -34,12 +34,12 @@
 typedef struct clad_kargs
 {
 	float	   *out, *out2, *out3, *out4;	/* written, or accumulated into when acc */
-	const float *x, *y;			/* inputs */
+	const float *x, *y, *w;		/* inputs */
 	const float *mf, *sf;		/* per-channel float mean and inverse std */
 	const float *gamma, *beta;	/* BatchNorm affine parameters (NULL: 1 and 0) */
 	const double *md;			/* per-channel double mean */
 	const double *dsrc, *dsrc2; /* double inputs (partial sums, channel sums) */
-	double	   *dres;			/* double outputs */
+	double	   *dres, *dres2;	/* double outputs */
 	const int32_t *idx;			/* max-pool winners */
 	int32_t    *idx_out;
 	/* image (B,C,H,W), window KH x KW, stride, pad, conv output grid OH x OW */
@@ -84,7 +84,15 @@ typedef struct clad_kargs
 	X(K_REPARAM_FWD, k_reparam_fwd) \
 	X(K_REPARAM_BWD, k_reparam_bwd) \
 	X(K_ADAM, k_adam) \
-	X(K_SGD, k_sgd)
+	X(K_SGD, k_sgd) \
+	X(K_MSE_GRAD, k_mse_grad) \
+	X(K_CE_ROWS, k_ce_rows) \
+	X(K_SVDD_GRAD, k_svdd_grad) \
+	X(K_DEC_Q, k_dec_q) \
+	X(K_DEC_COLSUM, k_dec_colsum) \
+	X(K_DEC_TARGET, k_dec_target) \
+	X(K_DEC_ROWS, k_dec_rows) \
+	X(K_DEC_CENTERS, k_dec_centers)
 
 #define CLAD_KERNEL_ENUM(name, fn) name,
 typedef enum clad_kernel
@@ -188,8 +196,10 @@ k_add_channel(size_t i, const clad_kargs *a)
 /*
  * n = C*P: dres[c*P + j] = sum over the elements e = j, j+P, ... of channel c
  * of a (B,C,S) tensor (e runs over B*S) of
- *   mode 0: x;  mode 1: (x - md[c])^2;  mode 2: x * (y - mf[c]) * sf[c]
- * in double, as the CPU layers sum.
+ *   mode 0: x;  mode 1: (x - md[c])^2;  mode 2: x * (y - mf[c]) * sf[c];
+ *   mode 3: (x - y)^2 (MSE);  mode 4: (x - y[e % S])^2 with the difference
+ *   in float (Deep SVDD's distance to the centre y)
+ * in double, as the CPU layers and losses sum.
  */
 CLAD_KFN void
 k_reduce_partial(size_t i, const clad_kargs *a)
@@ -205,8 +215,16 @@ k_reduce_partial(size_t i, const clad_kargs *a)
 			s += a->x[at];
 		else if (a->mode == 1)
 			s += (a->x[at] - a->md[c]) * (a->x[at] - a->md[c]);
-		else
+		else if (a->mode == 2)
 			s += a->x[at] * (a->y[at] - a->mf[c]) * a->sf[c];
+		else if (a->mode == 3)
+			s += ((double) a->x[at] - a->y[at]) * ((double) a->x[at] - a->y[at]);
+		else
+		{
+			float		d = a->x[at] - a->y[e % a->S];
+
+			s += (double) d * d;
+		}
 	}
 	a->dres[i] = s;
 }
@@ -502,6 +520,183 @@ k_sgd(size_t i, const clad_kargs *a)
 		g = a->out2[i];
 	}
 	a->out[i] -= a->f[0] * g;
+}
+
+/*
+ * ---- losses (as core/loss.c computes them on the host, in the same order) ----
+ * The loss value itself is a reduction: per-row terms in dres, summed by
+ * REDUCE_FINISH (or REDUCE_PARTIAL's modes 3 and 4 for the elementwise ones).
+ */
+
+/* n elements, MSE gradient: out += 2 (x - y) / dn, x prediction, y target */
+CLAD_KFN void
+k_mse_grad(size_t i, const clad_kargs *a)
+{
+	a->out[i] += (float) (2.0 * ((double) a->x[i] - a->y[i]) / a->dn);
+}
+
+/*
+ * n = B rows of C classes, cross-entropy over softmax(x / f[0]) against the
+ * labels idx: dres[b] = the row's loss (NaN for a label outside [0, C)),
+ * out (B,C) += its gradient / B, idx_out[b] = 1 when the row's first
+ * largest logit is the label.
+ */
+CLAD_KFN void
+k_ce_rows(size_t b, const clad_kargs *a)
+{
+	const float *l = a->x + b * a->C;
+	float	   *g = a->out + b * a->C;
+	float		T = a->f[0];
+	int32_t		y = a->idx[b];
+	int			best = 0;
+	double		m = -INFINITY, s = 0.0, lse;
+
+	for (int k = 1; k < a->C; k++)
+		if (l[k] > l[best])
+			best = k;
+	a->idx_out[b] = best == y;
+	if (y < 0 || y >= a->C)
+	{
+		a->dres[b] = NAN;
+		return;
+	}
+	for (int k = 0; k < a->C; k++)
+		if (l[k] / T > m)
+			m = l[k] / T;
+	for (int k = 0; k < a->C; k++)
+		s += exp(l[k] / T - m);
+	lse = m + log(s);
+	a->dres[b] = lse - l[y] / T;
+	for (int k = 0; k < a->C; k++)
+		g[k] += (float) ((exp(l[k] / T - lse) - (k == y ? 1.0 : 0.0)) / ((double) T * a->B));
+}
+
+/* n = B*S, Deep SVDD gradient: out = 2 (x - y[i % S]) / B, y the centre */
+CLAD_KFN void
+k_svdd_grad(size_t i, const clad_kargs *a)
+{
+	float		d = a->x[i] - a->y[i % a->S];
+
+	a->out[i] = 2.0f * d / (float) a->B;
+}
+
+/* squared distance of two D-vectors, in double */
+CLAD_KFN double
+k_sq_dist(const float *u, const float *v, int D)
+{
+	double		s = 0.0;
+
+	for (int d = 0; d < D; d++)
+		s += ((double) u[d] - v[d]) * ((double) u[d] - v[d]);
+	return s;
+}
+
+/*
+ * n = B, DEC soft assignment: x codes (B,S), y centres (C,S), f[0] alpha ->
+ * out q (B,C), Student's t kernel normalised per row.
+ */
+CLAD_KFN void
+k_dec_q(size_t i, const clad_kargs *a)
+{
+	double		alpha = a->f[0], power = -(alpha + 1.0) / 2.0, s = 0.0;
+	float	   *q = a->out + i * a->C;
+
+	for (int j = 0; j < a->C; j++)
+	{
+		double		t = pow(1.0 + k_sq_dist(a->x + i * a->S, a->y + (size_t) j * a->S, (int) a->S) / alpha,
+							power);
+
+		q[j] = (float) t;
+		s += t;
+	}
+	for (int j = 0; j < a->C; j++)
+		q[j] = (float) (q[j] / s);
+}
+
+/* n = C: dres[j] = sum over the B rows of q (B,C) of column j */
+CLAD_KFN void
+k_dec_colsum(size_t j, const clad_kargs *a)
+{
+	double		f = 0.0;
+
+	for (int i = 0; i < a->B; i++)
+		f += a->x[(size_t) i * a->C + j];
+	a->dres[j] = f;
+}
+
+/* n = B, DEC target: x q (B,C), dsrc column sums -> out p, q^2 / f normalised per row */
+CLAD_KFN void
+k_dec_target(size_t i, const clad_kargs *a)
+{
+	const float *q = a->x + i * a->C;
+	float	   *p = a->out + i * a->C;
+	double		s = 0.0;
+
+	for (int j = 0; j < a->C; j++)
+	{
+		p[j] = (float) ((double) q[j] * q[j] / a->dsrc[j]);
+		s += p[j];
+	}
+	for (int j = 0; j < a->C; j++)
+		p[j] = (float) (p[j] / s);
+}
+
+/*
+ * n = B, DEC's KL(p || q) per row: x codes (B,S), y centres (C,S), w target
+ * p (B,C), f[0] alpha -> dres[i] the row's KL term, dres2[i] the row's
+ * kernel sum (for k_dec_centers), out dz (B,S) += the gradient / B.
+ */
+CLAD_KFN void
+k_dec_rows(size_t i, const clad_kargs *a)
+{
+	double		alpha = a->f[0], power = -(alpha + 1.0) / 2.0, s = 0.0, loss = 0.0;
+	int			D = (int) a->S;
+	const float *zi = a->x + i * a->S;
+	const float *pi = a->w + i * a->C;
+
+	for (int j = 0; j < a->C; j++)
+		s += pow(1.0 + k_sq_dist(zi, a->y + (size_t) j * D, D) / alpha, power);
+	for (int j = 0; j < a->C; j++)
+	{
+		const float *mu = a->y + (size_t) j * D;
+		double		d2 = k_sq_dist(zi, mu, D);
+		double		q = pow(1.0 + d2 / alpha, power) / s;
+		double		inv = 1.0 / (1.0 + d2 / alpha);
+		double		coef = (pi[j] - q) * (alpha + 1.0) / alpha * inv / a->B;
+
+		if (pi[j] > 0.0f)
+			loss += pi[j] * (log((double) pi[j]) - log(q));
+		for (int d = 0; d < D; d++)
+			a->out[i * a->S + d] += (float) (coef * ((double) zi[d] - mu[d]));
+	}
+	a->dres[i] = loss;
+	a->dres2[i] = s;
+}
+
+/*
+ * n = C*S, DEC's centre gradient: as k_dec_rows, with dsrc the rows' kernel
+ * sums -> out dcenters (C,S) -= the gradient / B, summed over rows in order.
+ */
+CLAD_KFN void
+k_dec_centers(size_t e, const clad_kargs *a)
+{
+	double		alpha = a->f[0], power = -(alpha + 1.0) / 2.0;
+	int			D = (int) a->S;
+	size_t		j = e / a->S, d = e % a->S;
+	const float *mu = a->y + j * a->S;
+	float		g = a->out[e];
+
+	for (int i = 0; i < a->B; i++)
+	{
+		const float *zi = a->x + (size_t) i * a->S;
+		double		d2 = k_sq_dist(zi, mu, D);
+		double		q = pow(1.0 + d2 / alpha, power) / a->dsrc[i];
+		double		inv = 1.0 / (1.0 + d2 / alpha);
+		double		coef = (a->w[(size_t) i * a->C + j] - q) * (alpha + 1.0) / alpha * inv / a->B;
+
+		g -= (float) (coef * ((double) zi[d] - mu[d]));
+	}
+	a->out[e] = g;
 }
 
 #endif

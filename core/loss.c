@@ -1,4 +1,5 @@
-/* core/loss.c: MSE, cross-entropy over softmax (with temperature), DEC's soft assignment and KL loss. */
+/* core/loss.c: MSE, cross-entropy over softmax (with temperature), DEC's soft assignment and KL loss,
+ * Deep SVDD's distance.  The device versions (core/kernels.h) follow these line by line. */
 #include "layers.h"
 
 #include <math.h>
@@ -181,5 +182,22 @@ clad_dec_kl_loss(float *dz, float *dcenters, const float *z, const float *center
 			}
 		}
 	}
+	return (float) (loss / B);
+}
+
+float
+clad_svdd_loss(float *grad, const float *z, const float *c, int B, int D)
+{
+	double		loss = 0.0;
+
+	for (int b = 0; b < B; b++)
+		for (int j = 0; j < D; j++)
+		{
+			float		d = z[(size_t) b * D + j] - c[j];
+
+			loss += (double) d * d;
+			if (grad)
+				grad[(size_t) b * D + j] = 2.0f * d / (float) B;
+		}
 	return (float) (loss / B);
 }

@@ -90,6 +90,10 @@ net_free_runtime(clad_net *net)
 	net->cap_B = 0;
 	net->grads_ready = 0;
 	net->have_forward = 0;
+	free(net->loss_grad);
+	net->loss_grad = NULL;
+	net->loss_floats = 0;
+	net->have_loss = 0;
 }
 
 void
@@ -700,6 +704,7 @@ clad_net_forward(clad_net *net, const float *x, int B, clad_mode mode)
 	net->cur_B = B;
 	net->cur_mode = mode;
 	net->have_forward = 0;
+	net->have_loss = 0;
 	for (int i = 0; i < net->nops; i++)
 	{
 		net_op	   *op = &net->ops[i];
@@ -816,7 +821,20 @@ const float *
 clad_net_output(const clad_net *net)
 {
 	if (net->dev)
-		return net->have_forward ? net->host_out : NULL;
+	{
+		clad_net   *n = (clad_net *) net;	/* the lazy copy is a cache */
+
+		if (!net->have_forward)
+			return NULL;
+		if (!net->host_out_fresh)
+		{
+			if (net->dev->ops->download(net->dev, n->host_out, net->d_act[net->nvals - 1],
+										sizeof(float) * net->cur_B * net->vals[net->nvals - 1].numel) != CLAD_OK)
+				return NULL;
+			n->host_out_fresh = 1;
+		}
+		return net->host_out;
+	}
 	return net->act ? net->act[net->nvals - 1] : NULL;
 }
 
@@ -865,8 +883,12 @@ clad_net_backward(clad_net *net, const float *dout, int param_grads, float *dx)
 
 	if (!net->have_forward)
 		return clad_fail(CLAD_ERR_INVALID, "backward without a forward pass");
+	if (!dout && !net->have_loss)
+		return clad_fail(CLAD_ERR_INVALID, "backward from the loss without a loss since the forward pass");
 	if (net->dev)
 		return net_device_backward(net, dout, param_grads, dx);
+	if (!dout)
+		dout = net->loss_grad;
 	if (net->released && (param_grads || net->cur_mode != CLAD_EVAL || B > net->tap_max_B))
 		return released_error(net, B);
 	if ((st = ensure_gradients(net)) != CLAD_OK)

@@ -90,21 +90,63 @@ clad_status clad_net_finish(clad_net *net);
  */
 clad_status clad_net_forward(clad_net *net, const float *x, int B, clad_mode mode);
 
-/* Output of the last forward: (B, out_numel). */
+/*
+ * Output of the last forward: (B, out_numel).  On a device it is copied
+ * down on the first call after each forward; NULL if that copy failed
+ * (clad_last_error says why) or there was no forward.
+ */
 const float *clad_net_output(const clad_net *net);
 size_t		clad_net_out_numel(const clad_net *net);
 void		clad_net_out_shape(const clad_net *net, int *C, int *H, int *W);
 void		clad_net_in_shape(const clad_net *net, int *C, int *H, int *W);
 
 /*
- * Backward pass from dout (B, out_numel), after a forward in the same mode.
- * With param_grads, parameter gradients are ACCUMULATED into the net's grads
- * (zero them with clad_net_zero_grad); with dx non-NULL the input gradient
- * is written there (B, C,H,W).  Work for what is not asked is skipped.
+ * Backward pass from dout (B, out_numel), after a forward in the same mode;
+ * dout NULL: from the gradient of the clad_net_loss computed since that
+ * forward.  With param_grads, parameter gradients are ACCUMULATED into the
+ * net's grads (zero them with clad_net_zero_grad); with dx non-NULL the
+ * input gradient is written there (B, C,H,W).  Work for what is not asked
+ * is skipped.
  */
 clad_status clad_net_backward(clad_net *net, const float *dout, int param_grads, float *dx);
 
 void		clad_net_zero_grad(clad_net *net);
+
+/* ---- training losses on the last output (core/net_loss.c) ---- */
+
+typedef enum clad_loss_kind
+{
+	CLAD_LOSS_MSE,				/* mean of (out - target)^2 */
+	CLAD_LOSS_CROSS_ENTROPY,	/* softmax(out / T) against labels, mean over rows */
+	CLAD_LOSS_DEC_KL,			/* DEC: KL(P || Q) of the codes' soft assignment */
+	CLAD_LOSS_SVDD				/* Deep SVDD: mean over rows of |out - centre|^2 */
+} clad_loss_kind;
+
+/* What a loss reads (host memory) and what it gives back besides its value. */
+typedef struct clad_loss_spec
+{
+	clad_loss_kind kind;
+	const float *target;		/* MSE: (B, out_numel) */
+	const int32_t *labels;		/* cross-entropy: (B), each in [0, out_numel) */
+	float		T;				/* cross-entropy temperature (> 0) */
+	const float *centers;		/* DEC: (K, out_numel) cluster centres; SVDD: (out_numel) */
+	int			K;				/* DEC: clusters */
+	float		alpha;			/* DEC: Student's t degrees of freedom (> 0) */
+	float	   *dcenters;		/* DEC: (K, out_numel) the loss's gradient wrt the centres is
+								 * written here, or NULL */
+	int		   *correct;		/* cross-entropy: rows whose first largest logit is the label,
+								 * or NULL */
+} clad_loss_spec;
+
+/*
+ * The loss of the last forward's output (B rows) in *loss, and its
+ * gradient, kept in the net for clad_net_backward(net, NULL, ...).  On a
+ * device the loss runs there as kernels (core/kernels.h): only the spec's
+ * inputs go up and the value (plus correct / dcenters) comes down; on the
+ * host it is core/loss.c's function.  A non-finite loss is returned as is
+ * (the caller decides); bad arguments are CLAD_ERR_INVALID.
+ */
+clad_status clad_net_loss(clad_net *net, const clad_loss_spec *spec, float *loss);
 
 /*
  * With stochastic off, training mode keeps batch statistics but draws no
@@ -218,9 +260,10 @@ clad_status clad_net_use_mapped(clad_net *net, int max_B, const float *params, s
  * (copied up; copied back when it returns), and every pass and optimiser
  * step then runs on the device.  The calls stay the same: forward takes the
  * input from host memory, clad_net_output is a host copy, backward takes
- * dout and writes dx in host memory; dropout masks and variational noise are
- * drawn on the host from the net's generator, so a device run draws the
- * same numbers as a CPU run.  While on a device the host copies of the
+ * dout (or the loss's gradient, kept on the device) and writes dx in host
+ * memory, clad_net_loss runs as kernels; dropout masks and variational
+ * noise are drawn on the host from the net's generator, so a device run
+ * draws the same numbers as a CPU run.  While on a device the host copies of the
  * tensors (clad_net_params, clad_net_tensor) are stale until
  * clad_net_sync_host, and saving, loading and preparing for inference are
  * refused.  Tap plans and released or mapped weights are CPU-only: such a

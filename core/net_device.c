@@ -68,6 +68,8 @@ device_free_runtime(clad_net *net)
 	net->d_scratch_floats = 0;
 	free(net->host_out);
 	net->host_out = NULL;
+	net->host_out_fresh = 0;
+	net_device_free_loss(net);
 	net->d_cap_B = 0;
 	net->d_grads_ready = 0;
 	net->have_forward = 0;
@@ -274,6 +276,8 @@ net_device_forward(clad_net *net, const float *x, int B, clad_mode mode)
 	net->cur_B = B;
 	net->cur_mode = mode;
 	net->have_forward = 0;
+	net->have_loss = 0;
+	net->host_out_fresh = 0;
 	for (int i = 0; i < net->nops; i++)
 	{
 		net_op	   *op = &net->ops[i];
@@ -378,9 +382,8 @@ net_device_forward(clad_net *net, const float *x, int B, clad_mode mode)
 				break;
 		}
 	}
-	/* waits for the pass and reports any failure of it */
-	if ((st = OPS(net)->download(dev, net->host_out, net->d_act[net->nvals - 1],
-								 sizeof(float) * n_out_floats(net, B))) != CLAD_OK)
+	/* waits for the pass and reports any failure of it; the output comes down when asked */
+	if ((st = OPS(net)->sync(dev)) != CLAD_OK)
 		return st;
 	net->have_forward = 1;
 	return CLAD_OK;
@@ -399,7 +402,9 @@ net_device_backward(clad_net *net, const float *dout, int param_grads, float *dx
 	for (int v = 0; v < net->nvals; v++)
 		if (net->vals[v].alias < 0)
 			OPS(net)->zero(dev, net->d_gact[v], sizeof(float) * B * net->vals[v].numel);
-	if ((st = OPS(net)->upload(dev, net->d_gact[last], dout, sizeof(float) * n_out_floats(net, B))) != CLAD_OK)
+	if (!dout)
+		OPS(net)->copy(dev, net->d_gact[last], net->d_loss_grad, sizeof(float) * n_out_floats(net, B));
+	else if ((st = OPS(net)->upload(dev, net->d_gact[last], dout, sizeof(float) * n_out_floats(net, B))) != CLAD_OK)
 		return st;
 
 	for (int i = net->nops - 1; i >= 0; i--)

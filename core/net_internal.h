@@ -79,6 +79,10 @@ struct clad_net
 								 * (clad_net_use_mapped): read only, never freed here */
 	int			weightless;		/* finished without weights (clad_net_defer_weights),
 								 * waiting for clad_net_use_mapped */
+	/* the last clad_net_loss (net_loss.c): its gradient (host: loss_grad) */
+	int			have_loss;		/* computed since the last forward */
+	float	   *loss_grad;		/* host: gradient, then DEC's q and p */
+	size_t		loss_floats;	/* capacity of loss_grad */
 
 	/*
 	 * On a device (net_device.c; dev NULL on the host): weights, gradients,
@@ -93,6 +97,10 @@ struct clad_net
 	int			d_cap_B;		/* batch size the device activations are sized for */
 	int			d_grads_ready;
 	float	   *host_out;		/* the last output, downloaded (d_cap_B x out numel) */
+	int			host_out_fresh;	/* host_out holds the last forward's output */
+	void	   *d_loss_ws;		/* device workspace of clad_net_loss, d_loss_bytes long */
+	size_t		d_loss_bytes;
+	float	   *d_loss_grad;	/* in it: the last loss's gradient (B x out numel) */
 };
 
 /* net_device.c: the device side of the public functions of net.h */
@@ -101,6 +109,9 @@ clad_status net_device_backward(clad_net *net, const float *dout, int param_grad
 void		net_device_zero_grad(clad_net *net);
 clad_status net_device_adam_step(clad_net *net, clad_adam *opt);
 clad_status net_device_sgd_step(clad_net *net, clad_sgd *opt);
+/* net_loss.c: clad_net_loss on a device; the workspace it keeps */
+clad_status net_device_loss(clad_net *net, const clad_loss_spec *spec, float *loss);
+void		net_device_free_loss(clad_net *net);
 /* free every device allocation of the net without bringing anything back */
 void		net_device_release(clad_net *net);
 /* the error for what a net on a device refuses (saving, loading, planning) */

@@ -9,7 +9,8 @@
  * outputs of training and eval passes (relative error 1e-4), input and
  * parameter gradients (1e-3), BatchNorm statistics, one SGD step and one
  * Adam step, the same random draws (dropout, variational noise), batches
- * that grow, and moving nets back and forth.  Plus the errors: unknown
+ * that grow, and moving nets back and forth; every training loss (the
+ * kernels of clad_net_loss) and the backward pass from it.  Plus the errors: unknown
  * devices, CUDA without a build or a GPU, and what a net on a device refuses.
  */
 #include "device.h"
@@ -20,6 +21,7 @@
 #include "rng.h"
 #include "testutil.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -536,6 +538,179 @@ check_colmajor_mapping(void)
 		}
 }
 
+/* input (1,4,5) -> linear 12 -> ELU -> linear out: a net to put a loss on */
+static clad_net *
+loss_net(int out)
+{
+	clad_net   *n = clad_net_new(1, 4, 5);
+	int			v;
+
+	v = clad_net_linear(n, 0, "fc1", 12, 1);
+	v = clad_net_elu(n, v);
+	v = clad_net_linear(n, v, "fc2", out, 1);
+	if (clad_net_finish(n) != CLAD_OK)
+	{
+		clad_net_free(n);
+		return NULL;
+	}
+	clad_autoencoder_init(n, 11);
+	return n;
+}
+
+/*
+ * One loss on a net on the CPU (ref) and its copy on the device (twin):
+ * the value, what the spec gives back, and the gradients the backward pass
+ * takes from it.  On the CPU the loss must also be exactly core/loss.c's
+ * function (value and gradient) on the same output.
+ */
+static void
+compare_loss(const char *what, clad_loss_spec spec, int out, int B)
+{
+	clad_net   *ref = loss_net(out), *twin = loss_net(out);
+	float	   *x = random_floats((size_t) 20 * B, 41);
+	float	   *dx_ref = malloc(sizeof(float) * 20 * B), *dx_dev = malloc(sizeof(float) * 20 * B);
+	float	   *dx_fn = malloc(sizeof(float) * 20 * B), *grad = calloc((size_t) B * out, sizeof(float));
+	int			K = spec.kind == CLAD_LOSS_DEC_KL ? spec.K : 1;
+	float	   *dc_ref = calloc((size_t) K * out, sizeof(float)), *dc_dev = calloc((size_t) K * out, sizeof(float));
+	int			right_ref = -1, right_dev = -2;
+	float		loss_ref, loss_dev, loss_fn = 0;
+	clad_loss_spec sd = spec;
+
+	CHECK_MSG(ref && twin, "%s: build failed", what);
+	copy_weights(twin, ref);
+	spec.correct = &right_ref;
+	sd.correct = &right_dev;
+	spec.dcenters = spec.kind == CLAD_LOSS_DEC_KL ? dc_ref : NULL;
+	sd.dcenters = spec.kind == CLAD_LOSS_DEC_KL ? dc_dev : NULL;
+	CHECK(clad_net_to_device(twin, dev) == CLAD_OK);
+	CHECK(clad_net_forward(ref, x, B, CLAD_TRAIN) == CLAD_OK);
+	CHECK(clad_net_forward(twin, x, B, CLAD_TRAIN) == CLAD_OK);
+	CHECK(clad_net_loss(ref, &spec, &loss_ref) == CLAD_OK);
+	CHECK_MSG(clad_net_loss(twin, &sd, &loss_dev) == CLAD_OK, "%s: %s", what, clad_last_error());
+
+	/* the CPU path is core/loss.c's function, exactly */
+	{
+		const float *y = clad_net_output(ref);
+		float	   *q = malloc(sizeof(float) * B * K), *p = malloc(sizeof(float) * B * K);
+
+		switch (spec.kind)
+		{
+			case CLAD_LOSS_MSE:
+				loss_fn = clad_mse_loss(grad, y, spec.target, (size_t) B * out);
+				break;
+			case CLAD_LOSS_CROSS_ENTROPY:
+				loss_fn = clad_cross_entropy_loss(grad, y, spec.labels, B, out, spec.T);
+				break;
+			case CLAD_LOSS_DEC_KL:
+				clad_dec_soft_assign(q, y, spec.centers, B, K, out, spec.alpha);
+				clad_dec_target(p, q, B, K);
+				loss_fn = clad_dec_kl_loss(grad, NULL, y, spec.centers, p, B, K, out, spec.alpha);
+				break;
+			case CLAD_LOSS_SVDD:
+				loss_fn = clad_svdd_loss(grad, y, spec.centers, B, out);
+				break;
+		}
+		free(q);
+		free(p);
+	}
+	CHECK_MSG(memcmp(&loss_fn, &loss_ref, sizeof(float)) == 0, "%s: CPU loss %.9g is not loss.c's %.9g",
+			  what, loss_ref, loss_fn);
+	if (isfinite(loss_ref))
+	{
+		double		e = fabs((double) loss_dev - loss_ref) / (fabs(loss_ref) > 1e-3 ? fabs(loss_ref) : 1e-3);
+
+		CHECK_MSG(e < 1e-6, "%s: loss %.9g on the device, %.9g on the CPU", what, loss_dev, loss_ref);
+	}
+	else
+		CHECK_MSG(!isfinite(loss_dev), "%s: the CPU's loss is not finite, the device's %g is", what, loss_dev);
+	if (spec.kind == CLAD_LOSS_CROSS_ENTROPY)
+		CHECK_MSG(right_ref == right_dev && right_ref >= 0 && right_ref <= B, "%s: correct %d vs %d",
+				  what, right_dev, right_ref);
+	if (spec.kind == CLAD_LOSS_DEC_KL)
+		check_close(what, "centre gradient", dc_dev, dc_ref, NULL, (size_t) K * out, OUT_TOL);
+	if (!isfinite(loss_ref))
+		goto done;
+
+	/* the backward pass from the kept gradient */
+	clad_net_zero_grad(ref);
+	clad_net_zero_grad(twin);
+	CHECK(clad_net_backward(ref, NULL, 1, dx_ref) == CLAD_OK);
+	CHECK(clad_net_backward(twin, NULL, 1, dx_dev) == CLAD_OK);
+	check_close(what, "input gradient", dx_dev, dx_ref, NULL, (size_t) 20 * B, GRAD_TOL);
+	CHECK(clad_net_to_device(twin, NULL) == CLAD_OK);
+	check_tensors(what, "gradient", twin, ref, ref, 1, GRAD_TOL);
+	/* ... which is the function's gradient */
+	clad_net_zero_grad(ref);
+	CHECK(clad_net_backward(ref, grad, 1, dx_fn) == CLAD_OK);
+	CHECK_MSG(memcmp(dx_fn, dx_ref, sizeof(float) * 20 * B) == 0, "%s: backward from the loss differs", what);
+done:
+	clad_net_free(ref);
+	clad_net_free(twin);
+	free(x);
+	free(dx_ref);
+	free(dx_dev);
+	free(dx_fn);
+	free(grad);
+	free(dc_ref);
+	free(dc_dev);
+}
+
+static void
+check_losses(void)
+{
+	const int	B = 6, D = 5, K = 4, classes = 7;
+	float	   *target = random_floats((size_t) B * 18, 51);
+	float	   *centers = random_floats((size_t) K * D, 52);
+	int32_t		labels[6] = {0, 6, 3, 3, 1, 5}, bad[6] = {0, 6, 7, 3, 1, 5};
+	clad_net   *n = loss_net(classes);
+	float		x[40] = {0}, loss;
+	clad_loss_spec ce = {.kind = CLAD_LOSS_CROSS_ENTROPY, .labels = labels, .T = 1.0f};
+	clad_loss_spec sp;
+
+	compare_loss("MSE", (clad_loss_spec) {.kind = CLAD_LOSS_MSE, .target = target}, 18, B);
+	compare_loss("cross-entropy", ce, classes, B);
+	ce.T = 2.5f;
+	compare_loss("cross-entropy T=2.5", ce, classes, B);
+	ce.labels = bad;
+	compare_loss("cross-entropy, a label out of range", ce, classes, B);
+	compare_loss("DEC KL", (clad_loss_spec) {.kind = CLAD_LOSS_DEC_KL, .centers = centers, .K = K, .alpha = 1.0f},
+				 D, B);
+	compare_loss("DEC KL alpha=2", (clad_loss_spec) {.kind = CLAD_LOSS_DEC_KL, .centers = centers, .K = K,
+				 .alpha = 2.0f}, D, B);
+	compare_loss("Deep SVDD", (clad_loss_spec) {.kind = CLAD_LOSS_SVDD, .centers = centers}, D, B);
+	free(target);
+	target = random_floats(300 * 18, 53);
+	compare_loss("MSE, batch 300", (clad_loss_spec) {.kind = CLAD_LOSS_MSE, .target = target}, 18, 300);
+
+	/* what clad_net_loss and a backward from it refuse, on the device and on the CPU */
+	for (int on = 0; on < 2; on++)
+	{
+		CHECK(n && clad_net_to_device(n, on ? dev : NULL) == CLAD_OK);
+		ce.labels = labels;
+		CHECK(clad_net_loss(n, &ce, &loss) == CLAD_ERR_INVALID);	/* no forward */
+		CHECK(clad_net_forward(n, x, 2, CLAD_TRAIN) == CLAD_OK);
+		CHECK(clad_net_backward(n, NULL, 1, NULL) == CLAD_ERR_INVALID);	/* no loss */
+		sp = ce;
+		sp.labels = NULL;
+		CHECK(clad_net_loss(n, &sp, &loss) == CLAD_ERR_INVALID);
+		sp = ce;
+		sp.T = 0.0f;
+		CHECK(clad_net_loss(n, &sp, &loss) == CLAD_ERR_INVALID);
+		sp = (clad_loss_spec) {.kind = CLAD_LOSS_DEC_KL, .centers = centers, .K = 0, .alpha = 1.0f};
+		CHECK(clad_net_loss(n, &sp, &loss) == CLAD_ERR_INVALID);
+		sp.kind = (clad_loss_kind) 99;
+		CHECK(clad_net_loss(n, &sp, &loss) == CLAD_ERR_INVALID);
+		CHECK(clad_net_backward(n, NULL, 1, NULL) == CLAD_ERR_INVALID);	/* a failed loss keeps nothing */
+		CHECK(clad_net_loss(n, &ce, &loss) == CLAD_OK && isfinite(loss));
+		CHECK(clad_net_backward(n, NULL, 1, NULL) == CLAD_OK);
+		CHECK(clad_net_forward(n, x, 2, CLAD_TRAIN) == CLAD_OK);
+		CHECK(clad_net_backward(n, NULL, 1, NULL) == CLAD_ERR_INVALID);	/* the loss was of the last forward */
+	}
+	clad_net_free(n);
+	free(target);
+	free(centers);
+}
+
 int
 main(void)
 {
@@ -558,6 +733,7 @@ main(void)
 	compare_built("convtranspose/bn/maxpool/avgpool net", deconv_net, 2);
 	compare_built("dropout/linear/bn1d/add/reshape/reparam net", dense_net, 4);
 	check_models();
+	check_losses();
 	check_refusals();
 	clad_device_close(dev);
 	printf("  worst error / bound: %.3g\n", worst_ratio);

@@ -76,7 +76,6 @@ typedef struct run
 	float	   *xn;				/* (n, img) normalised */
 	int32_t    *order;			/* (n) shuffled indices */
 	float	   *xb, *tb;		/* (batch, img) gathered inputs / targets */
-	float	   *grad;			/* (batch, max(img, K, latent)) */
 	float	   *z;				/* (n, latent) latent codes */
 	float	   *q;				/* (n, K) soft assignments */
 	int32_t    *labels;			/* (n) pseudo-labels */
@@ -117,6 +116,17 @@ gather(float *dst, const float *src, const int32_t *idx, int B, size_t img)
 {
 	for (int b = 0; b < B; b++)
 		memcpy(dst + (size_t) b * img, src + (size_t) idx[b] * img, sizeof(float) * img);
+}
+
+/* Forward pass of net on the output of the net before it (the decoder on the encoder's codes). */
+static clad_status
+forward_from(clad_net *net, clad_net *before, int B, clad_mode mode)
+{
+	const float *x = clad_net_output(before);
+
+	if (!x)
+		return clad_fail(CLAD_ERR_DEVICE, "%s", clad_last_error());
+	return clad_net_forward(net, x, B, mode);
 }
 
 static clad_status
@@ -171,6 +181,7 @@ train_autoencoder(run *r, clad_stage_log *log)
 	clad_adam	od = oe;
 	/* sigmoid decoders reconstruct pixels in [0,1]; the linear one the normalised input */
 	int			sigmoid_out = strcmp(m->autoencoder, "linear") != 0;
+	clad_loss_spec mse = {.kind = CLAD_LOSS_MSE};
 	float	   *dz = malloc(sizeof(float) * cfg->ae_batch * m->latent);
 	double		t0 = now();
 	clad_status st = CLAD_OK;
@@ -193,11 +204,11 @@ train_autoencoder(run *r, clad_stage_log *log)
 				break;
 			gather(r->xb, r->xn, r->order + s, B, r->img);
 			gather(r->tb, sigmoid_out ? r->pix : r->xn, r->order + s, B, r->img);
+			mse.target = r->tb;
 			if ((st = clad_net_forward(m->encoder, r->xb, B, CLAD_TRAIN)) != CLAD_OK ||
-				(st = clad_net_forward(m->decoder, clad_net_output(m->encoder), B, CLAD_TRAIN)) != CLAD_OK)
+				(st = forward_from(m->decoder, m->encoder, B, CLAD_TRAIN)) != CLAD_OK ||
+				(st = clad_net_loss(m->decoder, &mse, &loss)) != CLAD_OK)
 				break;
-			memset(r->grad, 0, sizeof(float) * B * r->img);
-			loss = clad_mse_loss(r->grad, clad_net_output(m->decoder), r->tb, (size_t) B * r->img);
 			if (!isfinite(loss))
 			{
 				st = clad_fail(CLAD_ERR_NUMERIC, "autoencoder loss diverged (epoch %d); lower --ae-lr", ep + 1);
@@ -205,7 +216,7 @@ train_autoencoder(run *r, clad_stage_log *log)
 			}
 			clad_net_zero_grad(m->encoder);
 			clad_net_zero_grad(m->decoder);
-			if ((st = clad_net_backward(m->decoder, r->grad, 1, dz)) != CLAD_OK ||
+			if ((st = clad_net_backward(m->decoder, NULL, 1, dz)) != CLAD_OK ||
 				(st = clad_net_backward(m->encoder, dz, 1, NULL)) != CLAD_OK ||
 				(st = clad_net_adam_step(m->encoder, &oe)) != CLAD_OK ||
 				(st = clad_net_adam_step(m->decoder, &od)) != CLAD_OK)
@@ -235,10 +246,13 @@ embed_all(run *r)
 	{
 		int			B = r->n - s < 256 ? r->n - s : 256;
 		clad_status st = clad_net_forward(m->encoder, r->xn + (size_t) s * r->img, B, CLAD_EVAL);
+		const float *z = clad_net_output(m->encoder);
 
 		if (st != CLAD_OK)
 			return st;
-		memcpy(r->z + (size_t) s * m->latent, clad_net_output(m->encoder), sizeof(float) * B * m->latent);
+		if (!z)
+			return clad_fail(CLAD_ERR_DEVICE, "%s", clad_last_error());
+		memcpy(r->z + (size_t) s * m->latent, z, sizeof(float) * B * m->latent);
 	}
 	return CLAD_OK;
 }
@@ -268,14 +282,13 @@ train_dec(run *r, clad_stage_log *log)
 	clad_sgd	oc = oe;
 	float	   *dcent = malloc(sizeof(float) * K * D);
 	float	   *cbuf = calloc((size_t) K * D, sizeof(float));
-	float	   *qb = malloc(sizeof(float) * cfg->dec_batch * K);
-	float	   *pb = malloc(sizeof(float) * cfg->dec_batch * K);
-	float	   *dz = malloc(sizeof(float) * cfg->dec_batch * D);
 	int32_t    *prev = malloc(sizeof(int32_t) * r->n);
+	clad_loss_spec kl = {.kind = CLAD_LOSS_DEC_KL, .centers = m->centers, .K = K, .alpha = 1.0f,
+	.dcenters = dcent};
 	double		t0 = now();
 	clad_status st;
 
-	if (!dcent || !cbuf || !qb || !pb || !dz || !prev)
+	if (!dcent || !cbuf || !prev)
 	{
 		st = clad_fail(CLAD_ERR_NOMEM, "out of memory for DEC");
 		goto done;
@@ -311,20 +324,16 @@ train_dec(run *r, clad_stage_log *log)
 			if (B == 0)
 				break;
 			gather(r->xb, r->xn, r->order + s, B, r->img);
-			if ((st = clad_net_forward(m->encoder, r->xb, B, CLAD_TRAIN)) != CLAD_OK)
+			if ((st = clad_net_forward(m->encoder, r->xb, B, CLAD_TRAIN)) != CLAD_OK ||
+				(st = clad_net_loss(m->encoder, &kl, &loss)) != CLAD_OK)
 				goto done;
-			clad_dec_soft_assign(qb, clad_net_output(m->encoder), m->centers, B, K, D, 1.0f);
-			clad_dec_target(pb, qb, B, K);
-			memset(dz, 0, sizeof(float) * B * D);
-			memset(dcent, 0, sizeof(float) * K * D);
-			loss = clad_dec_kl_loss(dz, dcent, clad_net_output(m->encoder), m->centers, pb, B, K, D, 1.0f);
 			if (!isfinite(loss))
 			{
 				st = clad_fail(CLAD_ERR_NUMERIC, "DEC loss diverged (epoch %d); lower --dec-lr", ep + 1);
 				goto done;
 			}
 			clad_net_zero_grad(m->encoder);
-			if ((st = clad_net_backward(m->encoder, dz, 1, NULL)) != CLAD_OK ||
+			if ((st = clad_net_backward(m->encoder, NULL, 1, NULL)) != CLAD_OK ||
 				(st = clad_net_sgd_step(m->encoder, &oe)) != CLAD_OK)
 				goto done;
 			clad_sgd_step(&oc, m->centers, dcent, cbuf, (size_t) K * D);
@@ -349,9 +358,6 @@ done:
 	log->seconds = now() - t0;
 	free(dcent);
 	free(cbuf);
-	free(qb);
-	free(pb);
-	free(dz);
 	free(prev);
 	return st;
 }
@@ -375,35 +381,27 @@ train_classifier(run *r, clad_stage_log *log)
 		for (int s = 0; s < r->n; s += cfg->clf_batch)
 		{
 			int			B = batch_at(s, r->n, cfg->clf_batch);
+			int			right = 0;
+			clad_loss_spec ce = {.kind = CLAD_LOSS_CROSS_ENTROPY, .labels = r->yb, .T = 1.0f,
+			.correct = &right};
 			float		loss;
-			const float *out;
 
 			if (B == 0)
 				break;
 			gather(r->xb, r->xn, r->order + s, B, r->img);
 			for (int b = 0; b < B; b++)
 				r->yb[b] = r->labels[r->order[s + b]];
-			if ((st = clad_net_forward(m->clf, r->xb, B, CLAD_TRAIN)) != CLAD_OK)
+			if ((st = clad_net_forward(m->clf, r->xb, B, CLAD_TRAIN)) != CLAD_OK ||
+				(st = clad_net_loss(m->clf, &ce, &loss)) != CLAD_OK)
 				break;
-			out = clad_net_output(m->clf);
-			memset(r->grad, 0, sizeof(float) * B * m->K);
-			loss = clad_cross_entropy_loss(r->grad, out, r->yb, B, m->K, 1.0f);
 			if (!isfinite(loss))
 			{
 				st = clad_fail(CLAD_ERR_NUMERIC, "classifier loss diverged (epoch %d); lower --clf-lr", ep + 1);
 				break;
 			}
-			for (int b = 0; b < B; b++)
-			{
-				int			best = 0;
-
-				for (int k = 1; k < m->K; k++)
-					if (out[(size_t) b * m->K + k] > out[(size_t) b * m->K + best])
-						best = k;
-				correct += best == r->yb[b];
-			}
+			correct += right;
 			clad_net_zero_grad(m->clf);
-			if ((st = clad_net_backward(m->clf, r->grad, 1, NULL)) != CLAD_OK ||
+			if ((st = clad_net_backward(m->clf, NULL, 1, NULL)) != CLAD_OK ||
 				(st = clad_net_adam_step(m->clf, &opt)) != CLAD_OK)
 				break;
 			sum += (double) loss * B;
@@ -475,7 +473,6 @@ run_setup(run *r, const clad_train_config *cfg, const clad_dataset *normal, cons
 	clad_status st;
 	int			maxb;
 	int32_t    *perm;
-	size_t		gradw;
 
 	memset(r, 0, sizeof(*r));
 	*hold = NULL;
@@ -506,9 +503,6 @@ run_setup(run *r, const clad_train_config *cfg, const clad_dataset *normal, cons
 		maxb = cfg->dec_batch;
 	if (cfg->clf_batch > maxb)
 		maxb = cfg->clf_batch;
-	gradw = r->img > (size_t) K ? r->img : (size_t) K;
-	if (gradw < (size_t) cfg->latent)
-		gradw = (size_t) cfg->latent;
 	perm = malloc(sizeof(int32_t) * normal->n);
 	r->pix = malloc(sizeof(float) * r->n * r->img);
 	r->xn = malloc(sizeof(float) * r->n * r->img);
@@ -516,12 +510,11 @@ run_setup(run *r, const clad_train_config *cfg, const clad_dataset *normal, cons
 	r->order = malloc(sizeof(int32_t) * r->n);
 	r->xb = malloc(sizeof(float) * maxb * r->img);
 	r->tb = malloc(sizeof(float) * maxb * r->img);
-	r->grad = malloc(sizeof(float) * maxb * gradw);
 	r->z = malloc(sizeof(float) * r->n * cfg->latent);
 	r->q = malloc(sizeof(float) * r->n * K);
 	r->labels = malloc(sizeof(int32_t) * r->n);
 	r->yb = malloc(sizeof(int32_t) * maxb);
-	if (!perm || !r->pix || !r->xn || !*hold || !r->order || !r->xb || !r->tb || !r->grad || !r->z ||
+	if (!perm || !r->pix || !r->xn || !*hold || !r->order || !r->xb || !r->tb || !r->z ||
 		!r->q || !r->labels || !r->yb)
 	{
 		free(perm);
@@ -557,7 +550,6 @@ run_free(run *r, float *hold)
 	free(r->order);
 	free(r->xb);
 	free(r->tb);
-	free(r->grad);
 	free(r->z);
 	free(r->q);
 	free(r->labels);
@@ -613,7 +605,8 @@ train_svdd(run *r, const float *c, clad_stage_log *log)
 	const clad_train_config *cfg = r->cfg;
 	clad_model *m = r->m;
 	clad_adam	opt = {cfg->svdd_lr, 0.9f, 0.999f, 1e-8f, cfg->svdd_weight_decay, 0};
-	int			h = m->latent;
+	/* mean over the batch of ||z - c||^2 */
+	clad_loss_spec dist = {.kind = CLAD_LOSS_SVDD, .centers = c};
 	double		t0 = now();
 	clad_status st = CLAD_OK;
 
@@ -626,35 +619,24 @@ train_svdd(run *r, const float *c, clad_stage_log *log)
 		for (int s = 0; s < r->n && st == CLAD_OK; s += cfg->ae_batch)
 		{
 			int			B = batch_at(s, r->n, cfg->ae_batch);
-			const float *z;
-			double		loss = 0;
+			float		loss;
 
 			if (B == 0)
 				break;
 			gather(r->xb, r->xn, r->order + s, B, r->img);
-			if ((st = clad_net_forward(m->encoder, r->xb, B, CLAD_TRAIN)) != CLAD_OK)
+			if ((st = clad_net_forward(m->encoder, r->xb, B, CLAD_TRAIN)) != CLAD_OK ||
+				(st = clad_net_loss(m->encoder, &dist, &loss)) != CLAD_OK)
 				break;
-			z = clad_net_output(m->encoder);
-			/* loss: mean over the batch of ||z - c||^2; its gradient 2 (z - c) / B */
-			for (int b = 0; b < B; b++)
-				for (int j = 0; j < h; j++)
-				{
-					float		d = z[(size_t) b * h + j] - c[j];
-
-					loss += (double) d * d;
-					r->grad[(size_t) b * h + j] = 2.0f * d / (float) B;
-				}
-			loss /= B;
 			if (!isfinite(loss))
 			{
 				st = clad_fail(CLAD_ERR_NUMERIC, "Deep SVDD loss diverged (epoch %d); lower --svdd-lr", ep + 1);
 				break;
 			}
 			clad_net_zero_grad(m->encoder);
-			if ((st = clad_net_backward(m->encoder, r->grad, 1, NULL)) != CLAD_OK ||
+			if ((st = clad_net_backward(m->encoder, NULL, 1, NULL)) != CLAD_OK ||
 				(st = clad_net_adam_step(m->encoder, &opt)) != CLAD_OK)
 				break;
-			sum += loss * B;
+			sum += (double) loss * B;
 			seen += B;
 			report(r, "deepsvdd", ep + 1, cfg->svdd_epochs, seen, r->n, sum / seen, 0, 0);
 		}
