@@ -1,5 +1,7 @@
 /* core/activation.c: ReLU, ELU (alpha 1), Sigmoid, Dropout. */
+#include "kernels.h"
 #include "layers.h"
+#include "vectorize.h"
 
 #include <math.h>
 
@@ -18,13 +20,27 @@ clad_relu_backward(float *din, const float *dout, const float *out, size_t n)
 			din[i] += dout[i];
 }
 
+float
+clad_expm1_nonpositive(float x)
+{
+	return k_expm1_nonpositive(x);
+}
+
+CLAD_VECTOR_LOOP
 void
 clad_elu_forward(float *out, const float *in, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		out[i] = in[i] > 0.0f ? in[i] : expm1f(in[i]);
+	{
+		float		x = in[i];
+		float		e = k_expm1_nonpositive(x < 0.0f ? x : 0.0f);
+
+		/* x itself for x >= 0 (and -0, and NaN, as expm1f would give) */
+		out[i] = (x >= 0.0f || x != x) ? x : e;
+	}
 }
 
+CLAD_VECTOR_LOOP
 void
 clad_elu_backward(float *din, const float *dout, const float *out, size_t n)
 {

@@ -110,6 +110,8 @@ void		clad_relu_forward(float *out, const float *in, size_t n);
 void		clad_relu_backward(float *din, const float *dout, const float *out, size_t n);
 /* ELU with alpha = 1 */
 void		clad_elu_forward(float *out, const float *in, size_t n);
+/* e^x - 1 as clad_elu_forward computes it for x <= 0 (within 1 ulp of expm1) */
+float		clad_expm1_nonpositive(float x);
 void		clad_elu_backward(float *din, const float *dout, const float *out, size_t n);
 void		clad_sigmoid_forward(float *out, const float *in, size_t n);
 void		clad_sigmoid_backward(float *din, const float *dout, const float *out, size_t n);

@@ -15,10 +15,61 @@ clad_pool_geom_init(clad_pool_geom *g, int B, int C, int H, int W, int k, int st
 	return CLAD_OK;
 }
 
+/* v at cell `at` takes the window when larger; the first maximum wins; a NaN wins and stays, as PyTorch */
+static inline void
+pool_pick(float v, int at, float *best, int *where)
+{
+	int			take = (v > *best) | ((v != v) & (*best == *best));
+
+	/* selects, not a branch: which cell wins is data, unpredictable */
+	*best = take ? v : *best;
+	*where = take ? at : *where;
+}
+
+/* 2x2 windows, stride 2, no padding (the autoencoders' pools): every window is whole. */
+static void
+maxpool2_forward(float *out, int32_t *argmax, const float *in, const clad_pool_geom *g)
+{
+	size_t		planes = (size_t) g->B * g->C;
+
+	for (size_t p = 0; p < planes; p++)
+	{
+		const float *x = in + p * g->H * g->W;
+		float	   *y = out + p * g->OH * g->OW;
+		int32_t    *am = argmax ? argmax + p * g->OH * g->OW : NULL;
+
+		for (int oh = 0; oh < g->OH; oh++)
+		{
+			const float *r0 = x + 2 * oh * g->W, *r1 = r0 + g->W;
+			int			at0 = 2 * oh * g->W, at1 = at0 + g->W;
+
+			for (int ow = 0; ow < g->OW; ow++)
+			{
+				int			c = 2 * ow, where = at0 + c;
+				float		best = r0[c];
+
+				/* the generic loop's order: row by row, left to right */
+				pool_pick(r0[c + 1], at0 + c + 1, &best, &where);
+				pool_pick(r1[c], at1 + c, &best, &where);
+				pool_pick(r1[c + 1], at1 + c + 1, &best, &where);
+				y[oh * g->OW + ow] = best;
+				if (am)
+					am[oh * g->OW + ow] = where;
+			}
+		}
+	}
+}
+
 void
 clad_maxpool_forward(float *out, int32_t *argmax, const float *in, const clad_pool_geom *g)
 {
 	size_t		planes = (size_t) g->B * g->C;
+
+	if (g->k == 2 && g->stride == 2 && g->pad == 0)
+	{
+		maxpool2_forward(out, argmax, in, g);
+		return;
+	}
 
 	for (size_t p = 0; p < planes; p++)
 	{
@@ -49,16 +100,7 @@ clad_maxpool_forward(float *out, int32_t *argmax, const float *in, const clad_po
 				best = x[where];
 				for (int ih = h0; ih < h1; ih++)
 					for (int iw = w0; iw < w1; iw++)
-					{
-						float		v = x[ih * g->W + iw];
-
-						/* first maximum wins; a NaN wins and stays, as PyTorch */
-						if (v > best || (v != v && best == best))
-						{
-							best = v;
-							where = ih * g->W + iw;
-						}
-					}
+						pool_pick(x[ih * g->W + iw], ih * g->W + iw, &best, &where);
 				y[oh * g->OW + ow] = best;
 				if (am)
 					am[oh * g->OW + ow] = where;

@@ -25,7 +25,9 @@
 #include "odin.h"
 #include "testutil.h"
 
+#include <math.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ===================================================================== */
@@ -934,6 +936,61 @@ pool_fwd(void *p, float *out)
 		clad_avgpool_forward(out, s->x, s->g.B, s->g.C, s->g.H * s->g.W);
 }
 
+/*
+ * Ties and NaNs, against the rule written out: scanning a window row by
+ * row, a cell takes it when larger, or when it is NaN and the best is not
+ * (the first maximum wins; a NaN wins and stays, as PyTorch).  Values from
+ * {0, 1, NaN} make most windows a tie.
+ */
+static void
+check_maxpool_ties(int H, int W, int k, int stride, int pad, uint64_t seed)
+{
+	clad_pool_geom g;
+	clad_rng	r;
+	int			C = 3, n = C * H * W, ok = 1;
+	float	   *x, *out;
+	int32_t    *am;
+
+	case_begin("maxpool %dx%d s%d p%d ties and NaN on %dx%d", k, k, stride, pad, H, W);
+	CHECK(clad_pool_geom_init(&g, 1, C, H, W, k, stride, pad) == CLAD_OK);
+	x = alloc_floats(n);
+	out = alloc_floats((size_t) C * g.OH * g.OW);
+	am = calloc((size_t) C * g.OH * g.OW, sizeof(int32_t));
+	clad_rng_seed(&r, seed);
+	for (int i = 0; i < n; i++)
+	{
+		float		u = clad_rng_uniform(&r);
+
+		x[i] = u < 0.1f ? NAN : (u < 0.55f ? 0.0f : 1.0f);
+	}
+	clad_maxpool_forward(out, am, x, &g);
+	for (int c = 0; c < C; c++)
+		for (int oh = 0; oh < g.OH; oh++)
+			for (int ow = 0; ow < g.OW; ow++)
+			{
+				const float *xp = x + (size_t) c * H * W;
+				size_t		o = ((size_t) c * g.OH + oh) * g.OW + ow;
+				int			where = -1;
+
+				for (int ih = oh * stride - pad; ih < oh * stride - pad + k; ih++)
+					for (int iw = ow * stride - pad; iw < ow * stride - pad + k; iw++)
+					{
+						if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+							continue;
+						if (where < 0 || xp[ih * W + iw] > xp[where] ||
+							(isnan(xp[ih * W + iw]) && !isnan(xp[where])))
+							where = ih * W + iw;
+					}
+				if (am[o] != where || !(out[o] == xp[where] || (isnan(out[o]) && isnan(xp[where]))))
+					ok = 0;
+			}
+	CHECK_MSG(ok, "%s: a tie or a NaN went to the wrong cell", case_name);
+	free(x);
+	free(out);
+	free(am);
+	case_end();
+}
+
 static void
 check_maxpool(int B, int C, int H, int W, int k, int stride, int pad, uint64_t seed)
 {
@@ -1348,6 +1405,8 @@ check_layer_functions(void)
 	check_maxpool(2, 3, 7, 5, 3, 2, 1, 801);
 	check_maxpool(1, 2, 4, 6, 3, 1, 1, 802);	/* overlapping windows: one input wins several */
 	check_maxpool(2, 2, 1, 1, 3, 2, 1, 803);	/* a 1x1 map padded to 3x3 */
+	check_maxpool_ties(8, 9, 2, 2, 0, 804);	/* the 2x2 path */
+	check_maxpool_ties(7, 7, 3, 2, 1, 805);	/* the general one */
 	check_avgpool(2, 3, 3, 5, 900);
 	check_avgpool(3, 4, 1, 1, 901);
 	check_mse();
@@ -1691,9 +1750,74 @@ check_odin_gradient(void)
 	clad_net_free(n);
 }
 
+/* Distance in units in the last place between two finite floats. */
+static int64_t
+ulps_apart(float a, float b)
+{
+	int32_t		ia, ib;
+	int64_t		oa, ob;
+
+	memcpy(&ia, &a, sizeof(ia));
+	memcpy(&ib, &b, sizeof(ib));
+	oa = ia < 0 ? -(int64_t) (ia & 0x7fffffff) : ia;
+	ob = ib < 0 ? -(int64_t) (ib & 0x7fffffff) : ib;
+	return oa > ob ? oa - ob : ob - oa;
+}
+
+/*
+ * ELU's own e^x - 1 against the correctly rounded value (double expm1):
+ * every 37th float in [-87, 0] (30 million, tiny ones included) within 1
+ * ulp, and the edges (-0, below -87, -inf, NaN) as expm1f gives them; then
+ * clad_elu_forward element by element, in a buffer long and odd enough for
+ * the vector loop and its tail.
+ */
+static void
+check_elu_values(void)
+{
+	int64_t		worst = 0;
+	float		worst_x = 0;
+	const float edges[] = {-0.0f, 0.0f, -1e-45f, -1e-30f, -0.3465f, -0.3466f, -87.0f, -87.5f, -200.0f,
+	-INFINITY, 0.5f, 3.0f, INFINITY, NAN};
+	size_t		n = 1001, n_edges = sizeof(edges) / sizeof(edges[0]);
+	float	   *in = malloc(sizeof(float) * n), *out = malloc(sizeof(float) * n);
+
+	for (uint32_t b = 0x80000000u; b < 0xC2AE0000u; b += 37)
+	{
+		float		x, got;
+		int64_t		u;
+
+		memcpy(&x, &b, sizeof(x));
+		got = clad_expm1_nonpositive(x);
+		u = ulps_apart(got, (float) expm1((double) x));
+		if (u > worst)
+		{
+			worst = u;
+			worst_x = x;
+		}
+	}
+	printf("  ELU's expm1 on [-87, 0]: worst %lld ulp (at %g)\n", (long long) worst, worst_x);
+	CHECK_MSG(worst <= 1, "ELU's expm1 is %lld ulp off at %g", (long long) worst, worst_x);
+	for (size_t i = 0; i < n; i++)
+		in[i] = i < n_edges ? edges[i] : -20.0f + 25.0f * (float) i / (float) n;
+	clad_elu_forward(out, in, n);
+	for (size_t i = 0; i < n; i++)
+	{
+		float		want = in[i] > 0.0f ? in[i] : expm1f(in[i]);
+
+		if (isnan(want))
+			CHECK_MSG(isnan(out[i]), "ELU(NaN) = %g", out[i]);
+		else
+			CHECK_MSG(ulps_apart(out[i], want) <= 1 && signbit(out[i]) == signbit(want),
+					  "ELU(%g) = %.9g, expm1f gives %.9g", in[i], out[i], want);
+	}
+	free(in);
+	free(out);
+}
+
 int
 main(void)
 {
+	check_elu_values();
 	for (int pass = 0; pass < 2; pass++)
 	{
 		CHECK(clad_blas_init(pass ? CLAD_BLAS_AUTO : CLAD_BLAS_REFERENCE, 1) == CLAD_OK);
