@@ -1,7 +1,76 @@
 /* core/norm.c: BatchNorm over (B, C, S): S = H*W for BatchNorm2d, 1 for BatchNorm1d. */
 #include "layers.h"
+#include "vectorize.h"
 
 #include <math.h>
+
+/*
+ * The channel sums are in double, each over LANES interleaved partial sums
+ * (element s of a row goes to lane s % LANES), added up in a fixed order at
+ * the end: as exact as one running sum, the same on every machine, and a
+ * vector loop instead of a chain of dependent additions.
+ */
+#define LANES 8
+
+static double
+lanes_total(const double *acc)
+{
+	return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+/* acc[s % LANES] += x[s] for the S values of a row (mode 0), or (x[s] - mean)^2 (mode 1) */
+CLAD_VECTOR_LOOP
+static void
+row_sums(double *restrict acc, const float *restrict x, int S, int mode, double mean)
+{
+	int			s = 0;
+
+	for (; s + LANES <= S; s += LANES)
+		for (int j = 0; j < LANES; j++)
+			acc[j] += mode == 0 ? (double) x[s + j] : (x[s + j] - mean) * (x[s + j] - mean);
+	for (; s < S; s++)
+		acc[s % LANES] += mode == 0 ? (double) x[s] : (x[s] - mean) * (x[s] - mean);
+}
+
+/* y = (x - mean) * invstd * g + bt over a row */
+CLAD_VECTOR_LOOP
+static void
+row_normalise(float *restrict y, const float *restrict x, int S, double mean, float invstd, float g, float bt)
+{
+	for (int s = 0; s < S; s++)
+		y[s] = (float) (x[s] - mean) * invstd * g + bt;
+}
+
+/* sum dy and sum dy * xhat over a row, into lanes */
+CLAD_VECTOR_LOOP
+static void
+row_grad_sums(double *restrict acc_dy, double *restrict acc_dyx, const float *restrict dy,
+			  const float *restrict x, int S, float mean, float invstd)
+{
+	int			s = 0;
+
+	for (; s + LANES <= S; s += LANES)
+		for (int j = 0; j < LANES; j++)
+		{
+			acc_dy[j] += dy[s + j];
+			acc_dyx[j] += dy[s + j] * (x[s + j] - mean) * invstd;
+		}
+	for (; s < S; s++)
+	{
+		acc_dy[s % LANES] += dy[s];
+		acc_dyx[s % LANES] += dy[s] * (x[s] - mean) * invstd;
+	}
+}
+
+/* dx += k * (dy - mdy - (x - mean) * invstd * mdyx) over a row */
+CLAD_VECTOR_LOOP
+static void
+row_input_grad(float *restrict dx, const float *restrict dy, const float *restrict x, int S,
+			   float k, float mdy, float mean, float invstd, float mdyx)
+{
+	for (int s = 0; s < S; s++)
+		dx[s] += k * (dy[s] - mdy - (x[s] - mean) * invstd * mdyx);
+}
 
 void
 clad_batchnorm_forward_train(float *out, float *save_mean, float *save_invstd,
@@ -14,24 +83,17 @@ clad_batchnorm_forward_train(float *out, float *save_mean, float *save_invstd,
 	for (int c = 0; c < C; c++)
 	{
 		/* two passes in double: batch statistics feed every gradient, keep them exact */
-		double		sum = 0.0, sq = 0.0, mean, var;
+		double		acc[LANES] = {0}, acc2[LANES] = {0};
+		double		sum, sq, mean, var;
 		float		invstd, g, bt;
 
 		for (int b = 0; b < B; b++)
-		{
-			const float *x = in + ((size_t) b * C + c) * S;
-
-			for (int s = 0; s < S; s++)
-				sum += x[s];
-		}
+			row_sums(acc, in + ((size_t) b * C + c) * S, S, 0, 0.0);
+		sum = lanes_total(acc);
 		mean = sum / (double) n;
 		for (int b = 0; b < B; b++)
-		{
-			const float *x = in + ((size_t) b * C + c) * S;
-
-			for (int s = 0; s < S; s++)
-				sq += (x[s] - mean) * (x[s] - mean);
-		}
+			row_sums(acc2, in + ((size_t) b * C + c) * S, S, 1, mean);
+		sq = lanes_total(acc2);
 		var = sq / (double) n;
 		invstd = (float) (1.0 / sqrt(var + eps));
 		save_mean[c] = (float) mean;
@@ -44,13 +106,7 @@ clad_batchnorm_forward_train(float *out, float *save_mean, float *save_invstd,
 		g = gamma ? gamma[c] : 1.0f;
 		bt = beta ? beta[c] : 0.0f;
 		for (int b = 0; b < B; b++)
-		{
-			const float *x = in + ((size_t) b * C + c) * S;
-			float	   *y = out + ((size_t) b * C + c) * S;
-
-			for (int s = 0; s < S; s++)
-				y[s] = (float) (x[s] - mean) * invstd * g + bt;
-		}
+			row_normalise(out + ((size_t) b * C + c) * S, in + ((size_t) b * C + c) * S, S, mean, invstd, g, bt);
 	}
 }
 
@@ -64,21 +120,16 @@ clad_batchnorm_backward_train(float *din, float *dgamma, float *dbeta,
 
 	for (int c = 0; c < C; c++)
 	{
-		double		sum_dy = 0.0, sum_dy_xhat = 0.0;
+		double		acc_dy[LANES] = {0}, acc_dyx[LANES] = {0};
+		double		sum_dy, sum_dy_xhat;
 		float		mean = save_mean[c], invstd = save_invstd[c];
 		float		g = gamma ? gamma[c] : 1.0f;
 
 		for (int b = 0; b < B; b++)
-		{
-			const float *x = in + ((size_t) b * C + c) * S;
-			const float *dy = dout + ((size_t) b * C + c) * S;
-
-			for (int s = 0; s < S; s++)
-			{
-				sum_dy += dy[s];
-				sum_dy_xhat += dy[s] * (x[s] - mean) * invstd;
-			}
-		}
+			row_grad_sums(acc_dy, acc_dyx, dout + ((size_t) b * C + c) * S, in + ((size_t) b * C + c) * S, S,
+						  mean, invstd);
+		sum_dy = lanes_total(acc_dy);
+		sum_dy_xhat = lanes_total(acc_dyx);
 		if (dgamma)
 			dgamma[c] += (float) sum_dy_xhat;
 		if (dbeta)
@@ -90,14 +141,8 @@ clad_batchnorm_backward_train(float *din, float *dgamma, float *dbeta,
 			float		mdy = (float) (sum_dy / n), mdyx = (float) (sum_dy_xhat / n);
 
 			for (int b = 0; b < B; b++)
-			{
-				const float *x = in + ((size_t) b * C + c) * S;
-				const float *dy = dout + ((size_t) b * C + c) * S;
-				float	   *dx = din + ((size_t) b * C + c) * S;
-
-				for (int s = 0; s < S; s++)
-					dx[s] += k * (dy[s] - mdy - (x[s] - mean) * invstd * mdyx);
-			}
+				row_input_grad(din + ((size_t) b * C + c) * S, dout + ((size_t) b * C + c) * S,
+							   in + ((size_t) b * C + c) * S, S, k, mdy, mean, invstd, mdyx);
 		}
 	}
 }

@@ -1,5 +1,6 @@
 /* core/optim.c: Adam and SGD with momentum, with PyTorch's update rules. */
 #include "layers.h"
+#include "vectorize.h"
 
 #include <math.h>
 
@@ -15,6 +16,23 @@ clad_adam_next(clad_adam *opt, float *step_size, float *bc2_sqrt)
 	*bc2_sqrt = (float) sqrt(bc2);
 }
 
+/* The elementwise Adam update; the scalars as locals so that the loop vectorises. */
+CLAD_VECTOR_LOOP
+static void
+adam_update(float *restrict param, const float *restrict grad, float *restrict m, float *restrict v,
+			size_t n, float beta1, float beta2, float eps, float weight_decay, float step_size,
+			float bc2_sqrt)
+{
+	for (size_t i = 0; i < n; i++)
+	{
+		float		g = grad[i] + weight_decay * param[i];
+
+		m[i] = beta1 * m[i] + (1.0f - beta1) * g;
+		v[i] = beta2 * v[i] + (1.0f - beta2) * g * g;
+		param[i] -= step_size * m[i] / (sqrtf(v[i]) / bc2_sqrt + eps);
+	}
+}
+
 void
 clad_adam_step(clad_adam *opt, float *param, const float *grad,
 			   float *m, float *v, size_t n)
@@ -22,13 +40,24 @@ clad_adam_step(clad_adam *opt, float *param, const float *grad,
 	float		step_size, bc2_sqrt;
 
 	clad_adam_next(opt, &step_size, &bc2_sqrt);
+	adam_update(param, grad, m, v, n, opt->beta1, opt->beta2, opt->eps, opt->weight_decay, step_size, bc2_sqrt);
+}
+
+CLAD_VECTOR_LOOP
+static void
+sgd_update(float *restrict param, const float *restrict grad, float *restrict buf, size_t n,
+		   float lr, float momentum, float weight_decay, int first)
+{
 	for (size_t i = 0; i < n; i++)
 	{
-		float		g = grad[i] + opt->weight_decay * param[i];
+		float		g = grad[i] + weight_decay * param[i];
 
-		m[i] = opt->beta1 * m[i] + (1.0f - opt->beta1) * g;
-		v[i] = opt->beta2 * v[i] + (1.0f - opt->beta2) * g * g;
-		param[i] -= step_size * m[i] / (sqrtf(v[i]) / bc2_sqrt + opt->eps);
+		if (momentum != 0.0f)
+		{
+			buf[i] = first ? g : momentum * buf[i] + g;
+			g = buf[i];
+		}
+		param[i] -= lr * g;
 	}
 }
 
@@ -38,15 +67,5 @@ clad_sgd_step(clad_sgd *opt, float *param, const float *grad, float *buf, size_t
 	int			first = opt->step == 0;
 
 	opt->step++;
-	for (size_t i = 0; i < n; i++)
-	{
-		float		g = grad[i] + opt->weight_decay * param[i];
-
-		if (opt->momentum != 0.0f)
-		{
-			buf[i] = first ? g : opt->momentum * buf[i] + g;
-			g = buf[i];
-		}
-		param[i] -= opt->lr * g;
-	}
+	sgd_update(param, grad, buf, n, opt->lr, opt->momentum, opt->weight_decay, first);
 }

@@ -4,7 +4,9 @@
  * (AVX-512, AVX2, baseline x86-64) at -O3, whose vectoriser takes loops that
  * -O2's cheap cost model leaves scalar; the loader picks the clone the CPU
  * runs at the first call.  No FP contraction is allowed (-std=c11), so every
- * clone computes the same floats.  Elsewhere it is empty.
+ * clone computes the same floats (the Makefile's -fno-math-errno lets sqrtf
+ * be a vector instruction: the same correctly rounded result).  Elsewhere
+ * it is empty.
  */
 #ifndef CLAD_VECTORIZE_H
 #define CLAD_VECTORIZE_H
