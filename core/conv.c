@@ -1,6 +1,7 @@
 /* core/conv.c: Conv2d and ConvTranspose2d as im2col / col2im around sgemm. */
 #include "layers.h"
 #include "gemm.h"
+#include "parallel.h"
 
 #include <string.h>
 
@@ -224,6 +225,67 @@ sum_bias_grad(float *dbias, const float *dout, int OC, size_t plane)
 }
 
 /*
+ * The per-image steps of a chunk (im2col, the scatter of the product back
+ * to NCHW, col2im), split by images among the trainer's threads: each image
+ * writes only its own columns or its own output.
+ */
+typedef enum chunk_step
+{
+	STEP_IM2COL, STEP_SCATTER, STEP_COL2IM
+} chunk_step;
+
+typedef struct chunk_args
+{
+	chunk_step	step;
+	const clad_conv_geom *g;
+	int			b0;
+	size_t		ld, P;
+	float	   *col, *out;
+	const float *in, *Y, *bias;
+} chunk_args;
+
+static void
+chunk_images(size_t lo, size_t hi, void *p)
+{
+	const chunk_args *a = p;
+	const clad_conv_geom *g = a->g;
+	size_t		P = a->P, img = (size_t) g->C * g->H * g->W;
+
+	for (size_t b = lo; b < hi; b++)
+		switch (a->step)
+		{
+			case STEP_IM2COL:
+				im2col_ld(a->col + b * P, a->ld, a->in + (a->b0 + b) * img,
+						  g->C, g->H, g->W, g->KH, g->KW, g->stride, g->pad, g->OH, g->OW);
+				break;
+			case STEP_SCATTER:
+				for (int oc = 0; oc < g->OC; oc++)
+				{
+					float	   *o = a->out + ((a->b0 + b) * g->OC + oc) * P;
+					const float *y = a->Y + (size_t) oc * a->ld + b * P;
+					float		bv = a->bias ? a->bias[oc] : 0.0f;
+
+					for (size_t i = 0; i < P; i++)
+						o[i] = y[i] + bv;
+				}
+				break;
+			case STEP_COL2IM:
+				col2im_add_ld(a->out + (a->b0 + b) * img, a->col + b * P, a->ld,
+							  g->C, g->H, g->W, g->KH, g->KW, g->stride, g->pad, g->OH, g->OW);
+				break;
+		}
+}
+
+static void
+chunk_step_run(chunk_args *a, chunk_step step, int nb)
+{
+	size_t		per = (size_t) a->g->C * a->g->KH * a->g->KW * a->P;
+
+	a->step = step;
+	clad_parallel_for((size_t) nb, per >= 16384 ? 1 : 16384 / (per ? per : 1), chunk_images, a);
+}
+
+/*
  * nb images at once: col (K, nb*P) holds image b's columns at b*P, and
  * Y (OC, nb*P) = W @ col is scattered back to out (nb, OC, P).
  */
@@ -242,20 +304,12 @@ conv2d_forward_chunked(float *out, const float *in, const float *weight,
 		float	   *col = scratch;
 		float	   *Y = scratch + (size_t) K * ld;
 
-		for (int b = 0; b < nb; b++)
-			im2col_ld(col + b * P, ld, in + (size_t) (b0 + b) * g->C * g->H * g->W,
-					  g->C, g->H, g->W, g->KH, g->KW, g->stride, g->pad, g->OH, g->OW);
-		clad_sgemm(0, 0, g->OC, (int) ld, K, 1.0f, weight, K, col, (int) ld, 0.0f, Y, (int) ld);
-		for (int b = 0; b < nb; b++)
-			for (int oc = 0; oc < g->OC; oc++)
-			{
-				float	   *o = out + ((size_t) (b0 + b) * g->OC + oc) * P;
-				const float *y = Y + (size_t) oc * ld + b * P;
-				float		bv = bias ? bias[oc] : 0.0f;
+		chunk_args	a = {.g = g, .b0 = b0, .ld = ld, .P = P, .col = col, .out = out, .in = in, .Y = Y,
+		.bias = bias};
 
-				for (size_t i = 0; i < P; i++)
-					o[i] = y[i] + bv;
-			}
+		chunk_step_run(&a, STEP_IM2COL, nb);
+		clad_sgemm(0, 0, g->OC, (int) ld, K, 1.0f, weight, K, col, (int) ld, 0.0f, Y, (int) ld);
+		chunk_step_run(&a, STEP_SCATTER, nb);
 	}
 }
 
@@ -285,11 +339,11 @@ conv2d_backward_chunked(float *din, float *dweight, float *dbias,
 			for (int oc = 0; oc < g->OC; oc++)
 				memcpy(dY + (size_t) oc * ld + b * P, d + (size_t) oc * P, sizeof(float) * P);
 		}
+		chunk_args	a = {.g = g, .b0 = b0, .ld = ld, .P = P, .col = col, .out = din, .in = in};
+
 		if (dweight)
 		{
-			for (int b = 0; b < nb; b++)
-				im2col_ld(col + b * P, ld, in + (size_t) (b0 + b) * g->C * g->H * g->W,
-						  g->C, g->H, g->W, g->KH, g->KW, g->stride, g->pad, g->OH, g->OW);
+			chunk_step_run(&a, STEP_IM2COL, nb);
 			/* dW (OC, K) += dY (OC, nb*P) @ col^T (nb*P, K) */
 			clad_sgemm(0, 1, g->OC, K, (int) ld, 1.0f, dY, (int) ld, col, (int) ld, 1.0f, dweight, K);
 		}
@@ -297,9 +351,7 @@ conv2d_backward_chunked(float *din, float *dweight, float *dbias,
 		{
 			/* dcol (K, nb*P) = W^T (K, OC) @ dY (OC, nb*P) */
 			clad_sgemm(1, 0, K, (int) ld, g->OC, 1.0f, weight, K, dY, (int) ld, 0.0f, col, (int) ld);
-			for (int b = 0; b < nb; b++)
-				col2im_add_ld(din + (size_t) (b0 + b) * g->C * g->H * g->W, col + b * P, ld,
-							  g->C, g->H, g->W, g->KH, g->KW, g->stride, g->pad, g->OH, g->OW);
+			chunk_step_run(&a, STEP_COL2IM, nb);
 		}
 	}
 }

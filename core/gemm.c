@@ -1,5 +1,6 @@
 /* core/gemm.c: sgemm dispatch (OpenBLAS via dlopen, or plain C) and kernel choice. */
 #include "gemm.h"
+#include "parallel.h"
 
 #include <dlfcn.h>
 #include <math.h>
@@ -129,9 +130,9 @@ load_openblas(void)
 		snprintf(blas_coretype_note, sizeof(blas_coretype_note),
 				 "OPENBLAS_CORETYPE=%.32s from the environment", coretype);
 
-	/* OpenBLAS starts its thread pool when it loads: a single-threaded host
-	 * (a database backend) should not get one at all. */
-	single = blas_threads == 1 && getenv("OPENBLAS_NUM_THREADS") == NULL;
+	/* OpenBLAS starts its thread pool when it loads: clad never uses it (one
+	 * thread per call; core/parallel.c splits products among its own). */
+	single = getenv("OPENBLAS_NUM_THREADS") == NULL;
 	if (single)
 		setenv("OPENBLAS_NUM_THREADS", "1", 1);
 	for (size_t i = 0; i < 2 && blas_handle == NULL; i++)
@@ -170,6 +171,7 @@ clad_blas_init(clad_blas_backend backend, int threads)
 	if (threads < 1)
 		return clad_fail(CLAD_ERR_INVALID, "BLAS threads must be at least 1, not %d", threads);
 	blas_threads = threads;
+	clad_parallel_set_threads(threads);
 	if (backend == CLAD_BLAS_REFERENCE)
 	{
 		blas_sgemm = NULL;
@@ -186,8 +188,6 @@ clad_blas_init(clad_blas_backend backend, int threads)
 	blas_sgemm = verified;
 	if (blas_sgemm == NULL && backend == CLAD_BLAS_OPENBLAS)
 		return clad_fail(CLAD_ERR_UNSUPPORTED, "OpenBLAS is not usable in this process");
-	if (blas_sgemm && blas_set_threads)
-		blas_set_threads(threads);
 	return CLAD_OK;
 }
 
@@ -209,6 +209,45 @@ clad_blas_describe(void)
 	return describe_buf;
 }
 
+static void
+sgemm_one_thread(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+				 const float *B, int ldb, float beta, float *C, int ldc)
+{
+	if (blas_sgemm && K > 0)
+		blas_sgemm(CB_ROW_MAJOR, trans_a ? CB_TRANS : CB_NO_TRANS, trans_b ? CB_TRANS : CB_NO_TRANS,
+				   M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+	else
+		clad_sgemm_ref(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* One product split among the pool's threads: by blocks of rows or of columns of C. */
+typedef struct sgemm_job
+{
+	int			trans_a, trans_b, M, N, K, lda, ldb, ldc, by_rows;
+	float		alpha, beta;
+	const float *A, *B;
+	float	   *C;
+} sgemm_job;
+
+static void
+sgemm_part(size_t lo, size_t hi, void *p)
+{
+	const sgemm_job *j = p;
+	int			n = (int) (hi - lo), at = (int) lo;
+
+	if (j->by_rows)				/* rows of op(A) and of C */
+		sgemm_one_thread(j->trans_a, j->trans_b, n, j->N, j->K, j->alpha,
+						 j->A + (j->trans_a ? (size_t) at : (size_t) at * j->lda), j->lda, j->B, j->ldb,
+						 j->beta, j->C + (size_t) at * j->ldc, j->ldc);
+	else						/* columns of op(B) and of C */
+		sgemm_one_thread(j->trans_a, j->trans_b, j->M, n, j->K, j->alpha, j->A, j->lda,
+						 j->B + (j->trans_b ? (size_t) at * j->ldb : (size_t) at), j->ldb,
+						 j->beta, j->C + at, j->ldc);
+}
+
+/* Below this many multiply-adds a product is not worth waking a thread for. */
+#define SGEMM_PARALLEL_MIN ((double) (1 << 21))
+
 void
 clad_sgemm(int trans_a, int trans_b, int M, int N, int K,
 		   float alpha, const float *A, int lda,
@@ -217,11 +256,20 @@ clad_sgemm(int trans_a, int trans_b, int M, int N, int K,
 {
 	if (M <= 0 || N <= 0)
 		return;
-	if (blas_sgemm && K > 0)
-		blas_sgemm(CB_ROW_MAJOR, trans_a ? CB_TRANS : CB_NO_TRANS, trans_b ? CB_TRANS : CB_NO_TRANS,
-				   M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-	else
-		clad_sgemm_ref(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+	/*
+	 * With threads, the pool splits C into blocks that one-thread products
+	 * fill at once (OpenBLAS itself always runs one thread: its own workers
+	 * would spin against the pool's).  Each element of C is the same sum
+	 * in the same order however C is split.
+	 */
+	if (clad_parallel_threads() > 1 && (double) M * N * (K > 0 ? K : 1) >= SGEMM_PARALLEL_MIN)
+	{
+		sgemm_job	j = {trans_a, trans_b, M, N, K, lda, ldb, ldc, M > N, alpha, beta, A, B, C};
+
+		clad_parallel_for((size_t) (j.by_rows ? M : N), 16, sgemm_part, &j);
+		return;
+	}
+	sgemm_one_thread(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void

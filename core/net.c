@@ -537,7 +537,8 @@ clad_net_finish(clad_net *net)
 
 			/* small maps with enough channels for a GEMM per tap: see tapconv.h */
 			op_conv_geom(net, op, 1, &g);
-			if (g.OH * g.OW <= TAP_MAX_POSITIONS && g.C >= 16 && g.KH * g.KW > 1)
+			if (g.OH * g.OW <= TAP_MAX_POSITIONS && g.C >= 16 && g.KH * g.KW > 1 &&
+				g.KH * g.KW <= CLAD_TAPCONV_DENSE_MAX_TAPS)
 			{
 				clad_status st;
 

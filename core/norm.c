@@ -1,5 +1,6 @@
 /* core/norm.c: BatchNorm over (B, C, S): S = H*W for BatchNorm2d, 1 for BatchNorm1d. */
 #include "layers.h"
+#include "parallel.h"
 #include "vectorize.h"
 
 #include <math.h>
@@ -72,15 +73,33 @@ row_input_grad(float *restrict dx, const float *restrict dy, const float *restri
 		dx[s] += k * (dy[s] - mdy - (x[s] - mean) * invstd * mdyx);
 }
 
-void
-clad_batchnorm_forward_train(float *out, float *save_mean, float *save_invstd,
-							 const float *in, const float *gamma, const float *beta,
-							 float *running_mean, float *running_var,
-							 int B, int C, int S, float momentum, float eps)
+/* The arguments of a training pass, for per-channel ranges (channels are independent). */
+typedef struct bn_train_args
 {
+	float	   *out, *save_mean, *save_invstd, *running_mean, *running_var;
+	float	   *din, *dgamma, *dbeta;
+	const float *in, *dout, *gamma, *beta;
+	int			B, C, S;
+	float		momentum, eps;
+} bn_train_args;
+
+/* A channel's values are B rows of S; channels per thread: enough rows to pay for a thread. */
+static size_t
+channels_each(int B, int S)
+{
+	size_t		per = (size_t) B * S;
+
+	return per >= 16384 ? 1 : 16384 / (per ? per : 1);
+}
+
+static void
+bn_forward_channels(size_t lo, size_t hi, void *p)
+{
+	const bn_train_args *a = p;
+	int			B = a->B, C = a->C, S = a->S;
 	size_t		n = (size_t) B * S;
 
-	for (int c = 0; c < C; c++)
+	for (int c = (int) lo; c < (int) hi; c++)
 	{
 		/* two passes in double: batch statistics feed every gradient, keep them exact */
 		double		acc[LANES] = {0}, acc2[LANES] = {0};
@@ -88,25 +107,75 @@ clad_batchnorm_forward_train(float *out, float *save_mean, float *save_invstd,
 		float		invstd, g, bt;
 
 		for (int b = 0; b < B; b++)
-			row_sums(acc, in + ((size_t) b * C + c) * S, S, 0, 0.0);
+			row_sums(acc, a->in + ((size_t) b * C + c) * S, S, 0, 0.0);
 		sum = lanes_total(acc);
 		mean = sum / (double) n;
 		for (int b = 0; b < B; b++)
-			row_sums(acc2, in + ((size_t) b * C + c) * S, S, 1, mean);
+			row_sums(acc2, a->in + ((size_t) b * C + c) * S, S, 1, mean);
 		sq = lanes_total(acc2);
 		var = sq / (double) n;
-		invstd = (float) (1.0 / sqrt(var + eps));
-		save_mean[c] = (float) mean;
-		save_invstd[c] = invstd;
-		if (running_mean)
-			running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * (float) mean;
-		if (running_var)
-			running_var[c] = (1.0f - momentum) * running_var[c] +
-				momentum * (float) (n > 1 ? sq / (double) (n - 1) : var);
-		g = gamma ? gamma[c] : 1.0f;
-		bt = beta ? beta[c] : 0.0f;
+		invstd = (float) (1.0 / sqrt(var + a->eps));
+		a->save_mean[c] = (float) mean;
+		a->save_invstd[c] = invstd;
+		if (a->running_mean)
+			a->running_mean[c] = (1.0f - a->momentum) * a->running_mean[c] + a->momentum * (float) mean;
+		if (a->running_var)
+			a->running_var[c] = (1.0f - a->momentum) * a->running_var[c] +
+				a->momentum * (float) (n > 1 ? sq / (double) (n - 1) : var);
+		g = a->gamma ? a->gamma[c] : 1.0f;
+		bt = a->beta ? a->beta[c] : 0.0f;
 		for (int b = 0; b < B; b++)
-			row_normalise(out + ((size_t) b * C + c) * S, in + ((size_t) b * C + c) * S, S, mean, invstd, g, bt);
+			row_normalise(a->out + ((size_t) b * C + c) * S, a->in + ((size_t) b * C + c) * S, S, mean,
+						  invstd, g, bt);
+	}
+}
+
+void
+clad_batchnorm_forward_train(float *out, float *save_mean, float *save_invstd,
+							 const float *in, const float *gamma, const float *beta,
+							 float *running_mean, float *running_var,
+							 int B, int C, int S, float momentum, float eps)
+{
+	bn_train_args a = {.out = out, .save_mean = save_mean, .save_invstd = save_invstd,
+		.running_mean = running_mean, .running_var = running_var, .in = in, .gamma = gamma,
+	.beta = beta, .B = B, .C = C, .S = S, .momentum = momentum, .eps = eps};
+
+	clad_parallel_for((size_t) C, channels_each(B, S), bn_forward_channels, &a);
+}
+
+static void
+bn_backward_channels(size_t lo, size_t hi, void *p)
+{
+	const bn_train_args *a = p;
+	int			B = a->B, C = a->C, S = a->S;
+	double		n = (double) B * S;
+
+	for (int c = (int) lo; c < (int) hi; c++)
+	{
+		double		acc_dy[LANES] = {0}, acc_dyx[LANES] = {0};
+		double		sum_dy, sum_dy_xhat;
+		float		mean = a->save_mean[c], invstd = a->save_invstd[c];
+		float		g = a->gamma ? a->gamma[c] : 1.0f;
+
+		for (int b = 0; b < B; b++)
+			row_grad_sums(acc_dy, acc_dyx, a->dout + ((size_t) b * C + c) * S, a->in + ((size_t) b * C + c) * S,
+						  S, mean, invstd);
+		sum_dy = lanes_total(acc_dy);
+		sum_dy_xhat = lanes_total(acc_dyx);
+		if (a->dgamma)
+			a->dgamma[c] += (float) sum_dy_xhat;
+		if (a->dbeta)
+			a->dbeta[c] += (float) sum_dy;
+		if (a->din)
+		{
+			/* dx = g*invstd/n * (n*dy - sum(dy) - xhat * sum(dy*xhat)) */
+			float		k = g * invstd;
+			float		mdy = (float) (sum_dy / n), mdyx = (float) (sum_dy_xhat / n);
+
+			for (int b = 0; b < B; b++)
+				row_input_grad(a->din + ((size_t) b * C + c) * S, a->dout + ((size_t) b * C + c) * S,
+							   a->in + ((size_t) b * C + c) * S, S, k, mdy, mean, invstd, mdyx);
+		}
 	}
 }
 
@@ -116,35 +185,11 @@ clad_batchnorm_backward_train(float *din, float *dgamma, float *dbeta,
 							  const float *save_mean, const float *save_invstd,
 							  const float *gamma, int B, int C, int S)
 {
-	double		n = (double) B * S;
+	bn_train_args a = {.din = din, .dgamma = dgamma, .dbeta = dbeta, .dout = dout, .in = in,
+		.save_mean = (float *) save_mean, .save_invstd = (float *) save_invstd, .gamma = gamma,
+	.B = B, .C = C, .S = S};
 
-	for (int c = 0; c < C; c++)
-	{
-		double		acc_dy[LANES] = {0}, acc_dyx[LANES] = {0};
-		double		sum_dy, sum_dy_xhat;
-		float		mean = save_mean[c], invstd = save_invstd[c];
-		float		g = gamma ? gamma[c] : 1.0f;
-
-		for (int b = 0; b < B; b++)
-			row_grad_sums(acc_dy, acc_dyx, dout + ((size_t) b * C + c) * S, in + ((size_t) b * C + c) * S, S,
-						  mean, invstd);
-		sum_dy = lanes_total(acc_dy);
-		sum_dy_xhat = lanes_total(acc_dyx);
-		if (dgamma)
-			dgamma[c] += (float) sum_dy_xhat;
-		if (dbeta)
-			dbeta[c] += (float) sum_dy;
-		if (din)
-		{
-			/* dx = g*invstd/n * (n*dy - sum(dy) - xhat * sum(dy*xhat)) */
-			float		k = g * invstd;
-			float		mdy = (float) (sum_dy / n), mdyx = (float) (sum_dy_xhat / n);
-
-			for (int b = 0; b < B; b++)
-				row_input_grad(din + ((size_t) b * C + c) * S, dout + ((size_t) b * C + c) * S,
-							   in + ((size_t) b * C + c) * S, S, k, mdy, mean, invstd, mdyx);
-		}
-	}
+	clad_parallel_for((size_t) C, channels_each(B, S), bn_backward_channels, &a);
 }
 
 void

@@ -8,6 +8,8 @@
  * where every weight is used once and the pass is bound by memory reads.
  */
 #include "tapconv.h"
+#include "parallel.h"
+#include "vectorize.h"
 #include "gemm.h"
 #include "bigalloc.h"
 
@@ -355,17 +357,66 @@ panel_gemm_get(void)
 	return f;
 }
 
+/* A layout change of B images, split by images among the trainer's threads. */
+typedef struct layout_args
+{
+	float	   *dst;
+	const float *src, *bias;
+	int			C, S, accumulate;
+} layout_args;
+
+/* Images per thread: enough values to pay for waking one. */
+static size_t
+images_each(int C, int S)
+{
+	size_t		per = (size_t) C * S;
+
+	return per >= 32768 ? 1 : 32768 / (per ? per : 1);
+}
+
+static void
+to_channels_last_images(size_t lo, size_t hi, void *p)
+{
+	const layout_args *a = p;
+	int			C = a->C, S = a->S;
+
+	for (size_t b = lo; b < hi; b++)
+		for (int c = 0; c < C; c++)
+		{
+			const float *s = a->src + (b * C + c) * S;
+
+			for (int i = 0; i < S; i++)
+				a->dst[(b * S + i) * C + c] = s[i];
+		}
+}
+
 /* (B, C, S) -> (B*S, C): each position's channels contiguous */
 static void
 to_channels_last(float *dst, const float *src, int B, int C, int S)
 {
-	for (int b = 0; b < B; b++)
+	layout_args a = {dst, src, NULL, C, S, 0};
+
+	clad_parallel_for((size_t) B, images_each(C, S), to_channels_last_images, &a);
+}
+
+static void
+from_channels_last_images(size_t lo, size_t hi, void *p)
+{
+	const layout_args *a = p;
+	int			C = a->C, S = a->S;
+
+	for (size_t b = lo; b < hi; b++)
 		for (int c = 0; c < C; c++)
 		{
-			const float *s = src + ((size_t) b * C + c) * S;
+			float	   *d = a->dst + (b * C + c) * S;
+			float		bv = a->bias ? a->bias[c] : 0.0f;
 
 			for (int i = 0; i < S; i++)
-				dst[((size_t) b * S + i) * C + c] = s[i];
+			{
+				float		v = a->src[(b * S + i) * C + c];
+
+				d[i] = a->accumulate ? d[i] + v : v + bv;
+			}
 		}
 }
 
@@ -377,19 +428,9 @@ static void
 from_channels_last(float *dst, const float *src, const float *bias, int B, int C, int S,
 				   int accumulate)
 {
-	for (int b = 0; b < B; b++)
-		for (int c = 0; c < C; c++)
-		{
-			float	   *d = dst + ((size_t) b * C + c) * S;
-			float		bv = bias ? bias[c] : 0.0f;
+	layout_args a = {dst, src, bias, C, S, accumulate};
 
-			for (int i = 0; i < S; i++)
-			{
-				float		v = src[((size_t) b * S + i) * C + c];
-
-				d[i] = accumulate ? d[i] + v : v + bv;
-			}
-		}
+	clad_parallel_for((size_t) B, images_each(C, S), from_channels_last_images, &a);
 }
 
 /*
@@ -495,19 +536,48 @@ clad_tapconv_dense_scratch_floats(const clad_tapconv *tc, int B)
 	size_t		N = (size_t) B * P;		/* most pairs a tap can have */
 
 	/* channel-last input (+ its gradient), channel-last output gradient (or output),
-	 * gathered X and dY, the product, one tap's weights and their gradient */
+	 * gathered X and dY, the product, the weights by tap and their gradient by tap */
 	return 2 * xc + yc + N * g->C + N * g->OC + N * (g->C > g->OC ? g->C : g->OC) +
-		2 * (size_t) g->C * g->OC;
+		2 * (size_t) g->C * g->OC * g->KH * g->KW;
 }
 
-/* W_tap (OC, C) from weight (OC, C, KH, KW) */
-static void
-tap_weights(float *wt, const float *weight, const clad_conv_geom *g, int tap_index)
-{
-	size_t		kk = (size_t) g->KH * g->KW;
+#define MAX_TAPS CLAD_TAPCONV_DENSE_MAX_TAPS
 
-	for (size_t i = 0; i < (size_t) g->OC * g->C; i++)
-		wt[i] = weight[i * kk + tap_index];
+/*
+ * wt (KH*KW, OC, C): W_tap (OC, C) of each tap in use (kernel positions
+ * idx[0..ntaps)) contiguous, from weight (OC, C, KH, KW): one pass over the
+ * weights, instead of a strided pass per tap.
+ */
+static void
+weights_by_tap(float *restrict wt, const float *restrict weight, const clad_conv_geom *g,
+			   const int *idx, int ntaps)
+{
+	size_t		kk = (size_t) g->KH * g->KW, n = (size_t) g->OC * g->C;
+
+	for (size_t i = 0; i < n; i++)
+		for (int k = 0; k < ntaps; k++)
+			wt[(size_t) idx[k] * n + i] = weight[i * kk + idx[k]];
+}
+
+/* dweight (OC, C, KH, KW) += dwt (KH*KW, OC, C) for the taps in use, in one pass */
+static void
+add_grads_by_tap(float *restrict dweight, const float *restrict dwt, const clad_conv_geom *g,
+				 const int *idx, int ntaps)
+{
+	size_t		kk = (size_t) g->KH * g->KW, n = (size_t) g->OC * g->C;
+
+	for (size_t i = 0; i < n; i++)
+		for (int k = 0; k < ntaps; k++)
+			dweight[i * kk + idx[k]] += dwt[(size_t) idx[k] * n + i];
+}
+
+/* d += s over n floats */
+CLAD_VECTOR_LOOP
+static void
+add_into(float *restrict d, const float *restrict s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		d[i] += s[i];
 }
 
 /* position index (kh * KW + kw) of the t-th kept tap */
@@ -519,6 +589,15 @@ tap_kernel_index(const clad_tapconv *tc, const clad_tap *t)
 	int			oh = t->out_pos[0] / g->OW, ow = t->out_pos[0] % g->OW;
 
 	return (ih - oh * g->stride + g->pad) * g->KW + (iw - ow * g->stride + g->pad);
+}
+
+/* The kernel positions of the plan's taps into idx (at most MAX_TAPS); the count. */
+static int
+taps_in_use(const clad_tapconv *tc, int *idx)
+{
+	for (int t = 0; t < tc->ntaps; t++)
+		idx[t] = tap_kernel_index(tc, &tc->taps[t]);
+	return tc->ntaps;
 }
 
 void
@@ -533,29 +612,27 @@ clad_tapconv_forward_dense(const clad_tapconv *tc, float *out, const float *in,
 	float	   *Y = X + (size_t) B * P * C + (size_t) B * P * OC;
 	float	   *wt = Y + (size_t) B * P * (C > OC ? C : OC);
 
+	int			idx[MAX_TAPS];
+
 	to_channels_last(x_cl, in, B, C, S);
+	weights_by_tap(wt, weight, g, idx, taps_in_use(tc, idx));
 	memset(y_cl, 0, sizeof(float) * B * P * OC);
 	for (int t = 0; t < tc->ntaps; t++)
 	{
 		const clad_tap *tap = &tc->taps[t];
 		int			N = B * tap->npairs;
+		const float *w = wt + (size_t) tap_kernel_index(tc, tap) * OC * C;
 
-		tap_weights(wt, weight, g, tap_kernel_index(tc, tap));
 		for (int b = 0; b < B; b++)
 			for (int i = 0; i < tap->npairs; i++)
 				memcpy(X + ((size_t) b * tap->npairs + i) * C,
 					   x_cl + ((size_t) b * S + tap->in_pos[i]) * C, sizeof(float) * C);
 		/* Y (N, OC) = X (N, C) @ W_tap^T */
-		clad_sgemm(0, 1, N, OC, C, 1.0f, X, C, wt, C, 0.0f, Y, OC);
+		clad_sgemm(0, 1, N, OC, C, 1.0f, X, C, w, C, 0.0f, Y, OC);
 		for (int b = 0; b < B; b++)
 			for (int i = 0; i < tap->npairs; i++)
-			{
-				float	   *d = y_cl + ((size_t) b * P + tap->out_pos[i]) * OC;
-				const float *y = Y + ((size_t) b * tap->npairs + i) * OC;
-
-				for (int m = 0; m < OC; m++)
-					d[m] += y[m];
-			}
+				add_into(y_cl + ((size_t) b * P + tap->out_pos[i]) * OC,
+						 Y + ((size_t) b * tap->npairs + i) * OC, (size_t) OC);
 	}
 	from_channels_last(out, y_cl, bias, B, OC, P, 0);
 }
@@ -575,7 +652,8 @@ clad_tapconv_backward_dense(const clad_tapconv *tc, float *din, float *dweight, 
 	float	   *dY = X + (size_t) B * P * C;
 	float	   *dX = dY + (size_t) B * P * OC;
 	float	   *wt = dX + (size_t) B * P * (C > OC ? C : OC);
-	float	   *dwt = wt + (size_t) OC * C;
+	float	   *dwt = wt + (size_t) OC * C * kk;
+	int			idx[MAX_TAPS], ntaps = taps_in_use(tc, idx);
 
 	if (dbias)
 		for (int b = 0; b < B; b++)
@@ -594,7 +672,10 @@ clad_tapconv_backward_dense(const clad_tapconv *tc, float *din, float *dweight, 
 	if (dweight)
 		to_channels_last(x_cl, in, B, C, S);
 	if (din)
+	{
 		memset(dx_cl, 0, sizeof(float) * B * S * C);
+		weights_by_tap(wt, weight, g, idx, ntaps);
+	}
 	for (int t = 0; t < tc->ntaps; t++)
 	{
 		const clad_tap *tap = &tc->taps[t];
@@ -611,27 +692,21 @@ clad_tapconv_backward_dense(const clad_tapconv *tc, float *din, float *dweight, 
 				for (int i = 0; i < tap->npairs; i++)
 					memcpy(X + ((size_t) b * tap->npairs + i) * C,
 						   x_cl + ((size_t) b * S + tap->in_pos[i]) * C, sizeof(float) * C);
-			/* dW_tap (OC, C) = dY^T (OC, N) @ X (N, C) */
-			clad_sgemm(1, 0, OC, C, N, 1.0f, dY, OC, X, C, 0.0f, dwt, C);
-			for (size_t i = 0; i < (size_t) OC * C; i++)
-				dweight[i * kk + ti] += dwt[i];
+			/* dW_tap (OC, C) = dY^T (OC, N) @ X (N, C), kept by tap until the end */
+			clad_sgemm(1, 0, OC, C, N, 1.0f, dY, OC, X, C, 0.0f, dwt + (size_t) ti * OC * C, C);
 		}
 		if (din)
 		{
-			tap_weights(wt, weight, g, ti);
 			/* dX (N, C) = dY (N, OC) @ W_tap (OC, C) */
-			clad_sgemm(0, 0, N, C, OC, 1.0f, dY, OC, wt, C, 0.0f, dX, C);
+			clad_sgemm(0, 0, N, C, OC, 1.0f, dY, OC, wt + (size_t) ti * OC * C, C, 0.0f, dX, C);
 			for (int b = 0; b < B; b++)
 				for (int i = 0; i < tap->npairs; i++)
-				{
-					float	   *d = dx_cl + ((size_t) b * S + tap->in_pos[i]) * C;
-					const float *x = dX + ((size_t) b * tap->npairs + i) * C;
-
-					for (int c = 0; c < C; c++)
-						d[c] += x[c];
-				}
+					add_into(dx_cl + ((size_t) b * S + tap->in_pos[i]) * C,
+							 dX + ((size_t) b * tap->npairs + i) * C, (size_t) C);
 		}
 	}
+	if (dweight)
+		add_grads_by_tap(dweight, dwt, g, idx, ntaps);
 	if (din)
 		from_channels_last(din, dx_cl, NULL, B, C, S, 1);
 }

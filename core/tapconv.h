@@ -69,10 +69,14 @@ void		clad_tapconv_backward_input(const clad_tapconv *tc, float *din, const floa
 
 /*
  * Training passes through the same tap plan, with OpenBLAS on gathered
- * positions and the weights read in their PyTorch layout at every call (they
- * change every step).  On small maps this skips the multiply-adds im2col
- * spends on padding, in the weight gradient too.
+ * positions and the weights rearranged by tap at every call (they change
+ * every step; one pass over them, as the weight gradient is put back).  On
+ * small maps this skips the multiply-adds im2col spends on padding, in the
+ * weight gradient too.  Kernels of at most CLAD_TAPCONV_DENSE_MAX_TAPS
+ * positions (a plan for a bigger one must not be used here).
  */
+#define CLAD_TAPCONV_DENSE_MAX_TAPS 64
+
 size_t		clad_tapconv_dense_scratch_floats(const clad_tapconv *tc, int B);
 
 /* in (B,C,H,W), weight (OC,C,KH,KW), bias (OC) or NULL -> out (B,OC,OH,OW) */

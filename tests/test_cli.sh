@@ -84,6 +84,13 @@ check '[ ! -s "$T/err_b" ]' "--quiet printed on stderr: $(cat "$T/err_b")"
 check 'cmp -s <(grep -v "epochs, final loss\|^trained" "$T/out_a") <(grep -v "epochs, final loss\|^trained" "$T/out_b")' \
 	"same seed gave different reports"
 
+# two threads: the same weights and metrics (products split among the threads, the
+# other loops by channel or range); the file differs only in the recorded thread count
+$BIN --data "$T/data" --normal 0,3,8 --out "$T/t2.safetensors" "${FAST[@]}" --seed 7 --quiet --threads 2 \
+	>"$T/out_t2" 2>&1 || rc=$?
+check '[ $rc -eq 0 ] && [ "$(cmp -l "$T/a.safetensors" "$T/t2.safetensors" | wc -l)" -eq 1 ]' \
+	"--threads 2 trained other weights than --threads 1: $(cmp -l "$T/a.safetensors" "$T/t2.safetensors" | head -3)"
+
 # another seed, other bytes
 $BIN --data "$T/data" --normal 0,3,8 --out "$T/c.safetensors" "${FAST[@]}" --seed 8 --quiet --no-eval \
 	>"$T/out_c" 2>&1 || rc=$?

@@ -144,6 +144,53 @@ check_all(sgemm_fn fn, const char *fname, int which, int big)
 	printf("  %-16s worst error %.3f of tolerance (1e-5*K relative)\n", fname, worst);
 }
 
+/*
+ * With threads, clad_sgemm splits big products by rows (M > N) or columns
+ * of C among them: each element must come out bit for bit as one thread
+ * computes it, for every transpose, padded leading dimensions and beta != 0.
+ */
+static void
+check_split_products(void)
+{
+	static const int shapes[][3] = {{300, 97, 80}, {45, 700, 91}, {129, 129, 129}};
+	clad_rng	r;
+	int			ok = 1;
+
+	clad_rng_seed(&r, 77);
+	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++)
+		for (int ta = 0; ta < 2; ta++)
+			for (int tb = 0; tb < 2; tb++)
+			{
+				int			M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+				int			lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 5, ldc = N + 2;
+				size_t		na = (size_t) (ta ? K : M) * lda, nb = (size_t) (tb ? N : K) * ldb,
+							nc = (size_t) M * ldc;
+				float	   *A = malloc(sizeof(float) * na), *B = malloc(sizeof(float) * nb);
+				float	   *C1 = malloc(sizeof(float) * nc), *C2 = malloc(sizeof(float) * nc);
+
+				for (size_t i = 0; i < na; i++)
+					A[i] = clad_rng_uniform(&r) - 0.5f;
+				for (size_t i = 0; i < nb; i++)
+					B[i] = clad_rng_uniform(&r) - 0.5f;
+				for (size_t i = 0; i < nc; i++)
+					C1[i] = C2[i] = clad_rng_uniform(&r);
+				CHECK(clad_blas_init(CLAD_BLAS_AUTO, 1) == CLAD_OK);
+				clad_sgemm(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, 0.75f, C1, ldc);
+				CHECK(clad_blas_init(CLAD_BLAS_AUTO, 2) == CLAD_OK);
+				clad_sgemm(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, 0.75f, C2, ldc);
+				if (memcmp(C1, C2, sizeof(float) * nc) != 0)
+				{
+					printf("  split product %dx%dx%d ta=%d tb=%d differs from one thread\n", M, N, K, ta, tb);
+					ok = 0;
+				}
+				free(A);
+				free(B);
+				free(C1);
+				free(C2);
+			}
+	CHECK_MSG(ok, "products split among threads differ from one thread's");
+}
+
 int
 main(void)
 {
@@ -178,6 +225,7 @@ main(void)
 	CHECK(clad_blas_is_openblas() == have_openblas);
 	printf("sgemm (auto, 2 threads): %s\n", clad_blas_describe());
 	check_all(clad_sgemm, "clad_sgemm/2thr", 1, 1);
+	check_split_products();
 
 	/* the reference backend switches OpenBLAS off, and AUTO switches it back on */
 	CHECK(clad_blas_init(CLAD_BLAS_REFERENCE, 1) == CLAD_OK);

@@ -1814,10 +1814,80 @@ check_elu_values(void)
 	free(out);
 }
 
+/*
+ * One training step of a model (forward, backward with the input gradient,
+ * an Adam step) with the loops split among threads: the same floats as one
+ * thread.  Returns the parameters after the step followed by the input
+ * gradient.
+ */
+static float *
+train_step_with_threads(int threads, int resnet, size_t *n)
+{
+	clad_net   *net = NULL;
+	clad_adam	opt = {1e-3f, 0.9f, 0.999f, 1e-8f, 1e-4f, 0};
+	const int	B = 12;
+	float	   *x, *dout, *res;
+	size_t		np, nin = (size_t) B * 28 * 28, nout;
+	clad_rng	r;
+
+	CHECK(clad_blas_init(CLAD_BLAS_AUTO, threads) == CLAD_OK);
+	if (resnet)
+	{
+		CHECK(clad_classifier_build("resnet18", 1, 28, 28, 10, &net) == CLAD_OK);
+		clad_classifier_init(net, "resnet18", 5);
+	}
+	else
+	{
+		clad_net   *dec = NULL;
+
+		CHECK(clad_autoencoder_build("cvae", 1, 28, 28, 10, &net, &dec) == CLAD_OK);
+		clad_net_free(dec);
+		clad_autoencoder_init(net, 5);
+		clad_net_set_stochastic(net, 0);
+	}
+	np = clad_net_num_params(net);
+	nout = (size_t) B * clad_net_out_numel(net);
+	x = alloc_floats(nin);
+	dout = alloc_floats(nout);
+	clad_rng_seed(&r, 9);
+	fill_normal(x, nin, 1.0f, &r);
+	fill_normal(dout, nout, 1.0f, &r);
+	res = alloc_floats(np + nin);
+	CHECK(clad_net_forward(net, x, B, CLAD_TRAIN) == CLAD_OK);
+	clad_net_zero_grad(net);
+	CHECK(clad_net_backward(net, dout, 1, res + np) == CLAD_OK);
+	CHECK(clad_net_adam_step(net, &opt) == CLAD_OK);
+	memcpy(res, clad_net_params(net), sizeof(float) * np);
+	*n = np + nin;
+	clad_net_free(net);
+	free(x);
+	free(dout);
+	CHECK(clad_blas_init(CLAD_BLAS_AUTO, 1) == CLAD_OK);
+	return res;
+}
+
+static void
+check_threads_same_floats(void)
+{
+	for (int resnet = 0; resnet < 2; resnet++)
+	{
+		size_t		n1, n2;
+		float	   *one = train_step_with_threads(1, resnet, &n1);
+		float	   *two = train_step_with_threads(2, resnet, &n2);
+
+		CHECK_MSG(n1 == n2 && memcmp(one, two, sizeof(float) * n1) == 0,
+				  "%s: a training step with 2 threads differs from 1 thread", resnet ? "resnet18" : "cvae encoder");
+		printf("  %s training step: 2 threads give 1 thread's floats\n", resnet ? "resnet18" : "cvae encoder");
+		free(one);
+		free(two);
+	}
+}
+
 int
 main(void)
 {
 	check_elu_values();
+	check_threads_same_floats();
 	for (int pass = 0; pass < 2; pass++)
 	{
 		CHECK(clad_blas_init(pass ? CLAD_BLAS_AUTO : CLAD_BLAS_REFERENCE, 1) == CLAD_OK);
