@@ -282,7 +282,7 @@ chunk_step_run(chunk_args *a, chunk_step step, int nb)
 	size_t		per = (size_t) a->g->C * a->g->KH * a->g->KW * a->P;
 
 	a->step = step;
-	clad_parallel_for((size_t) nb, per >= 16384 ? 1 : 16384 / (per ? per : 1), chunk_images, a);
+	clad_parallel_for((size_t) nb, clad_parallel_items_each(per, 16384), chunk_images, a);
 }
 
 /*

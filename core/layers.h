@@ -159,6 +159,9 @@ float		clad_mse_loss(float *grad, const float *pred, const float *target, size_t
 float		clad_cross_entropy_loss(float *grad, const float *logits, const int32_t *labels,
 									int B, int K, float T);
 
+/* Index of the first largest of v[0..K) (K >= 1). */
+int			clad_argmax(const float *v, int K);
+
 /* softmax(logits / T) row-wise: logits (B,K) -> probs (B,K) */
 void		clad_softmax(float *probs, const float *logits, int B, int K, float T);
 

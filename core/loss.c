@@ -20,6 +20,17 @@ clad_mse_loss(float *grad, const float *pred, const float *target, size_t n)
 	return (float) (s / (double) n);
 }
 
+int
+clad_argmax(const float *v, int K)
+{
+	int			best = 0;
+
+	for (int k = 1; k < K; k++)
+		if (v[k] > v[best])
+			best = k;
+	return best;
+}
+
 void
 clad_softmax(float *probs, const float *logits, int B, int K, float T)
 {

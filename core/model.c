@@ -414,14 +414,7 @@ clad_model_embed(clad_model *m, const float *pixels, int B, float *z, float *pro
 		clad_dec_soft_assign(q, code, m->centers, B, m->K, m->latent, 1.0f);
 		if (cluster)
 			for (int b = 0; b < B; b++)
-			{
-				int			best = 0;
-
-				for (int k = 1; k < m->K; k++)
-					if (q[(size_t) b * m->K + k] > q[(size_t) b * m->K + best])
-						best = k;
-				cluster[b] = best;
-			}
+				cluster[b] = clad_argmax(q + (size_t) b * m->K, m->K);
 		if (!probs)
 			free(q);
 	}

@@ -54,15 +54,7 @@ count_correct(const float *logits, const int32_t *labels, int B, int K)
 	int			correct = 0;
 
 	for (int b = 0; b < B; b++)
-	{
-		const float *l = logits + (size_t) b * K;
-		int			best = 0;
-
-		for (int k = 1; k < K; k++)
-			if (l[k] > l[best])
-				best = k;
-		correct += best == labels[b];
-	}
+		correct += clad_argmax(logits + (size_t) b * K, K) == labels[b];
 	return correct;
 }
 

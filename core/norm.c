@@ -83,15 +83,6 @@ typedef struct bn_train_args
 	float		momentum, eps;
 } bn_train_args;
 
-/* A channel's values are B rows of S; channels per thread: enough rows to pay for a thread. */
-static size_t
-channels_each(int B, int S)
-{
-	size_t		per = (size_t) B * S;
-
-	return per >= 16384 ? 1 : 16384 / (per ? per : 1);
-}
-
 static void
 bn_forward_channels(size_t lo, size_t hi, void *p)
 {
@@ -140,7 +131,7 @@ clad_batchnorm_forward_train(float *out, float *save_mean, float *save_invstd,
 		.running_mean = running_mean, .running_var = running_var, .in = in, .gamma = gamma,
 	.beta = beta, .B = B, .C = C, .S = S, .momentum = momentum, .eps = eps};
 
-	clad_parallel_for((size_t) C, channels_each(B, S), bn_forward_channels, &a);
+	clad_parallel_for((size_t) C, clad_parallel_items_each((size_t) B * S, 16384), bn_forward_channels, &a);
 }
 
 static void
@@ -189,7 +180,7 @@ clad_batchnorm_backward_train(float *din, float *dgamma, float *dbeta,
 		.save_mean = (float *) save_mean, .save_invstd = (float *) save_invstd, .gamma = gamma,
 	.B = B, .C = C, .S = S};
 
-	clad_parallel_for((size_t) C, channels_each(B, S), bn_backward_channels, &a);
+	clad_parallel_for((size_t) C, clad_parallel_items_each((size_t) B * S, 16384), bn_backward_channels, &a);
 }
 
 void

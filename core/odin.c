@@ -38,15 +38,7 @@ static void
 argmax_rows(int32_t *labels, const float *logits, int B, int K)
 {
 	for (int b = 0; b < B; b++)
-	{
-		const float *l = logits + (size_t) b * K;
-		int			best = 0;
-
-		for (int k = 1; k < K; k++)
-			if (l[k] > l[best])
-				best = k;
-		labels[b] = best;
-	}
+		labels[b] = clad_argmax(logits + (size_t) b * K, K);
 }
 
 clad_status

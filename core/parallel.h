@@ -31,4 +31,14 @@ int			clad_parallel_threads(void);
  */
 void		clad_parallel_for(size_t n, size_t min_each, clad_range_fn body, void *arg);
 
+/*
+ * The min_each for items of per_item values each, so that a thread gets at
+ * least `values` of them (enough work to pay for waking it).
+ */
+static inline size_t
+clad_parallel_items_each(size_t per_item, size_t values)
+{
+	return per_item >= values ? 1 : values / (per_item ? per_item : 1);
+}
+
 #endif

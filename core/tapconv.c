@@ -365,15 +365,6 @@ typedef struct layout_args
 	int			C, S, accumulate;
 } layout_args;
 
-/* Images per thread: enough values to pay for waking one. */
-static size_t
-images_each(int C, int S)
-{
-	size_t		per = (size_t) C * S;
-
-	return per >= 32768 ? 1 : 32768 / (per ? per : 1);
-}
-
 static void
 to_channels_last_images(size_t lo, size_t hi, void *p)
 {
@@ -396,7 +387,7 @@ to_channels_last(float *dst, const float *src, int B, int C, int S)
 {
 	layout_args a = {dst, src, NULL, C, S, 0};
 
-	clad_parallel_for((size_t) B, images_each(C, S), to_channels_last_images, &a);
+	clad_parallel_for((size_t) B, clad_parallel_items_each((size_t) C * S, 32768), to_channels_last_images, &a);
 }
 
 static void
@@ -430,7 +421,7 @@ from_channels_last(float *dst, const float *src, const float *bias, int B, int C
 {
 	layout_args a = {dst, src, bias, C, S, accumulate};
 
-	clad_parallel_for((size_t) B, images_each(C, S), from_channels_last_images, &a);
+	clad_parallel_for((size_t) B, clad_parallel_items_each((size_t) C * S, 32768), from_channels_last_images, &a);
 }
 
 /*

@@ -261,14 +261,7 @@ static void
 argmax_rows(int32_t *out, const float *v, int n, int K)
 {
 	for (int i = 0; i < n; i++)
-	{
-		int			best = 0;
-
-		for (int k = 1; k < K; k++)
-			if (v[(size_t) i * K + k] > v[(size_t) i * K + best])
-				best = k;
-		out[i] = best;
-	}
+		out[i] = clad_argmax(v + (size_t) i * K, K);
 }
 
 /* Stage 2: k-means initialisation, then DEC. */
