@@ -36,19 +36,14 @@ slices(int B, size_t S)
 	return n < REDUCE_SLICES ? n : REDUCE_SLICES;
 }
 
-/* Doubles a channel reduction needs: C*P partial sums. */
-static size_t
-reduce_doubles(int B, int C, size_t S)
+size_t
+clad_dev_sum_partials(int B, int C, size_t S)
 {
 	return (size_t) C * slices(B, S);
 }
 
-/*
- * res (C doubles) = per-channel sum over (B,S) of the mode's term (see
- * k_reduce_partial) divided by dn; part holds C*P partial sums.
- */
-static void
-channel_sum(clad_device *dev, double *res, double *part, int mode, const float *x, const float *y,
+void
+clad_dev_channel_sum(clad_device *dev, double *res, double *part, int mode, const float *x, const float *y,
 			const float *mf, const float *sf, const double *md, int B, int C, size_t S, double dn)
 {
 	clad_kargs	a;
@@ -79,7 +74,7 @@ add_channel_sums(clad_device *dev, float *dbias, const float *d, int B, int C, s
 	clad_kargs	a;
 	double	   *res = scratch, *part = scratch + C;
 
-	channel_sum(dev, res, part, 0, d, NULL, NULL, NULL, NULL, B, C, S, 1.0);
+	clad_dev_channel_sum(dev, res, part, 0, d, NULL, NULL, NULL, NULL, B, C, S, 1.0);
 	memset(&a, 0, sizeof(a));
 	a.out2 = dbias;
 	a.dsrc = res;
@@ -154,15 +149,15 @@ clad_dev_scratch_floats(clad_dev_layer kind, const clad_conv_geom *g, int B, int
 				size_t		per = conv_per_image(g, kind == CLAD_DEV_CONVT);
 				size_t		cols = per * chunk_images(per, g->B);
 				/* the bias gradient's reduction over (B, OC, OH*OW), in doubles */
-				size_t		red = 2 * ((size_t) g->OC + reduce_doubles(g->B, g->OC, (size_t) g->OH * g->OW));
+				size_t		red = 2 * ((size_t) g->OC + clad_dev_sum_partials(g->B, g->OC, (size_t) g->OH * g->OW));
 
 				return (cols > red ? cols : red) + 2;
 			}
 		case CLAD_DEV_BN:
 			/* partial sums, mean, two sums (doubles), then C floats of inverse std */
-			return 2 * (reduce_doubles(B, C, S) + 3 * (size_t) C) + C + 2;
+			return 2 * (clad_dev_sum_partials(B, C, S) + 3 * (size_t) C) + C + 2;
 		case CLAD_DEV_LINEAR:
-			return 2 * ((size_t) C + reduce_doubles(B, C, 1)) + 2;
+			return 2 * ((size_t) C + clad_dev_sum_partials(B, C, 1)) + 2;
 	}
 	return 0;
 }
@@ -356,7 +351,7 @@ bn_scratch_of(float *scratch, int B, int C, size_t S)
 	s.s1 = d + C;
 	s.s2 = d + 2 * (size_t) C;
 	s.part = d + 3 * (size_t) C;
-	s.invstd = (float *) (s.part + reduce_doubles(B, C, S));
+	s.invstd = (float *) (s.part + clad_dev_sum_partials(B, C, S));
 	return s;
 }
 
@@ -370,8 +365,8 @@ clad_dev_batchnorm_forward_train(clad_device *dev, float *out, float *save_mean,
 	double		n = (double) B * S;
 	clad_kargs	a;
 
-	channel_sum(dev, s.mean, s.part, 0, in, NULL, NULL, NULL, NULL, B, C, S, n);
-	channel_sum(dev, s.s1, s.part, 1, in, NULL, NULL, NULL, s.mean, B, C, S, 1.0);
+	clad_dev_channel_sum(dev, s.mean, s.part, 0, in, NULL, NULL, NULL, NULL, B, C, S, n);
+	clad_dev_channel_sum(dev, s.s1, s.part, 1, in, NULL, NULL, NULL, s.mean, B, C, S, 1.0);
 	memset(&a, 0, sizeof(a));
 	a.out = save_mean;
 	a.out2 = save_invstd;
@@ -421,8 +416,8 @@ clad_dev_batchnorm_backward_train(clad_device *dev, float *din, float *dgamma, f
 	bn_scratch	s = bn_scratch_of(scratch, B, C, S);
 	clad_kargs	a;
 
-	channel_sum(dev, s.s1, s.part, 0, dout, NULL, NULL, NULL, NULL, B, C, S, 1.0);
-	channel_sum(dev, s.s2, s.part, 2, dout, in, save_mean, save_invstd, NULL, B, C, S, 1.0);
+	clad_dev_channel_sum(dev, s.s1, s.part, 0, dout, NULL, NULL, NULL, NULL, B, C, S, 1.0);
+	clad_dev_channel_sum(dev, s.s2, s.part, 2, dout, in, save_mean, save_invstd, NULL, B, C, S, 1.0);
 	bn_param_grads(dev, dgamma, dbeta, &s, C);
 	if (!din)
 		return;
@@ -486,8 +481,8 @@ clad_dev_batchnorm_backward_eval(clad_device *dev, float *din, float *dgamma, fl
 	bn_eval_invstd(dev, s.invstd, running_var, C, eps);
 	if (dgamma || dbeta)
 	{
-		channel_sum(dev, s.s1, s.part, 0, dout, NULL, NULL, NULL, NULL, B, C, S, 1.0);
-		channel_sum(dev, s.s2, s.part, 2, dout, in, running_mean, s.invstd, NULL, B, C, S, 1.0);
+		clad_dev_channel_sum(dev, s.s1, s.part, 0, dout, NULL, NULL, NULL, NULL, B, C, S, 1.0);
+		clad_dev_channel_sum(dev, s.s2, s.part, 2, dout, in, running_mean, s.invstd, NULL, B, C, S, 1.0);
 		bn_param_grads(dev, dgamma, dbeta, &s, C);
 	}
 	if (!din)

@@ -61,6 +61,16 @@ void		clad_dev_batchnorm_backward_eval(clad_device *dev, float *din, float *dgam
 											 const float *running_mean, const float *running_var,
 											 int B, int C, int S, float eps, float *scratch);
 
+/*
+ * res (C doubles) = per-channel sum over (B,S) of the term k_reduce_partial's
+ * mode names, divided by dn; part holds clad_dev_sum_partials(B, C, S)
+ * partial sums (doubles).
+ */
+size_t		clad_dev_sum_partials(int B, int C, size_t S);
+void		clad_dev_channel_sum(clad_device *dev, double *res, double *part, int mode, const float *x,
+								 const float *y, const float *mf, const float *sf, const double *md,
+								 int B, int C, size_t S, double dn);
+
 /* One elementwise kernel over n elements (activations, dropout, add, ...). */
 void		clad_dev_run(clad_device *dev, clad_kernel k, size_t n, const clad_kargs *a);
 

@@ -620,13 +620,13 @@ k_ce_rows(size_t b, const clad_kargs *a)
 		g[k] += (float) ((exp(l[k] / T - lse) - (k == y ? 1.0 : 0.0)) / ((double) T * a->B));
 }
 
-/* n = B*S, Deep SVDD gradient: out = 2 (x - y[i % S]) / B, y the centre */
+/* n = B*S, Deep SVDD gradient: out += 2 (x - y[i % S]) / B, y the centre */
 CLAD_KFN void
 k_svdd_grad(size_t i, const clad_kargs *a)
 {
 	float		d = a->x[i] - a->y[i % a->S];
 
-	a->out[i] = 2.0f * d / (float) a->B;
+	a->out[i] += 2.0f * d / (float) a->B;
 }
 
 /* squared distance of two D-vectors, in double */

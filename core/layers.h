@@ -182,10 +182,7 @@ void		clad_dec_target(float *p, const float *q, int B, int K);
 float		clad_dec_kl_loss(float *dz, float *dcenters, const float *z, const float *centers,
 							 const float *p, int B, int K, int D, float alpha);
 
-/*
- * Deep SVDD: mean over B rows of |z_i - c|^2 (the difference in float).
- * z (B,D), c (D) -> grad (B,D) = 2 (z - c) / B, WRITTEN (not accumulated) when non-NULL.
- */
+/* Deep SVDD: mean over B rows of |z_i - c|^2 (the difference in float). z (B,D), c (D) -> grad (B,D) */
 float		clad_svdd_loss(float *grad, const float *z, const float *c, int B, int D);
 
 /* ---- optimisers (PyTorch semantics), one flat loop over n parameters ---- */

@@ -1,5 +1,6 @@
 /* core/loss.c: MSE, cross-entropy over softmax (with temperature), DEC's soft assignment and KL loss,
  * Deep SVDD's distance.  The device versions (core/kernels.h) follow these line by line. */
+#include "kernels.h"
 #include "layers.h"
 
 #include <math.h>
@@ -91,15 +92,6 @@ clad_cross_entropy_loss(float *grad, const float *logits, const int32_t *labels,
 	return (float) (total / B);
 }
 
-static inline double
-sq_dist(const float *a, const float *b, int D)
-{
-	double		s = 0.0;
-
-	for (int d = 0; d < D; d++)
-		s += ((double) a[d] - b[d]) * ((double) a[d] - b[d]);
-	return s;
-}
 
 void
 clad_dec_soft_assign(float *q, const float *z, const float *centers,
@@ -114,7 +106,7 @@ clad_dec_soft_assign(float *q, const float *z, const float *centers,
 
 		for (int j = 0; j < K; j++)
 		{
-			double		t = pow(1.0 + sq_dist(z + (size_t) i * D, centers + (size_t) j * D, D) / alpha,
+			double		t = pow(1.0 + k_sq_dist(z + (size_t) i * D, centers + (size_t) j * D, D) / alpha,
 								power);
 
 			qi[j] = (float) t;
@@ -167,10 +159,10 @@ clad_dec_kl_loss(float *dz, float *dcenters, const float *z, const float *center
 
 		/* two passes over the centres instead of a per-row buffer: K may be large */
 		for (int j = 0; j < K; j++)
-			s += pow(1.0 + sq_dist(zi, centers + (size_t) j * D, D) / alpha, power);
+			s += pow(1.0 + k_sq_dist(zi, centers + (size_t) j * D, D) / alpha, power);
 		for (int j = 0; j < K; j++)
 		{
-			double		d2 = sq_dist(zi, centers + (size_t) j * D, D);
+			double		d2 = k_sq_dist(zi, centers + (size_t) j * D, D);
 			double		q = pow(1.0 + d2 / alpha, power) / s;
 			double		inv = 1.0 / (1.0 + d2 / alpha);
 
@@ -208,7 +200,7 @@ clad_svdd_loss(float *grad, const float *z, const float *c, int B, int D)
 
 			loss += (double) d * d;
 			if (grad)
-				grad[(size_t) b * D + j] = 2.0f * d / (float) B;
+				grad[(size_t) b * D + j] += 2.0f * d / (float) B;
 		}
 	return (float) (loss / B);
 }

@@ -15,9 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Slices of an elementwise loss's partial sums (as device_layers' reductions). */
-#define LOSS_SLICES 256
-
 /* DEC's clusters: far more than any use, small enough that no size overflows */
 #define MAX_DEC_K 65536
 
@@ -136,7 +133,7 @@ net_device_free_loss(clad_net *net)
 /* The workspace of one loss call, carved from net->d_loss_ws: doubles first. */
 typedef struct loss_ws
 {
-	double	   *part;			/* LOSS_SLICES partial sums */
+	double	   *part;			/* partial sums of an elementwise loss */
 	double	   *rows, *rows2;	/* per-row terms (B each) */
 	double	   *colsum;			/* DEC: column sums of q (K) */
 	double	   *total;			/* the loss (1) */
@@ -152,10 +149,12 @@ static size_t
 carve(loss_ws *w, char *base, int B, size_t out, int K)
 {
 	size_t		at = 0;
+	/* the most partial sums an elementwise loss reduces through: B*out values */
+	size_t		partials = clad_dev_sum_partials(B, 1, out);
 
 #define TAKE(field, type, count) \
 	(w->field = base ? (type *) (base + at) : NULL, at += sizeof(type) * (count))
-	TAKE(part, double, LOSS_SLICES);
+	TAKE(part, double, partials);
 	TAKE(rows, double, B);
 	TAKE(rows2, double, B);
 	TAKE(colsum, double, K);
@@ -189,15 +188,9 @@ ensure_ws(clad_net *net, loss_ws *w, int B, size_t out, int K)
 	return CLAD_OK;
 }
 
-static void
-launch(clad_net *net, clad_kernel k, size_t n, const clad_kargs *a)
-{
-	clad_dev_run(net->dev, k, n, a);
-}
-
 /* w->total = (sum of the n doubles at src) / dn */
 static void
-sum_rows(clad_net *net, const loss_ws *w, const double *src, size_t n, double dn)
+sum_rows(clad_device *dev, const loss_ws *w, const double *src, size_t n, double dn)
 {
 	clad_kargs	a;
 
@@ -206,28 +199,7 @@ sum_rows(clad_net *net, const loss_ws *w, const double *src, size_t n, double dn
 	a.P = n;
 	a.dres = w->total;
 	a.dn = dn;
-	launch(net, K_REDUCE_FINISH, 1, &a);
-}
-
-/* w->total = (sum over n elements of mode 3/4's term of x and y) / dn */
-static void
-sum_elements(clad_net *net, const loss_ws *w, int mode, const float *x, const float *y, int B, size_t S,
-			 double dn)
-{
-	clad_kargs	a;
-	size_t		n = (size_t) B * S;
-
-	memset(&a, 0, sizeof(a));
-	a.x = x;
-	a.y = y;
-	a.B = B;
-	a.C = 1;
-	a.S = S;
-	a.P = n < LOSS_SLICES ? n : LOSS_SLICES;
-	a.mode = mode;
-	a.dres = w->part;
-	launch(net, K_REDUCE_PARTIAL, a.P, &a);
-	sum_rows(net, w, w->part, a.P, dn);
+	clad_dev_run(dev, K_REDUCE_FINISH, 1, &a);
 }
 
 clad_status
@@ -258,8 +230,8 @@ net_device_loss(clad_net *net, const clad_loss_spec *spec, float *loss)
 			a.x = y;
 			a.y = w.in;
 			a.dn = (double) n;
-			launch(net, K_MSE_GRAD, n, &a);
-			sum_elements(net, &w, 3, y, w.in, 1, n, (double) n);
+			clad_dev_run(dev, K_MSE_GRAD, n, &a);
+			clad_dev_channel_sum(dev, w.total, w.part, 3, y, w.in, NULL, NULL, NULL, 1, 1, n, (double) n);
 			break;
 		case CLAD_LOSS_CROSS_ENTROPY:
 			if ((st = ops->upload(dev, w.labels, spec->labels, sizeof(int32_t) * B)) != CLAD_OK)
@@ -272,8 +244,8 @@ net_device_loss(clad_net *net, const clad_loss_spec *spec, float *loss)
 			a.B = B;
 			a.C = (int) out;
 			a.f[0] = spec->T;
-			launch(net, K_CE_ROWS, B, &a);
-			sum_rows(net, &w, w.rows, B, B);
+			clad_dev_run(dev, K_CE_ROWS, B, &a);
+			sum_rows(dev, &w, w.rows, B, B);
 			break;
 		case CLAD_LOSS_DEC_KL:
 			if ((st = ops->upload(dev, w.in, spec->centers, sizeof(float) * K * out)) != CLAD_OK)
@@ -285,27 +257,27 @@ net_device_loss(clad_net *net, const clad_loss_spec *spec, float *loss)
 			a.S = out;
 			a.f[0] = spec->alpha;
 			a.out = w.q;
-			launch(net, K_DEC_Q, B, &a);
+			clad_dev_run(dev, K_DEC_Q, B, &a);
 			a.x = w.q;
 			a.dres = w.colsum;
-			launch(net, K_DEC_COLSUM, K, &a);
+			clad_dev_run(dev, K_DEC_COLSUM, K, &a);
 			a.dsrc = w.colsum;
 			a.out = w.p;
-			launch(net, K_DEC_TARGET, B, &a);
+			clad_dev_run(dev, K_DEC_TARGET, B, &a);
 			a.x = y;
 			a.w = w.p;
 			a.out = w.grad;
 			a.dres = w.rows;
 			a.dres2 = w.rows2;
-			launch(net, K_DEC_ROWS, B, &a);
+			clad_dev_run(dev, K_DEC_ROWS, B, &a);
 			if (spec->dcenters)
 			{
 				ops->zero(dev, w.dcent, sizeof(float) * K * out);
 				a.out = w.dcent;
 				a.dsrc = w.rows2;
-				launch(net, K_DEC_CENTERS, (size_t) K * out, &a);
+				clad_dev_run(dev, K_DEC_CENTERS, (size_t) K * out, &a);
 			}
-			sum_rows(net, &w, w.rows, B, B);
+			sum_rows(dev, &w, w.rows, B, B);
 			break;
 		case CLAD_LOSS_SVDD:
 			if ((st = ops->upload(dev, w.in, spec->centers, sizeof(float) * out)) != CLAD_OK)
@@ -315,8 +287,8 @@ net_device_loss(clad_net *net, const clad_loss_spec *spec, float *loss)
 			a.y = w.in;
 			a.B = B;
 			a.S = out;
-			launch(net, K_SVDD_GRAD, n, &a);
-			sum_elements(net, &w, 4, y, w.in, B, out, B);
+			clad_dev_run(dev, K_SVDD_GRAD, n, &a);
+			clad_dev_channel_sum(dev, w.total, w.part, 4, y, w.in, NULL, NULL, NULL, B, 1, out, B);
 			break;
 	}
 	/* the download waits for the kernels and reports any failure of them */

@@ -76,9 +76,10 @@ row_input_grad(float *restrict dx, const float *restrict dy, const float *restri
 /* The arguments of a training pass, for per-channel ranges (channels are independent). */
 typedef struct bn_train_args
 {
-	float	   *out, *save_mean, *save_invstd, *running_mean, *running_var;
-	float	   *din, *dgamma, *dbeta;
+	float	   *out, *save_mean, *save_invstd, *running_mean, *running_var;	/* forward writes */
+	float	   *din, *dgamma, *dbeta;	/* backward writes */
 	const float *in, *dout, *gamma, *beta;
+	const float *saved_mean, *saved_invstd;	/* backward reads */
 	int			B, C, S;
 	float		momentum, eps;
 } bn_train_args;
@@ -145,7 +146,7 @@ bn_backward_channels(size_t lo, size_t hi, void *p)
 	{
 		double		acc_dy[LANES] = {0}, acc_dyx[LANES] = {0};
 		double		sum_dy, sum_dy_xhat;
-		float		mean = a->save_mean[c], invstd = a->save_invstd[c];
+		float		mean = a->saved_mean[c], invstd = a->saved_invstd[c];
 		float		g = a->gamma ? a->gamma[c] : 1.0f;
 
 		for (int b = 0; b < B; b++)
@@ -177,7 +178,7 @@ clad_batchnorm_backward_train(float *din, float *dgamma, float *dbeta,
 							  const float *gamma, int B, int C, int S)
 {
 	bn_train_args a = {.din = din, .dgamma = dgamma, .dbeta = dbeta, .dout = dout, .in = in,
-		.save_mean = (float *) save_mean, .save_invstd = (float *) save_invstd, .gamma = gamma,
+		.saved_mean = save_mean, .saved_invstd = save_invstd, .gamma = gamma,
 	.B = B, .C = C, .S = S};
 
 	clad_parallel_for((size_t) C, clad_parallel_items_each((size_t) B * S, 16384), bn_backward_channels, &a);

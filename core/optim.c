@@ -35,20 +35,27 @@ adam_update(float *restrict param, const float *restrict grad, float *restrict m
 }
 
 /* An optimiser step over ranges of the parameters, split among the trainer's threads. */
-typedef struct step_args
+typedef struct adam_args
 {
 	float	   *param, *m, *v;
 	const float *grad;
-	float		beta1, beta2, eps, weight_decay, step_size, bc2_sqrt;	/* SGD: lr, momentum, -, wd */
+	float		beta1, beta2, eps, weight_decay, step_size, bc2_sqrt;
+} adam_args;
+
+typedef struct sgd_args
+{
+	float	   *param, *buf;
+	const float *grad;
+	float		lr, momentum, weight_decay;
 	int			first;
-} step_args;
+} sgd_args;
 
 #define PARAMS_EACH 65536
 
 static void
 adam_range(size_t lo, size_t hi, void *p)
 {
-	const step_args *a = p;
+	const adam_args *a = p;
 
 	adam_update(a->param + lo, a->grad + lo, a->m + lo, a->v + lo, hi - lo, a->beta1, a->beta2, a->eps,
 				a->weight_decay, a->step_size, a->bc2_sqrt);
@@ -58,7 +65,7 @@ void
 clad_adam_step(clad_adam *opt, float *param, const float *grad,
 			   float *m, float *v, size_t n)
 {
-	step_args	a = {param, m, v, grad, opt->beta1, opt->beta2, opt->eps, opt->weight_decay, 0, 0, 0};
+	adam_args	a = {param, m, v, grad, opt->beta1, opt->beta2, opt->eps, opt->weight_decay, 0, 0};
 
 	clad_adam_next(opt, &a.step_size, &a.bc2_sqrt);
 	clad_parallel_for(n, PARAMS_EACH, adam_range, &a);
@@ -85,15 +92,16 @@ sgd_update(float *restrict param, const float *restrict grad, float *restrict bu
 static void
 sgd_range(size_t lo, size_t hi, void *p)
 {
-	const step_args *a = p;
+	const sgd_args *a = p;
 
-	sgd_update(a->param + lo, a->grad + lo, a->m ? a->m + lo : NULL, hi - lo, a->beta1, a->beta2, a->weight_decay, a->first);
+	sgd_update(a->param + lo, a->grad + lo, a->buf ? a->buf + lo : NULL, hi - lo, a->lr, a->momentum,
+			   a->weight_decay, a->first);
 }
 
 void
 clad_sgd_step(clad_sgd *opt, float *param, const float *grad, float *buf, size_t n)
 {
-	step_args	a = {param, buf, NULL, grad, opt->lr, opt->momentum, 0, opt->weight_decay, 0, 0, opt->step == 0};
+	sgd_args	a = {param, buf, grad, opt->lr, opt->momentum, opt->weight_decay, opt->step == 0};
 
 	opt->step++;
 	clad_parallel_for(n, PARAMS_EACH, sgd_range, &a);

@@ -602,7 +602,6 @@ clad_tapconv_forward_dense(const clad_tapconv *tc, float *out, const float *in,
 	float	   *X = y_cl + (size_t) B * P * OC;
 	float	   *Y = X + (size_t) B * P * C + (size_t) B * P * OC;
 	float	   *wt = Y + (size_t) B * P * (C > OC ? C : OC);
-
 	int			idx[MAX_TAPS];
 
 	to_channels_last(x_cl, in, B, C, S);
@@ -612,7 +611,7 @@ clad_tapconv_forward_dense(const clad_tapconv *tc, float *out, const float *in,
 	{
 		const clad_tap *tap = &tc->taps[t];
 		int			N = B * tap->npairs;
-		const float *w = wt + (size_t) tap_kernel_index(tc, tap) * OC * C;
+		const float *w = wt + (size_t) idx[t] * OC * C;
 
 		for (int b = 0; b < B; b++)
 			for (int i = 0; i < tap->npairs; i++)
@@ -671,7 +670,7 @@ clad_tapconv_backward_dense(const clad_tapconv *tc, float *din, float *dweight, 
 	{
 		const clad_tap *tap = &tc->taps[t];
 		int			N = B * tap->npairs;
-		int			ti = tap_kernel_index(tc, tap);
+		int			ti = idx[t];
 
 		for (int b = 0; b < B; b++)
 			for (int i = 0; i < tap->npairs; i++)

@@ -246,11 +246,11 @@ embed_all(run *r)
 	{
 		int			B = r->n - s < 256 ? r->n - s : 256;
 		clad_status st = clad_net_forward(m->encoder, r->xn + (size_t) s * r->img, B, CLAD_EVAL);
-		const float *z = clad_net_output(m->encoder);
+		const float *z;
 
 		if (st != CLAD_OK)
 			return st;
-		if (!z)
+		if (!(z = clad_net_output(m->encoder)))
 			return clad_fail(CLAD_ERR_DEVICE, "%s", clad_last_error());
 		memcpy(r->z + (size_t) s * m->latent, z, sizeof(float) * B * m->latent);
 	}
