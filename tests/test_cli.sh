@@ -96,6 +96,22 @@ $BIN --data "$T/data" --normal 0,3,8 --out "$T/c.safetensors" "${FAST[@]}" --see
 	>"$T/out_c" 2>&1 || rc=$?
 check '[ $rc -eq 0 ] && ! cmp -s "$T/a.safetensors" "$T/c.safetensors"' "seed 8 gave seed 7's model"
 
+# the autoencoder's target: the normalised input by default (recorded in the
+# summary), the pixels in [0,1] on request: another autoencoder, so other bytes
+$BIN --data "$T/data" --normal 0,3,8 --out "$T/px.safetensors" "${FAST[@]}" --seed 7 --quiet --no-eval \
+	--ae-target pixels >"$T/out_px" 2>&1 || rc=$?
+check '[ $rc -eq 0 ] && ! cmp -s "$T/a.safetensors" "$T/px.safetensors"' \
+	"--ae-target pixels trained the default's model: $(cat "$T/out_px")"
+check '"$PY" - "$T/a.safetensors" "$T/px.safetensors" <<'"'"'EOF'"'"'
+import json, struct, sys
+def settings(path):
+    raw = open(path, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    return json.loads(json.loads(raw[8:8 + n])["__metadata__"]["summary"])["settings"]
+a, p = (settings(x) for x in sys.argv[1:3])
+assert a["ae_target"] == "normalised" and p["ae_target"] == "pixels", (a, p)
+EOF' "the summary does not record the autoencoder's target"
+
 # ---------------------------------------------------------------- devices
 # The device code path (the GPU's, on the emulated device: the same kernels run
 # on the CPU) trains the same model as the CPU: the same clusters, and losses
@@ -279,6 +295,7 @@ expect 2 'must be > 0 and < 1' -- "${D[@]}" --normal 0,3 --tpr 1
 expect 2 'not a non-negative integer' -- "${D[@]}" --normal 0,3 --seed -1
 expect 2 'does not fit in 64 bits' -- "${D[@]}" --normal 0,3 --seed 18446744073709551616
 expect 2 'unknown architecture' -- "${D[@]}" --normal 0,3 --classifier vgg
+expect 2 'is not normalised or pixels' -- "${D[@]}" --normal 0,3 --ae-target raw
 expect 2 'unknown or ambiguous option' -- "${D[@]}" --normal 0,3 --bogus
 expect 2 "needs a value" -- "${D[@]}" --normal
 expect 2 '--out is required' -- --data "$T/data" --normal 0,3

@@ -188,6 +188,7 @@ typedef enum knob_type
 	KNOB_AUTOENCODER,
 	KNOB_CLASSIFIER,
 	KNOB_DEVICE,
+	KNOB_AE_TARGET,
 	KNOB_REFERENCE_EPS			/* sets eps from the reference's convention */
 } knob_type;
 
@@ -212,6 +213,7 @@ static const knob knobs[] = {
 	{"ae-epochs", KNOB_INT, CFG(ae_epochs), 0, 1000000, 0, 0, "ae_epochs"},
 	{"ae-batch", KNOB_INT, CFG(ae_batch), 2, 65536, 0, 0, "ae_batch"},
 	{"ae-lr", KNOB_FLOAT, CFG(ae_lr), 0, 100, 1, 0, "ae_lr"},
+	{"ae-target", KNOB_AE_TARGET, CFG(ae_target), 0, 0, 0, 0, "ae_target"},
 	{"kmeans-restarts", KNOB_INT, CFG(kmeans_restarts), 1, 100000, 0, 0, "kmeans_restarts"},
 	{"dec-epochs", KNOB_INT, CFG(dec_epochs), 0, 1000000, 0, 0, "dec_epochs"},
 	{"dec-batch", KNOB_INT, CFG(dec_batch), 2, 65536, 0, 0, "dec_batch"},
@@ -346,6 +348,11 @@ apply_knob(const knob *k, const char *arg, clad_train_config *cfg)
 				snprintf(base, sizeof(cfg->device), "%s", arg);
 				return;
 			}
+		case KNOB_AE_TARGET:
+			if (strcmp(arg, "normalised") != 0 && strcmp(arg, "pixels") != 0)
+				die_usage("--ae-target: \"%s\" is not normalised or pixels", arg);
+			snprintf(base, sizeof(cfg->ae_target), "%s", arg);
+			return;
 		case KNOB_INT:
 			{
 				long long	v;
@@ -511,6 +518,9 @@ print_help(void)
 		   "\n"
 		   "Training:\n"
 		   "  --ae-epochs N  --ae-batch N  --ae-lr LR          autoencoder, Adam (100, 512, 0.001)\n"
+		   "  --ae-target normalised|pixels                    what it reconstructs: the normalised\n"
+		   "                        input, as the reference does (default), or the pixels in\n"
+		   "                        [0,1] (Deep SVDD's pretraining always reconstructs pixels)\n"
 		   "  --kmeans-restarts N                              k-means restarts (20)\n"
 		   "  --dec-epochs N  --dec-batch N  --dec-lr LR       DEC, SGD (100, 512, 0.01)\n"
 		   "  --dec-momentum M  --dec-tol F                    (0.9; stop below 0.001 labels changed)\n"
@@ -1594,6 +1604,7 @@ build_summary(const options *o, const data_source *src, const clad_scenario *sc,
 			case KNOB_AUTOENCODER:
 			case KNOB_CLASSIFIER:
 			case KNOB_DEVICE:
+			case KNOB_AE_TARGET:
 				SET(set, k->json, json_string(base));
 				break;
 			case KNOB_INT:

@@ -22,6 +22,8 @@ typedef struct clad_train_config
 
 	int			ae_epochs, ae_batch;	/* 100, 512 */
 	float		ae_lr;				/* 1e-3 */
+	char		ae_target[32];		/* what CLAD's autoencoder reconstructs: "normalised" (the
+									 * normalised input, as the reference) or "pixels" (in [0,1]) */
 	int			kmeans_restarts;	/* 20 */
 	int			dec_epochs, dec_batch;	/* 100, 512 */
 	float		dec_lr, dec_momentum;	/* 0.01, 0.9 */
