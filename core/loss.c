@@ -92,7 +92,6 @@ clad_cross_entropy_loss(float *grad, const float *logits, const int32_t *labels,
 	return (float) (total / B);
 }
 
-
 void
 clad_dec_soft_assign(float *q, const float *z, const float *centers,
 					 int B, int K, int D, float alpha)

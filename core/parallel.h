@@ -6,7 +6,8 @@
  * a plain call: no thread is ever started.  Ranges are fixed by n and the
  * thread count alone, and every loop that uses the pool writes disjoint
  * outputs per index, so results do not depend on timing (nor, for the loops
- * here, on the thread count).  Workers sleep between jobs: nothing spins.
+ * here, on the thread count).  Between jobs workers spin for up to about a
+ * millisecond, then sleep (parallel.c says why).
  */
 #ifndef CLAD_PARALLEL_H
 #define CLAD_PARALLEL_H

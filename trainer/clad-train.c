@@ -349,7 +349,7 @@ apply_knob(const knob *k, const char *arg, clad_train_config *cfg)
 				return;
 			}
 		case KNOB_AE_TARGET:
-			if (strcmp(arg, "normalised") != 0 && strcmp(arg, "pixels") != 0)
+			if (!clad_is_ae_target(arg))
 				die_usage("--ae-target: \"%s\" is not normalised or pixels", arg);
 			snprintf(base, sizeof(cfg->ae_target), "%s", arg);
 			return;

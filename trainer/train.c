@@ -46,6 +46,12 @@ clad_train_defaults(clad_train_config *cfg)
 	cfg->svdd_weight_decay = 5e-7f;
 }
 
+int
+clad_is_ae_target(const char *name)
+{
+	return strcmp(name, "normalised") == 0 || strcmp(name, "pixels") == 0;
+}
+
 void
 clad_train_log_free(clad_train_log *log)
 {
@@ -568,7 +574,7 @@ clad_train(const clad_train_config *cfg, const clad_dataset *normal,
 	memset(log, 0, sizeof(*log));
 	if (cfg->K < 2 || cfg->K > 256)
 		return clad_fail(CLAD_ERR_INVALID, "the number of clusters must be in 2..256, not %d", cfg->K);
-	if (strcmp(cfg->ae_target, "normalised") != 0 && strcmp(cfg->ae_target, "pixels") != 0)
+	if (!clad_is_ae_target(cfg->ae_target))
 		return clad_fail(CLAD_ERR_INVALID, "the autoencoder's target must be normalised or pixels, not \"%.32s\"",
 						 cfg->ae_target);
 	if ((st = run_setup(&r, cfg, normal, cfg->autoencoder, cfg->classifier, cfg->K, &hold, &nh, log)) != CLAD_OK)

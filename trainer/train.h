@@ -49,6 +49,9 @@ typedef struct clad_train_config
 /* The reference defaults (MNIST scenarios). */
 void		clad_train_defaults(clad_train_config *cfg);
 
+/* 1 when name is an autoencoder target ("normalised" or "pixels"), else 0. */
+int			clad_is_ae_target(const char *name);
+
 /* Progress of a stage: called once per batch and once at each epoch's end. */
 typedef struct clad_progress
 {
