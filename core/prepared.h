@@ -29,8 +29,9 @@
 #include <stdint.h>
 
 /* Bump it whenever the bytes written change meaning: the sections, the header, the
- * panel layout of tapconv.c (PANEL), which weights the panels replace. */
-#define CLAD_PREPARED_LAYOUT 2
+ * panel layout of tapconv.c (PANEL) or which plans share one copy of their
+ * panels (tapconv.h), which weights the panels replace. */
+#define CLAD_PREPARED_LAYOUT 3
 
 /*
  * Write the prepared form of m to the file descriptor fd (from its current

@@ -17,7 +17,8 @@
 #include <string.h>
 
 /* The panel width is part of the prepared file layout (core/prepared.h): changing it
- * means bumping CLAD_PREPARED_LAYOUT, or mapped files would be read with the wrong layout. */
+ * means bumping CLAD_PREPARED_LAYOUT, or mapped files would be read with the wrong layout;
+ * so does changing which plans are shared (tapconv.h). */
 #define PANEL 16
 
 int
@@ -31,7 +32,8 @@ clad_tapconv_supported(const clad_conv_geom *g)
  * (reading them in order; a pass per tap would stride through all of them
  * KH*KW times):
  *   fwd: OC/16 panels of (C, 16), fwd[(oc/16 * C + c) * 16 + oc%16] = w[oc, c, tap];
- *   bwd: C/16 panels of (OC, 16), bwd[(c/16 * OC + oc) * 16 + c%16] = w[oc, c, tap].
+ *   bwd: C/16 panels of (OC, 16), bwd[(c/16 * OC + oc) * 16 + c%16] = w[oc, c, tap]
+ *        (none in a shared plan).
  * by_tap[kh * KW + kw] is the tap or NULL when it was dropped.
  */
 static void
@@ -50,29 +52,35 @@ pack_all(clad_tap *const *by_tap, const float *w, int OC, int C, int KH, int KW)
 				if (by_tap[t])
 				{
 					by_tap[t]->fwd[f] = src[t];
-					by_tap[t]->bwd[b] = src[t];
+					if (by_tap[t]->bwd)
+						by_tap[t]->bwd[b] = src[t];
 				}
 		}
 }
 
-/* Point every tap at its fwd and bwd panels inside tc->panels (built plans and borrowed alike). */
+/*
+ * Point every tap at its fwd and bwd panels inside tc->panels (built plans
+ * and borrowed alike): per tap its fwd panels, then its bwd panels unless
+ * the plan is shared.
+ */
 static void
 point_taps(clad_tapconv *tc)
 {
 	size_t		per = (size_t) tc->g.C * tc->g.OC;	/* floats in one tap's fwd (or bwd) panels */
+	int			copies = tc->shared ? 1 : 2;
 
 	for (int i = 0; i < tc->ntaps; i++)
 	{
-		tc->taps[i].fwd = tc->panels + per * 2 * i;
-		tc->taps[i].bwd = tc->panels + per * (2 * i + 1);
+		tc->taps[i].fwd = tc->panels + per * copies * i;
+		tc->taps[i].bwd = tc->shared ? NULL : tc->panels + per * (copies * i + 1);
 	}
 }
 
-/* Bytes of the fwd and bwd panels of a plan with ntaps taps. */
+/* Bytes of the panels of a plan with ntaps taps. */
 static size_t
-panels_bytes_of(const clad_conv_geom *g, int ntaps)
+panels_bytes_of(const clad_conv_geom *g, int ntaps, int shared)
 {
-	return sizeof(float) * (size_t) g->C * g->OC * 2 * (ntaps ? ntaps : 1);
+	return sizeof(float) * (size_t) g->C * g->OC * (shared ? 1 : 2) * (ntaps ? ntaps : 1);
 }
 
 clad_status
@@ -80,6 +88,7 @@ clad_tapconv_build(clad_tapconv *tc, const clad_conv_geom *g, const float *weigh
 {
 	int			ntap_all = g->KH * g->KW;
 	int			P = g->OH * g->OW;
+	int			maxpairs = 0;
 	clad_tap  **by_tap;
 
 	memset(tc, 0, sizeof(*tc));
@@ -135,9 +144,12 @@ clad_tapconv_build(clad_tapconv *tc, const clad_conv_geom *g, const float *weigh
 			by_tap[kh * g->KW + kw] = t;
 			tc->ntaps++;
 		}
+	for (int i = 0; i < tc->ntaps; i++)
+		maxpairs = tc->taps[i].npairs > maxpairs ? tc->taps[i].npairs : maxpairs;
+	tc->shared = maxpairs <= CLAD_TAPCONV_SHARED_MAX_PAIRS && g->OC >= CLAD_TAPCONV_SHARED_MIN_OC;
 	if (weight)
 	{
-		tc->panels_bytes = panels_bytes_of(g, tc->ntaps);
+		tc->panels_bytes = panels_bytes_of(g, tc->ntaps, tc->shared);
 		if (!(tc->panels = clad_big_alloc(tc->panels_bytes)))
 		{
 			tc->panels_bytes = 0;
@@ -167,9 +179,9 @@ clad_tapconv_build_packed(clad_tapconv *tc, const clad_conv_geom *g, const float
 		return clad_fail(CLAD_ERR_UNSUPPORTED, "packed tap plans need channels in multiples of %d", PANEL);
 	if ((st = clad_tapconv_build(tc, g, NULL)) != CLAD_OK)
 		return st;
-	if (panels_bytes_of(g, tc->ntaps) > avail_bytes)
+	if (panels_bytes_of(g, tc->ntaps, tc->shared) > avail_bytes)
 	{
-		size_t		need = panels_bytes_of(g, tc->ntaps);
+		size_t		need = panels_bytes_of(g, tc->ntaps, tc->shared);
 
 		clad_tapconv_free(tc);
 		return clad_fail(CLAD_ERR_FORMAT, "packed convolution weights: %zu bytes left, the plan needs %zu",
@@ -177,7 +189,7 @@ clad_tapconv_build_packed(clad_tapconv *tc, const clad_conv_geom *g, const float
 	}
 	/* read only through the taps; the cast keeps one struct for both kinds of plan */
 	tc->panels = (float *) panels;
-	tc->panels_bytes = panels_bytes_of(g, tc->ntaps);
+	tc->panels_bytes = panels_bytes_of(g, tc->ntaps, tc->shared);
 	tc->borrowed = 1;
 	point_taps(tc);
 	*used_bytes = tc->panels_bytes;
@@ -213,39 +225,69 @@ clad_tapconv_scratch_floats(const clad_tapconv *tc, int B)
 
 /*
  * Y (N, M) += X (N, K) @ W, W given as M/16 panels of (K, 16).  Rows of Y go
- * four at a time, so each panel row is read once for four positions; the
- * last one to three rows go by twos and ones, skipping the inputs that are
- * zero (ReLU outputs, often half of them) through a list of their indices,
- * so only the weights they need are read.
+ * eight, then four at a time, over two vectors of columns: sixteen (eight)
+ * independent accumulators keep both FMA units busy through the FMA latency
+ * (four accumulators left half of them idle), and each weight read serves
+ * eight (four) positions.  Column c of W lies in panel c/16 at lane c%16,
+ * so a pair of vectors is two panels for 16-wide vectors and two halves of
+ * one panel for 8-wide ones.  The last one to three rows go by twos and
+ * ones, skipping the inputs that are zero (ReLU outputs, often half of
+ * them) through a list of their indices, so only the weights they need are
+ * read.
  * The body is compiled for AVX-512, AVX2+FMA and baseline x86-64, chosen by
  * CPU features at run time.
  */
+#define COL_W(Wp, c, K) ((Wp) + (size_t) ((c) / PANEL) * (K) * PANEL + (c) % PANEL)
+#define PANEL_GEMM_ROWS(VEC, VW, R) \
+	for (; n + R <= N; n += R) \
+	{ \
+		const float *x = X + (size_t) n * K; \
+		int			c = 0; \
+		for (; c + 2 * VW <= M; c += 2 * VW) \
+		{ \
+			const float *w0 = COL_W(Wp, c, K), *w1 = COL_W(Wp, c + VW, K); \
+			VEC			a[R][2]; \
+			for (int r = 0; r < R; r++) \
+			{ \
+				a[r][0] = *(const VEC *) (Y + (size_t) (n + r) * M + c); \
+				a[r][1] = *(const VEC *) (Y + (size_t) (n + r) * M + c + VW); \
+			} \
+			for (int k = 0; k < K; k++, w0 += PANEL, w1 += PANEL) \
+			{ \
+				VEC			v0 = *(const VEC *) w0, v1 = *(const VEC *) w1; \
+				for (int r = 0; r < R; r++) \
+				{ \
+					a[r][0] += x[(size_t) r * K + k] * v0; \
+					a[r][1] += x[(size_t) r * K + k] * v1; \
+				} \
+			} \
+			for (int r = 0; r < R; r++) \
+			{ \
+				*(VEC *) (Y + (size_t) (n + r) * M + c) = a[r][0]; \
+				*(VEC *) (Y + (size_t) (n + r) * M + c + VW) = a[r][1]; \
+			} \
+		} \
+		for (; c < M; c += VW) \
+		{ \
+			const float *w0 = COL_W(Wp, c, K); \
+			VEC			a[R]; \
+			for (int r = 0; r < R; r++) \
+				a[r] = *(const VEC *) (Y + (size_t) (n + r) * M + c); \
+			for (int k = 0; k < K; k++, w0 += PANEL) \
+			{ \
+				VEC			v0 = *(const VEC *) w0; \
+				for (int r = 0; r < R; r++) \
+					a[r] += x[(size_t) r * K + k] * v0; \
+			} \
+			for (int r = 0; r < R; r++) \
+				*(VEC *) (Y + (size_t) (n + r) * M + c) = a[r]; \
+		} \
+	}
+
 #define PANEL_GEMM_BODY(VEC, VW) \
 	int			n = 0; \
-	for (; n + 4 <= N; n += 4) \
-	{ \
-		const float *x0 = X + (size_t) n * K, *x1 = x0 + K, *x2 = x1 + K, *x3 = x2 + K; \
-		for (int p = 0; p < M / PANEL; p++) \
-			for (int h = 0; h < PANEL; h += VW) \
-			{ \
-				float	   *y = Y + (size_t) n * M + p * PANEL + h; \
-				const float *w = Wp + (size_t) p * K * PANEL + h; \
-				VEC			a0 = *(const VEC *) y, a1 = *(const VEC *) (y + M), \
-							a2 = *(const VEC *) (y + 2 * M), a3 = *(const VEC *) (y + 3 * M); \
-				for (int k = 0; k < K; k++, w += PANEL) \
-				{ \
-					VEC			wv = *(const VEC *) w; \
-					a0 += x0[k] * wv; \
-					a1 += x1[k] * wv; \
-					a2 += x2[k] * wv; \
-					a3 += x3[k] * wv; \
-				} \
-				*(VEC *) y = a0; \
-				*(VEC *) (y + M) = a1; \
-				*(VEC *) (y + 2 * M) = a2; \
-				*(VEC *) (y + 3 * M) = a3; \
-			} \
-	} \
+	PANEL_GEMM_ROWS(VEC, VW, 8) \
+	PANEL_GEMM_ROWS(VEC, VW, 4) \
 	for (; n + 2 <= N; n += 2) \
 	{ \
 		/* two rows: the inputs nonzero in either, listed once */ \
@@ -295,6 +337,102 @@ clad_tapconv_scratch_floats(const clad_tapconv *tc, int B)
 			} \
 	}
 
+/*
+ * Y (N, M) += X (N, K) @ W^T, W^T (K, M) given as K/16 panels of (M, 16):
+ * the forward panels of a conv read for its input gradient (K = OC, M = C),
+ * so that a shared plan keeps one copy of its weights.  Each output is a
+ * dot product over K: rows go R at a time over VW/R columns, each (row,
+ * column) accumulating in a vector of lanes over k, one pass over the
+ * panels; the VW partial vectors of a block are then summed into one
+ * vector of VW results by a shuffle tree (REDUCE).  Weights are read in
+ * order inside each panel row block, R positions per read.
+ */
+#define PANEL_GEMM_T_ROWS(VEC, VW, R, REDUCE) \
+	for (; n + R <= N; n += R) \
+	{ \
+		const float *x = X + (size_t) n * K; \
+		for (int m = 0; m < M; m += VW / R) \
+		{ \
+			VEC			a[R][VW / R][PANEL / VW], s[VW], sums; \
+			for (int r = 0; r < R; r++) \
+				for (int j = 0; j < VW / R; j++) \
+					for (int h = 0; h < PANEL / VW; h++) \
+						a[r][j][h] = (VEC) {0}; \
+			for (int pk = 0; pk < K / PANEL; pk++) \
+			{ \
+				const float *w = Wp + ((size_t) pk * M + m) * PANEL; \
+				VEC			xv[R][PANEL / VW]; \
+				for (int r = 0; r < R; r++) \
+					for (int h = 0; h < PANEL / VW; h++) \
+						xv[r][h] = *(const VEC *) (x + (size_t) r * K + pk * PANEL + h * VW); \
+				for (int j = 0; j < VW / R; j++) \
+					for (int h = 0; h < PANEL / VW; h++) \
+					{ \
+						VEC			wv = *(const VEC *) (w + j * PANEL + h * VW); \
+						for (int r = 0; r < R; r++) \
+							a[r][j][h] += wv * xv[r][h]; \
+					} \
+			} \
+			for (int r = 0; r < R; r++) \
+				for (int j = 0; j < VW / R; j++) \
+				{ \
+					s[r * (VW / R) + j] = a[r][j][0]; \
+					for (int h = 1; h < PANEL / VW; h++) \
+						s[r * (VW / R) + j] += a[r][j][h]; \
+				} \
+			REDUCE(s, sums); \
+			for (int r = 0; r < R; r++) \
+				for (int j = 0; j < VW / R; j++) \
+					Y[(size_t) (n + r) * M + m + j] += sums[r * (VW / R) + j]; \
+		} \
+	}
+
+#define PANEL_GEMM_T_BODY(VEC, VW, REDUCE) \
+	int			n = 0; \
+	PANEL_GEMM_T_ROWS(VEC, VW, 4, REDUCE) \
+	PANEL_GEMM_T_ROWS(VEC, VW, 2, REDUCE) \
+	PANEL_GEMM_T_ROWS(VEC, VW, 1, REDUCE)
+
+/*
+ * out[i] = the sum of the lanes of s[i], for VW vectors s of VW lanes: each
+ * level adds pairs of vectors after interleaving their halves, so lane
+ * order follows s's order at the end.
+ */
+#define SHUF __builtin_shufflevector
+#define REDUCE_4(s, out) \
+	do { \
+		v4f			t_[2]; \
+		for (int i_ = 0; i_ < 2; i_++) \
+			t_[i_] = SHUF(s[2 * i_], s[2 * i_ + 1], 0, 1, 4, 5) + SHUF(s[2 * i_], s[2 * i_ + 1], 2, 3, 6, 7); \
+		(out) = SHUF(t_[0], t_[1], 0, 2, 4, 6) + SHUF(t_[0], t_[1], 1, 3, 5, 7); \
+	} while (0)
+#define REDUCE_8(s, out) \
+	do { \
+		v8f			t_[4], u_[2]; \
+		for (int i_ = 0; i_ < 4; i_++) \
+			t_[i_] = SHUF(s[2 * i_], s[2 * i_ + 1], 0, 1, 2, 3, 8, 9, 10, 11) + \
+				SHUF(s[2 * i_], s[2 * i_ + 1], 4, 5, 6, 7, 12, 13, 14, 15); \
+		for (int i_ = 0; i_ < 2; i_++) \
+			u_[i_] = SHUF(t_[2 * i_], t_[2 * i_ + 1], 0, 1, 4, 5, 8, 9, 12, 13) + \
+				SHUF(t_[2 * i_], t_[2 * i_ + 1], 2, 3, 6, 7, 10, 11, 14, 15); \
+		(out) = SHUF(u_[0], u_[1], 0, 2, 4, 6, 8, 10, 12, 14) + SHUF(u_[0], u_[1], 1, 3, 5, 7, 9, 11, 13, 15); \
+	} while (0)
+#define REDUCE_16(s, out) \
+	do { \
+		v16f		t_[8], u_[4], w_[2]; \
+		for (int i_ = 0; i_ < 8; i_++) \
+			t_[i_] = SHUF(s[2 * i_], s[2 * i_ + 1], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) + \
+				SHUF(s[2 * i_], s[2 * i_ + 1], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31); \
+		for (int i_ = 0; i_ < 4; i_++) \
+			u_[i_] = SHUF(t_[2 * i_], t_[2 * i_ + 1], 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) + \
+				SHUF(t_[2 * i_], t_[2 * i_ + 1], 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31); \
+		for (int i_ = 0; i_ < 2; i_++) \
+			w_[i_] = SHUF(u_[2 * i_], u_[2 * i_ + 1], 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29) + \
+				SHUF(u_[2 * i_], u_[2 * i_ + 1], 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31); \
+		(out) = SHUF(w_[0], w_[1], 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30) + \
+			SHUF(w_[0], w_[1], 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31); \
+	} while (0)
+
 typedef void (*panel_gemm_fn) (float *restrict, const float *restrict, const float *restrict,
 							   int, int, int, int32_t *restrict);
 
@@ -312,12 +450,28 @@ panel_gemm_avx512(float *restrict Y, const float *restrict X, const float *restr
 	PANEL_GEMM_BODY(v16f, 16)
 }
 
+__attribute__((target("avx512f,avx512vl,fma"), optimize("O3", "fp-contract=fast")))
+static void
+panel_gemm_t_avx512(float *restrict Y, const float *restrict X, const float *restrict Wp,
+					int N, int K, int M, int32_t *restrict nz)
+{
+	PANEL_GEMM_T_BODY(v16f, 16, REDUCE_16)
+}
+
 __attribute__((target("avx2,fma"), optimize("O3", "fp-contract=fast")))
 static void
 panel_gemm_avx2(float *restrict Y, const float *restrict X, const float *restrict Wp,
 				int N, int K, int M, int32_t *restrict nz)
 {
 	PANEL_GEMM_BODY(v8f, 8)
+}
+
+__attribute__((target("avx2,fma"), optimize("O3", "fp-contract=fast")))
+static void
+panel_gemm_t_avx2(float *restrict Y, const float *restrict X, const float *restrict Wp,
+				  int N, int K, int M, int32_t *restrict nz)
+{
+	PANEL_GEMM_T_BODY(v8f, 8, REDUCE_8)
 }
 #endif
 
@@ -328,33 +482,72 @@ panel_gemm_plain(float *restrict Y, const float *restrict X, const float *restri
 	PANEL_GEMM_BODY(v4f, 4)
 }
 
-static panel_gemm_fn
-pick_panel_gemm(void)
+static void
+panel_gemm_t_plain(float *restrict Y, const float *restrict X, const float *restrict Wp,
+				   int N, int K, int M, int32_t *restrict nz)
+{
+	PANEL_GEMM_T_BODY(v4f, 4, REDUCE_4)
+}
+
+/* The kernels of one instruction set: Y += X @ W and Y += X @ W^T over panels. */
+typedef struct panel_kernels
+{
+	panel_gemm_fn gemm, gemm_t;
+} panel_kernels;
+
+static const panel_kernels kernels_by_isa[] = {
+	[CLAD_TAPCONV_ISA_BASELINE] = {panel_gemm_plain, panel_gemm_t_plain},
+#if defined(__x86_64__) && defined(__GNUC__)
+	[CLAD_TAPCONV_ISA_AVX2] = {panel_gemm_avx2, panel_gemm_t_avx2},
+	[CLAD_TAPCONV_ISA_AVX512] = {panel_gemm_avx512, panel_gemm_t_avx512},
+#endif
+};
+
+/* The widest instruction set this CPU runs. */
+static int
+best_isa(void)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
 	__builtin_cpu_init();
 	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
-		return panel_gemm_avx512;
+		return CLAD_TAPCONV_ISA_AVX512;
 	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-		return panel_gemm_avx2;
+		return CLAD_TAPCONV_ISA_AVX2;
 #endif
-	return panel_gemm_plain;
+	return CLAD_TAPCONV_ISA_BASELINE;
 }
 
-/* Chosen once from the CPU's features (atomically: the trainer may call from threads). */
-static panel_gemm_fn panel_gemm_chosen = NULL;
+/* Chosen once from the CPU's features (atomically: the trainer may call from threads); -1 until then. */
+static int	isa_chosen = -1;
 
-static panel_gemm_fn
-panel_gemm_get(void)
+int
+clad_tapconv_isa(void)
 {
-	panel_gemm_fn f = __atomic_load_n(&panel_gemm_chosen, __ATOMIC_ACQUIRE);
+	int			isa = __atomic_load_n(&isa_chosen, __ATOMIC_ACQUIRE);
 
-	if (!f)
+	if (isa < 0)
 	{
-		f = pick_panel_gemm();
-		__atomic_store_n(&panel_gemm_chosen, f, __ATOMIC_RELEASE);
+		isa = best_isa();
+		__atomic_store_n(&isa_chosen, isa, __ATOMIC_RELEASE);
 	}
-	return f;
+	return isa;
+}
+
+int
+clad_tapconv_limit_isa(int isa)
+{
+	int			best = best_isa();
+
+	if (isa < 0 || isa > best)
+		isa = best;
+	__atomic_store_n(&isa_chosen, isa, __ATOMIC_RELEASE);
+	return isa;
+}
+
+static const panel_kernels *
+panel_kernels_get(void)
+{
+	return &kernels_by_isa[clad_tapconv_isa()];
 }
 
 /* A layout change of B images, split by images among the trainer's threads. */
@@ -434,14 +627,16 @@ static void
 tap_sum(const clad_tapconv *tc, float *dst_cl, int dst_S, const float *src_cl, int src_S,
 		int B, int K, int M, int forward, float *gather, float *partial, int32_t *nz)
 {
-	panel_gemm_fn panel_gemm = panel_gemm_get();
+	const panel_kernels *kern = panel_kernels_get();
+	/* a shared plan's input gradient reads the forward panels transposed */
+	panel_gemm_fn panel_gemm = forward || !tc->shared ? kern->gemm : kern->gemm_t;
 
 	for (int t = 0; t < tc->ntaps; t++)
 	{
 		const clad_tap *tap = &tc->taps[t];
 		const int32_t *from = forward ? tap->in_pos : tap->out_pos;
 		const int32_t *to = forward ? tap->out_pos : tap->in_pos;
-		const float *Wp = forward ? tap->fwd : tap->bwd;
+		const float *Wp = forward || tc->shared ? tap->fwd : tap->bwd;
 		int			N = B * tap->npairs;
 
 		if (B == 1 && tap->npairs == 1)

@@ -11,7 +11,20 @@
  * and the input gradient is the transpose.  Only the taps that touch real
  * pixels are stored or read.  Built once per model at load time; inference
  * only (no weight gradients).
+ *
+ * A plan where every tap meets at most CLAD_TAPCONV_SHARED_MAX_PAIRS
+ * positions (2x2 and 1x1 maps) is shared: it keeps only the forward panels
+ * and its input gradient reads them transposed.  Such a layer uses each
+ * weight a few times per image, so at batch 1 its passes are bound by
+ * weight reads; one copy instead of two halves the bytes that ODIN's
+ * forward, input-gradient and second forward passes cycle through, which
+ * then stay in the last-level cache between passes (ResNet-18's 2x2 and
+ * 1x1 stages hold 14 of its 17 MB of useful weights).  Plans with more
+ * positions per tap keep a panel copy per direction: there the compute
+ * dominates and the straight kernel is the faster one.
  */
+#define CLAD_TAPCONV_SHARED_MAX_PAIRS 4
+#define CLAD_TAPCONV_SHARED_MIN_OC 64	/* below it, the transposed kernel's reductions cost too much */
 #ifndef CLAD_TAPCONV_H
 #define CLAD_TAPCONV_H
 
@@ -23,13 +36,14 @@ typedef struct clad_tap
 	int32_t    *out_pos;		/* (npairs) output positions oh*OW+ow */
 	int32_t    *in_pos;			/* (npairs) input positions ih*W+iw */
 	float	   *fwd;			/* OC/16 panels of (C, 16): forward */
-	float	   *bwd;			/* C/16 panels of (OC, 16): input gradient */
+	float	   *bwd;			/* C/16 panels of (OC, 16): input gradient; NULL in a shared plan */
 } clad_tap;
 
 typedef struct clad_tapconv
 {
 	clad_conv_geom g;			/* B ignored */
 	int			ntaps;			/* taps that touch a real pixel */
+	int			shared;			/* input gradient reads the fwd panels (see above) */
 	clad_tap   *taps;
 	float	   *panels;			/* one block holding every tap's fwd and bwd panels */
 	size_t		panels_bytes;
@@ -55,6 +69,18 @@ void		clad_tapconv_free(clad_tapconv *tc);
  */
 clad_status clad_tapconv_build_packed(clad_tapconv *tc, const clad_conv_geom *g, const float *panels,
 									  size_t avail_bytes, size_t *used_bytes);
+
+/*
+ * The kernels' instruction set, chosen from the CPU's features at first use
+ * (CLAD_TAPCONV_ISA_*).  clad_tapconv_limit_isa lowers it (for tests, so
+ * that every kernel runs on one machine; a negative isa restores the best)
+ * and returns the one now in use.
+ */
+#define CLAD_TAPCONV_ISA_BASELINE 0
+#define CLAD_TAPCONV_ISA_AVX2 1
+#define CLAD_TAPCONV_ISA_AVX512 2
+int			clad_tapconv_isa(void);
+int			clad_tapconv_limit_isa(int isa);
 
 /* Scratch floats for a batch of B. */
 size_t		clad_tapconv_scratch_floats(const clad_tapconv *tc, int B);

@@ -6,6 +6,7 @@
 #include "gemm.h"
 #include "layers.h"
 #include "net.h"
+#include "tapconv.h"
 #include "testutil.h"
 
 #include <string.h>
@@ -125,9 +126,48 @@ check(int C, int H, int W, int OC, int k, int s, int p, int bias, int B)
 	clad_net_free(n);
 }
 
+/* Whether a packed plan for this geometry is shared (its input gradient reads the forward panels). */
+static int
+plan_is_shared(int C, int H, int W, int OC, int k, int s, int p)
+{
+	clad_conv_geom g;
+	clad_tapconv tc;
+	int			shared;
+
+	CHECK(clad_conv_geom_init(&g, 1, C, H, W, OC, k, k, s, p) == CLAD_OK);
+	CHECK(clad_tapconv_build(&tc, &g, NULL) == CLAD_OK);
+	shared = tc.shared;
+	clad_tapconv_free(&tc);
+	return shared;
+}
+
 int
 main(void)
 {
+	/* which plans share their panels: few positions per tap, enough output channels */
+	CHECK(plan_is_shared(256, 2, 2, 256, 3, 1, 1));
+	CHECK(plan_is_shared(512, 1, 1, 512, 3, 1, 1));
+	CHECK(plan_is_shared(256, 2, 2, 512, 3, 2, 1));
+	CHECK(plan_is_shared(128, 4, 4, 256, 3, 2, 1));
+	CHECK(!plan_is_shared(128, 4, 4, 128, 3, 1, 1));	/* 9 to 16 positions per tap */
+	CHECK(!plan_is_shared(64, 7, 7, 64, 3, 1, 1));
+	CHECK(!plan_is_shared(32, 2, 2, 16, 3, 1, 1));		/* too few output channels */
+
+	/* every kernel this CPU runs (the widest last, so the rest of the run uses it) */
+	for (int isa = CLAD_TAPCONV_ISA_BASELINE; isa <= CLAD_TAPCONV_ISA_AVX512; isa++)
+	{
+		if (clad_tapconv_limit_isa(isa) != isa)
+			continue;
+		printf("  kernels: instruction set %d\n", isa);
+		for (int B = 1; B <= 5; B += 2)
+		{
+			check(64, 2, 2, 64, 3, 1, 1, 1, B);		/* shared: 1, 2 and 4 pairs per tap */
+			check(32, 1, 1, 80, 3, 1, 1, 0, B);		/* shared, centre tap, odd count of vectors */
+			check(64, 4, 4, 96, 3, 2, 1, 0, B);		/* shared, stride 2 onto 2x2 */
+			check(48, 7, 7, 48, 3, 1, 1, 0, B);		/* 8-row blocks over 1.5 pairs of vectors */
+		}
+	}
+	clad_tapconv_limit_isa(-1);
 	for (int pass = 0; pass < 2; pass++)
 	{
 		clad_blas_init(pass ? CLAD_BLAS_AUTO : CLAD_BLAS_REFERENCE, 1);
