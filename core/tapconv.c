@@ -219,12 +219,14 @@ clad_tapconv_scratch_floats(const clad_tapconv *tc, int B)
 	size_t		in_pos = (size_t) g->H * g->W, out_pos = (size_t) g->OH * g->OW;
 	size_t		pos = in_pos > out_pos ? in_pos : out_pos;
 
-	/* channel-last source and result, a gathered block, its product, nonzero indices */
-	return (size_t) B * pos * maxc * 5;
+	/* channel-last source and result, source and destination row indices, nonzero indices (4 bytes each) */
+	return (size_t) B * pos * maxc * 2 + (size_t) B * pos * 2 + maxc;
 }
 
 /*
- * Y (N, M) += X (N, K) @ W, W given as M/16 panels of (K, 16).  Rows of Y go
+ * Y (N, M) += X (N, K) @ W, W given as M/16 panels of (K, 16), where row n
+ * of Y is Y + yrow[n] * M and row n of X is X + xrow[n] * K (rows where the
+ * caller keeps them; no two rows of Y the same).  Rows of Y go
  * eight, then four at a time, over two vectors of columns: sixteen (eight)
  * independent accumulators keep both FMA units busy through the FMA latency
  * (four accumulators left half of them idle), and each weight read serves
@@ -241,30 +243,36 @@ clad_tapconv_scratch_floats(const clad_tapconv *tc, int B)
 #define PANEL_GEMM_ROWS(VEC, VW, R) \
 	for (; n + R <= N; n += R) \
 	{ \
-		const float *x = X + (size_t) n * K; \
+		const float *x[R]; \
+		float	   *y[R]; \
 		int			c = 0; \
+		for (int r = 0; r < R; r++) \
+		{ \
+			x[r] = X + (size_t) xrow[n + r] * K; \
+			y[r] = Y + (size_t) yrow[n + r] * M; \
+		} \
 		for (; c + 2 * VW <= M; c += 2 * VW) \
 		{ \
 			const float *w0 = COL_W(Wp, c, K), *w1 = COL_W(Wp, c + VW, K); \
 			VEC			a[R][2]; \
 			for (int r = 0; r < R; r++) \
 			{ \
-				a[r][0] = *(const VEC *) (Y + (size_t) (n + r) * M + c); \
-				a[r][1] = *(const VEC *) (Y + (size_t) (n + r) * M + c + VW); \
+				a[r][0] = *(const VEC *) (y[r] + c); \
+				a[r][1] = *(const VEC *) (y[r] + c + VW); \
 			} \
 			for (int k = 0; k < K; k++, w0 += PANEL, w1 += PANEL) \
 			{ \
 				VEC			v0 = *(const VEC *) w0, v1 = *(const VEC *) w1; \
 				for (int r = 0; r < R; r++) \
 				{ \
-					a[r][0] += x[(size_t) r * K + k] * v0; \
-					a[r][1] += x[(size_t) r * K + k] * v1; \
+					a[r][0] += x[r][k] * v0; \
+					a[r][1] += x[r][k] * v1; \
 				} \
 			} \
 			for (int r = 0; r < R; r++) \
 			{ \
-				*(VEC *) (Y + (size_t) (n + r) * M + c) = a[r][0]; \
-				*(VEC *) (Y + (size_t) (n + r) * M + c + VW) = a[r][1]; \
+				*(VEC *) (y[r] + c) = a[r][0]; \
+				*(VEC *) (y[r] + c + VW) = a[r][1]; \
 			} \
 		} \
 		for (; c < M; c += VW) \
@@ -272,15 +280,15 @@ clad_tapconv_scratch_floats(const clad_tapconv *tc, int B)
 			const float *w0 = COL_W(Wp, c, K); \
 			VEC			a[R]; \
 			for (int r = 0; r < R; r++) \
-				a[r] = *(const VEC *) (Y + (size_t) (n + r) * M + c); \
+				a[r] = *(const VEC *) (y[r] + c); \
 			for (int k = 0; k < K; k++, w0 += PANEL) \
 			{ \
 				VEC			v0 = *(const VEC *) w0; \
 				for (int r = 0; r < R; r++) \
-					a[r] += x[(size_t) r * K + k] * v0; \
+					a[r] += x[r][k] * v0; \
 			} \
 			for (int r = 0; r < R; r++) \
-				*(VEC *) (Y + (size_t) (n + r) * M + c) = a[r]; \
+				*(VEC *) (y[r] + c) = a[r]; \
 		} \
 	}
 
@@ -291,7 +299,8 @@ clad_tapconv_scratch_floats(const clad_tapconv *tc, int B)
 	for (; n + 2 <= N; n += 2) \
 	{ \
 		/* two rows: the inputs nonzero in either, listed once */ \
-		const float *x0 = X + (size_t) n * K, *x1 = x0 + K; \
+		const float *x0 = X + (size_t) xrow[n] * K, *x1 = X + (size_t) xrow[n + 1] * K; \
+		float	   *y0 = Y + (size_t) yrow[n] * M, *y1 = Y + (size_t) yrow[n + 1] * M; \
 		int			nnz = 0; \
 		for (int k = 0; k < K; k++) \
 			if (x0[k] != 0.0f || x1[k] != 0.0f) \
@@ -299,22 +308,21 @@ clad_tapconv_scratch_floats(const clad_tapconv *tc, int B)
 		for (int p = 0; p < M / PANEL; p++) \
 			for (int h = 0; h < PANEL; h += VW) \
 			{ \
-				float	   *y = Y + (size_t) n * M + p * PANEL + h; \
 				const float *w = Wp + (size_t) p * K * PANEL + h; \
-				VEC			a0 = *(const VEC *) y, a1 = *(const VEC *) (y + M); \
+				VEC			a0 = *(const VEC *) (y0 + p * PANEL + h), a1 = *(const VEC *) (y1 + p * PANEL + h); \
 				for (int t = 0; t < nnz; t++) \
 				{ \
 					VEC			wv = *(const VEC *) (w + (size_t) nz[t] * PANEL); \
 					a0 += x0[nz[t]] * wv; \
 					a1 += x1[nz[t]] * wv; \
 				} \
-				*(VEC *) y = a0; \
-				*(VEC *) (y + M) = a1; \
+				*(VEC *) (y0 + p * PANEL + h) = a0; \
+				*(VEC *) (y1 + p * PANEL + h) = a1; \
 			} \
 	} \
 	for (; n < N; n++) \
 	{ \
-		const float *x = X + (size_t) n * K; \
+		const float *x = X + (size_t) xrow[n] * K; \
 		int			nnz = 0; \
 		for (int k = 0; k < K; k++) \
 			if (x[k] != 0.0f) \
@@ -322,7 +330,7 @@ clad_tapconv_scratch_floats(const clad_tapconv *tc, int B)
 		for (int p = 0; p < M / PANEL; p++) \
 			for (int h = 0; h < PANEL; h += VW) \
 			{ \
-				float	   *y = Y + (size_t) n * M + p * PANEL + h; \
+				float	   *y = Y + (size_t) yrow[n] * M + p * PANEL + h; \
 				const float *w = Wp + (size_t) p * K * PANEL + h; \
 				VEC			a0 = *(const VEC *) y, a1 = {0}; \
 				int			t = 0; \
@@ -338,7 +346,8 @@ clad_tapconv_scratch_floats(const clad_tapconv *tc, int B)
 	}
 
 /*
- * Y (N, M) += X (N, K) @ W^T, W^T (K, M) given as K/16 panels of (M, 16):
+ * Y (N, M) += X (N, K) @ W^T, rows through yrow and xrow as above, W^T
+ * (K, M) given as K/16 panels of (M, 16):
  * the forward panels of a conv read for its input gradient (K = OC, M = C),
  * so that a shared plan keeps one copy of its weights.  Each output is a
  * dot product over K: rows go R at a time over VW/R columns, each (row,
@@ -350,7 +359,13 @@ clad_tapconv_scratch_floats(const clad_tapconv *tc, int B)
 #define PANEL_GEMM_T_ROWS(VEC, VW, R, REDUCE) \
 	for (; n + R <= N; n += R) \
 	{ \
-		const float *x = X + (size_t) n * K; \
+		const float *x[R]; \
+		float	   *y[R]; \
+		for (int r = 0; r < R; r++) \
+		{ \
+			x[r] = X + (size_t) xrow[n + r] * K; \
+			y[r] = Y + (size_t) yrow[n + r] * M; \
+		} \
 		for (int m = 0; m < M; m += VW / R) \
 		{ \
 			VEC			a[R][VW / R][PANEL / VW], s[VW], sums; \
@@ -364,7 +379,7 @@ clad_tapconv_scratch_floats(const clad_tapconv *tc, int B)
 				VEC			xv[R][PANEL / VW]; \
 				for (int r = 0; r < R; r++) \
 					for (int h = 0; h < PANEL / VW; h++) \
-						xv[r][h] = *(const VEC *) (x + (size_t) r * K + pk * PANEL + h * VW); \
+						xv[r][h] = *(const VEC *) (x[r] + pk * PANEL + h * VW); \
 				for (int j = 0; j < VW / R; j++) \
 					for (int h = 0; h < PANEL / VW; h++) \
 					{ \
@@ -383,7 +398,7 @@ clad_tapconv_scratch_floats(const clad_tapconv *tc, int B)
 			REDUCE(s, sums); \
 			for (int r = 0; r < R; r++) \
 				for (int j = 0; j < VW / R; j++) \
-					Y[(size_t) (n + r) * M + m + j] += sums[r * (VW / R) + j]; \
+					y[r][m + j] += sums[r * (VW / R) + j]; \
 		} \
 	}
 
@@ -433,8 +448,8 @@ clad_tapconv_scratch_floats(const clad_tapconv *tc, int B)
 			SHUF(w_[0], w_[1], 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31); \
 	} while (0)
 
-typedef void (*panel_gemm_fn) (float *restrict, const float *restrict, const float *restrict,
-							   int, int, int, int32_t *restrict);
+typedef void (*panel_gemm_fn) (float *restrict, const float *restrict, const int32_t *, const int32_t *,
+							   const float *restrict, int, int, int, int32_t *restrict);
 
 typedef float v4f __attribute__((vector_size(16), aligned(4)));
 
@@ -444,47 +459,47 @@ typedef float v8f __attribute__((vector_size(32), aligned(4)));
 
 __attribute__((target("avx512f,avx512vl,fma"), optimize("O3", "fp-contract=fast")))
 static void
-panel_gemm_avx512(float *restrict Y, const float *restrict X, const float *restrict Wp,
-				  int N, int K, int M, int32_t *restrict nz)
+panel_gemm_avx512(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
+			const float *restrict Wp, int N, int K, int M, int32_t *restrict nz)
 {
 	PANEL_GEMM_BODY(v16f, 16)
 }
 
 __attribute__((target("avx512f,avx512vl,fma"), optimize("O3", "fp-contract=fast")))
 static void
-panel_gemm_t_avx512(float *restrict Y, const float *restrict X, const float *restrict Wp,
-					int N, int K, int M, int32_t *restrict nz)
+panel_gemm_t_avx512(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
+			const float *restrict Wp, int N, int K, int M, int32_t *restrict nz)
 {
 	PANEL_GEMM_T_BODY(v16f, 16, REDUCE_16)
 }
 
 __attribute__((target("avx2,fma"), optimize("O3", "fp-contract=fast")))
 static void
-panel_gemm_avx2(float *restrict Y, const float *restrict X, const float *restrict Wp,
-				int N, int K, int M, int32_t *restrict nz)
+panel_gemm_avx2(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
+			const float *restrict Wp, int N, int K, int M, int32_t *restrict nz)
 {
 	PANEL_GEMM_BODY(v8f, 8)
 }
 
 __attribute__((target("avx2,fma"), optimize("O3", "fp-contract=fast")))
 static void
-panel_gemm_t_avx2(float *restrict Y, const float *restrict X, const float *restrict Wp,
-				  int N, int K, int M, int32_t *restrict nz)
+panel_gemm_t_avx2(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
+			const float *restrict Wp, int N, int K, int M, int32_t *restrict nz)
 {
 	PANEL_GEMM_T_BODY(v8f, 8, REDUCE_8)
 }
 #endif
 
 static void
-panel_gemm_plain(float *restrict Y, const float *restrict X, const float *restrict Wp,
-				 int N, int K, int M, int32_t *restrict nz)
+panel_gemm_plain(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
+			const float *restrict Wp, int N, int K, int M, int32_t *restrict nz)
 {
 	PANEL_GEMM_BODY(v4f, 4)
 }
 
 static void
-panel_gemm_t_plain(float *restrict Y, const float *restrict X, const float *restrict Wp,
-				   int N, int K, int M, int32_t *restrict nz)
+panel_gemm_t_plain(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
+			const float *restrict Wp, int N, int K, int M, int32_t *restrict nz)
 {
 	PANEL_GEMM_T_BODY(v4f, 4, REDUCE_4)
 }
@@ -619,13 +634,15 @@ from_channels_last(float *dst, const float *src, const float *bias, int B, int C
 
 /*
  * One direction of the tap sum on channel-last data: for every tap and pair,
- * dst_cl[b, to] += src_cl[b, from] @ W_tap (K -> M channels).  With a single
- * pair (1x1 maps) the source row is used in place and the result added
- * straight into the destination.
+ * dst_cl[b, to] += src_cl[b, from] @ W_tap (K -> M channels).  The kernels
+ * read and accumulate the rows where they are, through row indices (the
+ * plan's positions themselves at batch 1): no gathered copy, no partial
+ * result to add back.  Within a tap no two pairs share a source or a
+ * destination position, so the rows of one call never alias.
  */
 static void
 tap_sum(const clad_tapconv *tc, float *dst_cl, int dst_S, const float *src_cl, int src_S,
-		int B, int K, int M, int forward, float *gather, float *partial, int32_t *nz)
+		int B, int K, int M, int forward, int32_t *xrow, int32_t *yrow, int32_t *nz)
 {
 	const panel_kernels *kern = panel_kernels_get();
 	/* a shared plan's input gradient reads the forward panels transposed */
@@ -637,46 +654,36 @@ tap_sum(const clad_tapconv *tc, float *dst_cl, int dst_S, const float *src_cl, i
 		const int32_t *from = forward ? tap->in_pos : tap->out_pos;
 		const int32_t *to = forward ? tap->out_pos : tap->in_pos;
 		const float *Wp = forward || tc->shared ? tap->fwd : tap->bwd;
-		int			N = B * tap->npairs;
 
-		if (B == 1 && tap->npairs == 1)
+		if (B == 1)
 		{
-			panel_gemm(dst_cl + (size_t) to[0] * M, src_cl + (size_t) from[0] * K, Wp, 1, K, M, nz);
+			panel_gemm(dst_cl, src_cl, to, from, Wp, tap->npairs, K, M, nz);
 			continue;
 		}
 		for (int b = 0; b < B; b++)
 			for (int i = 0; i < tap->npairs; i++)
-				memcpy(gather + ((size_t) b * tap->npairs + i) * K,
-					   src_cl + ((size_t) b * src_S + from[i]) * K, sizeof(float) * K);
-		memset(partial, 0, sizeof(float) * N * M);
-		panel_gemm(partial, gather, Wp, N, K, M, nz);
-		for (int b = 0; b < B; b++)
-			for (int i = 0; i < tap->npairs; i++)
 			{
-				float	   *d = dst_cl + ((size_t) b * dst_S + to[i]) * M;
-				const float *p = partial + ((size_t) b * tap->npairs + i) * M;
-
-				for (int m = 0; m < M; m++)
-					d[m] += p[m];
+				xrow[b * tap->npairs + i] = b * src_S + from[i];
+				yrow[b * tap->npairs + i] = b * dst_S + to[i];
 			}
+		panel_gemm(dst_cl, src_cl, yrow, xrow, Wp, B * tap->npairs, K, M, nz);
 	}
 }
 
-/* Carve the scratch into its five blocks. */
+/* Carve the scratch into its blocks: channel-last source and result, row indices, nonzero indices. */
 static void
 split_scratch(const clad_tapconv *tc, int B, float *scratch, float **src_cl, float **dst_cl,
-			  float **gather, float **partial, int32_t **nz)
+			  int32_t **xrow, int32_t **yrow, int32_t **nz)
 {
 	const clad_conv_geom *g = &tc->g;
 	size_t		maxc = g->C > g->OC ? g->C : g->OC;
-	size_t		S = (size_t) g->H * g->W, P = (size_t) g->OH * g->OW;
-	size_t		block = (size_t) B * (S > P ? S : P) * maxc;
+	size_t		pos = (size_t) B * (g->H * g->W > g->OH * g->OW ? g->H * g->W : g->OH * g->OW);
 
 	*src_cl = scratch;
-	*dst_cl = scratch + block;
-	*gather = scratch + 2 * block;
-	*partial = scratch + 3 * block;
-	*nz = (int32_t *) (scratch + 4 * block);
+	*dst_cl = scratch + pos * maxc;
+	*xrow = (int32_t *) (scratch + 2 * pos * maxc);
+	*yrow = *xrow + pos;
+	*nz = *yrow + pos;
 }
 
 void
@@ -685,13 +692,13 @@ clad_tapconv_forward(const clad_tapconv *tc, float *out, const float *in,
 {
 	const clad_conv_geom *g = &tc->g;
 	int			S = g->H * g->W, P = g->OH * g->OW;
-	float	   *src_cl, *dst_cl, *gather, *partial;
-	int32_t    *nz;
+	float	   *src_cl, *dst_cl;
+	int32_t    *xrow, *yrow, *nz;
 
-	split_scratch(tc, B, scratch, &src_cl, &dst_cl, &gather, &partial, &nz);
+	split_scratch(tc, B, scratch, &src_cl, &dst_cl, &xrow, &yrow, &nz);
 	to_channels_last(src_cl, in, B, g->C, S);
 	memset(dst_cl, 0, sizeof(float) * B * P * g->OC);
-	tap_sum(tc, dst_cl, P, src_cl, S, B, g->C, g->OC, 1, gather, partial, nz);
+	tap_sum(tc, dst_cl, P, src_cl, S, B, g->C, g->OC, 1, xrow, yrow, nz);
 	from_channels_last(out, dst_cl, bias, B, g->OC, P, 0);
 }
 
@@ -701,13 +708,13 @@ clad_tapconv_backward_input(const clad_tapconv *tc, float *din, const float *dou
 {
 	const clad_conv_geom *g = &tc->g;
 	int			S = g->H * g->W, P = g->OH * g->OW;
-	float	   *src_cl, *dst_cl, *gather, *partial;
-	int32_t    *nz;
+	float	   *src_cl, *dst_cl;
+	int32_t    *xrow, *yrow, *nz;
 
-	split_scratch(tc, B, scratch, &src_cl, &dst_cl, &gather, &partial, &nz);
+	split_scratch(tc, B, scratch, &src_cl, &dst_cl, &xrow, &yrow, &nz);
 	to_channels_last(src_cl, dout, B, g->OC, P);
 	memset(dst_cl, 0, sizeof(float) * B * S * g->C);
-	tap_sum(tc, dst_cl, S, src_cl, P, B, g->OC, g->C, 0, gather, partial, nz);
+	tap_sum(tc, dst_cl, S, src_cl, P, B, g->OC, g->C, 0, xrow, yrow, nz);
 	from_channels_last(din, dst_cl, NULL, B, g->C, S, 1);
 }
 
