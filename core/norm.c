@@ -206,6 +206,15 @@ clad_batchnorm_forward_eval(float *out, const float *in, const float *gamma,
 	}
 }
 
+/* dx += k * dy over n floats */
+CLAD_VECTOR_LOOP
+static void
+scale_add(float *restrict dx, const float *restrict dy, float k, int n)
+{
+	for (int i = 0; i < n; i++)
+		dx[i] += k * dy[i];
+}
+
 void
 clad_batchnorm_backward_eval(float *din, float *dgamma, float *dbeta,
 							 const float *dout, const float *in, const float *gamma,
@@ -218,6 +227,14 @@ clad_batchnorm_backward_eval(float *din, float *dgamma, float *dbeta,
 		float		k = (gamma ? gamma[c] : 1.0f) * invstd;
 		double		sum_dy = 0.0, sum_dy_xhat = 0.0;
 
+		if (!dgamma && !dbeta)
+		{
+			/* only the input gradient (ODIN's pass): a scale, no sums to keep */
+			if (din)
+				for (int b = 0; b < B; b++)
+					scale_add(din + ((size_t) b * C + c) * S, dout + ((size_t) b * C + c) * S, k, S);
+			continue;
+		}
 		for (int b = 0; b < B; b++)
 		{
 			const float *x = in + ((size_t) b * C + c) * S;

@@ -60,6 +60,89 @@ maxpool2_forward(float *out, int32_t *argmax, const float *in, const clad_pool_g
 	}
 }
 
+/*
+ * The window of output (oh, ow) clipped to the input, scanned row by row, left
+ * to right from its first real cell (padding never wins).
+ */
+static inline void
+pool_window(const float *x, const clad_pool_geom *g, int oh, int ow, float *y, int32_t *am)
+{
+	int			h0 = oh * g->stride - g->pad, h1 = h0 + g->k;
+	int			w0 = ow * g->stride - g->pad, w1 = w0 + g->k;
+	int			where;
+	float		best;
+
+	if (h0 < 0)
+		h0 = 0;
+	if (h1 > g->H)
+		h1 = g->H;
+	if (w0 < 0)
+		w0 = 0;
+	if (w1 > g->W)
+		w1 = g->W;
+	where = h0 * g->W + w0;
+	best = x[where];
+	for (int ih = h0; ih < h1; ih++)
+		for (int iw = w0; iw < w1; iw++)
+			pool_pick(x[ih * g->W + iw], ih * g->W + iw, &best, &where);
+	*y = best;
+	if (am)
+		*am = where;
+}
+
+/*
+ * 3x3 windows, stride 2, padding 1 (ResNet's stem): the windows inside the
+ * map take the nine cells in the generic loop's order without bounds
+ * checks; the others (the first row and column, the last when the size is
+ * even) go through pool_window.
+ */
+static void
+maxpool3s2p1_forward(float *out, int32_t *argmax, const float *in, const clad_pool_geom *g)
+{
+	size_t		planes = (size_t) g->B * g->C;
+	int			W = g->W;
+
+	for (size_t p = 0; p < planes; p++)
+	{
+		const float *x = in + p * g->H * W;
+		float	   *y = out + p * g->OH * g->OW;
+		int32_t    *am = argmax ? argmax + p * g->OH * g->OW : NULL;
+
+		for (int oh = 0; oh < g->OH; oh++)
+		{
+			int			inner_h = oh >= 1 && 2 * oh + 1 < g->H;
+
+			for (int ow = 0; ow < g->OW; ow++)
+			{
+				int			o = oh * g->OW + ow;
+
+				if (!inner_h || ow < 1 || 2 * ow + 1 >= W)
+				{
+					pool_window(x, g, oh, ow, y + o, am ? am + o : NULL);
+					continue;
+				}
+
+				int			at = (2 * oh - 1) * W + 2 * ow - 1, where = at;
+				float		best = x[at];
+
+				pool_pick(x[at + 1], at + 1, &best, &where);
+				pool_pick(x[at + 2], at + 2, &best, &where);
+				for (int r = 1; r < 3; r++)
+				{
+					int			a = at + r * W;
+
+					pool_pick(x[a], a, &best, &where);
+					pool_pick(x[a + 1], a + 1, &best, &where);
+					pool_pick(x[a + 2], a + 2, &best, &where);
+				}
+				y[o] = best;
+				if (am)
+					am[o] = where;
+			}
+		}
+	}
+}
+
 void
 clad_maxpool_forward(float *out, int32_t *argmax, const float *in, const clad_pool_geom *g)
 {
@@ -70,6 +153,11 @@ clad_maxpool_forward(float *out, int32_t *argmax, const float *in, const clad_po
 		maxpool2_forward(out, argmax, in, g);
 		return;
 	}
+	if (g->k == 3 && g->stride == 2 && g->pad == 1)
+	{
+		maxpool3s2p1_forward(out, argmax, in, g);
+		return;
+	}
 
 	for (size_t p = 0; p < planes; p++)
 	{
@@ -78,34 +166,8 @@ clad_maxpool_forward(float *out, int32_t *argmax, const float *in, const clad_po
 		int32_t    *am = argmax ? argmax + p * g->OH * g->OW : NULL;
 
 		for (int oh = 0; oh < g->OH; oh++)
-		{
-			int			h0 = oh * g->stride - g->pad, h1 = h0 + g->k;
-
-			if (h0 < 0)
-				h0 = 0;
-			if (h1 > g->H)
-				h1 = g->H;
 			for (int ow = 0; ow < g->OW; ow++)
-			{
-				int			w0 = ow * g->stride - g->pad, w1 = w0 + g->k;
-				int			where;
-				float		best;
-
-				if (w0 < 0)
-					w0 = 0;
-				if (w1 > g->W)
-					w1 = g->W;
-				/* padding never wins: start from the first real cell */
-				where = h0 * g->W + w0;
-				best = x[where];
-				for (int ih = h0; ih < h1; ih++)
-					for (int iw = w0; iw < w1; iw++)
-						pool_pick(x[ih * g->W + iw], ih * g->W + iw, &best, &where);
-				y[oh * g->OW + ow] = best;
-				if (am)
-					am[oh * g->OW + ow] = where;
-			}
-		}
+				pool_window(x, g, oh, ow, y + oh * g->OW + ow, am ? am + oh * g->OW + ow : NULL);
 	}
 }
 

@@ -1406,7 +1406,10 @@ check_layer_functions(void)
 	check_maxpool(1, 2, 4, 6, 3, 1, 1, 802);	/* overlapping windows: one input wins several */
 	check_maxpool(2, 2, 1, 1, 3, 2, 1, 803);	/* a 1x1 map padded to 3x3 */
 	check_maxpool_ties(8, 9, 2, 2, 0, 804);	/* the 2x2 path */
-	check_maxpool_ties(7, 7, 3, 2, 1, 805);	/* the general one */
+	check_maxpool_ties(7, 7, 3, 2, 1, 805);	/* the 3x3 stride-2 path (ResNet's stem), odd size */
+	check_maxpool_ties(8, 10, 3, 2, 1, 806);	/* the same, even sizes: a clipped last row and column */
+	check_maxpool_ties(7, 6, 3, 1, 1, 807);	/* the general loop */
+	check_maxpool(1, 2, 14, 12, 3, 2, 1, 808);	/* the 3x3 stride-2 path with inner windows */
 	check_avgpool(2, 3, 3, 5, 900);
 	check_avgpool(3, 4, 1, 1, 901);
 	check_mse();
