@@ -184,24 +184,57 @@ clad_batchnorm_backward_train(float *din, float *dgamma, float *dbeta,
 	clad_parallel_for((size_t) C, clad_parallel_items_each((size_t) B * S, 16384), bn_backward_channels, &a);
 }
 
+/* y = x * scale + shift over n floats */
+CLAD_VECTOR_LOOP
+static void
+affine_run(float *restrict y, const float *restrict x, float scale, float shift, int n)
+{
+	for (int i = 0; i < n; i++)
+		y[i] = x[i] * scale + shift;
+}
+
+/* y[c] = x[c] * scale[c] + shift[c] over n channels (one value per channel: 1x1 maps) */
+CLAD_VECTOR_LOOP
+static void
+affine_channels(float *restrict y, const float *restrict x, const float *restrict scale,
+				const float *restrict shift, int n)
+{
+	for (int i = 0; i < n; i++)
+		y[i] = x[i] * scale[i] + shift[i];
+}
+
+#define BN_EVAL_CHUNK 64
+
 void
 clad_batchnorm_forward_eval(float *out, const float *in, const float *gamma,
 							const float *beta, const float *running_mean,
 							const float *running_var, int B, int C, int S, float eps)
 {
-	for (int c = 0; c < C; c++)
-	{
-		float		invstd = 1.0f / sqrtf(running_var[c] + eps);
-		float		scale = (gamma ? gamma[c] : 1.0f) * invstd;
-		float		shift = (beta ? beta[c] : 0.0f) - running_mean[c] * scale;
+	/* channels in blocks, each with its scale and shift worked out once */
+	float		scale[BN_EVAL_CHUNK], shift[BN_EVAL_CHUNK];
 
+	for (int c0 = 0; c0 < C; c0 += BN_EVAL_CHUNK)
+	{
+		int			nc = C - c0 < BN_EVAL_CHUNK ? C - c0 : BN_EVAL_CHUNK;
+
+		for (int j = 0; j < nc; j++)
+		{
+			int			c = c0 + j;
+			float		invstd = 1.0f / sqrtf(running_var[c] + eps);
+
+			scale[j] = (gamma ? gamma[c] : 1.0f) * invstd;
+			shift[j] = (beta ? beta[c] : 0.0f) - running_mean[c] * scale[j];
+		}
 		for (int b = 0; b < B; b++)
 		{
-			const float *x = in + ((size_t) b * C + c) * S;
-			float	   *y = out + ((size_t) b * C + c) * S;
+			const float *x = in + ((size_t) b * C + c0) * S;
+			float	   *y = out + ((size_t) b * C + c0) * S;
 
-			for (int s = 0; s < S; s++)
-				y[s] = x[s] * scale + shift;
+			if (S == 1)
+				affine_channels(y, x, scale, shift, nc);
+			else
+				for (int j = 0; j < nc; j++)
+					affine_run(y + (size_t) j * S, x + (size_t) j * S, scale[j], shift[j], S);
 		}
 	}
 }

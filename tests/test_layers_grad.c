@@ -1395,6 +1395,8 @@ check_layer_functions(void)
 	check_bn("1x1 map", 1, 2, 3, 1, 0.05f, 1e-3f, 602);
 	check_bn("2d", 0, 2, 4, 6, 1.0f, 1e-2f, 603);
 	check_bn("1d", 0, 4, 5, 1, 1.0f, 1e-2f, 604);
+	check_bn("2d, channels in two blocks", 0, 2, 70, 3, 1.0f, 1e-2f, 605);	/* eval forward works in blocks of 64 */
+	check_bn("1x1 map, channels in three blocks", 0, 3, 130, 1, 1.0f, 1e-2f, 606);
 	check_bn_running_stats();
 	check_activation(ACT_RELU, 700);
 	check_activation(ACT_ELU, 701);
