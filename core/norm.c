@@ -260,26 +260,21 @@ clad_batchnorm_backward_eval(float *din, float *dgamma, float *dbeta,
 		float		k = (gamma ? gamma[c] : 1.0f) * invstd;
 		double		sum_dy = 0.0, sum_dy_xhat = 0.0;
 
+		/* the input gradient is a scale; the sums only for the parameters' gradients */
+		if (din)
+			for (int b = 0; b < B; b++)
+				scale_add(din + ((size_t) b * C + c) * S, dout + ((size_t) b * C + c) * S, k, S);
 		if (!dgamma && !dbeta)
-		{
-			/* only the input gradient (ODIN's pass): a scale, no sums to keep */
-			if (din)
-				for (int b = 0; b < B; b++)
-					scale_add(din + ((size_t) b * C + c) * S, dout + ((size_t) b * C + c) * S, k, S);
 			continue;
-		}
 		for (int b = 0; b < B; b++)
 		{
 			const float *x = in + ((size_t) b * C + c) * S;
 			const float *dy = dout + ((size_t) b * C + c) * S;
-			float	   *dx = din ? din + ((size_t) b * C + c) * S : NULL;
 
 			for (int s = 0; s < S; s++)
 			{
 				sum_dy += dy[s];
 				sum_dy_xhat += dy[s] * (x[s] - running_mean[c]) * invstd;
-				if (dx)
-					dx[s] += k * dy[s];
 			}
 		}
 		if (dgamma)

@@ -685,9 +685,8 @@ from_channels_last(float *dst, const float *src, const float *bias, int B, int C
 /*
  * One direction of the tap sum on channel-last data: for every tap and pair,
  * dst_cl[b, to] += src_cl[b, from] @ W_tap (K -> M channels).  The kernels
- * read and accumulate the rows where they are, through row indices (the
- * plan's positions themselves at batch 1): no gathered copy, no partial
- * result to add back.  Within a tap no two pairs share a source or a
+ * read and accumulate the rows where they are, through row indices: no
+ * gathered copy, no partial result to add back.  Within a tap no two pairs share a source or a
  * destination position, so the rows of one call never alias.
  */
 static void
@@ -705,11 +704,6 @@ tap_sum(const clad_tapconv *tc, float *dst_cl, int dst_S, const float *src_cl, i
 		const int32_t *to = forward ? tap->out_pos : tap->in_pos;
 		const float *Wp = forward || tc->shared ? tap->fwd : tap->bwd;
 
-		if (B == 1)
-		{
-			panel_gemm(dst_cl, src_cl, to, from, Wp, tap->npairs, K, M, nz);
-			continue;
-		}
 		for (int b = 0; b < B; b++)
 			for (int i = 0; i < tap->npairs; i++)
 			{
