@@ -4,6 +4,7 @@
 
 #include <dlfcn.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -220,32 +221,56 @@ sgemm_one_thread(int trans_a, int trans_b, int M, int N, int K, float alpha, con
 		clad_sgemm_ref(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-/* One product split among the pool's threads: by blocks of rows or of columns of C. */
+/*
+ * A big product is computed as fixed blocks of rows or of columns of C, one
+ * one-thread BLAS call each, and the pool's threads share out the blocks.
+ * The blocks depend on the product's shape only, never on the thread count:
+ * OpenBLAS's kernels round an element differently depending on the size of
+ * the call it is in (seen with the Haswell, Zen and SkylakeX kernels: rows
+ * 0-15 of a 300-row product differ in the last bit from the same rows
+ * computed as a 16-row product), so a split that followed the threads would
+ * make --threads 2 train a different model from --threads 1.
+ */
+#define SGEMM_BLOCKS 8			/* at most; enough to share among 8 threads */
+#define SGEMM_BLOCK_MIN 128		/* rows or columns per block, at least */
+
 typedef struct sgemm_job
 {
-	int			trans_a, trans_b, M, N, K, lda, ldb, ldc, by_rows;
+	int			trans_a, trans_b, M, N, K, lda, ldb, ldc, by_rows, blocks;
 	float		alpha, beta;
 	const float *A, *B;
 	float	   *C;
 } sgemm_job;
 
-static void
-sgemm_part(size_t lo, size_t hi, void *p)
+/* First row (or column) of block b of n split into blocks, on multiples of 16. */
+static int
+block_start(int b, int blocks, int n)
 {
-	const sgemm_job *j = p;
-	int			n = (int) (hi - lo), at = (int) lo;
-
-	if (j->by_rows)				/* rows of op(A) and of C */
-		sgemm_one_thread(j->trans_a, j->trans_b, n, j->N, j->K, j->alpha,
-						 j->A + (j->trans_a ? (size_t) at : (size_t) at * j->lda), j->lda, j->B, j->ldb,
-						 j->beta, j->C + (size_t) at * j->ldc, j->ldc);
-	else						/* columns of op(B) and of C */
-		sgemm_one_thread(j->trans_a, j->trans_b, j->M, n, j->K, j->alpha, j->A, j->lda,
-						 j->B + (j->trans_b ? (size_t) at * j->ldb : (size_t) at), j->ldb,
-						 j->beta, j->C + at, j->ldc);
+	return b >= blocks ? n : (int) ((int64_t) n * b / blocks / 16 * 16);
 }
 
-/* Below this many multiply-adds a product is not worth waking a thread for. */
+static void
+sgemm_blocks(size_t lo, size_t hi, void *p)
+{
+	const sgemm_job *j = p;
+
+	for (int b = (int) lo; b < (int) hi; b++)
+	{
+		int			n = j->by_rows ? j->M : j->N;
+		int			at = block_start(b, j->blocks, n), len = block_start(b + 1, j->blocks, n) - at;
+
+		if (j->by_rows)			/* rows of op(A) and of C */
+			sgemm_one_thread(j->trans_a, j->trans_b, len, j->N, j->K, j->alpha,
+							 j->A + (j->trans_a ? (size_t) at : (size_t) at * j->lda), j->lda, j->B, j->ldb,
+							 j->beta, j->C + (size_t) at * j->ldc, j->ldc);
+		else					/* columns of op(B) and of C */
+			sgemm_one_thread(j->trans_a, j->trans_b, j->M, len, j->K, j->alpha, j->A, j->lda,
+							 j->B + (j->trans_b ? (size_t) at * j->ldb : (size_t) at), j->ldb,
+							 j->beta, j->C + at, j->ldc);
+	}
+}
+
+/* Below this many multiply-adds a product is one call (not worth sharing). */
 #define SGEMM_PARALLEL_MIN ((double) (1 << 21))
 
 void
@@ -256,18 +281,17 @@ clad_sgemm(int trans_a, int trans_b, int M, int N, int K,
 {
 	if (M <= 0 || N <= 0)
 		return;
-	/*
-	 * With threads, the pool splits C into blocks that one-thread products
-	 * fill at once (OpenBLAS itself always runs one thread: its own workers
-	 * would spin against the pool's).  Each element of C is the same sum
-	 * in the same order however C is split.
-	 */
-	if (clad_parallel_threads() > 1 && (double) M * N * (K > 0 ? K : 1) >= SGEMM_PARALLEL_MIN)
+	if ((double) M * N * (K > 0 ? K : 1) >= SGEMM_PARALLEL_MIN)
 	{
-		sgemm_job	j = {trans_a, trans_b, M, N, K, lda, ldb, ldc, M > N, alpha, beta, A, B, C};
+		sgemm_job	j = {trans_a, trans_b, M, N, K, lda, ldb, ldc, M > N, 0, alpha, beta, A, B, C};
+		int			n = j.by_rows ? M : N;
 
-		clad_parallel_for((size_t) (j.by_rows ? M : N), 16, sgemm_part, &j);
-		return;
+		j.blocks = n / SGEMM_BLOCK_MIN < SGEMM_BLOCKS ? n / SGEMM_BLOCK_MIN : SGEMM_BLOCKS;
+		if (j.blocks >= 2)
+		{
+			clad_parallel_for((size_t) j.blocks, 1, sgemm_blocks, &j);
+			return;
+		}
 	}
 	sgemm_one_thread(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }

@@ -71,11 +71,57 @@ check_close(const char *what, const char *part, const float *got, const float *w
 			  what, part, e, bound, tol, NOISE_FACTOR, floor);
 }
 
-/* Every tensor (parameters and buffers) of got against want (and noisy). */
+/*
+ * A gradient that is zero in exact arithmetic (a bias in front of a
+ * training-mode BatchNorm: the batch mean absorbs it) comes out as rounding
+ * noise, some 1e-7 of the net's largest gradient, and its relative error
+ * measures only how two summation orders round.  Such a tensor (largest
+ * gradient under ZERO_GRAD times the net's) is checked absolutely: the
+ * device's gradient, and the parameter an SGD step moved by it, must stay
+ * within ZERO_GRAD times the net's largest gradient of the CPU's.
+ */
+#define ZERO_GRAD 1e-5
+
+static double
+max_abs(const float *v, size_t n)
+{
+	double		m = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (!(fabs(v[i]) <= m))
+			m = isnan(v[i]) ? INFINITY : fabs(v[i]);
+	return m;
+}
+
+static double
+max_abs_diff(const float *a, const float *b, size_t n)
+{
+	double		m = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (!(fabs((double) a[i] - b[i]) <= m))
+			m = isnan(a[i]) || isnan(b[i]) ? INFINITY : fabs((double) a[i] - b[i]);
+	return m;
+}
+
+/*
+ * Every tensor (parameters and buffers) of got against want (and noisy):
+ * their gradients (grads) or their values.  want's gradients must still be
+ * those of the last backward pass (they tell which are rounding noise).
+ */
 static void
 check_tensors(const char *what, const char *part, clad_net *got, clad_net *want, clad_net *noisy,
 			  int grads, double tol)
 {
+	double		scale = 0;
+
+	for (size_t i = 0; i < clad_net_num_tensors(want); i++)
+	{
+		const clad_tensor_info *w = clad_net_tensor(want, i);
+
+		if (!w->is_buffer && max_abs(w->grad, w->numel) > scale)
+			scale = max_abs(w->grad, w->numel);
+	}
 	for (size_t i = 0; i < clad_net_num_tensors(want); i++)
 	{
 		const clad_tensor_info *w = clad_net_tensor(want, i), *g = clad_net_tensor(got, i);
@@ -85,7 +131,16 @@ check_tensors(const char *what, const char *part, clad_net *got, clad_net *want,
 		if (grads && w->is_buffer)
 			continue;
 		snprintf(label, sizeof(label), "%s %s", part, w->name);
-		if (grads)
+		if (!w->is_buffer && max_abs(w->grad, w->numel) <= ZERO_GRAD * scale)
+		{
+			double		e = grads ? max_abs_diff(g->grad, w->grad, w->numel)
+				: max_abs_diff(g->data, w->data, w->numel);
+
+			CHECK_MSG(e <= ZERO_GRAD * scale,
+					  "%s: %s (a gradient that is zero but for rounding): off by %.3g > %.3g",
+					  what, label, e, ZERO_GRAD * scale);
+		}
+		else if (grads)
 			check_close(what, label, g->grad, w->grad, z->grad, w->numel, tol);
 		else
 			check_close(what, label, g->data, w->data, z->data, w->numel, tol);

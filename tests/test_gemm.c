@@ -145,9 +145,10 @@ check_all(sgemm_fn fn, const char *fname, int which, int big)
 }
 
 /*
- * With threads, clad_sgemm splits big products by rows (M > N) or columns
- * of C among them: each element must come out bit for bit as one thread
- * computes it, for every transpose, padded leading dimensions and beta != 0.
+ * clad_sgemm computes big products as blocks of rows (M > N) or columns of
+ * C that the threads share out: each element must come out bit for bit the
+ * same with 1, 2 and 3 threads, for every transpose, padded leading
+ * dimensions and beta != 0.
  */
 static void
 check_split_products(void)
@@ -166,19 +167,22 @@ check_split_products(void)
 				size_t		na = (size_t) (ta ? K : M) * lda, nb = (size_t) (tb ? N : K) * ldb,
 							nc = (size_t) M * ldc;
 				float	   *A = malloc(sizeof(float) * na), *B = malloc(sizeof(float) * nb);
-				float	   *C1 = malloc(sizeof(float) * nc), *C2 = malloc(sizeof(float) * nc);
+				float	   *C1 = malloc(sizeof(float) * nc), *C2 = malloc(sizeof(float) * nc),
+						   *C3 = malloc(sizeof(float) * nc);
 
 				for (size_t i = 0; i < na; i++)
 					A[i] = clad_rng_uniform(&r) - 0.5f;
 				for (size_t i = 0; i < nb; i++)
 					B[i] = clad_rng_uniform(&r) - 0.5f;
 				for (size_t i = 0; i < nc; i++)
-					C1[i] = C2[i] = clad_rng_uniform(&r);
+					C1[i] = C2[i] = C3[i] = clad_rng_uniform(&r);
 				CHECK(clad_blas_init(CLAD_BLAS_AUTO, 1) == CLAD_OK);
 				clad_sgemm(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, 0.75f, C1, ldc);
 				CHECK(clad_blas_init(CLAD_BLAS_AUTO, 2) == CLAD_OK);
 				clad_sgemm(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, 0.75f, C2, ldc);
-				if (memcmp(C1, C2, sizeof(float) * nc) != 0)
+				CHECK(clad_blas_init(CLAD_BLAS_AUTO, 3) == CLAD_OK);
+				clad_sgemm(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, 0.75f, C3, ldc);
+				if (memcmp(C1, C2, sizeof(float) * nc) != 0 || memcmp(C1, C3, sizeof(float) * nc) != 0)
 				{
 					printf("  split product %dx%dx%d ta=%d tb=%d differs from one thread\n", M, N, K, ta, tb);
 					ok = 0;
@@ -187,6 +191,7 @@ check_split_products(void)
 				free(B);
 				free(C1);
 				free(C2);
+				free(C3);
 			}
 	CHECK_MSG(ok, "products split among threads differ from one thread's");
 }
