@@ -52,17 +52,26 @@ SELECT clad_confidence(1, array_fill(0.5::real, ARRAY[784])) = clad_confidence(1
 	   clad_confidence(1, array_fill(0.5::real, ARRAY[28, 28])) = clad_confidence(1, array_fill(0.5::real, ARRAY[2, 28, 28])) AS gray_alpha;
 
 -- batch forms: the same answers as one image at a time; NULL elements stay NULL
--- (rounding differs between the batch and row kernels, more on CPUs without AVX-512;
--- the calibrated score magnifies a confidence difference by 1/(n+1) over the gap
--- between neighbouring calibration confidences, hence its looser tolerance)
+-- (rounding differs between the batch and row kernels, more on some CPUs: a
+-- few units in the last place of a confidence.  The calibrated score is a
+-- rank among the held-out confidences, which for these one-epoch models lie
+-- a few units apart at T = 1000, so the same few units can move it across
+-- several of them: the score is checked to be the same decreasing function of
+-- the confidence in both forms, equal where the confidences are equal)
 WITH b AS (SELECT clad_confidence(1, array_agg(img ORDER BY id)) c, clad_cluster(1, array_agg(img ORDER BY id)) k,
-				  clad_is_anomaly(1, array_agg(img ORDER BY id)) a, clad_score(array_agg(img ORDER BY id)) s
-		   FROM digits)
-SELECT bool_and(abs(b.c[d.id + 1] - clad_confidence(1, d.img)) < 1e-4) AS confidence,
-	   bool_and(b.k[d.id + 1] = clad_cluster(1, d.img)) AS cluster,
-	   bool_and(b.a[d.id + 1] = clad_is_anomaly(1, d.img)) AS is_anomaly,
-	   bool_and(abs(b.s[d.id + 1] - clad_score(d.img)) < 0.02) AS score
-FROM b, digits d;
+				  clad_is_anomaly(1, array_agg(img ORDER BY id)) a, clad_score(array_agg(img ORDER BY id)) s,
+				  clad_confidence(array_agg(img ORDER BY id)) c0
+		   FROM digits),
+r AS (SELECT d.id, b.c[d.id + 1] bc, b.k[d.id + 1] bk, b.a[d.id + 1] ba, b.s[d.id + 1] bs, b.c0[d.id + 1] bc0,
+			 clad_confidence(1, d.img) rc, clad_cluster(1, d.img) rk, clad_is_anomaly(1, d.img) ra,
+			 clad_score(d.img) rs, clad_confidence(d.img) rc0
+	  FROM b, digits d)
+SELECT bool_and(abs(bc - rc) < 1e-4) AS confidence,
+	   bool_and(bk = rk) AS cluster,
+	   bool_and(ba = ra) AS is_anomaly,
+	   bool_and(abs(bc0 - rc0) < 1e-4 AND abs(bs - rs) < 0.1 AND
+				CASE WHEN bc0 = rc0 THEN bs = rs WHEN bc0 > rc0 THEN bs <= rs ELSE bs >= rs END) AS score
+FROM r;
 SELECT s[1] IS NOT NULL AS first, s[2] IS NULL AS second_null, s[3] = s[1] AS third, array_length(s, 1) AS n
 FROM (SELECT clad_score(1, ARRAY[:'img3'::bytea, NULL, :'img3'::bytea]) s) q;
 SELECT clad_score(1, '{}'::bytea[]) AS empty, clad_cluster(1, ARRAY[NULL]::bytea[]) AS all_null;
