@@ -90,6 +90,10 @@ SQL
 # ---------------------------------------------------------------- under load
 end=$(($(date +%s) + SECS))
 (
+	# stop_bg's TERM ends the loop only once the push or training under way
+	# has finished (bash runs the trap after its foreground command), so no
+	# version lands after the job is stopped
+	trap 'exit 0' TERM
 	i=0
 	while [ "$(date +%s)" -lt "$end" ]; do
 		sleep "$EVERY"
