@@ -4,13 +4,17 @@
  * The file holds a ResNet-18 (1x28x28, K = 10) under "model." and "input"
  * (64 images).  Prints "key value" lines: milliseconds per image for forward
  * and ODIN's work at batch 1 and 64, the conv layers' useful GFLOP/s, and the
- * sgemm peak measured in the same run.
+ * sgemm peak measured in the same run, and one core's FMA peak (a loop of
+ * independent fused multiply-adds in registers, the widest vectors the CPU
+ * has): the sgemm peak is that of the OpenBLAS kernels in use, which may be
+ * narrower than the CPU's widest (OPENBLAS_CORETYPE=Haswell on an AVX-512 CPU).
  */
 #include "gemm.h"
 #include "models.h"
 #include "odin.h"
 #include "safetensors.h"
 
+#include <immintrin.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,6 +196,71 @@ sgemm_peak_gflops(void)
 	return best;
 }
 
+/*
+ * n rounds of 12 independent fused multiply-adds on vectors of V floats:
+ * enough chains to cover the FMA units' latency on current x86 cores.
+ */
+#define FMA_ROUNDS(type, fma, set1, V) \
+	do { \
+		type		a0 = set1(0.1f), a1 = set1(0.2f), a2 = set1(0.3f), a3 = set1(0.4f), \
+					a4 = set1(0.5f), a5 = set1(0.6f), a6 = set1(0.7f), a7 = set1(0.8f), \
+					a8 = set1(0.9f), a9 = set1(1.0f), a10 = set1(1.1f), a11 = set1(1.2f); \
+		float		out[V]; \
+		double		t = now(); \
+		/* (c depends on the clock, so the loop cannot start before it) */ \
+		type		m = set1(0.999f), c = set1(t > 0 ? 0.001f : 0.002f); \
+		for (long k = 0; k < n; k++) \
+		{ \
+			a0 = fma(a0, m, c); a1 = fma(a1, m, c); a2 = fma(a2, m, c); a3 = fma(a3, m, c); \
+			a4 = fma(a4, m, c); a5 = fma(a5, m, c); a6 = fma(a6, m, c); a7 = fma(a7, m, c); \
+			a8 = fma(a8, m, c); a9 = fma(a9, m, c); a10 = fma(a10, m, c); a11 = fma(a11, m, c); \
+		} \
+		/* every chain's result leaves before the clock is read again */ \
+		a0 += a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11; \
+		memcpy(out, &a0, sizeof(out)); \
+		sink += out[0]; \
+		t = now() - t; \
+		return 2.0 * 12 * V * n / t / 1e9; \
+	} while (0)
+
+static volatile float sink;		/* keeps the loops' results alive */
+
+__attribute__((target("avx512f"))) static double
+fma_rate_avx512(long n)
+{
+	FMA_ROUNDS(__m512, _mm512_fmadd_ps, _mm512_set1_ps, 16);
+}
+
+__attribute__((target("avx2,fma"))) static double
+fma_rate_avx2(long n)
+{
+	FMA_ROUNDS(__m256, _mm256_fmadd_ps, _mm256_set1_ps, 8);
+}
+
+/* One core's FP32 FMA peak (GFLOP/s) and the vectors it used; 0 without FMA. */
+static double
+fma_peak_gflops(const char **isa)
+{
+	double		best = 0;
+	double		(*rate) (long) = NULL;
+
+	*isa = "none";
+	if (__builtin_cpu_supports("avx512f"))
+		rate = fma_rate_avx512, *isa = "AVX-512";
+	else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+		rate = fma_rate_avx2, *isa = "AVX2";
+	if (rate == NULL)
+		return 0;
+	for (int rep = 0; rep < 5; rep++)
+	{
+		double		r = rate(20000000);
+
+		if (r > best)
+			best = r;
+	}
+	return best;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -233,6 +302,13 @@ main(int argc, char **argv)
 	double		peak = sgemm_peak_gflops();
 
 	printf("sgemm_peak_gflops %.2f\n", peak);
+	{
+		const char *isa;
+		double		fma_peak = fma_peak_gflops(&isa);
+
+		printf("fma_peak_gflops %.2f\n", fma_peak);
+		printf("fma_peak_isa %s\n", isa);
+	}
 	printf("useful_forward_mflop %.2f\n", fwd_flops / 1e6);
 	for (int b = 1; b <= 64; b *= 64)
 		for (int odin = 0; odin < 2; odin++)

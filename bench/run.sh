@@ -32,14 +32,20 @@ print("clad:    %s" % c["blas"])
 print("PyTorch: %s" % t["torch"])
 peak = float(c["sgemm_peak_gflops"])
 print("sgemm peak (1 thread, same run): %.1f GFLOP/s" % peak)
+fma = float(c.get("fma_peak_gflops", "0"))
+if fma > 0:
+    print("one core's FMA peak (%s fused multiply-adds in registers, same run): %.1f GFLOP/s"
+          % (c["fma_peak_isa"], fma))
 print("useful work per forward: %s MFLOP (zero padding skipped)" % c["useful_forward_mflop"])
 print()
-print("%-22s %12s %12s %8s %14s" % ("work", "clad ms/img", "torch ms/img", "ratio", "clad % peak"))
+print("%-22s %12s %12s %8s %14s %12s" % ("work", "clad ms/img", "torch ms/img", "ratio", "clad % peak",
+                                          "% FMA peak"))
 for key, label in (("forward_b1", "forward, batch 1"), ("odin_b1", "ODIN, batch 1"),
                    ("forward_b64", "forward, batch 64"), ("odin_b64", "ODIN, batch 64")):
     cm, tm = float(c[key + "_ms"]), float(t[key + "_ms"])
     g = float(c[key + "_useful_gflops"])
-    print("%-22s %12.3f %12.3f %7.1fx %13.0f%%" % (label, cm, tm, tm / cm, 100 * g / peak))
+    print("%-22s %12.3f %12.3f %7.1fx %13.0f%% %11s" % (label, cm, tm, tm / cm, 100 * g / peak,
+                                                         "%.0f%%" % (100 * g / fma) if fma > 0 else "-"))
 print()
 print("conv layers alone, eval forward (useful GFLOP/s, % of the sgemm peak):")
 print("%-26s %14s %8s %14s %8s" % ("conv", "batch 1", "", "batch 64", ""))
