@@ -232,7 +232,7 @@ sgemm_one_thread(int trans_a, int trans_b, int M, int N, int K, float alpha, con
  * make --threads 2 train a different model from --threads 1.
  */
 #define SGEMM_BLOCKS 8			/* at most; enough to share among 8 threads */
-#define SGEMM_BLOCK_MIN 128		/* rows or columns per block, at least */
+#define SGEMM_BLOCK_MIN 128		/* rows or columns per block beyond the first two */
 
 typedef struct sgemm_job
 {
@@ -286,7 +286,15 @@ clad_sgemm(int trans_a, int trans_b, int M, int N, int K,
 		sgemm_job	j = {trans_a, trans_b, M, N, K, lda, ldb, ldc, M > N, 0, alpha, beta, A, B, C};
 		int			n = j.by_rows ? M : N;
 
-		j.blocks = n / SGEMM_BLOCK_MIN < SGEMM_BLOCKS ? n / SGEMM_BLOCK_MIN : SGEMM_BLOCKS;
+		/*
+		 * A power of two of blocks, so that 2, 4 or 8 threads get equal
+		 * shares (a third block would leave one of two threads idle for
+		 * a third of the product); more blocks only for big products,
+		 * as each block repacks the other operand.
+		 */
+		j.blocks = n >= 32 ? 2 : 1;
+		while (j.blocks * 2 <= SGEMM_BLOCKS && n >= j.blocks * 2 * SGEMM_BLOCK_MIN)
+			j.blocks *= 2;
 		if (j.blocks >= 2)
 		{
 			clad_parallel_for((size_t) j.blocks, 1, sgemm_blocks, &j);
