@@ -785,27 +785,50 @@ clad_tapconv_dense_scratch_floats(const clad_tapconv *tc, int B)
  * idx[0..ntaps)) contiguous, from weight (OC, C, KH, KW): one pass over the
  * weights, instead of a strided pass per tap.
  */
-static void
-weights_by_tap(float *restrict wt, const float *restrict weight, const clad_conv_geom *g,
-			   const int *idx, int ntaps)
+/*
+ * Weights by tap and back, over the OC x C kernel rows split among the
+ * threads: wt (taps, OC, C) <- weight (OC, C, KH, KW), or dweight += dwt.
+ */
+typedef struct tap_weights_job
 {
-	size_t		kk = (size_t) g->KH * g->KW, n = (size_t) g->OC * g->C;
+	float	   *wt;				/* (KH*KW, OC, C) */
+	float	   *weight;			/* (OC, C, KH, KW) */
+	size_t		kk, n;			/* KH*KW, OC*C */
+	const int  *idx;
+	int			ntaps, add_back;
+} tap_weights_job;
 
-	for (size_t i = 0; i < n; i++)
-		for (int k = 0; k < ntaps; k++)
-			wt[(size_t) idx[k] * n + i] = weight[i * kk + idx[k]];
+static void
+tap_weights_range(size_t lo, size_t hi, void *p)
+{
+	const tap_weights_job *j = p;
+
+	if (!j->add_back)
+		for (size_t i = lo; i < hi; i++)
+			for (int k = 0; k < j->ntaps; k++)
+				j->wt[(size_t) j->idx[k] * j->n + i] = j->weight[i * j->kk + j->idx[k]];
+	else
+		for (size_t i = lo; i < hi; i++)
+			for (int k = 0; k < j->ntaps; k++)
+				j->weight[i * j->kk + j->idx[k]] += j->wt[(size_t) j->idx[k] * j->n + i];
+}
+
+/* wt (KH*KW, OC, C) <- weight (OC, C, KH, KW) for the taps in use, in one pass */
+static void
+weights_by_tap(float *wt, const float *weight, const clad_conv_geom *g, const int *idx, int ntaps)
+{
+	tap_weights_job j = {wt, (float *) weight, (size_t) g->KH * g->KW, (size_t) g->OC * g->C, idx, ntaps, 0};
+
+	clad_parallel_for(j.n, clad_parallel_items_each((size_t) ntaps, 16384), tap_weights_range, &j);
 }
 
 /* dweight (OC, C, KH, KW) += dwt (KH*KW, OC, C) for the taps in use, in one pass */
 static void
-add_grads_by_tap(float *restrict dweight, const float *restrict dwt, const clad_conv_geom *g,
-				 const int *idx, int ntaps)
+add_grads_by_tap(float *dweight, const float *dwt, const clad_conv_geom *g, const int *idx, int ntaps)
 {
-	size_t		kk = (size_t) g->KH * g->KW, n = (size_t) g->OC * g->C;
+	tap_weights_job j = {(float *) dwt, dweight, (size_t) g->KH * g->KW, (size_t) g->OC * g->C, idx, ntaps, 1};
 
-	for (size_t i = 0; i < n; i++)
-		for (int k = 0; k < ntaps; k++)
-			dweight[i * kk + idx[k]] += dwt[(size_t) idx[k] * n + i];
+	clad_parallel_for(j.n, clad_parallel_items_each((size_t) ntaps, 16384), tap_weights_range, &j);
 }
 
 /* d += s over n floats */
@@ -815,6 +838,55 @@ add_into(float *restrict d, const float *restrict s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		d[i] += s[i];
+}
+
+/*
+ * One tap's rows of a channel-last batch, split among the threads by image:
+ * gather rows (B, npairs, n) <- cl (B, S, n) at pos, or scatter-add
+ * cl (B, S, n) += rows at pos.  The positions of one image are distinct,
+ * so the images' writes never meet.
+ */
+typedef struct tap_rows_job
+{
+	float	   *rows;
+	float	   *cl;
+	const int  *pos;
+	int			npairs, S, scatter;
+	size_t		n;
+} tap_rows_job;
+
+static void
+tap_rows_range(size_t lo, size_t hi, void *p)
+{
+	const tap_rows_job *j = p;
+
+	for (size_t b = lo; b < hi; b++)
+		for (int i = 0; i < j->npairs; i++)
+		{
+			float	   *r = j->rows + (b * j->npairs + i) * j->n;
+			float	   *c = j->cl + (b * j->S + j->pos[i]) * j->n;
+
+			if (j->scatter)
+				add_into(c, r, j->n);
+			else
+				memcpy(r, c, sizeof(float) * j->n);
+		}
+}
+
+static void
+gather_tap_rows(float *rows, const float *cl, const int *pos, int npairs, int S, size_t n, int B)
+{
+	tap_rows_job j = {rows, (float *) cl, pos, npairs, S, 0, n};
+
+	clad_parallel_for((size_t) B, clad_parallel_items_each((size_t) npairs * n, 16384), tap_rows_range, &j);
+}
+
+static void
+scatter_add_tap_rows(float *cl, const float *rows, const int *pos, int npairs, int S, size_t n, int B)
+{
+	tap_rows_job j = {(float *) rows, cl, pos, npairs, S, 1, n};
+
+	clad_parallel_for((size_t) B, clad_parallel_items_each((size_t) npairs * n, 16384), tap_rows_range, &j);
 }
 
 /* position index (kh * KW + kw) of the t-th kept tap */
@@ -859,16 +931,10 @@ clad_tapconv_forward_dense(const clad_tapconv *tc, float *out, const float *in,
 		int			N = B * tap->npairs;
 		const float *w = wt + (size_t) idx[t] * OC * C;
 
-		for (int b = 0; b < B; b++)
-			for (int i = 0; i < tap->npairs; i++)
-				memcpy(X + ((size_t) b * tap->npairs + i) * C,
-					   x_cl + ((size_t) b * S + tap->in_pos[i]) * C, sizeof(float) * C);
+		gather_tap_rows(X, x_cl, tap->in_pos, tap->npairs, S, (size_t) C, B);
 		/* Y (N, OC) = X (N, C) @ W_tap^T */
 		clad_sgemm(0, 1, N, OC, C, 1.0f, X, C, w, C, 0.0f, Y, OC);
-		for (int b = 0; b < B; b++)
-			for (int i = 0; i < tap->npairs; i++)
-				add_into(y_cl + ((size_t) b * P + tap->out_pos[i]) * OC,
-						 Y + ((size_t) b * tap->npairs + i) * OC, (size_t) OC);
+		scatter_add_tap_rows(y_cl, Y, tap->out_pos, tap->npairs, P, (size_t) OC, B);
 	}
 	from_channels_last(out, y_cl, bias, B, OC, P, 0);
 }
@@ -918,16 +984,10 @@ clad_tapconv_backward_dense(const clad_tapconv *tc, float *din, float *dweight, 
 		int			N = B * tap->npairs;
 		int			ti = idx[t];
 
-		for (int b = 0; b < B; b++)
-			for (int i = 0; i < tap->npairs; i++)
-				memcpy(dY + ((size_t) b * tap->npairs + i) * OC,
-					   dy_cl + ((size_t) b * P + tap->out_pos[i]) * OC, sizeof(float) * OC);
+		gather_tap_rows(dY, dy_cl, tap->out_pos, tap->npairs, P, (size_t) OC, B);
 		if (dweight)
 		{
-			for (int b = 0; b < B; b++)
-				for (int i = 0; i < tap->npairs; i++)
-					memcpy(X + ((size_t) b * tap->npairs + i) * C,
-						   x_cl + ((size_t) b * S + tap->in_pos[i]) * C, sizeof(float) * C);
+			gather_tap_rows(X, x_cl, tap->in_pos, tap->npairs, S, (size_t) C, B);
 			/* dW_tap (OC, C) = dY^T (OC, N) @ X (N, C), kept by tap until the end */
 			clad_sgemm(1, 0, OC, C, N, 1.0f, dY, OC, X, C, 0.0f, dwt + (size_t) ti * OC * C, C);
 		}
@@ -935,10 +995,7 @@ clad_tapconv_backward_dense(const clad_tapconv *tc, float *din, float *dweight, 
 		{
 			/* dX (N, C) = dY (N, OC) @ W_tap (OC, C) */
 			clad_sgemm(0, 0, N, C, OC, 1.0f, dY, OC, wt + (size_t) ti * OC * C, C, 0.0f, dX, C);
-			for (int b = 0; b < B; b++)
-				for (int i = 0; i < tap->npairs; i++)
-					add_into(dx_cl + ((size_t) b * S + tap->in_pos[i]) * C,
-							 dX + ((size_t) b * tap->npairs + i) * C, (size_t) C);
+			scatter_add_tap_rows(dx_cl, dX, tap->in_pos, tap->npairs, S, (size_t) C, B);
 		}
 	}
 	if (dweight)
