@@ -222,15 +222,25 @@ sgemm_one_thread(int trans_a, int trans_b, int M, int N, int K, float alpha, con
 }
 
 /*
- * A big product is computed as fixed blocks of rows or of columns of C, one
+ * With threads (or when thread_independent asks it of one thread), a big
+ * product is computed as fixed blocks of rows or of columns of C, one
  * one-thread BLAS call each, and the pool's threads share out the blocks.
  * The blocks depend on the product's shape only, never on the thread count:
  * OpenBLAS's kernels round an element differently depending on the size of
  * the call it is in (seen with the Haswell, Zen and SkylakeX kernels: rows
  * 0-15 of a 300-row product differ in the last bit from the same rows
  * computed as a 16-row product), so a split that followed the threads would
- * make --threads 2 train a different model from --threads 1.
+ * make --threads 2 train a different model from --threads 1.  A scorer on
+ * one thread keeps each product whole (gemm.h says why).
  */
+static int	thread_independent = 0;
+
+void
+clad_sgemm_thread_independent(int on)
+{
+	thread_independent = on != 0;
+}
+
 #define SGEMM_BLOCKS 8			/* at most; enough to share among 8 threads */
 #define SGEMM_BLOCK_MIN 128		/* rows or columns per block beyond the first two */
 
@@ -281,7 +291,8 @@ clad_sgemm(int trans_a, int trans_b, int M, int N, int K,
 {
 	if (M <= 0 || N <= 0)
 		return;
-	if ((double) M * N * (K > 0 ? K : 1) >= SGEMM_PARALLEL_MIN)
+	if ((thread_independent || clad_parallel_threads() > 1) &&
+		(double) M * N * (K > 0 ? K : 1) >= SGEMM_PARALLEL_MIN)
 	{
 		sgemm_job	j = {trans_a, trans_b, M, N, K, lda, ldb, ldc, M > N, 0, alpha, beta, A, B, C};
 		int			n = j.by_rows ? M : N;

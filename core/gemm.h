@@ -34,6 +34,21 @@ clad_status clad_blas_init(clad_blas_backend backend, int threads);
 /* A one-line description of the active backend, e.g. "openblas 0.3.21 SkylakeX (set by clad), 1 thread". */
 const char *clad_blas_describe(void);
 
+/*
+ * How big products are cut.  With several threads, clad_sgemm computes a
+ * big product as fixed blocks of rows or columns (by its shape alone), one
+ * OpenBLAS call each, that the threads share out.  OpenBLAS can round an
+ * element differently with the size of the call it is in, so:
+ *   on (the trainer): one thread cuts the same blocks, and a model does not
+ *     depend on the thread count;
+ *   off (the default, a scorer on one thread): each product is one call
+ *     (no repacking per block, and with kernels that round every column
+ *     alike, such as OpenBLAS's AVX-512 ones and the plain C path, an image
+ *     scores the same wherever it sits in a batch; the AVX2 kernels round a
+ *     column by its place in the call).
+ */
+void		clad_sgemm_thread_independent(int on);
+
 /* Non-zero when clad_sgemm goes to OpenBLAS. */
 int			clad_blas_is_openblas(void);
 

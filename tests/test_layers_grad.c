@@ -1822,7 +1822,7 @@ check_elu_values(void)
 /*
  * One training step of a model (forward, backward with the input gradient,
  * an Adam step) with the loops split among threads: the same floats as one
- * thread.  Returns the parameters after the step followed by the input
+ * thread (with products cut as the trainer cuts them whatever the threads).  Returns the parameters after the step followed by the input
  * gradient.
  */
 static float *
@@ -1836,6 +1836,7 @@ train_step_with_threads(int threads, int resnet, size_t *n)
 	clad_rng	r;
 
 	CHECK(clad_blas_init(CLAD_BLAS_AUTO, threads) == CLAD_OK);
+	clad_sgemm_thread_independent(1);
 	if (resnet)
 	{
 		CHECK(clad_classifier_build("resnet18", 1, 28, 28, 10, &net) == CLAD_OK);
@@ -1868,6 +1869,7 @@ train_step_with_threads(int threads, int resnet, size_t *n)
 	free(x);
 	free(dout);
 	CHECK(clad_blas_init(CLAD_BLAS_AUTO, 1) == CLAD_OK);
+	clad_sgemm_thread_independent(0);
 	return res;
 }
 

@@ -2383,6 +2383,8 @@ main(int argc, char **argv)
 
 	parse_options(argc, argv, &o);
 	catch_stop_signals();
+	/* --threads N must not change a model or a metric */
+	clad_sgemm_thread_independent(1);
 	if (strcmp(o.command, "eval") == 0)
 		rc = cmd_eval(&o);
 	else if (strcmp(o.command, "info") == 0)

@@ -72,8 +72,14 @@ SELECT bool_and(abs(bc - rc) < 1e-4) AS confidence,
 	   bool_and(abs(bc0 - rc0) < 1e-4 AND abs(bs - rs) < 0.1 AND
 				CASE WHEN bc0 = rc0 THEN bs = rs WHEN bc0 > rc0 THEN bs <= rs ELSE bs >= rs END) AS score
 FROM r;
-SELECT s[1] IS NOT NULL AS first, s[2] IS NULL AS second_null, s[3] = s[1] AS third, array_length(s, 1) AS n
-FROM (SELECT clad_score(1, ARRAY[:'img3'::bytea, NULL, :'img3'::bytea]) s) q;
+-- (the same image twice in one batch: OpenBLAS's AVX2 kernels, which some machines
+-- pin, round a column differently by its place in a product, so the two copies'
+-- confidences may differ in the last bits; the scores then follow them)
+SELECT s[1] IS NOT NULL AS first, s[2] IS NULL AS second_null,
+	   abs(c[3] - c[1]) < 1e-6 AND CASE WHEN c[3] = c[1] THEN s[3] = s[1] WHEN c[3] > c[1] THEN s[3] <= s[1]
+										ELSE s[3] >= s[1] END AS third, array_length(s, 1) AS n
+FROM (SELECT clad_score(1, ARRAY[:'img3'::bytea, NULL, :'img3'::bytea]) s,
+			 clad_confidence(1, ARRAY[:'img3'::bytea, NULL, :'img3'::bytea]) c) q;
 SELECT clad_score(1, '{}'::bytea[]) AS empty, clad_cluster(1, ARRAY[NULL]::bytea[]) AS all_null;
 -- chunks of 64: a batch of 100 images
 SELECT array_length(clad_score(1, array_agg(img)), 1) AS n100
