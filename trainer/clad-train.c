@@ -2383,8 +2383,12 @@ main(int argc, char **argv)
 
 	parse_options(argc, argv, &o);
 	catch_stop_signals();
-	/* --threads N must not change a model or a metric */
-	clad_sgemm_thread_independent(1);
+	/*
+	 * Training and eval: --threads N must not change a model or a metric.
+	 * score keeps each product whole, as the extension does, so that it
+	 * gives the server's floats.
+	 */
+	clad_sgemm_thread_independent(strcmp(o.command, "score") != 0);
 	if (strcmp(o.command, "eval") == 0)
 		rc = cmd_eval(&o);
 	else if (strcmp(o.command, "info") == 0)
