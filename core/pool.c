@@ -144,59 +144,6 @@ maxpool3s2p1_forward(float *out, int32_t *argmax, const float *in, const clad_po
 	}
 }
 
-/*
- * Max pooling over the (image, channel) planes, which are independent: the
- * threads each take a run of planes, seen as one image of that many
- * channels.
- */
-typedef struct maxpool_job
-{
-	float	   *y;				/* forward: out; backward: din */
-	int32_t    *argmax;
-	const float *x;				/* forward: in; backward: dout */
-	const clad_pool_geom *g;
-	int			backward;
-} maxpool_job;
-
-static void maxpool_forward_planes(float *out, int32_t *argmax, const float *in, const clad_pool_geom *g);
-static void maxpool_backward_planes(float *din, const float *dout, const int32_t *argmax,
-									const clad_pool_geom *g);
-
-static void
-maxpool_range(size_t lo, size_t hi, void *p)
-{
-	const maxpool_job *j = p;
-	clad_pool_geom sub = *j->g;
-	size_t		in_n = (size_t) sub.H * sub.W, out_n = (size_t) sub.OH * sub.OW;
-
-	sub.B = 1;
-	sub.C = (int) (hi - lo);
-	if (j->backward)
-		maxpool_backward_planes(j->y + lo * in_n, j->x + lo * out_n, j->argmax + lo * out_n, &sub);
-	else
-		maxpool_forward_planes(j->y + lo * out_n, j->argmax ? j->argmax + lo * out_n : NULL,
-							   j->x + lo * in_n, &sub);
-}
-
-void
-clad_maxpool_forward(float *out, int32_t *argmax, const float *in, const clad_pool_geom *g)
-{
-	maxpool_job j = {out, argmax, in, g, 0};
-
-	clad_parallel_for((size_t) g->B * g->C, clad_parallel_items_each((size_t) g->H * g->W, 16384),
-					  maxpool_range, &j);
-}
-
-void
-clad_maxpool_backward(float *din, const float *dout, const int32_t *argmax,
-					  const clad_pool_geom *g)
-{
-	maxpool_job j = {din, (int32_t *) argmax, dout, g, 1};
-
-	clad_parallel_for((size_t) g->B * g->C, clad_parallel_items_each((size_t) g->H * g->W, 16384),
-					  maxpool_range, &j);
-}
-
 static void
 maxpool_forward_planes(float *out, int32_t *argmax, const float *in, const clad_pool_geom *g)
 {
@@ -239,6 +186,55 @@ maxpool_backward_planes(float *din, const float *dout, const int32_t *argmax,
 		for (size_t i = 0; i < on; i++)
 			dx[argmax[p * on + i]] += dout[p * on + i];
 	}
+}
+
+/*
+ * Max pooling over the (image, channel) planes, which are independent: the
+ * threads each take a run of planes, seen as one image of that many
+ * channels.
+ */
+typedef struct maxpool_job
+{
+	float	   *y;				/* forward: out; backward: din */
+	int32_t    *argmax;
+	const float *x;				/* forward: in; backward: dout */
+	const clad_pool_geom *g;
+	int			backward;
+} maxpool_job;
+
+static void
+maxpool_range(size_t lo, size_t hi, void *p)
+{
+	const maxpool_job *j = p;
+	clad_pool_geom sub = *j->g;
+	size_t		in_n = (size_t) sub.H * sub.W, out_n = (size_t) sub.OH * sub.OW;
+
+	sub.B = 1;
+	sub.C = (int) (hi - lo);
+	if (j->backward)
+		maxpool_backward_planes(j->y + lo * in_n, j->x + lo * out_n, j->argmax + lo * out_n, &sub);
+	else
+		maxpool_forward_planes(j->y + lo * out_n, j->argmax ? j->argmax + lo * out_n : NULL,
+							   j->x + lo * in_n, &sub);
+}
+
+void
+clad_maxpool_forward(float *out, int32_t *argmax, const float *in, const clad_pool_geom *g)
+{
+	maxpool_job j = {out, argmax, in, g, 0};
+
+	clad_parallel_for((size_t) g->B * g->C, clad_parallel_items_each((size_t) g->H * g->W, 16384),
+					  maxpool_range, &j);
+}
+
+void
+clad_maxpool_backward(float *din, const float *dout, const int32_t *argmax,
+					  const clad_pool_geom *g)
+{
+	maxpool_job j = {din, (int32_t *) argmax, dout, g, 1};
+
+	clad_parallel_for((size_t) g->B * g->C, clad_parallel_items_each((size_t) g->H * g->W, 16384),
+					  maxpool_range, &j);
 }
 
 void

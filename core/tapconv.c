@@ -633,18 +633,14 @@ image_from_channels_last(float *restrict d, const float *restrict s, const float
 
 		for (int cc = 0; cc < 16; cc++)
 			bv[cc] = bias ? bias[c0 + cc] : 0.0f;
-		for (int i = 0; i < S; i++)
-		{
-			const float *src = s + (size_t) i * C + c0;
-			float	   *dst = d + (size_t) c0 * S + i;
-
-			if (accumulate)
+		if (accumulate)
+			for (int i = 0; i < S; i++)
 				for (int cc = 0; cc < 16; cc++)
-					dst[(size_t) cc * S] += src[cc];
-			else
+					d[(size_t) (c0 + cc) * S + i] += s[(size_t) i * C + c0 + cc];
+		else
+			for (int i = 0; i < S; i++)
 				for (int cc = 0; cc < 16; cc++)
-					dst[(size_t) cc * S] = src[cc] + bv[cc];
-		}
+					d[(size_t) (c0 + cc) * S + i] = s[(size_t) i * C + c0 + cc] + bv[cc];
 	}
 	for (; c0 < C; c0++)
 	{
@@ -781,13 +777,11 @@ clad_tapconv_dense_scratch_floats(const clad_tapconv *tc, int B)
 #define MAX_TAPS CLAD_TAPCONV_DENSE_MAX_TAPS
 
 /*
- * wt (KH*KW, OC, C): W_tap (OC, C) of each tap in use (kernel positions
- * idx[0..ntaps)) contiguous, from weight (OC, C, KH, KW): one pass over the
- * weights, instead of a strided pass per tap.
- */
-/*
- * Weights by tap and back, over the OC x C kernel rows split among the
- * threads: wt (taps, OC, C) <- weight (OC, C, KH, KW), or dweight += dwt.
+ * Weights by tap and back: wt (KH*KW, OC, C) holds W_tap (OC, C) of each tap
+ * in use (kernel positions idx[0..ntaps)) contiguous, from weight (OC, C,
+ * KH, KW), or dweight += dwt the other way: one pass over the weights
+ * instead of a strided pass per tap, its OC x C kernel rows split among the
+ * threads.
  */
 typedef struct tap_weights_job
 {

@@ -1822,8 +1822,8 @@ check_elu_values(void)
 /*
  * One training step of a model (forward, backward with the input gradient,
  * an Adam step) with the loops split among threads: the same floats as one
- * thread (with products cut as the trainer cuts them whatever the threads).  Returns the parameters after the step followed by the input
- * gradient.
+ * thread (with products cut as the trainer cuts them whatever the threads).
+ * Returns the parameters after the step followed by the input gradient.
  */
 static float *
 train_step_with_threads(int threads, int resnet, size_t *n)
