@@ -167,7 +167,8 @@ for _ in $(seq 1 300); do
 done
 for sig in KILL TERM; do
 	before=$(state)
-	"$BIN" --db "$CONN" --query "$TRAIN_Q" "${FAST[@]}" --ae-epochs 200 --seed 9 --model-name m --activate \
+	# (a run that cannot end by itself: 200 epochs of ~60 digits took under 2 s here)
+	"$BIN" --db "$CONN" --query "$TRAIN_Q" "${FAST[@]}" --ae-epochs 1000000 --seed 9 --model-name m --activate \
 		>"$T/kill.out" 2>"$T/kill.err" &
 	trainer=$!
 	for _ in $(seq 1 100); do
