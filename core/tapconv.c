@@ -760,6 +760,141 @@ clad_tapconv_backward_input(const clad_tapconv *tc, float *din, const float *dou
 
 /* ------------------------------------------------------------------ training passes */
 
+/*
+ * The forward and input-gradient passes of training run the panel kernels
+ * above on weights packed at every call, over blocks of TRAIN_GROUP images
+ * shared by the trainer's threads.  The kernels take a row through a path
+ * chosen by how many rows are left in a call (8, 4, 2 or 1 at a time, the
+ * last ones summing in another order), so the blocks are fixed by the batch
+ * alone: a row's floats never depend on the thread count.
+ */
+#define TRAIN_GROUP 8
+
+static size_t
+group_count(int B)
+{
+	return ((size_t) B + TRAIN_GROUP - 1) / TRAIN_GROUP;
+}
+
+/* Per block of images: source and destination row indices of one tap, nonzero indices. */
+static size_t
+group_index_ints(const clad_conv_geom *g)
+{
+	size_t		pos = (size_t) (g->H * g->W > g->OH * g->OW ? g->H * g->W : g->OH * g->OW);
+
+	return 2 * TRAIN_GROUP * pos + (size_t) (g->C > g->OC ? g->C : g->OC);
+}
+
+static size_t
+group_indices_floats(const clad_conv_geom *g, int B)
+{
+	return group_count(B) * group_index_ints(g);	/* int32 and float are both 4 bytes */
+}
+
+/*
+ * Panels (ntaps, K/16... see pack_all) of the taps in use from weight (OC, C,
+ * KH, KW) that changes every step: forward panels (OC/16 of (C, 16)) or
+ * input-gradient panels (C/16 of (OC, 16)), tap t's at panels + t*OC*C.
+ * Split among the threads by 16-row blocks of output channels.
+ */
+typedef struct pack_job
+{
+	float	   *panels;
+	const float *weight;
+	const int  *idx;
+	int			ntaps, OC, C, kk, backward;
+} pack_job;
+
+static void
+pack_range(size_t lo, size_t hi, void *p)
+{
+	const pack_job *j = p;
+	size_t		per = (size_t) j->OC * j->C;
+
+	for (size_t ob = lo; ob < hi; ob++)
+		for (int c = 0; c < j->C; c++)
+			for (int o = 0; o < PANEL; o++)
+			{
+				size_t		oc = ob * PANEL + o;
+				const float *src = j->weight + (oc * j->C + c) * j->kk;
+				size_t		at = j->backward ? ((size_t) (c / PANEL) * j->OC + oc) * PANEL + c % PANEL
+					: (ob * j->C + c) * PANEL + o;
+
+				for (int t = 0; t < j->ntaps; t++)
+					j->panels[t * per + at] = src[j->idx[t]];
+			}
+}
+
+static void
+pack_training_panels(float *panels, const float *weight, const clad_conv_geom *g, const int *idx, int ntaps,
+					 int backward)
+{
+	pack_job	j = {panels, weight, idx, ntaps, g->OC, g->C, g->KH * g->KW, backward};
+
+	clad_parallel_for((size_t) g->OC / PANEL,
+					  clad_parallel_items_each((size_t) PANEL * g->C * ntaps, 16384), pack_range, &j);
+}
+
+/*
+ * dst_cl[b, to] += src_cl[b, from] @ W_tap for every tap and pair, as
+ * tap_sum, with the panels of tap t at panels + t*K*M and the images in
+ * blocks of TRAIN_GROUP, each block's indices in its own part of idx.
+ */
+typedef struct tap_sum_job
+{
+	const clad_tapconv *tc;
+	float	   *dst_cl;
+	const float *src_cl, *panels;
+	int32_t    *idx;
+	int			dst_S, src_S, B, K, M, forward;
+} tap_sum_job;
+
+static void
+tap_sum_groups(size_t lo, size_t hi, void *p)
+{
+	const tap_sum_job *j = p;
+	panel_gemm_fn panel_gemm = panel_kernels_get()->gemm;
+	size_t		pos = (size_t) (j->dst_S > j->src_S ? j->dst_S : j->src_S);
+
+	for (size_t grp = lo; grp < hi; grp++)
+	{
+		int			b0 = (int) grp * TRAIN_GROUP;
+		int			nb = j->B - b0 < TRAIN_GROUP ? j->B - b0 : TRAIN_GROUP;
+		int32_t    *xrow = j->idx + grp * group_index_ints(&j->tc->g);
+		int32_t    *yrow = xrow + TRAIN_GROUP * pos;
+		int32_t    *nz = yrow + TRAIN_GROUP * pos;
+
+		for (int t = 0; t < j->tc->ntaps; t++)
+		{
+			const clad_tap *tap = &j->tc->taps[t];
+			const int32_t *from = j->forward ? tap->in_pos : tap->out_pos;
+			const int32_t *to = j->forward ? tap->out_pos : tap->in_pos;
+
+			for (int b = 0; b < nb; b++)
+				for (int i = 0; i < tap->npairs; i++)
+				{
+					xrow[b * tap->npairs + i] = (b0 + b) * j->src_S + from[i];
+					yrow[b * tap->npairs + i] = (b0 + b) * j->dst_S + to[i];
+				}
+			panel_gemm(j->dst_cl, j->src_cl, yrow, xrow, j->panels + (size_t) t * j->K * j->M,
+					   nb * tap->npairs, j->K, j->M, nz);
+		}
+	}
+}
+
+static void
+tap_sum_training(const clad_tapconv *tc, float *dst_cl, int dst_S, const float *src_cl, int src_S,
+				 const float *panels, int B, int K, int M, int forward, int32_t *idx)
+{
+	tap_sum_job j = {tc, dst_cl, src_cl, panels, idx, dst_S, src_S, B, K, M, forward};
+	size_t		rows = 0;
+
+	for (int t = 0; t < tc->ntaps; t++)
+		rows += (size_t) tc->taps[t].npairs;
+	clad_parallel_for(group_count(B), clad_parallel_items_each(TRAIN_GROUP * rows * K * M / PANEL, 16384),
+					  tap_sum_groups, &j);
+}
+
 size_t
 clad_tapconv_dense_scratch_floats(const clad_tapconv *tc, int B)
 {
@@ -769,9 +904,10 @@ clad_tapconv_dense_scratch_floats(const clad_tapconv *tc, int B)
 	size_t		N = (size_t) B * P;		/* most pairs a tap can have */
 
 	/* channel-last input (+ its gradient), channel-last output gradient (or output),
-	 * gathered X and dY, the product, the weights by tap and their gradient by tap */
+	 * gathered X and dY, the product, the weights by tap (or their panels) and their
+	 * gradient by tap, then the panel kernels' row and nonzero indices (tap_sum_groups) */
 	return 2 * xc + yc + N * g->C + N * g->OC + N * (g->C > g->OC ? g->C : g->OC) +
-		2 * (size_t) g->C * g->OC * g->KH * g->KW;
+		2 * (size_t) g->C * g->OC * g->KH * g->KW + group_indices_floats(g, B);
 }
 
 #define MAX_TAPS CLAD_TAPCONV_DENSE_MAX_TAPS
@@ -917,8 +1053,15 @@ clad_tapconv_forward_dense(const clad_tapconv *tc, float *out, const float *in,
 	int			idx[MAX_TAPS];
 
 	to_channels_last(x_cl, in, B, C, S);
-	weights_by_tap(wt, weight, g, idx, taps_in_use(tc, idx));
 	memset(y_cl, 0, sizeof(float) * B * P * OC);
+	if (clad_tapconv_supported(g))
+	{
+		pack_training_panels(wt, weight, g, idx, taps_in_use(tc, idx), 0);
+		tap_sum_training(tc, y_cl, P, x_cl, S, wt, B, C, OC, 1, (int32_t *) (wt + 2 * (size_t) C * OC * g->KH * g->KW));
+		from_channels_last(out, y_cl, bias, B, OC, P, 0);
+		return;
+	}
+	weights_by_tap(wt, weight, g, idx, taps_in_use(tc, idx));
 	for (int t = 0; t < tc->ntaps; t++)
 	{
 		const clad_tap *tap = &tc->taps[t];
@@ -950,6 +1093,7 @@ clad_tapconv_backward_dense(const clad_tapconv *tc, float *din, float *dweight, 
 	float	   *wt = dX + (size_t) B * P * (C > OC ? C : OC);
 	float	   *dwt = wt + (size_t) OC * C * kk;
 	int			idx[MAX_TAPS], ntaps = taps_in_use(tc, idx);
+	int			panels = clad_tapconv_supported(g);	/* the input gradient through the panel kernels */
 
 	if (dbias)
 		for (int b = 0; b < B; b++)
@@ -970,9 +1114,15 @@ clad_tapconv_backward_dense(const clad_tapconv *tc, float *din, float *dweight, 
 	if (din)
 	{
 		memset(dx_cl, 0, sizeof(float) * B * S * C);
-		weights_by_tap(wt, weight, g, idx, ntaps);
+		if (panels)
+		{
+			pack_training_panels(wt, weight, g, idx, ntaps, 1);
+			tap_sum_training(tc, dx_cl, S, dy_cl, P, wt, B, OC, C, 0, (int32_t *) (dwt + (size_t) OC * C * kk));
+		}
+		else
+			weights_by_tap(wt, weight, g, idx, ntaps);
 	}
-	for (int t = 0; t < tc->ntaps; t++)
+	for (int t = 0; t < tc->ntaps && (dweight || (din && !panels)); t++)
 	{
 		const clad_tap *tap = &tc->taps[t];
 		int			N = B * tap->npairs;
@@ -985,7 +1135,7 @@ clad_tapconv_backward_dense(const clad_tapconv *tc, float *din, float *dweight, 
 			/* dW_tap (OC, C) = dY^T (OC, N) @ X (N, C), kept by tap until the end */
 			clad_sgemm(1, 0, OC, C, N, 1.0f, dY, OC, X, C, 0.0f, dwt + (size_t) ti * OC * C, C);
 		}
-		if (din)
+		if (din && !panels)
 		{
 			/* dX (N, C) = dY (N, OC) @ W_tap (OC, C) */
 			clad_sgemm(0, 0, N, C, OC, 1.0f, dY, OC, wt + (size_t) ti * OC * C, C, 0.0f, dX, C);

@@ -126,6 +126,62 @@ check(int C, int H, int W, int OC, int k, int s, int p, int bias, int B)
 	clad_net_free(n);
 }
 
+/*
+ * The training passes give the same floats, bit for bit, with 1, 2 and 3
+ * threads (the trainer's --threads must not change the model): output,
+ * input gradient and weight gradient of a one-conv net in training mode.
+ */
+static void
+check_threads(int C, int H, int W, int OC, int k, int s, int p, int B)
+{
+	clad_net   *n = clad_net_new(C, H, W);
+	clad_rng	r;
+	size_t		nin = (size_t) B * C * H * W, nout, np;
+	float	   *x, *g, *got[3][3];
+	int			same = 1;
+
+	clad_net_conv(n, 0, "conv", OC, k, s, p, 1);
+	CHECK(clad_net_finish(n) == CLAD_OK);
+	nout = (size_t) B * clad_net_out_numel(n);
+	np = clad_net_num_params(n);
+	clad_rng_seed(&r, (uint64_t) (C * 31 + OC + B));
+	for (size_t i = 0; i < np; i++)
+		clad_net_params(n)[i] = clad_rng_normal(&r) * 0.1f;
+	x = malloc(sizeof(float) * nin);
+	g = malloc(sizeof(float) * nout);
+	for (size_t i = 0; i < nin; i++)
+		x[i] = clad_rng_uniform(&r) < 0.5f ? 0.0f : clad_rng_normal(&r);
+	for (size_t i = 0; i < nout; i++)
+		g[i] = clad_rng_uniform(&r) < 0.5f ? 0.0f : clad_rng_normal(&r);
+	clad_sgemm_thread_independent(1);
+	for (int t = 0; t < 3; t++)
+	{
+		got[t][0] = malloc(sizeof(float) * nout);
+		got[t][1] = malloc(sizeof(float) * nin);
+		got[t][2] = malloc(sizeof(float) * np);
+		CHECK(clad_blas_init(CLAD_BLAS_AUTO, t + 1) == CLAD_OK);
+		CHECK(clad_net_forward(n, x, B, CLAD_TRAIN) == CLAD_OK);
+		memcpy(got[t][0], clad_net_output(n), sizeof(float) * nout);
+		clad_net_zero_grad(n);
+		CHECK(clad_net_backward(n, g, 1, got[t][1]) == CLAD_OK);
+		memcpy(got[t][2], clad_net_grads(n), sizeof(float) * np);
+		if (t > 0)
+			same &= memcmp(got[t][0], got[0][0], sizeof(float) * nout) == 0 &&
+				memcmp(got[t][1], got[0][1], sizeof(float) * nin) == 0 &&
+				memcmp(got[t][2], got[0][2], sizeof(float) * np) == 0;
+	}
+	clad_sgemm_thread_independent(0);
+	CHECK(clad_blas_init(CLAD_BLAS_AUTO, 1) == CLAD_OK);
+	CHECK_MSG(same, "%dx%dx%d->%d k%d s%d p%d B%d: the training passes differ between 1, 2 and 3 threads",
+			  C, H, W, OC, k, s, p, B);
+	for (int t = 0; t < 3; t++)
+		for (int i = 0; i < 3; i++)
+			free(got[t][i]);
+	free(x);
+	free(g);
+	clad_net_free(n);
+}
+
 /* Whether a packed plan for this geometry is shared (its input gradient reads the forward panels). */
 static int
 plan_is_shared(int C, int H, int W, int OC, int k, int s, int p)
@@ -159,7 +215,7 @@ main(void)
 		if (clad_tapconv_limit_isa(isa) != isa)
 			continue;
 		printf("  kernels: instruction set %d\n", isa);
-		for (int B = 1; B <= 5; B += 2)
+		for (int B = 1; B <= 19; B += B < 5 ? 2 : 14)	/* 19: blocks of 8 images and a tail */
 		{
 			check(64, 2, 2, 64, 3, 1, 1, 1, B);		/* shared: 1, 2 and 4 pairs per tap */
 			check(32, 1, 1, 80, 3, 1, 1, 0, B);		/* shared, centre tap, odd count of vectors */
@@ -168,6 +224,11 @@ main(void)
 		}
 	}
 	clad_tapconv_limit_isa(-1);
+	/* the trainer's thread counts: ResNet-18's layer1 and layer3 shapes on MNIST, packed and not */
+	check_threads(64, 7, 7, 64, 3, 1, 1, 21);
+	check_threads(128, 4, 4, 256, 3, 2, 1, 21);
+	check_threads(48, 5, 5, 32, 3, 1, 1, 19);
+	check_threads(20, 5, 3, 12, 3, 2, 1, 19);
 	for (int pass = 0; pass < 2; pass++)
 	{
 		clad_blas_init(pass ? CLAD_BLAS_AUTO : CLAD_BLAS_REFERENCE, 1);
