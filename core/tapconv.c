@@ -448,6 +448,54 @@ clad_tapconv_scratch_floats(const clad_tapconv *tc, int B)
 			SHUF(w_[0], w_[1], 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31); \
 	} while (0)
 
+/*
+ * The weight gradient of one tap on channel-last data, one tile at a time:
+ *     dweight[oc, c, k] += sum over images b and pairs i of
+ *                          dy_cl[b, out_pos[i], oc] * x_cl[b, in_pos[i], c]
+ * for R output channels from oc0 by NV vectors of input channels from c0,
+ * the R x NV accumulators held in registers through every row (each row
+ * read where it lies: no gathered copy) and added into the (OC, C, KH, KW)
+ * gradient at the end.  Each sum runs over the rows in one order, whoever
+ * computes the tile.
+ */
+#define WGRAD_TILE(VEC, VW, R, NV) \
+	do { \
+		VEC			acc[R][NV]; \
+		for (int r = 0; r < R; r++) \
+			for (int v = 0; v < NV; v++) \
+				acc[r][v] = (VEC) {0}; \
+		for (int b = 0; b < a->B; b++) \
+		{ \
+			const float *xb = a->x_cl + (size_t) b * a->S * a->C + c0; \
+			const float *db = a->dy_cl + (size_t) b * a->P * a->OC + oc0; \
+			for (int i = 0; i < tap->npairs; i++) \
+			{ \
+				const float *x = xb + (size_t) tap->in_pos[i] * a->C; \
+				const float *d = db + (size_t) tap->out_pos[i] * a->OC; \
+				VEC			xv[NV]; \
+				for (int v = 0; v < NV; v++) \
+					xv[v] = *(const VEC *) (x + v * VW); \
+				for (int r = 0; r < R; r++) \
+					for (int v = 0; v < NV; v++) \
+						acc[r][v] += d[r] * xv[v]; \
+			} \
+		} \
+		for (int r = 0; r < R; r++) \
+			for (int v = 0; v < NV; v++) \
+				for (int l = 0; l < VW; l++) \
+					a->dweight[((size_t) (oc0 + r) * a->C + c0 + v * VW + l) * a->kk + k] += acc[r][v][l]; \
+	} while (0)
+
+/* What a weight-gradient tile reads and writes (see WGRAD_TILE). */
+typedef struct wgrad_args
+{
+	float	   *dweight;		/* (OC, C, KH, KW), accumulated */
+	const float *dy_cl, *x_cl;	/* (B, P, OC), (B, S, C) */
+	int			B, S, P, C, OC, kk;
+} wgrad_args;
+
+typedef void (*wgrad_tile_fn) (const wgrad_args *, const struct clad_tap *, int k, int oc0, int c0);
+
 typedef void (*panel_gemm_fn) (float *restrict, const float *restrict, const int32_t *, const int32_t *,
 							   const float *restrict, int, int, int, int32_t *restrict);
 
@@ -488,6 +536,28 @@ panel_gemm_t_avx2(float *restrict Y, const float *restrict X, const int32_t *yro
 {
 	PANEL_GEMM_T_BODY(v8f, 8, REDUCE_8)
 }
+
+/* tiles of 8 output channels x 32 input channels (16 at the edge): 16 of the 32 vector registers */
+__attribute__((target("avx512f,avx512vl,fma"), optimize("O3", "fp-contract=fast")))
+static void
+wgrad_tile_avx512(const wgrad_args *a, const clad_tap *tap, int k, int oc0, int c0)
+{
+	if (c0 + 32 <= a->C)
+		WGRAD_TILE(v16f, 16, 8, 2);
+	else
+		WGRAD_TILE(v16f, 16, 8, 1);
+}
+
+/* tiles of 4 x 16 (8 at the edge): 8 of the 16 vector registers */
+__attribute__((target("avx2,fma"), optimize("O3", "fp-contract=fast")))
+static void
+wgrad_tile_avx2(const wgrad_args *a, const clad_tap *tap, int k, int oc0, int c0)
+{
+	if (c0 + 16 <= a->C)
+		WGRAD_TILE(v8f, 8, 4, 2);
+	else
+		WGRAD_TILE(v8f, 8, 4, 1);
+}
 #endif
 
 static void
@@ -504,17 +574,32 @@ panel_gemm_t_plain(float *restrict Y, const float *restrict X, const int32_t *yr
 	PANEL_GEMM_T_BODY(v4f, 4, REDUCE_4)
 }
 
-/* The kernels of one instruction set: Y += X @ W and Y += X @ W^T over panels. */
+static void
+wgrad_tile_plain(const wgrad_args *a, const clad_tap *tap, int k, int oc0, int c0)
+{
+	if (c0 + 8 <= a->C)
+		WGRAD_TILE(v4f, 4, 4, 2);
+	else
+		WGRAD_TILE(v4f, 4, 4, 1);
+}
+
+/*
+ * The kernels of one instruction set: Y += X @ W and Y += X @ W^T over
+ * panels, and the weight gradient's tiles (wgrad_rows output channels by
+ * wgrad_cols input channels at most).
+ */
 typedef struct panel_kernels
 {
 	panel_gemm_fn gemm, gemm_t;
+	wgrad_tile_fn wgrad;
+	int			wgrad_rows, wgrad_cols;
 } panel_kernels;
 
 static const panel_kernels kernels_by_isa[] = {
-	[CLAD_TAPCONV_ISA_BASELINE] = {panel_gemm_plain, panel_gemm_t_plain},
+	[CLAD_TAPCONV_ISA_BASELINE] = {panel_gemm_plain, panel_gemm_t_plain, wgrad_tile_plain, 4, 8},
 #if defined(__x86_64__) && defined(__GNUC__)
-	[CLAD_TAPCONV_ISA_AVX2] = {panel_gemm_avx2, panel_gemm_t_avx2},
-	[CLAD_TAPCONV_ISA_AVX512] = {panel_gemm_avx512, panel_gemm_t_avx512},
+	[CLAD_TAPCONV_ISA_AVX2] = {panel_gemm_avx2, panel_gemm_t_avx2, wgrad_tile_avx2, 4, 16},
+	[CLAD_TAPCONV_ISA_AVX512] = {panel_gemm_avx512, panel_gemm_t_avx512, wgrad_tile_avx512, 8, 32},
 #endif
 };
 
@@ -1019,6 +1104,54 @@ scatter_add_tap_rows(float *cl, const float *rows, const int *pos, int npairs, i
 	clad_parallel_for((size_t) B, clad_parallel_items_each((size_t) npairs * n, 16384), tap_rows_range, &j);
 }
 
+/*
+ * dweight (OC, C, KH, KW) += the weight gradient of every tap in use
+ * (kernel positions idx), from channel-last dy_cl and x_cl: the tiles of
+ * all taps shared out among the threads, each tile whole on one thread.
+ */
+typedef struct wgrad_job
+{
+	wgrad_args	a;
+	const clad_tapconv *tc;
+	const int  *idx;
+	const panel_kernels *kern;
+	size_t		row_tiles, col_tiles;
+} wgrad_job;
+
+static void
+wgrad_range(size_t lo, size_t hi, void *p)
+{
+	const wgrad_job *j = p;
+	size_t		per_tap = j->row_tiles * j->col_tiles;
+
+	for (size_t it = lo; it < hi; it++)
+	{
+		size_t		t = it / per_tap, rt = it % per_tap / j->col_tiles, ct = it % j->col_tiles;
+
+		j->kern->wgrad(&j->a, &j->tc->taps[t], j->idx[t], (int) rt * j->kern->wgrad_rows,
+					   (int) ct * j->kern->wgrad_cols);
+	}
+}
+
+static void
+weight_grad_taps(const clad_tapconv *tc, float *dweight, const float *dy_cl, const float *x_cl, int B,
+				 const int *idx)
+{
+	const clad_conv_geom *g = &tc->g;
+	const panel_kernels *kern = panel_kernels_get();
+	wgrad_job	j = {{dweight, dy_cl, x_cl, B, g->H * g->W, g->OH * g->OW, g->C, g->OC, g->KH * g->KW},
+	tc, idx, kern, (size_t) g->OC / kern->wgrad_rows, ((size_t) g->C + kern->wgrad_cols - 1) / kern->wgrad_cols};
+	size_t		rows = 0;
+
+	for (int t = 0; t < tc->ntaps; t++)
+		rows += (size_t) tc->taps[t].npairs;
+	/* a tile's work: its rows over all images times its rows x columns */
+	clad_parallel_for((size_t) tc->ntaps * j.row_tiles * j.col_tiles,
+					  clad_parallel_items_each(rows / tc->ntaps * B * kern->wgrad_rows * kern->wgrad_cols / PANEL,
+											   16384),
+					  wgrad_range, &j);
+}
+
 /* position index (kh * KW + kw) of the t-th kept tap */
 static int
 tap_kernel_index(const clad_tapconv *tc, const clad_tap *t)
@@ -1093,7 +1226,7 @@ clad_tapconv_backward_dense(const clad_tapconv *tc, float *din, float *dweight, 
 	float	   *wt = dX + (size_t) B * P * (C > OC ? C : OC);
 	float	   *dwt = wt + (size_t) OC * C * kk;
 	int			idx[MAX_TAPS], ntaps = taps_in_use(tc, idx);
-	int			panels = clad_tapconv_supported(g);	/* the input gradient through the panel kernels */
+	int			panels = clad_tapconv_supported(g);	/* through the panel and weight-gradient kernels */
 
 	if (dbias)
 		for (int b = 0; b < B; b++)
@@ -1122,7 +1255,15 @@ clad_tapconv_backward_dense(const clad_tapconv *tc, float *din, float *dweight, 
 		else
 			weights_by_tap(wt, weight, g, idx, ntaps);
 	}
-	for (int t = 0; t < tc->ntaps && (dweight || (din && !panels)); t++)
+	if (panels)
+	{
+		if (dweight)
+			weight_grad_taps(tc, dweight, dy_cl, x_cl, B, idx);
+		if (din)
+			from_channels_last(din, dx_cl, NULL, B, C, S, 1);
+		return;
+	}
+	for (int t = 0; t < tc->ntaps; t++)
 	{
 		const clad_tap *tap = &tc->taps[t];
 		int			N = B * tap->npairs;
@@ -1135,7 +1276,7 @@ clad_tapconv_backward_dense(const clad_tapconv *tc, float *din, float *dweight, 
 			/* dW_tap (OC, C) = dY^T (OC, N) @ X (N, C), kept by tap until the end */
 			clad_sgemm(1, 0, OC, C, N, 1.0f, dY, OC, X, C, 0.0f, dwt + (size_t) ti * OC * C, C);
 		}
-		if (din && !panels)
+		if (din)
 		{
 			/* dX (N, C) = dY (N, OC) @ W_tap (OC, C) */
 			clad_sgemm(0, 0, N, C, OC, 1.0f, dY, OC, wt + (size_t) ti * OC * C, C, 0.0f, dX, C);
