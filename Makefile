@@ -343,6 +343,13 @@ scale: trainer/clad-train data extension
 paper: trainer/clad-train data
 	./scripts/paper.sh
 
+# clad-train against CLAD re-implemented in PyTorch (bench/clad_torch.py) on the
+# real-MNIST split, issue 3's budget, CUR/STR/MIX, QUALITY_SEEDS (4) seeds each:
+# results/quality/table.md.  About 40 minutes here; not part of make test.
+.PHONY: quality
+quality: trainer/clad-train data
+	./bench/quality.sh
+
 # Malformed images thrown at clad_score in one session (issue 6): every
 # truncation and FUZZ_MUTATIONS (10,000) seeded byte-flip mutations each of a PNG,
 # a JPEG and a PGM, three passes; no crash, every input scored or refused, memory

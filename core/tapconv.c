@@ -896,18 +896,28 @@ pack_range(size_t lo, size_t hi, void *p)
 	const pack_job *j = p;
 	size_t		per = (size_t) j->OC * j->C;
 
+	/* loops ordered so that each panel row of 16 is written in one go */
 	for (size_t ob = lo; ob < hi; ob++)
-		for (int c = 0; c < j->C; c++)
-			for (int o = 0; o < PANEL; o++)
-			{
-				size_t		oc = ob * PANEL + o;
-				const float *src = j->weight + (oc * j->C + c) * j->kk;
-				size_t		at = j->backward ? ((size_t) (c / PANEL) * j->OC + oc) * PANEL + c % PANEL
-					: (ob * j->C + c) * PANEL + o;
+		if (j->backward)
+			for (size_t oc = ob * PANEL; oc < (ob + 1) * PANEL; oc++)
+				for (int c = 0; c < j->C; c++)
+				{
+					const float *src = j->weight + (oc * j->C + c) * j->kk;
+					size_t		at = ((size_t) (c / PANEL) * j->OC + oc) * PANEL + c % PANEL;
 
-				for (int t = 0; t < j->ntaps; t++)
-					j->panels[t * per + at] = src[j->idx[t]];
-			}
+					for (int t = 0; t < j->ntaps; t++)
+						j->panels[t * per + at] = src[j->idx[t]];
+				}
+		else
+			for (int c = 0; c < j->C; c++)
+				for (int o = 0; o < PANEL; o++)
+				{
+					const float *src = j->weight + ((ob * PANEL + o) * j->C + c) * j->kk;
+					size_t		at = (ob * j->C + c) * PANEL + o;
+
+					for (int t = 0; t < j->ntaps; t++)
+						j->panels[t * per + at] = src[j->idx[t]];
+				}
 }
 
 static void
