@@ -1,6 +1,7 @@
 /* core/pool.c: max pooling (any square window, stride, padding) and global average pooling. */
 #include "layers.h"
 #include "parallel.h"
+#include "vectorize.h"
 
 #include <math.h>
 
@@ -27,6 +28,57 @@ pool_pick(float v, int at, float *best, int *where)
 	*where = take ? at : *where;
 }
 
+typedef uint32_t __attribute__((may_alias)) pool_bits;
+
+/* Whether any of x[0..n) is a NaN (on the bits: a float compare would stop the vectoriser). */
+CLAD_VECTOR_LOOP
+static int
+any_nan(const float *x, int n)
+{
+	const pool_bits *u = (const pool_bits *) x;
+	int			any = 0;
+
+	for (int i = 0; i < n; i++)
+		any |= (u[i] & 0x7fffffffu) > 0x7f800000u;
+	return any;
+}
+
+/*
+ * One output row of 2x2 windows from input rows r0 and r1 (cells at0 + ...
+ * and at1 + ...) holding no NaN: the cells in the generic loop's order (row
+ * by row, left to right), the first maximum winning, as pool_pick, in a
+ * form the vectoriser takes (the scalar loop was an eighth of DEC's time).
+ */
+CLAD_VECTOR_LOOP
+static void
+maxpool2_row(float *restrict y, int32_t *restrict am, const float *restrict r0, const float *restrict r1,
+			 int at0, int at1, int OW)
+{
+	for (int ow = 0; ow < OW; ow++)
+	{
+		float		best = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+		int			where = at0 + 2 * ow;
+
+		if (b > best)
+		{
+			best = b;
+			where = at0 + 2 * ow + 1;
+		}
+		if (c > best)
+		{
+			best = c;
+			where = at1 + 2 * ow;
+		}
+		if (d > best)
+		{
+			best = d;
+			where = at1 + 2 * ow + 1;
+		}
+		y[ow] = best;
+		am[ow] = where;
+	}
+}
+
 /* 2x2 windows, stride 2, no padding (the autoencoders' pools): every window is whole. */
 static void
 maxpool2_forward(float *out, int32_t *argmax, const float *in, const clad_pool_geom *g)
@@ -44,6 +96,11 @@ maxpool2_forward(float *out, int32_t *argmax, const float *in, const clad_pool_g
 			const float *r0 = x + 2 * oh * g->W, *r1 = r0 + g->W;
 			int			at0 = 2 * oh * g->W, at1 = at0 + g->W;
 
+			if (am && !any_nan(r0, 2 * g->OW) && !any_nan(r1, 2 * g->OW))
+			{
+				maxpool2_row(y + oh * g->OW, am + oh * g->OW, r0, r1, at0, at1, g->OW);
+				continue;
+			}
 			for (int ow = 0; ow < g->OW; ow++)
 			{
 				int			c = 2 * ow, where = at0 + c;
