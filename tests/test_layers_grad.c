@@ -943,7 +943,7 @@ pool_fwd(void *p, float *out)
  * {0, 1, NaN} make most windows a tie.
  */
 static void
-check_maxpool_ties(int H, int W, int k, int stride, int pad, uint64_t seed)
+check_maxpool_ties(int H, int W, int k, int stride, int pad, float nan_frac, uint64_t seed)
 {
 	clad_pool_geom g;
 	clad_rng	r;
@@ -951,7 +951,7 @@ check_maxpool_ties(int H, int W, int k, int stride, int pad, uint64_t seed)
 	float	   *x, *out;
 	int32_t    *am;
 
-	case_begin("maxpool %dx%d s%d p%d ties and NaN on %dx%d", k, k, stride, pad, H, W);
+	case_begin("maxpool %dx%d s%d p%d ties and %.1f%% NaN on %dx%d", k, k, stride, pad, 100 * nan_frac, H, W);
 	CHECK(clad_pool_geom_init(&g, 1, C, H, W, k, stride, pad) == CLAD_OK);
 	x = alloc_floats(n);
 	out = alloc_floats((size_t) C * g.OH * g.OW);
@@ -961,7 +961,7 @@ check_maxpool_ties(int H, int W, int k, int stride, int pad, uint64_t seed)
 	{
 		float		u = clad_rng_uniform(&r);
 
-		x[i] = u < 0.1f ? NAN : (u < 0.55f ? 0.0f : 1.0f);
+		x[i] = u < nan_frac ? NAN : (u < nan_frac + 0.45f ? 0.0f : 1.0f);
 	}
 	clad_maxpool_forward(out, am, x, &g);
 	for (int c = 0; c < C; c++)
@@ -1407,10 +1407,12 @@ check_layer_functions(void)
 	check_maxpool(2, 3, 7, 5, 3, 2, 1, 801);
 	check_maxpool(1, 2, 4, 6, 3, 1, 1, 802);	/* overlapping windows: one input wins several */
 	check_maxpool(2, 2, 1, 1, 3, 2, 1, 803);	/* a 1x1 map padded to 3x3 */
-	check_maxpool_ties(8, 9, 2, 2, 0, 804);	/* the 2x2 path */
-	check_maxpool_ties(7, 7, 3, 2, 1, 805);	/* the 3x3 stride-2 path (ResNet's stem), odd size */
-	check_maxpool_ties(8, 10, 3, 2, 1, 806);	/* the same, even sizes: a clipped last row and column */
-	check_maxpool_ties(7, 6, 3, 1, 1, 807);	/* the general loop */
+	check_maxpool_ties(8, 9, 2, 2, 0, 0.1f, 804);	/* the 2x2 path */
+	check_maxpool_ties(6, 70, 2, 2, 0, 0.0f, 809);	/* the 2x2 path's vector rows (no NaN) */
+	check_maxpool_ties(12, 70, 2, 2, 0, 0.005f, 810);	/* rows with and without a NaN */
+	check_maxpool_ties(7, 7, 3, 2, 1, 0.1f, 805);	/* the 3x3 stride-2 path (ResNet's stem), odd size */
+	check_maxpool_ties(8, 10, 3, 2, 1, 0.1f, 806);	/* the same, even sizes: a clipped last row and column */
+	check_maxpool_ties(7, 6, 3, 1, 1, 0.1f, 807);	/* the general loop */
 	check_maxpool(1, 2, 14, 12, 3, 2, 1, 808);	/* the 3x3 stride-2 path with inner windows */
 	check_avgpool(2, 3, 3, 5, 900);
 	check_avgpool(3, 4, 1, 1, 901);
