@@ -28,34 +28,59 @@ clad_tapconv_supported(const clad_conv_geom *g)
 }
 
 /*
- * Pack the weights (OC, C, KH, KW) of every kept tap in one pass over them
- * (reading them in order; a pass per tap would stride through all of them
- * KH*KW times):
- *   fwd: OC/16 panels of (C, 16), fwd[(oc/16 * C + c) * 16 + oc%16] = w[oc, c, tap];
- *   bwd: C/16 panels of (OC, 16), bwd[(c/16 * OC + oc) * 16 + c%16] = w[oc, c, tap]
- *        (none in a shared plan).
- * by_tap[kh * KW + kw] is the tap or NULL when it was dropped.
+ * Pack the weights (OC, C, KH, KW) of the taps at kernel positions idx[0..ntaps)
+ * for one direction, tap t's panels at panels + t * stride:
+ *   forward:        OC/16 panels of (C, 16), [(oc/16 * C + c) * 16 + oc%16] = w[oc, c, tap];
+ *   input gradient: C/16 panels of (OC, 16), [(c/16 * OC + oc) * 16 + c%16] = w[oc, c, tap].
+ * At load time once, in training at every call (the weights change every
+ * step); split among the threads by 16-row blocks of output channels, the
+ * loops ordered so that each panel row of 16 is written in one go.
  */
-static void
-pack_all(clad_tap *const *by_tap, const float *w, int OC, int C, int KH, int KW)
+typedef struct pack_job
 {
-	int			ntap = KH * KW;
+	float	   *panels;
+	const float *weight;
+	const int  *idx;
+	size_t		stride;
+	int			ntaps, OC, C, kk, backward;
+} pack_job;
 
-	for (int oc = 0; oc < OC; oc++)
-		for (int c = 0; c < C; c++)
-		{
-			const float *src = w + ((size_t) oc * C + c) * ntap;
-			size_t		f = ((size_t) (oc / PANEL) * C + c) * PANEL + oc % PANEL;
-			size_t		b = ((size_t) (c / PANEL) * OC + oc) * PANEL + c % PANEL;
+static void
+pack_range(size_t lo, size_t hi, void *p)
+{
+	const pack_job *j = p;
 
-			for (int t = 0; t < ntap; t++)
-				if (by_tap[t])
+	for (size_t ob = lo; ob < hi; ob++)
+		if (j->backward)
+			for (size_t oc = ob * PANEL; oc < (ob + 1) * PANEL; oc++)
+				for (int c = 0; c < j->C; c++)
 				{
-					by_tap[t]->fwd[f] = src[t];
-					if (by_tap[t]->bwd)
-						by_tap[t]->bwd[b] = src[t];
+					const float *src = j->weight + (oc * j->C + c) * j->kk;
+					size_t		at = ((size_t) (c / PANEL) * j->OC + oc) * PANEL + c % PANEL;
+
+					for (int t = 0; t < j->ntaps; t++)
+						j->panels[t * j->stride + at] = src[j->idx[t]];
 				}
-		}
+		else
+			for (int c = 0; c < j->C; c++)
+				for (int o = 0; o < PANEL; o++)
+				{
+					const float *src = j->weight + ((ob * PANEL + o) * j->C + c) * j->kk;
+					size_t		at = (ob * j->C + c) * PANEL + o;
+
+					for (int t = 0; t < j->ntaps; t++)
+						j->panels[t * j->stride + at] = src[j->idx[t]];
+				}
+}
+
+static void
+pack_panels(float *panels, size_t stride, const float *weight, const clad_conv_geom *g, const int *idx,
+			int ntaps, int backward)
+{
+	pack_job	j = {panels, weight, idx, stride, ntaps, g->OC, g->C, g->KH * g->KW, backward};
+
+	clad_parallel_for((size_t) g->OC / PANEL,
+					  clad_parallel_items_each((size_t) PANEL * g->C * ntaps, 16384), pack_range, &j);
 }
 
 /*
@@ -89,18 +114,18 @@ clad_tapconv_build(clad_tapconv *tc, const clad_conv_geom *g, const float *weigh
 	int			ntap_all = g->KH * g->KW;
 	int			P = g->OH * g->OW;
 	int			maxpairs = 0;
-	clad_tap  **by_tap;
+	int		   *idx;			/* kernel position (kh * KW + kw) of each kept tap */
 
 	memset(tc, 0, sizeof(*tc));
 	if (weight && !clad_tapconv_supported(g))
 		return clad_fail(CLAD_ERR_UNSUPPORTED, "packed tap plans need channels in multiples of %d", PANEL);
 	tc->g = *g;
 	tc->taps = calloc(ntap_all, sizeof(clad_tap));
-	by_tap = calloc(ntap_all, sizeof(clad_tap *));
-	if (!tc->taps || !by_tap)
+	idx = calloc(ntap_all, sizeof(int));
+	if (!tc->taps || !idx)
 	{
 		free(tc->taps);
-		free(by_tap);
+		free(idx);
 		tc->taps = NULL;
 		return clad_fail(CLAD_ERR_NOMEM, "out of memory planning a convolution");
 	}
@@ -136,13 +161,7 @@ clad_tapconv_build(clad_tapconv *tc, const clad_conv_geom *g, const float *weigh
 				continue;
 			}
 			t->npairs = n;
-			if (!weight)
-			{
-				tc->ntaps++;
-				continue;
-			}
-			by_tap[kh * g->KW + kw] = t;
-			tc->ntaps++;
+			idx[tc->ntaps++] = kh * g->KW + kw;
 		}
 	for (int i = 0; i < tc->ntaps; i++)
 		maxpairs = tc->taps[i].npairs > maxpairs ? tc->taps[i].npairs : maxpairs;
@@ -156,14 +175,19 @@ clad_tapconv_build(clad_tapconv *tc, const clad_conv_geom *g, const float *weigh
 			goto nomem_all;
 		}
 		point_taps(tc);
-		pack_all(by_tap, weight, g->OC, g->C, g->KH, g->KW);
+		/* per tap its forward panels, then (unless shared) its input-gradient panels: point_taps */
+		size_t		per = (size_t) g->C * g->OC, step = per * (tc->shared ? 1 : 2);
+
+		pack_panels(tc->panels, step, weight, g, idx, tc->ntaps, 0);
+		if (!tc->shared)
+			pack_panels(tc->panels + per, step, weight, g, idx, tc->ntaps, 1);
 	}
-	free(by_tap);
+	free(idx);
 	return CLAD_OK;
 nomem:
 	tc->ntaps++;				/* free the partly built tap too */
 nomem_all:
-	free(by_tap);
+	free(idx);
 	clad_tapconv_free(tc);
 	return clad_fail(CLAD_ERR_NOMEM, "out of memory planning a convolution");
 }
@@ -877,60 +901,6 @@ group_indices_floats(const clad_conv_geom *g, int B)
 }
 
 /*
- * Panels (ntaps, K/16... see pack_all) of the taps in use from weight (OC, C,
- * KH, KW) that changes every step: forward panels (OC/16 of (C, 16)) or
- * input-gradient panels (C/16 of (OC, 16)), tap t's at panels + t*OC*C.
- * Split among the threads by 16-row blocks of output channels.
- */
-typedef struct pack_job
-{
-	float	   *panels;
-	const float *weight;
-	const int  *idx;
-	int			ntaps, OC, C, kk, backward;
-} pack_job;
-
-static void
-pack_range(size_t lo, size_t hi, void *p)
-{
-	const pack_job *j = p;
-	size_t		per = (size_t) j->OC * j->C;
-
-	/* loops ordered so that each panel row of 16 is written in one go */
-	for (size_t ob = lo; ob < hi; ob++)
-		if (j->backward)
-			for (size_t oc = ob * PANEL; oc < (ob + 1) * PANEL; oc++)
-				for (int c = 0; c < j->C; c++)
-				{
-					const float *src = j->weight + (oc * j->C + c) * j->kk;
-					size_t		at = ((size_t) (c / PANEL) * j->OC + oc) * PANEL + c % PANEL;
-
-					for (int t = 0; t < j->ntaps; t++)
-						j->panels[t * per + at] = src[j->idx[t]];
-				}
-		else
-			for (int c = 0; c < j->C; c++)
-				for (int o = 0; o < PANEL; o++)
-				{
-					const float *src = j->weight + ((ob * PANEL + o) * j->C + c) * j->kk;
-					size_t		at = (ob * j->C + c) * PANEL + o;
-
-					for (int t = 0; t < j->ntaps; t++)
-						j->panels[t * per + at] = src[j->idx[t]];
-				}
-}
-
-static void
-pack_training_panels(float *panels, const float *weight, const clad_conv_geom *g, const int *idx, int ntaps,
-					 int backward)
-{
-	pack_job	j = {panels, weight, idx, ntaps, g->OC, g->C, g->KH * g->KW, backward};
-
-	clad_parallel_for((size_t) g->OC / PANEL,
-					  clad_parallel_items_each((size_t) PANEL * g->C * ntaps, 16384), pack_range, &j);
-}
-
-/*
  * dst_cl[b, to] += src_cl[b, from] @ W_tap for every tap and pair, as
  * tap_sum, with the panels of tap t at panels + t*K*M and the images in
  * blocks of TRAIN_GROUP, each block's indices in its own part of idx.
@@ -1199,7 +1169,7 @@ clad_tapconv_forward_dense(const clad_tapconv *tc, float *out, const float *in,
 	memset(y_cl, 0, sizeof(float) * B * P * OC);
 	if (clad_tapconv_supported(g))
 	{
-		pack_training_panels(wt, weight, g, idx, taps_in_use(tc, idx), 0);
+		pack_panels(wt, (size_t) OC * C, weight, g, idx, taps_in_use(tc, idx), 0);
 		tap_sum_training(tc, y_cl, P, x_cl, S, wt, B, C, OC, 1, (int32_t *) (wt + 2 * (size_t) C * OC * g->KH * g->KW));
 		from_channels_last(out, y_cl, bias, B, OC, P, 0);
 		return;
@@ -1259,7 +1229,7 @@ clad_tapconv_backward_dense(const clad_tapconv *tc, float *din, float *dweight, 
 		memset(dx_cl, 0, sizeof(float) * B * S * C);
 		if (panels)
 		{
-			pack_training_panels(wt, weight, g, idx, ntaps, 1);
+			pack_panels(wt, (size_t) OC * C, weight, g, idx, ntaps, 1);
 			tap_sum_training(tc, dx_cl, S, dy_cl, P, wt, B, OC, C, 0, (int32_t *) (dwt + (size_t) OC * C * kk));
 		}
 		else

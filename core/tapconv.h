@@ -9,8 +9,8 @@
  * Then
  *     out[:, p] += W_tap @ in[:, q]   for every tap and pair (p, q)
  * and the input gradient is the transpose.  Only the taps that touch real
- * pixels are stored or read.  Built once per model at load time; inference
- * only (no weight gradients).
+ * pixels are stored or read.  Built once per model at load time for
+ * inference; training uses the same plans and kernels (below).
  *
  * A plan where every tap meets at most CLAD_TAPCONV_SHARED_MAX_PAIRS
  * positions (2x2 and 1x1 maps) is shared: it keeps only the forward panels
@@ -94,12 +94,16 @@ void		clad_tapconv_backward_input(const clad_tapconv *tc, float *din, const floa
 										int B, float *scratch);
 
 /*
- * Training passes through the same tap plan, with OpenBLAS on gathered
- * positions and the weights rearranged by tap at every call (they change
- * every step; one pass over them, as the weight gradient is put back).  On
- * small maps this skips the multiply-adds im2col spends on padding, in the
- * weight gradient too.  Kernels of at most CLAD_TAPCONV_DENSE_MAX_TAPS
- * positions (a plan for a bigger one must not be used here).
+ * Training passes through a tap plan built without weights.  With channels
+ * in multiples of 16 the forward and input-gradient passes run the panel
+ * kernels above on weights packed at every call (they change every step),
+ * over fixed blocks of images that the trainer's threads share, and the
+ * weight gradient is summed by register tiles straight into (OC,C,KH,KW);
+ * otherwise OpenBLAS runs on gathered positions with the weights rearranged
+ * by tap.  Either way a float does not depend on the thread count, and on
+ * small maps no multiply-add is spent on padding, in the weight gradient
+ * too.  Kernels of at most CLAD_TAPCONV_DENSE_MAX_TAPS positions (a plan
+ * for a bigger one must not be used here).
  */
 #define CLAD_TAPCONV_DENSE_MAX_TAPS 64
 
