@@ -94,6 +94,14 @@ def soft_assign(z, centres):
     return q / q.sum(1, keepdim=True)
 
 
+def dec_kl_loss(q):
+    """DEC's loss for a batch: KL(P||Q) summed, over the batch size; P the batch's target."""
+    with torch.no_grad():
+        p = q.pow(2) / q.sum(0)
+        p = p / p.sum(1, keepdim=True)
+    return F.kl_div(q.log(), p, reduction="sum") / q.shape[0]
+
+
 def timed(epoch_fn, warmup, epochs):
     """Seconds per epoch over `epochs` epochs after `warmup` untimed ones."""
     for _ in range(warmup):
@@ -177,11 +185,7 @@ def main():
         ae.train()
         for idx in torch.randperm(n).split(512):
             z, _ = ae.encode(xn[idx])  # the mean, as clad's DEC trains on
-            q = soft_assign(z, centres)
-            with torch.no_grad():
-                p = q.pow(2) / q.sum(0)
-                p = p / p.sum(1, keepdim=True)
-            loss = F.kl_div(q.log(), p, reduction="sum") / idx.numel()
+            loss = dec_kl_loss(soft_assign(z, centres))
             dopt.zero_grad()
             loss.backward()
             dopt.step()
