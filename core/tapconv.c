@@ -975,6 +975,13 @@ clad_tapconv_dense_scratch_floats(const clad_tapconv *tc, int B)
 		2 * (size_t) g->C * g->OC * g->KH * g->KW + group_indices_floats(g, B);
 }
 
+/* The blocks' row indices (tap_sum_groups) at the end of a training pass's scratch. */
+static int32_t *
+group_indices_of(const clad_tapconv *tc, int B, float *scratch)
+{
+	return (int32_t *) (scratch + clad_tapconv_dense_scratch_floats(tc, B) - group_indices_floats(&tc->g, B));
+}
+
 #define MAX_TAPS CLAD_TAPCONV_DENSE_MAX_TAPS
 
 /*
@@ -1170,7 +1177,7 @@ clad_tapconv_forward_dense(const clad_tapconv *tc, float *out, const float *in,
 	if (clad_tapconv_supported(g))
 	{
 		pack_panels(wt, (size_t) OC * C, weight, g, idx, taps_in_use(tc, idx), 0);
-		tap_sum_training(tc, y_cl, P, x_cl, S, wt, B, C, OC, 1, (int32_t *) (wt + 2 * (size_t) C * OC * g->KH * g->KW));
+		tap_sum_training(tc, y_cl, P, x_cl, S, wt, B, C, OC, 1, group_indices_of(tc, B, scratch));
 		from_channels_last(out, y_cl, bias, B, OC, P, 0);
 		return;
 	}
@@ -1230,7 +1237,7 @@ clad_tapconv_backward_dense(const clad_tapconv *tc, float *din, float *dweight, 
 		if (panels)
 		{
 			pack_panels(wt, (size_t) OC * C, weight, g, idx, ntaps, 1);
-			tap_sum_training(tc, dx_cl, S, dy_cl, P, wt, B, OC, C, 0, (int32_t *) (dwt + (size_t) OC * C * kk));
+			tap_sum_training(tc, dx_cl, S, dy_cl, P, wt, B, OC, C, 0, group_indices_of(tc, B, scratch));
 		}
 		else
 			weights_by_tap(wt, weight, g, idx, ntaps);
