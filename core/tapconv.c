@@ -901,9 +901,10 @@ group_indices_floats(const clad_conv_geom *g, int B)
 }
 
 /*
- * dst_cl[b, to] += src_cl[b, from] @ W_tap for every tap and pair, as
- * tap_sum, with the panels of tap t at panels + t*K*M and the images in
- * blocks of TRAIN_GROUP, each block's indices in its own part of idx.
+ * dst_cl[b, to] = sum over taps and pairs of src_cl[b, from] @ W_tap, as
+ * tap_sum but starting from zero, with the panels of tap t at panels +
+ * t*K*M and the images in blocks of TRAIN_GROUP, each block's indices in
+ * its own part of idx.
  */
 typedef struct tap_sum_job
 {
@@ -929,6 +930,8 @@ tap_sum_groups(size_t lo, size_t hi, void *p)
 		int32_t    *yrow = xrow + TRAIN_GROUP * pos;
 		int32_t    *nz = yrow + TRAIN_GROUP * pos;
 
+		/* the block's images start from zero (here, so that the threads share the clearing) */
+		memset(j->dst_cl + (size_t) b0 * j->dst_S * j->M, 0, sizeof(float) * nb * j->dst_S * j->M);
 		for (int t = 0; t < j->tc->ntaps; t++)
 		{
 			const clad_tap *tap = &j->tc->taps[t];
@@ -1173,7 +1176,6 @@ clad_tapconv_forward_dense(const clad_tapconv *tc, float *out, const float *in,
 	int			idx[MAX_TAPS];
 
 	to_channels_last(x_cl, in, B, C, S);
-	memset(y_cl, 0, sizeof(float) * B * P * OC);
 	if (clad_tapconv_supported(g))
 	{
 		pack_panels(wt, (size_t) OC * C, weight, g, idx, taps_in_use(tc, idx), 0);
@@ -1182,6 +1184,7 @@ clad_tapconv_forward_dense(const clad_tapconv *tc, float *out, const float *in,
 		return;
 	}
 	weights_by_tap(wt, weight, g, idx, taps_in_use(tc, idx));
+	memset(y_cl, 0, sizeof(float) * B * P * OC);
 	for (int t = 0; t < tc->ntaps; t++)
 	{
 		const clad_tap *tap = &tc->taps[t];
@@ -1233,14 +1236,16 @@ clad_tapconv_backward_dense(const clad_tapconv *tc, float *din, float *dweight, 
 		to_channels_last(x_cl, in, B, C, S);
 	if (din)
 	{
-		memset(dx_cl, 0, sizeof(float) * B * S * C);
 		if (panels)
 		{
 			pack_panels(wt, (size_t) OC * C, weight, g, idx, ntaps, 1);
 			tap_sum_training(tc, dx_cl, S, dy_cl, P, wt, B, OC, C, 0, group_indices_of(tc, B, scratch));
 		}
 		else
+		{
+			memset(dx_cl, 0, sizeof(float) * B * S * C);
 			weights_by_tap(wt, weight, g, idx, ntaps);
+		}
 	}
 	if (panels)
 	{
