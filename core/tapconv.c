@@ -788,6 +788,27 @@ from_channels_last(float *dst, const float *src, const float *bias, int B, int C
 }
 
 /*
+ * The rows one tap reads and writes for images b0 .. b0+nb-1 of channel-last
+ * data: source rows (src_S positions an image) into xrow, destination rows
+ * (dst_S an image) into yrow; forward reads input positions and writes
+ * output positions, the input gradient the other way.
+ */
+static void
+tap_rows_of(const clad_tap *tap, int forward, int b0, int nb, int src_S, int dst_S, int32_t *xrow,
+			int32_t *yrow)
+{
+	const int32_t *from = forward ? tap->in_pos : tap->out_pos;
+	const int32_t *to = forward ? tap->out_pos : tap->in_pos;
+
+	for (int b = 0; b < nb; b++)
+		for (int i = 0; i < tap->npairs; i++)
+		{
+			xrow[b * tap->npairs + i] = (b0 + b) * src_S + from[i];
+			yrow[b * tap->npairs + i] = (b0 + b) * dst_S + to[i];
+		}
+}
+
+/*
  * One direction of the tap sum on channel-last data: for every tap and pair,
  * dst_cl[b, to] += src_cl[b, from] @ W_tap (K -> M channels).  The kernels
  * read and accumulate the rows where they are, through row indices: no
@@ -805,16 +826,9 @@ tap_sum(const clad_tapconv *tc, float *dst_cl, int dst_S, const float *src_cl, i
 	for (int t = 0; t < tc->ntaps; t++)
 	{
 		const clad_tap *tap = &tc->taps[t];
-		const int32_t *from = forward ? tap->in_pos : tap->out_pos;
-		const int32_t *to = forward ? tap->out_pos : tap->in_pos;
 		const float *Wp = forward || tc->shared ? tap->fwd : tap->bwd;
 
-		for (int b = 0; b < B; b++)
-			for (int i = 0; i < tap->npairs; i++)
-			{
-				xrow[b * tap->npairs + i] = b * src_S + from[i];
-				yrow[b * tap->npairs + i] = b * dst_S + to[i];
-			}
+		tap_rows_of(tap, forward, 0, B, src_S, dst_S, xrow, yrow);
 		panel_gemm(dst_cl, src_cl, yrow, xrow, Wp, B * tap->npairs, K, M, nz);
 	}
 }
@@ -879,6 +893,17 @@ clad_tapconv_backward_input(const clad_tapconv *tc, float *din, const float *dou
  */
 #define TRAIN_GROUP 8
 
+/* The pairs of all the plan's taps (rows of one image over every tap). */
+static size_t
+pairs_of(const clad_tapconv *tc)
+{
+	size_t		n = 0;
+
+	for (int t = 0; t < tc->ntaps; t++)
+		n += (size_t) tc->taps[t].npairs;
+	return n;
+}
+
 static size_t
 group_count(int B)
 {
@@ -935,15 +960,8 @@ tap_sum_groups(size_t lo, size_t hi, void *p)
 		for (int t = 0; t < j->tc->ntaps; t++)
 		{
 			const clad_tap *tap = &j->tc->taps[t];
-			const int32_t *from = j->forward ? tap->in_pos : tap->out_pos;
-			const int32_t *to = j->forward ? tap->out_pos : tap->in_pos;
 
-			for (int b = 0; b < nb; b++)
-				for (int i = 0; i < tap->npairs; i++)
-				{
-					xrow[b * tap->npairs + i] = (b0 + b) * j->src_S + from[i];
-					yrow[b * tap->npairs + i] = (b0 + b) * j->dst_S + to[i];
-				}
+			tap_rows_of(tap, j->forward, b0, nb, j->src_S, j->dst_S, xrow, yrow);
 			panel_gemm(j->dst_cl, j->src_cl, yrow, xrow, j->panels + (size_t) t * j->K * j->M,
 					   nb * tap->npairs, j->K, j->M, nz);
 		}
@@ -955,11 +973,9 @@ tap_sum_training(const clad_tapconv *tc, float *dst_cl, int dst_S, const float *
 				 const float *panels, int B, int K, int M, int forward, int32_t *idx)
 {
 	tap_sum_job j = {tc, dst_cl, src_cl, panels, idx, dst_S, src_S, B, K, M, forward};
-	size_t		rows = 0;
 
-	for (int t = 0; t < tc->ntaps; t++)
-		rows += (size_t) tc->taps[t].npairs;
-	clad_parallel_for(group_count(B), clad_parallel_items_each(TRAIN_GROUP * rows * K * M / PANEL, 16384),
+	clad_parallel_for(group_count(B),
+					  clad_parallel_items_each(TRAIN_GROUP * pairs_of(tc) * K * M / PANEL, 16384),
 					  tap_sum_groups, &j);
 }
 
@@ -1131,13 +1147,10 @@ weight_grad_taps(const clad_tapconv *tc, float *dweight, const float *dy_cl, con
 	const panel_kernels *kern = panel_kernels_get();
 	wgrad_job	j = {{dweight, dy_cl, x_cl, B, g->H * g->W, g->OH * g->OW, g->C, g->OC, g->KH * g->KW},
 	tc, idx, kern, (size_t) g->OC / kern->wgrad_rows, ((size_t) g->C + kern->wgrad_cols - 1) / kern->wgrad_cols};
-	size_t		rows = 0;
 
-	for (int t = 0; t < tc->ntaps; t++)
-		rows += (size_t) tc->taps[t].npairs;
 	/* a tile's work: its rows over all images times its rows x columns */
 	clad_parallel_for((size_t) tc->ntaps * j.row_tiles * j.col_tiles,
-					  clad_parallel_items_each(rows / tc->ntaps * B * kern->wgrad_rows * kern->wgrad_cols / PANEL,
+					  clad_parallel_items_each(pairs_of(tc) / tc->ntaps * B * kern->wgrad_rows * kern->wgrad_cols / PANEL,
 											   16384),
 					  wgrad_range, &j);
 }
