@@ -142,6 +142,21 @@ check-interop: tests/st_roundtrip
 tests/test_dataset: tests/test_dataset.c tests/testutil.h trainer/dataset.c trainer/dataset.h $(CORE_LIB)
 	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests -Itrainer -o $@ $< trainer/dataset.c $(CORE_LIB) $(LIBS)
 
+# The anomaly-detection metrics (trainer/metrics.c) against scikit-learn: the
+# reference values come from tests/metrics_reference.py (Debian's python3-sklearn),
+# written once into tests/build and read by the test when it runs.
+tests/build/metrics_reference.txt: tests/metrics_reference.py
+	@mkdir -p $(dir $@)
+	$(PYTHON) tests/metrics_reference.py $@.tmp && mv $@.tmp $@
+
+tests/test_metrics: tests/test_metrics.c tests/testutil.h trainer/metrics.c trainer/metrics.h \
+		tests/build/metrics_reference.txt $(CORE_LIB)
+	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests -Itrainer -o $@ $< trainer/metrics.c $(CORE_LIB) $(LIBS)
+
+# k-means (trainer/kmeans.c) on data with a known answer.
+tests/test_kmeans: tests/test_kmeans.c tests/testutil.h trainer/kmeans.c trainer/kmeans.h $(CORE_LIB)
+	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests -Itrainer -o $@ $< trainer/kmeans.c $(CORE_LIB) $(LIBS)
+
 tests/build/asan/test_dataset: tests/test_dataset.c tests/testutil.h trainer/dataset.c trainer/dataset.h $(ASAN_CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ASAN_FLAGS) $(CLAD_CFLAGS) -Itests -Itrainer -o $@ $< trainer/dataset.c $(ASAN_CORE_OBJ) $(LIBS)

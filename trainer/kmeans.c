@@ -64,7 +64,12 @@ lloyd(const float *x, int n, int D, int K, int max_iter, float *c, int32_t *lab,
 
 	for (int i = 0; i < n; i++)
 		lab[i] = -1;
-	for (int it = 0; it < max_iter; it++)
+	/*
+	 * At most max_iter centre updates, each followed by an assignment: a run
+	 * stopped by max_iter still returns labels (each point's nearest centre)
+	 * and an inertia that are those of the centres it returns.
+	 */
+	for (int it = 0;; it++)
 	{
 		int			changed = 0;
 
@@ -91,7 +96,7 @@ lloyd(const float *x, int n, int D, int K, int max_iter, float *c, int32_t *lab,
 				changed++;
 			}
 		}
-		if (changed == 0)
+		if (changed == 0 || it == max_iter)
 			break;
 		memset(sum, 0, sizeof(double) * K * D);
 		memset(count, 0, sizeof(int) * K);

@@ -139,8 +139,13 @@ clad_threshold_at_tpr(const float *normal_conf, int n, double tpr)
 	for (int i = 0; i < n; i++)
 		s[i] = normal_conf[i];
 	qsort(s, n, sizeof(float), by_float_asc);
-	/* keep the top tpr fraction: the threshold is the confidence at rank (1 - tpr) * n */
-	k = (int) floor((1.0 - tpr) * n);
+	/*
+	 * keep the top tpr fraction: the threshold is the confidence at rank (1 - tpr) * n.
+	 * That product is rounded: 1 - 0.9 is 0.09999999999999998, so for n = 10 it is
+	 * 0.9999999999999998 and the floor 0 would keep all 10 instead of 9; 1e-9 (far
+	 * above the rounding, far below the step of a decimal tpr) puts it back.
+	 */
+	k = (int) floor((1.0 - tpr) * n + 1e-9);
 	if (k < 0)
 		k = 0;
 	if (k >= n)
