@@ -13,10 +13,24 @@ clad_status
 clad_model_create(const char *autoencoder, const char *classifier,
 				  int C, int H, int W, int K, int latent, clad_model **out)
 {
+	return clad_model_create_rotations(autoencoder, classifier, C, H, W, K, latent, 1, out);
+}
+
+clad_status
+clad_model_create_rotations(const char *autoencoder, const char *classifier,
+							int C, int H, int W, int K, int latent, int R, clad_model **out)
+{
 	clad_model *m;
 	clad_status st;
 
 	*out = NULL;
+	if (R != 1 && R != 2 && R != 4)
+		return clad_fail(CLAD_ERR_INVALID, "rotations must be 1, 2 or 4, not %d", R);
+	if (R == 4 && H != W)
+		return clad_fail(CLAD_ERR_INVALID, "quarter turns need square images, not %dx%d (use 2 rotations)",
+						 H, W);
+	if ((long) K * R > 65536)
+		return clad_fail(CLAD_ERR_INVALID, "%d clusters x %d rotations are too many classes", K, R);
 	if (C < 1 || C > CLAD_MAX_CHANNELS || H < 1 || W < 1 || H > 4096 || W > 4096)
 		return clad_fail(CLAD_ERR_INVALID, "input shape %dx%dx%d out of range (1-%d channels, sides up to 4096)",
 						 C, H, W, CLAD_MAX_CHANNELS);
@@ -29,6 +43,7 @@ clad_model_create(const char *autoencoder, const char *classifier,
 	m->W = W;
 	m->K = K;
 	m->latent = latent;
+	m->rotations = R;
 	for (int c = 0; c < CLAD_MAX_CHANNELS; c++)
 	{
 		m->mean[c] = 0.0f;
@@ -44,7 +59,7 @@ clad_model_create(const char *autoencoder, const char *classifier,
 		return clad_fail(CLAD_ERR_NOMEM, "out of memory creating model");
 	}
 	if ((st = clad_autoencoder_build(autoencoder, C, H, W, latent, &m->encoder, &m->decoder)) != CLAD_OK ||
-		(st = clad_classifier_build(classifier, C, H, W, K, &m->clf)) != CLAD_OK)
+		(st = clad_classifier_build(classifier, C, H, W, K * R, &m->clf)) != CLAD_OK)
 	{
 		clad_model_free(m);
 		return st;
@@ -66,6 +81,7 @@ clad_model_free(clad_model *m)
 	free(m->summary);
 	free(m->xnorm);
 	clad_odin_work_free(&m->odin);
+	clad_orientation_work_free(&m->orient);
 	free(m);
 }
 
@@ -116,8 +132,15 @@ model_write(const clad_model *m, int with_nets, uint8_t **buf, size_t *len)
 		return clad_fail(CLAD_ERR_NOMEM, "out of memory writing model");
 #define TRY(call) do { if (st == CLAD_OK) st = (call); } while (0)
 	TRY(clad_st_writer_meta(w, "format", "clad"));
-	snprintf(b, sizeof(b), "%d", CLAD_FORMAT_VERSION);
+	/* ODIN models stay version 1, as every model was before orientation models */
+	snprintf(b, sizeof(b), "%d", m->rotations > 1 ? 2 : 1);
 	TRY(clad_st_writer_meta(w, "format_version", b));
+	if (m->rotations > 1)
+	{
+		TRY(clad_st_writer_meta(w, "score", "orientation"));
+		snprintf(b, sizeof(b), "%d", m->rotations);
+		TRY(clad_st_writer_meta(w, "rotations", b));
+	}
 	snprintf(b, sizeof(b), "%d,%d,%d", m->C, m->H, m->W);
 	TRY(clad_st_writer_meta(w, "input_shape", b));
 	TRY(meta_floats(w, "normalize_mean", m->mean, m->C));
@@ -218,7 +241,7 @@ model_read(const uint8_t *buf, size_t len, int with_nets, clad_model **out)
 	clad_model *m = NULL;
 	clad_status st;
 	const char *s, *ae, *clf;
-	int			version, C, H, W, K, latent;
+	int			version, C, H, W, K, latent, R = 1;
 
 	*out = NULL;
 	if ((st = clad_st_parse(buf, len, &f)) != CLAD_OK)
@@ -231,11 +254,26 @@ model_read(const uint8_t *buf, size_t len, int with_nets, clad_model **out)
 		goto fail;
 	}
 	TRY(parse_int(f, "format_version", 1, 1000000, &version));
-	if (version != CLAD_FORMAT_VERSION)
+	if (version < 1 || version > CLAD_FORMAT_VERSION)
 	{
-		st = clad_fail(CLAD_ERR_UNSUPPORTED, "model format version %d, this build reads %d",
+		st = clad_fail(CLAD_ERR_UNSUPPORTED, "model format version %d, this build reads 1 to %d",
 					   version, CLAD_FORMAT_VERSION);
 		goto fail;
+	}
+	if (version >= 2)
+	{
+		TRY(need_meta(f, "score", &s));
+		if (strcmp(s, "orientation") != 0)
+		{
+			st = clad_fail(CLAD_ERR_FORMAT, "model metadata \"score\" must be \"orientation\"");
+			goto fail;
+		}
+		TRY(parse_int(f, "rotations", 2, 4, &R));
+		if (R == 3)
+		{
+			st = clad_fail(CLAD_ERR_FORMAT, "model metadata \"rotations\" must be 2 or 4");
+			goto fail;
+		}
 	}
 	TRY(need_meta(f, "input_shape", &s));
 	{
@@ -253,7 +291,7 @@ model_read(const uint8_t *buf, size_t len, int with_nets, clad_model **out)
 	TRY(parse_int(f, "latent", 1, 65536, &latent));
 	/* settings only: nets without weight memory, for clad_net_use_mapped */
 	clad_net_defer_weights(!with_nets);
-	st = clad_model_create(ae, clf, C, H, W, K, latent, &m);
+	st = clad_model_create_rotations(ae, clf, C, H, W, K, latent, R, &m);
 	clad_net_defer_weights(0);
 	if (st != CLAD_OK)
 		goto fail;
@@ -339,6 +377,12 @@ clad_status
 clad_model_load_settings(const uint8_t *buf, size_t len, clad_model **out)
 {
 	return model_read(buf, len, 0, out);
+}
+
+const char *
+clad_model_score_name(const clad_model *m)
+{
+	return m->rotations > 1 ? "orientation" : "odin";
 }
 
 clad_status
@@ -474,11 +518,41 @@ clad_model_score(clad_model *m, const float *pixels, int B, float *conf, float *
 		else if (!(c = malloc(sizeof(float) * B)))
 			return clad_fail(CLAD_ERR_NOMEM, "out of memory scoring");
 	}
-	st = clad_odin_confidence(m->clf, m->xnorm, B, m->T, m->eps, c, NULL, NULL, &m->odin);
+	if (m->rotations > 1)
+	{
+		/* all turns of an image in one pass, within the batch the plans were made for */
+		int			rows = clad_net_inference_batch(m->clf);
+
+		st = clad_orientation_confidence(m->clf, m->xnorm, B, m->K, m->rotations,
+										 rows > 0 ? rows : B * m->rotations, c, NULL, &m->orient);
+	}
+	else
+		st = clad_odin_confidence(m->clf, m->xnorm, B, m->T, m->eps, c, NULL, NULL, &m->odin);
 	if (st == CLAD_OK && score)
 		for (int b = 0; b < B; b++)
 			score[b] = clad_model_calibrated_score(m, c[b]);
 	if (c != conf && c != &c1)
 		free(c);
+	return st;
+}
+
+clad_status
+clad_model_baseline(clad_model *m, const float *pixels, int B, float *conf)
+{
+	clad_status st;
+	float	   *lp;
+	int			R = m->rotations, rows = clad_net_inference_batch(m->clf);
+
+	if ((st = normalise(m, pixels, B)) != CLAD_OK)
+		return st;
+	if (R == 1)
+		return clad_odin_confidence(m->clf, m->xnorm, B, 1.0f, 0.0f, conf, NULL, NULL, &m->odin);
+	if (!(lp = malloc(sizeof(float) * B * R)))
+		return clad_fail(CLAD_ERR_NOMEM, "out of memory scoring");
+	st = clad_orientation_confidence(m->clf, m->xnorm, B, m->K, R, rows > 0 ? rows : B * R, NULL, lp,
+									 &m->orient);
+	for (int b = 0; st == CLAD_OK && b < B; b++)
+		conf[b] = expf(lp[(size_t) b * R]);
+	free(lp);
 	return st;
 }

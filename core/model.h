@@ -2,12 +2,19 @@
  *
  * One file holds everything needed to score an image: the encoder (its
  * tensors under "encoder."), the DEC centres ("dec.centers", K x latent), the
- * classifier ("classifier."), the sorted ODIN confidences of held-out normal
+ * classifier ("classifier."), the sorted confidences of held-out normal
  * images ("calibration.confidences") and, in __metadata__, the settings:
- *   format "clad", format_version "1", input_shape "C,H,W",
+ *   format "clad", format_version "1" or "2", input_shape "C,H,W",
  *   normalize_mean / normalize_std (one value per channel, comma separated),
  *   autoencoder, classifier (architecture names), clusters (K), latent,
- *   odin_temperature, odin_epsilon, threshold, summary (JSON text).
+ *   odin_temperature, odin_epsilon, threshold, summary (JSON text);
+ * format_version 2 adds score ("orientation") and rotations (R).
+ * The confidence of a version 1 model is ODIN's (odin.h): its classifier has
+ * K outputs.  That of a version 2 model is the orientation confidence
+ * (orientation.h): its classifier has K * R outputs, and ODIN's settings are
+ * kept but unused.  So a model of the paper's recipe is written as version 1,
+ * byte for byte as before, and a build that reads only version 1 refuses a
+ * version 2 file by its version instead of misreading it.
  * Loading validates all of it and every tensor's name, dtype and shape.
  */
 #ifndef CLAD_MODEL_H
@@ -15,8 +22,9 @@
 
 #include "models.h"
 #include "odin.h"
+#include "orientation.h"
 
-#define CLAD_FORMAT_VERSION 1
+#define CLAD_FORMAT_VERSION 2	/* the newest this build reads and writes */
 #define CLAD_MAX_CHANNELS 4
 
 typedef struct clad_model
@@ -27,6 +35,7 @@ typedef struct clad_model
 	int			C, H, W;
 	int			K;				/* clusters = classifier outputs */
 	int			latent;
+	int			rotations;		/* 1: ODIN confidence; 2 or 4: orientation confidence */
 	float		mean[CLAD_MAX_CHANNELS];
 	float		std[CLAD_MAX_CHANNELS];
 	float		T, eps;			/* ODIN temperature and step (see odin.h) */
@@ -45,11 +54,16 @@ typedef struct clad_model
 	float	   *xnorm;
 	int			xnorm_cap;
 	clad_odin_work odin;
+	clad_orientation_work orient;
 } clad_model;
 
 /* A new model with built, zero-initialised nets for these settings. */
 clad_status clad_model_create(const char *autoencoder, const char *classifier,
 							  int C, int H, int W, int K, int latent, clad_model **out);
+/* The same, its classifier trained on orientation self-labels: K * R outputs (R = 1: as above). */
+clad_status clad_model_create_rotations(const char *autoencoder, const char *classifier,
+										int C, int H, int W, int K, int latent, int R,
+										clad_model **out);
 void		clad_model_free(clad_model *m);
 
 /* Serialise (encoder, centres, classifier, calibration, metadata) to safetensors. */
@@ -68,6 +82,9 @@ clad_status clad_model_load(const uint8_t *buf, size_t len, clad_model **out);
 clad_status clad_model_save_settings(const clad_model *m, uint8_t **buf, size_t *len);
 clad_status clad_model_load_settings(const uint8_t *buf, size_t len, clad_model **out);
 
+/* The model's confidence, by name: "odin" or "orientation". */
+const char *clad_model_score_name(const clad_model *m);
+
 /* Build the eval-mode plans of the nets for batches up to max_B (after loading). */
 clad_status clad_model_prepare(clad_model *m, int max_B);
 
@@ -84,13 +101,22 @@ size_t		clad_model_release_weights(clad_model *m);
  * normalisation is applied here.  Any output pointer may be NULL.
  *   z (B, latent): the latent code (mean); probs (B, K): DEC soft assignment;
  *   cluster (B): argmax of probs;
- *   conf (B): ODIN confidence; score (B): calibrated anomaly score in [0,1]
+ *   conf (B): the model's confidence (ODIN's or the orientation confidence);
+ *   score (B): calibrated anomaly score in [0,1]
  *   (clad_model_calibrated_score).
  */
 clad_status clad_model_embed(clad_model *m, const float *pixels, int B, float *z,
 							 float *probs, int32_t *cluster);
 clad_status clad_model_score(clad_model *m, const float *pixels, int B, float *conf,
 							 float *score);
+
+/*
+ * conf (B): the baseline the model's confidence is measured against: for an
+ * ODIN model the classifier's max softmax (T = 1, no step); for an
+ * orientation model its probability of "not turned" for the image as it is
+ * (one orientation instead of the mean over all).
+ */
+clad_status clad_model_baseline(clad_model *m, const float *pixels, int B, float *conf);
 
 /*
  * The calibrated score of a confidence: the share of the n held-out normal

@@ -223,6 +223,7 @@ static const knob knobs[] = {
 	{"clf-epochs", KNOB_INT, CFG(clf_epochs), 1, 1000000, 0, 0, "clf_epochs"},
 	{"clf-batch", KNOB_INT, CFG(clf_batch), 2, 65536, 0, 0, "clf_batch"},
 	{"clf-lr", KNOB_FLOAT, CFG(clf_lr), 0, 100, 1, 0, "clf_lr"},
+	{"rotations", KNOB_INT, CFG(rotations), 1, 4, 0, 0, "rotations"},
 	{"temperature", KNOB_FLOAT, CFG(T), 0, 1e6, 1, 0, "temperature"},
 	{"epsilon", KNOB_FLOAT, CFG(eps), 0, 100, 0, 0, "epsilon"},
 	{"reference-epsilon", KNOB_REFERENCE_EPS, CFG(eps), 0, 100 / CLAD_REFERENCE_EPS_FACTOR, 0, 0, NULL},
@@ -264,6 +265,7 @@ enum
 	OPT_SHARD,
 	OPT_VERSION_ID,
 	OPT_METHOD,
+	OPT_RECIPE,
 	OPT_REPORT
 };
 
@@ -362,6 +364,8 @@ apply_knob(const knob *k, const char *arg, clad_train_config *cfg)
 					die_usage("--%s: \"%s\" is not an integer", k->name, arg);
 				if (r > 0)
 					die_usage("--%s must be between %.0f and %.0f, not %s", k->name, k->lo, k->hi, arg);
+				if (k->offset == CFG(rotations) && v == 3)
+					die_usage("--rotations must be 1, 2 or 4, not 3");
 				*(int *) base = (int) v;
 				return;
 			}
@@ -428,6 +432,7 @@ typedef struct options
 	int			n_shards;
 	int64_t		version_id;		/* push --version-id, -1 when not given */
 	const char *method;			/* --method: clad (NULL), ocsvm, deepsvdd */
+	const char *recipe;			/* --recipe: clad (default) or paper */
 	const char *report;			/* --report DIR */
 	char	  **files;			/* push: the model file; score: the image files */
 	int			n_files;
@@ -524,8 +529,16 @@ print_help(void)
 		   "  --kmeans-restarts N                              k-means restarts (20)\n"
 		   "  --dec-epochs N  --dec-batch N  --dec-lr LR       DEC, SGD (100, 512, 0.01)\n"
 		   "  --dec-momentum M  --dec-tol F                    (0.9; stop below 0.001 labels changed)\n"
-		   "  --clf-epochs N  --clf-batch N  --clf-lr LR       classifier, Adam (100, 128, 0.0001)\n"
-		   "  --temperature T       ODIN temperature (1000)\n"
+		   "  --clf-epochs N  --clf-batch N  --clf-lr LR       classifier, Adam (10, 128, 0.0001;\n"
+		   "                        an epoch shows every image in every orientation)\n"
+		   "  --rotations R         orientation self-labels: the classifier learns cluster and\n"
+		   "                        turn of every image turned 0, 90, 180, 270 degrees (4), or\n"
+		   "                        0 and 180 (2), and the score is its confidence in the turn;\n"
+		   "                        1: plain self-labels scored by ODIN (4)\n"
+		   "  --recipe NAME         clad (default: --rotations 4 --clf-epochs 10) or paper (the\n"
+		   "                        reference's: --rotations 1 --clf-epochs 100, ODIN); options\n"
+		   "                        given after it still apply\n"
+		   "  --temperature T       ODIN temperature (1000; --rotations 1 only)\n"
 		   "  --epsilon E           ODIN step on the normalised input, x' = x - E sign(grad)\n"
 		   "                        (0.0161)\n"
 		   "  --reference-epsilon E the step in the reference code's convention: E x 50/(79/255)\n"
@@ -605,6 +618,7 @@ parse_options(int argc, char **argv, options *o)
 	longopts[n++] = (struct option) {"shard", required_argument, NULL, OPT_SHARD};
 	longopts[n++] = (struct option) {"version-id", required_argument, NULL, OPT_VERSION_ID};
 	longopts[n++] = (struct option) {"method", required_argument, NULL, OPT_METHOD};
+	longopts[n++] = (struct option) {"recipe", required_argument, NULL, OPT_RECIPE};
 	longopts[n++] = (struct option) {"report", required_argument, NULL, OPT_REPORT};
 	longopts[n++] = (struct option) {"quiet", no_argument, NULL, 'q'};
 	longopts[n++] = (struct option) {"help", no_argument, NULL, 'h'};
@@ -712,6 +726,15 @@ parse_options(int argc, char **argv, options *o)
 				if (strcmp(optarg, "clad") != 0 && !clad_is_baseline(optarg))
 					die_usage("--method must be clad, ocsvm or deepsvdd, not \"%s\"", optarg);
 				o->method = strcmp(optarg, "clad") == 0 ? NULL : optarg;
+				break;
+			case OPT_RECIPE:
+				{
+					clad_train_config scratch;
+
+					if (!clad_train_recipe(&scratch, optarg))
+						die_usage("--recipe must be clad or paper, not \"%s\"", optarg);
+					o->recipe = optarg;
+				}
 				break;
 			case OPT_VERSION_ID:
 				if (parse_int(optarg, 1, INT64_MAX, &v) != 0)
@@ -1177,12 +1200,13 @@ typedef struct eval_result
 {
 	int			n, n_normal, n_anomaly;
 	float		T, eps, threshold;
-	clad_ad_metrics odin, base;
+	int			rotations;		/* 1: ODIN model; 2, 4: orientation model */
+	clad_ad_metrics odin, base;	/* the model's confidence (ODIN's or the orientation one), baseline */
 	double		flagged, flagged_normal, flagged_anomaly;
 	double		purity;			/* of the DEC clusters on the normal test images */
 	/* per test image (n), kept for the report; eval_result_free */
-	float	   *odin_conf;		/* ODIN confidence */
-	float	   *base_conf;		/* max softmax at T = 1 */
+	float	   *odin_conf;		/* the model's confidence */
+	float	   *base_conf;		/* its baseline (clad_model_baseline) */
 	uint8_t    *is_anomaly;		/* 1: not of a normal class */
 } eval_result;
 
@@ -1288,15 +1312,10 @@ evaluate(clad_model *m, const clad_dataset *test, const clad_scenario *sc, const
 		const float *x = test->pixels + (size_t) s * img;
 		clad_progress p = {"evaluation", 1, 1, s + B, test->n, 0, 0, s + B == test->n};
 
-		/* ODIN with the model's T and eps; the baseline: max softmax, T = 1, no step */
+		/* the model's confidence, and the baseline it refines (clad_model_baseline) */
 		if ((st = clad_model_score(m, x, B, conf + s, NULL)) != CLAD_OK)
 			die("scoring failed: %s", clad_last_error());
-		m->T = 1.0f;
-		m->eps = 0.0f;
-		st = clad_model_score(m, x, B, base + s, NULL);
-		m->T = T;
-		m->eps = eps;
-		if (st != CLAD_OK)
+		if ((st = clad_model_baseline(m, x, B, base + s)) != CLAD_OK)
 			die("scoring failed: %s", clad_last_error());
 		if ((st = clad_model_embed(m, x, B, NULL, NULL, cluster)) != CLAD_OK)
 			die("embedding failed: %s", clad_last_error());
@@ -1331,6 +1350,7 @@ evaluate(clad_model *m, const clad_dataset *test, const clad_scenario *sc, const
 		die("cannot compute the metrics: %s", clad_last_error());
 	r->T = T;
 	r->eps = eps;
+	r->rotations = m->rotations;
 	r->threshold = m->threshold;
 	r->flagged = (double) (flag_n + flag_a) / test->n;
 	r->flagged_normal = (double) flag_n / r->n_normal;
@@ -1376,9 +1396,18 @@ print_eval(const eval_result *r, const clad_scenario *sc)
 	printf("test split: %d images, %d normal (%s), %d anomalous\n", r->n, r->n_normal, sc->label,
 		   r->n_anomaly);
 	print_metrics_header();
-	snprintf(odin, sizeof(odin), "ODIN (T=%g, eps=%g)", r->T, r->eps);
-	print_metrics_row(odin, &r->odin);
-	print_metrics_row("baseline (T=1, eps=0)", &r->base);
+	if (r->rotations > 1)
+	{
+		snprintf(odin, sizeof(odin), "orientation (%d turns)", r->rotations);
+		print_metrics_row(odin, &r->odin);
+		print_metrics_row("baseline (upright only)", &r->base);
+	}
+	else
+	{
+		snprintf(odin, sizeof(odin), "ODIN (T=%g, eps=%g)", r->T, r->eps);
+		print_metrics_row(odin, &r->odin);
+		print_metrics_row("baseline (T=1, eps=0)", &r->base);
+	}
 	printf("flagged at the stored threshold %.6g: %.1f%% of test images "
 		   "(%.1f%% of normal, %.1f%% of anomalous)\n",
 		   r->threshold, 100.0 * r->flagged, 100.0 * r->flagged_normal, 100.0 * r->flagged_anomaly);
@@ -1469,19 +1498,26 @@ eval_json(const eval_result *r, const clad_scenario *sc, const char *model_path)
 	SET(o, "n_test", json_integer(r->n));
 	SET(o, "n_normal", json_integer(r->n_normal));
 	SET(o, "n_anomaly", json_integer(r->n_anomaly));
+	/* "score": the model's own confidence; an ODIN model's is also under "odin" */
 	odin = metrics_json(&r->odin, &ok);
-	if (odin)
+	base = metrics_json(&r->base, &ok);
+	if (odin && base && r->rotations > 1)
 	{
+		ok &= json_object_set_new(odin, "name", json_string("orientation")) == 0;
+		ok &= json_object_set_new(odin, "rotations", json_integer(r->rotations)) == 0;
+		ok &= json_object_set_new(base, "name", json_string("upright only")) == 0;
+	}
+	else if (odin && base)
+	{
+		ok &= json_object_set_new(odin, "name", json_string("odin")) == 0;
 		ok &= json_object_set_new(odin, "temperature", num_float(r->T)) == 0;
 		ok &= json_object_set_new(odin, "epsilon", num_float(r->eps)) == 0;
-	}
-	SET(o, "odin", odin);
-	base = metrics_json(&r->base, &ok);
-	if (base)
-	{
+		ok &= json_object_set_new(base, "name", json_string("max softmax")) == 0;
 		ok &= json_object_set_new(base, "temperature", json_real(1.0)) == 0;
 		ok &= json_object_set_new(base, "epsilon", json_real(0.0)) == 0;
+		SET(o, "odin", json_deep_copy(odin));
 	}
+	SET(o, "score", odin);
 	SET(o, "baseline", base);
 	SET(o, "threshold", num_float(r->threshold));
 	SET(o, "flagged", num(r->flagged, 6));
@@ -1914,8 +1950,10 @@ cmd_train(const options *o)
 		snprintf(sc.label, sizeof(sc.label), "all rows");
 	}
 
-	/* settings: the reference defaults, the scenario's, then the user's */
+	/* settings: the defaults, the recipe's, the scenario's, then the user's */
 	clad_train_defaults(&cfg);
+	if (o->recipe)
+		clad_train_recipe(&cfg, o->recipe);
 	clad_scenario_apply(&sc, &cfg);
 	for (int i = 0; i < o->n_set; i++)
 		apply_knob(&knobs[o->set_knob[i]], o->set_arg[i], &cfg);

@@ -29,9 +29,10 @@ clad_train_defaults(clad_train_config *cfg)
 	cfg->dec_lr = 0.01f;
 	cfg->dec_momentum = 0.9f;
 	cfg->dec_tol = 0.001f;
-	cfg->clf_epochs = 100;
+	cfg->clf_epochs = 10;
 	cfg->clf_batch = 128;
 	cfg->clf_lr = 1e-4f;
+	cfg->rotations = 4;
 	cfg->T = 1000.0f;
 	cfg->eps = 0.0161f;
 	cfg->tpr = 0.95;
@@ -44,6 +45,24 @@ clad_train_defaults(clad_train_config *cfg)
 	cfg->svdd_epochs = 50;
 	cfg->svdd_lr = 1e-4f;
 	cfg->svdd_weight_decay = 5e-7f;
+}
+
+int
+clad_train_recipe(clad_train_config *cfg, const char *name)
+{
+	if (strcmp(name, "clad") == 0)
+	{
+		cfg->rotations = 4;
+		cfg->clf_epochs = 10;
+		return 1;
+	}
+	if (strcmp(name, "paper") == 0)
+	{
+		cfg->rotations = 1;
+		cfg->clf_epochs = 100;
+		return 1;
+	}
+	return 0;
 }
 
 int
@@ -368,6 +387,27 @@ done:
 }
 
 /* Stage 3: the classifier learns the pseudo-labels. */
+/*
+ * Rows of a classifier batch: entry e of the epoch's order is image e / R
+ * turned e % R quarter turns (of 4; half turns when R = 2), labelled
+ * cluster * R + turn.  With R = 1: the image and its cluster.
+ */
+static void
+gather_turned(run *r, const int32_t *entries, int B, int R)
+{
+	const clad_model *m = r->m;
+
+	for (int b = 0; b < B; b++)
+	{
+		int			i = entries[b] / R, t = entries[b] % R;
+
+		clad_rotate90(r->xb + (size_t) b * r->img, r->xn + (size_t) i * r->img, 1, m->C, m->H, m->W,
+					  t * 4 / R);
+		r->yb[b] = r->labels[i] * R + t;
+	}
+}
+
+/* Stage 3: the classifier on the self-labels (each image in every orientation). */
 static clad_status
 train_classifier(run *r, clad_stage_log *log)
 {
@@ -376,16 +416,24 @@ train_classifier(run *r, clad_stage_log *log)
 	clad_adam	opt = {cfg->clf_lr, 0.9f, 0.999f, 1e-8f, 0.0f, 0};
 	double		t0 = now();
 	clad_status st = CLAD_OK;
+	int			R = m->rotations, total = r->n * R;
+	/* R = 1 shuffles the stages' shared order on, as before orientations came */
+	int32_t    *order = R == 1 ? r->order : malloc(sizeof(int32_t) * total);
 
+	if (!order)
+		return clad_fail(CLAD_ERR_NOMEM, "out of memory for %d classifier rows", total);
+	if (R > 1)
+		for (int e = 0; e < total; e++)
+			order[e] = e;
 	for (int ep = 0; ep < cfg->clf_epochs && st == CLAD_OK; ep++)
 	{
 		double		sum = 0;
 		int			seen = 0, correct = 0;
 
-		clad_rng_shuffle(&r->rng, r->order, r->n);
-		for (int s = 0; s < r->n; s += cfg->clf_batch)
+		clad_rng_shuffle(&r->rng, order, total);
+		for (int s = 0; s < total; s += cfg->clf_batch)
 		{
-			int			B = batch_at(s, r->n, cfg->clf_batch);
+			int			B = batch_at(s, total, cfg->clf_batch);
 			int			right = 0;
 			clad_loss_spec ce = {.kind = CLAD_LOSS_CROSS_ENTROPY, .labels = r->yb, .T = 1.0f,
 			.correct = &right};
@@ -393,9 +441,7 @@ train_classifier(run *r, clad_stage_log *log)
 
 			if (B == 0)
 				break;
-			gather(r->xb, r->xn, r->order + s, B, r->img);
-			for (int b = 0; b < B; b++)
-				r->yb[b] = r->labels[r->order[s + b]];
+			gather_turned(r, order + s, B, R);
 			if ((st = clad_net_forward(m->clf, r->xb, B, CLAD_TRAIN)) != CLAD_OK ||
 				(st = clad_net_loss(m->clf, &ce, &loss)) != CLAD_OK)
 				break;
@@ -411,16 +457,18 @@ train_classifier(run *r, clad_stage_log *log)
 				break;
 			sum += (double) loss * B;
 			seen += B;
-			report(r, "classifier", ep + 1, cfg->clf_epochs, seen, r->n, sum / seen,
+			report(r, "classifier", ep + 1, cfg->clf_epochs, seen, total, sum / seen,
 				   (double) correct / seen, 0);
 		}
 		if (st == CLAD_OK && seen > 0)
 		{
 			st = log_epoch(log, ep, sum / seen);
-			report(r, "classifier", ep + 1, cfg->clf_epochs, seen, r->n, sum / seen,
+			report(r, "classifier", ep + 1, cfg->clf_epochs, seen, total, sum / seen,
 				   (double) correct / seen, 1);
 		}
 	}
+	if (order != r->order)
+		free(order);
 	log->seconds = now() - t0;
 	return st;
 }
@@ -473,7 +521,7 @@ calibrate(run *r, const float *hold, int nh, double *seconds)
  */
 static clad_status
 run_setup(run *r, const clad_train_config *cfg, const clad_dataset *normal, const char *autoencoder,
-		  const char *classifier, int K, float **hold, int *nh, clad_train_log *log)
+		  const char *classifier, int K, int rotations, float **hold, int *nh, clad_train_log *log)
 {
 	clad_status st;
 	int			maxb;
@@ -490,8 +538,8 @@ run_setup(run *r, const clad_train_config *cfg, const clad_dataset *normal, cons
 	if ((st = clad_device_open(cfg->device[0] ? cfg->device : "cpu", &r->dev)) != CLAD_OK)
 		return st;
 	snprintf(log->device, sizeof(log->device), "%s", clad_device_describe(r->dev));
-	if ((st = clad_model_create(autoencoder, classifier, normal->C, normal->H, normal->W,
-								K, cfg->latent, &r->m)) != CLAD_OK)
+	if ((st = clad_model_create_rotations(autoencoder, classifier, normal->C, normal->H, normal->W,
+										  K, cfg->latent, rotations, &r->m)) != CLAD_OK)
 		return st;
 	r->cfg = cfg;
 	r->img = (size_t) normal->C * normal->H * normal->W;
@@ -577,7 +625,8 @@ clad_train(const clad_train_config *cfg, const clad_dataset *normal,
 	if (!clad_is_ae_target(cfg->ae_target))
 		return clad_fail(CLAD_ERR_INVALID, "the autoencoder's target must be normalised or pixels, not \"%.32s\"",
 						 cfg->ae_target);
-	if ((st = run_setup(&r, cfg, normal, cfg->autoencoder, cfg->classifier, cfg->K, &hold, &nh, log)) != CLAD_OK)
+	if ((st = run_setup(&r, cfg, normal, cfg->autoencoder, cfg->classifier, cfg->K, cfg->rotations,
+						&hold, &nh, log)) != CLAD_OK)
 		goto done;
 	r.progress = progress;
 	r.arg = arg;
@@ -672,7 +721,7 @@ clad_train_deepsvdd(const clad_train_config *cfg, const clad_dataset *normal, cl
 	*center = NULL;
 	memset(log, 0, sizeof(*log));
 	/* the classifier is a stub that is never trained: the smallest there is */
-	if ((st = run_setup(&r, cfg, normal, "cvae_nobias", "linear", 2, &hold, &nh, log)) != CLAD_OK)
+	if ((st = run_setup(&r, cfg, normal, "cvae_nobias", "linear", 2, 1, &hold, &nh, log)) != CLAD_OK)
 		goto done;
 	r.progress = progress;
 	r.arg = arg;

@@ -28,8 +28,10 @@ typedef struct clad_train_config
 	int			dec_epochs, dec_batch;	/* 100, 512 */
 	float		dec_lr, dec_momentum;	/* 0.01, 0.9 */
 	float		dec_tol;			/* stop when fewer than this fraction of labels change (0.001) */
-	int			clf_epochs, clf_batch;	/* 100, 128 */
+	int			clf_epochs, clf_batch;	/* 10, 128 (an epoch: every image in every turn) */
 	float		clf_lr;				/* 1e-4 */
+	int			rotations;			/* orientation self-labels: 4 quarter turns (2: half turns;
+									 * 1: plain self-labels and ODIN, the paper's recipe) */
 
 	float		T, eps;				/* ODIN (1000, 0.0161: see core/odin.h) */
 	double		tpr;				/* threshold at this TPR on held-out normals (0.95) */
@@ -46,8 +48,19 @@ typedef struct clad_train_config
 	float		svdd_weight_decay;	/* 5e-7 (Ruff et al. 2018 on MNIST) */
 } clad_train_config;
 
-/* The reference defaults (MNIST scenarios). */
+/*
+ * The defaults: clad's recipe, the reference's MNIST settings but for the
+ * classifier, trained on orientation self-labels (4 turns, 10 epochs) and
+ * scored by the orientation confidence (core/orientation.h).
+ */
 void		clad_train_defaults(clad_train_config *cfg);
+
+/*
+ * Set a named recipe's settings on cfg: "clad" (the defaults) or "paper"
+ * (the reference's: plain self-labels, 100 classifier epochs, ODIN).
+ * Returns 0 for an unknown name.
+ */
+int			clad_train_recipe(clad_train_config *cfg, const char *name);
 
 /* 1 when name is an autoencoder target ("normalised" or "pixels"), else 0. */
 int			clad_is_ae_target(const char *name);
