@@ -6,7 +6,9 @@
 # 2. tests/test_parity checks clad on every case, with the plain C GEMM and
 #    with CLAD_BLAS_AUTO;
 # 3. tests/test_parity --write-clad-model saves a clad ResNet-18 that
-#    tests/parity/check_clad_model.py runs in torchvision.
+#    tests/parity/check_clad_model.py runs in torchvision;
+# 4. tests/test_orientation --write saves an orientation model whose confidences
+#    tests/parity/check_orientation.py recomputes with torchvision and torch.rot90.
 # Exits non-zero on any failure.  PYTHON: an interpreter with torch and
 # torchvision (default /usr/bin/python3, Debian's python3-torch).
 set -eu
@@ -35,4 +37,9 @@ echo "== clad against PyTorch"
 echo "== PyTorch on a model clad saved"
 ./tests/test_parity --write-clad-model "$OUT/clad_resnet18.safetensors"
 "$PYTHON" tests/parity/check_clad_model.py "$OUT/clad_resnet18.safetensors"
+
+echo "== PyTorch on clad's orientation confidence"
+[ -x tests/test_orientation ] || make tests/test_orientation
+./tests/test_orientation --write "$OUT/clad_orientation.safetensors"
+"$PYTHON" tests/parity/check_orientation.py "$OUT/clad_orientation.safetensors"
 echo "== parity: all passed"
