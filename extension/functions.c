@@ -311,7 +311,7 @@ clad_model_describe(PG_FUNCTION_ARGS)
 	{
 		initStringInfo(&s);
 		appendStringInfoString(&s, "{\"format_version\": ");
-		appendStringInfo(&s, "%d, \"autoencoder\": ", CLAD_FORMAT_VERSION);
+		appendStringInfo(&s, "%d, \"autoencoder\": ", m->rotations > 1 ? 2 : 1);
 		escape_json(&s, m->autoencoder);
 		appendStringInfoString(&s, ", \"classifier\": ");
 		escape_json(&s, m->classifier);
@@ -321,6 +321,7 @@ clad_model_describe(PG_FUNCTION_ARGS)
 		json_floats(&s, m->mean, m->C);
 		appendStringInfoString(&s, ", \"normalize_std\": ");
 		json_floats(&s, m->std, m->C);
+		appendStringInfo(&s, ", \"score\": \"%s\", \"rotations\": %d", clad_model_score_name(m), m->rotations);
 		appendStringInfo(&s, ", \"odin_temperature\": %.9g, \"odin_epsilon\": %.9g, \"threshold\": %.9g"
 						 ", \"calibration_images\": %d, \"bytes\": %zu, \"summary\": %s}",
 						 (double) m->T, (double) m->eps, (double) m->threshold, m->n_calib,

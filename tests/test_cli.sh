@@ -70,7 +70,7 @@ check 'grep -q "^dec: epoch 1/2 loss .* changed" "$T/err_a"' "no plain DEC line"
 check 'grep -q "^classifier: epoch 2/2 loss .* acc .*img/s" "$T/err_a"' "no plain classifier line"
 check 'grep -q "^calibration: " "$T/err_a" && grep -q "^evaluation: " "$T/err_a"' "no calibration/evaluation line"
 check '! grep -q $'"'"'\r'"'"' "$T/err_a"' "carriage returns on a non-terminal"
-check 'grep -q "AUROC" "$T/out_a" && grep -q "^  ODIN (T=1000, eps=0.0161)" "$T/out_a" && grep -q "^  baseline" "$T/out_a"' \
+check 'grep -q "AUROC" "$T/out_a" && grep -q "^  orientation (4 turns)" "$T/out_a" && grep -q "^  baseline" "$T/out_a"' \
 	"no metrics table: $(cat "$T/out_a")"
 check 'grep -q "^flagged at the stored threshold" "$T/out_a"' "no flagged share"
 
@@ -132,7 +132,7 @@ assert d["cluster_sizes"] == c["cluster_sizes"], (d["cluster_sizes"], c["cluster
 for stage in ("autoencoder", "dec", "classifier"):
     a, b = d["stages"][stage]["final_loss"], c["stages"][stage]["final_loss"]
     assert abs(a - b) <= 1e-3 * abs(b) + 1e-6, (stage, a, b)
-for k in ("odin", "baseline"):
+for k in ("score", "baseline"):
     assert abs(d["test"][k]["auroc"] - c["test"][k]["auroc"]) <= 0.01, (k, d["test"][k], c["test"][k])
 assert "device" not in d["settings"]
 EOF' "--device emulated differs from the CPU: $(cat "$T/dev.err" "$T/dev.json" "$T/cpu.json")"
@@ -158,20 +158,23 @@ import json, struct, sys
 m = json.load(open(sys.argv[1]))
 assert m["scenario"] == "mnist:CUR" and m["normal_classes"] == [0, 3, 8], m
 assert m["n_test"] == 200 and m["n_normal"] == 60 and m["n_anomaly"] == 140, m
-for k in ("odin", "baseline"):
+for k in ("score", "baseline"):
     for f in ("auroc", "best_f1", "fpr_at_95tpr", "detection_error", "aupr_in", "aupr_out"):
         assert 0.0 <= m[k][f] <= 1.0, (k, f, m[k][f])
-assert m["odin"]["temperature"] == 1000 and m["baseline"]["temperature"] == 1
+# the default recipe: orientation self-labels, no ODIN
+assert m["score"]["name"] == "orientation" and m["score"]["rotations"] == 4, m["score"]
+assert m["baseline"]["name"] == "upright only" and "odin" not in m, m
 assert 0.0 <= m["flagged"] <= 1.0 and 0.0 <= m["cluster_purity"] <= 1.0
 # the summary in the model holds the same test metrics and every setting
 raw = open(sys.argv[2], "rb").read()
 n = struct.unpack("<Q", raw[:8])[0]
 s = json.loads(json.loads(raw[8:8 + n])["__metadata__"]["summary"])
 assert s["scenario"] == "0,3,8" and s["normal_classes"] == [0, 3, 8], s
-assert s["test"]["odin"]["auroc"] == m["odin"]["auroc"], (s["test"], m)
+assert s["test"]["score"]["auroc"] == m["score"]["auroc"], (s["test"], m)
 st = s["settings"]
 assert st["classifier"] == "cnn" and st["clusters"] == 3 and st["latent"] == 4 and st["seed"] == 7, st
 assert st["ae_epochs"] == 2 and st["clf_lr"] == 0.001 and st["epsilon"] == 0.0161, st
+assert st["rotations"] == 4, st
 for stage in ("autoencoder", "dec", "classifier"):
     assert s["stages"][stage]["epochs"] >= 1 and "seconds" not in s["stages"][stage], s["stages"]
 assert len(s["cluster_sizes"]) == 3 and sum(s["cluster_sizes"]) == s["n_fit"], s
@@ -179,7 +182,32 @@ assert s["n_fit"] + s["n_holdout"] == 120 and s["data"]["format"] == "idx", s
 EOF' "eval --json or the stored summary is wrong: $(cat "$T/eval.json")"
 
 $BIN info "$T/a.safetensors" >"$T/info" 2>&1 || rc=$?
-check '[ $rc -eq 0 ] && grep -q "classifier   cnn, K 3" "$T/info"' "info failed: $(cat "$T/info")"
+check '[ $rc -eq 0 ] && grep -q "classifier   cnn, K 3" "$T/info" && grep -q "orientation confidence, 4 turns" "$T/info"' \
+	"info failed: $(cat "$T/info")"
+
+# --recipe paper: plain self-labels and ODIN, a format-1 model; options after it still count
+rc=0
+$BIN --data "$T/data" --normal 0,3,8 --out "$T/paper.safetensors" "${FAST[@]}" --seed 7 --recipe paper \
+	--clf-epochs 2 --json --quiet >"$T/paper.json" 2>"$T/paper.err" || rc=$?
+check '[ $rc -eq 0 ] && "$PY" - "$T/paper.json" "$T/paper.safetensors" <<'"'"'EOF'"'"'
+import json, struct, sys
+m = json.load(open(sys.argv[1]))
+assert m["score"]["name"] == "odin" and m["odin"] == m["score"], m
+assert m["odin"]["temperature"] == 1000 and m["baseline"]["name"] == "max softmax", m
+raw = open(sys.argv[2], "rb").read()
+meta = json.loads(raw[8:8 + struct.unpack("<Q", raw[:8])[0]])["__metadata__"]
+assert meta["format_version"] == "1" and "score" not in meta and "rotations" not in meta, meta
+s = json.loads(meta["summary"])["settings"]
+assert s["rotations"] == 1 and s["clf_epochs"] == 2, s
+EOF' "--recipe paper did not train an ODIN model: $(cat "$T/paper.err" "$T/paper.json")"
+$BIN info "$T/paper.safetensors" >"$T/info" 2>&1 || rc=$?
+check '[ $rc -eq 0 ] && grep -q "ODIN" "$T/info"' "info of an ODIN model: $(cat "$T/info")"
+rc=0
+$BIN --recipe nonsense --data "$T/data" --normal 0,3,8 >"$T/out" 2>&1 || rc=$?
+check '[ $rc -eq 2 ] && grep -q "recipe must be clad or paper" "$T/out"' "bad --recipe: rc $rc $(cat "$T/out")"
+rc=0
+$BIN --rotations 3 --data "$T/data" --normal 0,3,8 >"$T/out" 2>&1 || rc=$?
+check '[ $rc -eq 2 ] && grep -q "rotations must be 1, 2 or 4" "$T/out"' "bad --rotations: rc $rc $(cat "$T/out")"
 
 # a terminal gets a redrawn bar (through script(1) when it is installed)
 if command -v script >/dev/null 2>&1; then

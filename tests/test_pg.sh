@@ -126,7 +126,7 @@ assert j["input_shape"] == [1, 28, 28], j["input_shape"]
 assert s["data"]["format"] == "postgresql" and s["data"]["query"] == sys.argv[2], s["data"]
 assert s["data"]["test_query"] == sys.argv[3] and "path" not in s["data"], s["data"]
 assert s["normal_classes"] == [1, 4, 7] and s["data"]["train_images"] == 300, s
-assert 0 <= s["test"]["odin"]["auroc"] <= 1 and s["test"]["n_test"] == 200, s["test"]
+assert 0 <= s["test"]["score"]["auroc"] <= 1 and s["test"]["n_test"] == 200, s["test"]
 EOF
 check '[ $rc -eq 0 ]' "model summary: $(cat "$T/info.err" "$T/info.chk" 2>/dev/null)"
 check '! grep -qF "$SOCK" "$T/m.safetensors"' "the connection string is stored in the model"

@@ -2232,6 +2232,8 @@ cmd_info(const options *o)
 			SET(j, "input_shape", json_pack("[iii]", m->C, m->H, m->W));
 			SET(j, "clusters", json_integer(m->K));
 			SET(j, "latent", json_integer(m->latent));
+			SET(j, "score", json_string(clad_model_score_name(m)));
+			SET(j, "rotations", json_integer(m->rotations));
 			SET(j, "temperature", num_float(m->T));
 			SET(j, "epsilon", num_float(m->eps));
 			SET(j, "threshold", num_float(m->threshold));
@@ -2257,8 +2259,12 @@ cmd_info(const options *o)
 		printf(", std");
 		for (int c = 0; c < m->C; c++)
 			printf(" %.6g", m->std[c]);
-		printf("\n  ODIN         T %g, eps %g (reference convention %g)\n", m->T, m->eps,
-			   m->eps / CLAD_REFERENCE_EPS_FACTOR);
+		if (m->rotations > 1)
+			printf("\n  score        orientation confidence, %d turns (classifier outputs %d x %d)\n",
+				   m->rotations, m->K, m->rotations);
+		else
+			printf("\n  score        ODIN, T %g, eps %g (reference convention %g)\n", m->T, m->eps,
+				   m->eps / CLAD_REFERENCE_EPS_FACTOR);
 		printf("  threshold    %.6g, %d held-out normal confidences\n", m->threshold, m->n_calib);
 		if (summary)
 		{

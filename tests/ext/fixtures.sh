@@ -3,8 +3,9 @@
 #
 #   regress_fixtures DIR
 # trains two small models on real digits (cnn classifier, one epoch per stage:
-# seconds): DIR/model1.safetensors (mnist:3, K 4, seed 1) and model2 (mnist:7,
-# K 5, seed 2); writes images in every format and malformed ones
+# seconds): DIR/model1.safetensors (mnist:3, K 4, seed 1; the default recipe, an
+# orientation model) and model2 (mnist:7, K 5, seed 2; --recipe paper, an ODIN
+# model, as every model was before orientation models); writes images in every format and malformed ones
 # (tests/ext/make_images.py) and malformed models (tests/ext/make_bad_models.py);
 # makes it all readable by the server and exports CLAD_REGRESS_DATA=DIR.
 # Uses BIN (clad-train), PY (python with Pillow) and MNIST (an idx directory).
@@ -15,17 +16,19 @@ regress_fixtures() {
 	local d=$1
 	mkdir -p "$d"
 	fixture_model "$d/model1.safetensors" mnist:3 4 1
-	fixture_model "$d/model2.safetensors" mnist:7 5 2
+	fixture_model "$d/model2.safetensors" mnist:7 5 2 --recipe paper
 	"$PY" tests/ext/make_images.py "$MNIST" "$d"
 	"$PY" tests/ext/make_bad_models.py "$d/model1.safetensors" "$d/bad_models"
 	chmod -R a+rX "$d"
 	export CLAD_REGRESS_DATA=$d
 }
 
-# fixture_model OUT NORMAL K SEED: a small cnn model on real digits, one epoch
-# per stage (seconds).
+# fixture_model OUT NORMAL K SEED [OPTION...]: a small cnn model on real digits,
+# one epoch per stage (seconds); the options go to clad-train.
 fixture_model() {
-	"$BIN" --data "mnist:$MNIST" --classifier cnn --ae-epochs 1 --dec-epochs 1 --clf-epochs 1 \
+	local out=$1 normal=$2 k=$3 seed=$4
+	shift 4
+	"$BIN" --data "mnist:$MNIST" --classifier cnn --ae-epochs 1 --dec-epochs 1 "$@" --clf-epochs 1 \
 		--ae-batch 64 --dec-batch 64 --kmeans-restarts 2 --no-eval --quiet \
-		--normal "$2" -K "$3" --seed "$4" --out "$1" >/dev/null
+		--normal "$normal" -K "$k" --seed "$seed" --out "$out" >/dev/null
 }

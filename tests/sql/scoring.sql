@@ -11,10 +11,11 @@ SELECT clad_score(:'img3'::bytea) = clad_score('digits', :'img3'::bytea) AS by_n
 	   clad_cluster(:'img3'::bytea) = clad_cluster('digits', :'img3'::bytea) AS cluster,
 	   clad_cluster_probs(:'img3'::bytea) = clad_cluster_probs(1, :'img3'::bytea) AS probs;
 
--- ranges and shapes, on 40 real digits
+-- ranges and shapes, on 40 real digits (version 1: an orientation model, whose
+-- confidence is a geometric mean of probabilities, in (0, 1])
 SELECT count(*) AS n,
 	   bool_and(clad_score(img) BETWEEN 0 AND 1) AS score_in_0_1,
-	   bool_and(clad_confidence(img) BETWEEN 0.25 AND 1) AS conf_in_1_over_k_1,
+	   bool_and(clad_confidence(img) > 0 AND clad_confidence(img) <= 1) AS conf_in_0_1,
 	   bool_and(array_length(clad_embed(img), 1) = 10) AS latent_10,
 	   bool_and(array_length(clad_cluster_probs(img), 1) = 4) AS k_4,
 	   bool_and(abs((SELECT sum(p) FROM unnest(clad_cluster_probs(img)) p) - 1) < 1e-5) AS probs_sum_1,
@@ -103,3 +104,14 @@ SELECT count(clad_score(2, img)) FROM digits;
 SELECT clad_cache_loads() AS loads_after;
 SELECT version, name, calls > 0 AS used FROM clad_cache() ORDER BY version;
 RESET clad.model;
+
+-- version 2 (model2): an ODIN model, as every model was before orientation models;
+-- its confidence is a max softmax of K = 5 classes, in [1/5, 1]
+SELECT clad_model_describe(model)->>'score' AS score, clad_model_describe(model)->>'rotations' AS rotations,
+	   clad_model_describe(model)->>'format_version' AS format_version
+FROM clad.model_versions WHERE id IN (1, 2) ORDER BY id;
+SELECT count(*) AS n,
+	   bool_and(clad_confidence(2, img) BETWEEN 0.2 AND 1) AS conf_in_1_over_k_1,
+	   bool_and(clad_score(2, img) BETWEEN 0 AND 1) AS score_in_0_1,
+	   count(DISTINCT clad_confidence(2, img)) > 1 AS confidences_differ
+FROM digits;
