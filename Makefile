@@ -287,7 +287,7 @@ test: check-schedule
 
 # The database part of `make bench` (issue 5): bench/db/run.sh installs what the
 # PL/Python side needs when missing (as root: postgresql-plpython3-15), trains
-# bench/build/r18.safetensors once (cached), starts a throwaway cluster and measures
+# bench/build/r18_odin.safetensors and r18_orientation.safetensors once (cached), starts a throwaway cluster and measures
 # clad_score against a PL/Python + PyTorch scorer on the same model and digits: per
 # row, batch 64, parallel workers (cold included), first call, backend memory.
 # Writes bench/build/db_results.json and db_throughput.svg.  Installs the extension

@@ -2,13 +2,17 @@
 
 Usage: paper_table.py RESULTS_DIR BUDGET
 
-Reads RESULTS_DIR/METHOD_SCENARIO.json (clad-train --json reports: CLAD's "odin"
-metrics, the baselines' "metrics") and prints, per scenario, the AUROC (%) of CLAD,
-the one-class SVM and Deep SVDD measured here beside the paper's (Tables 1 and 3 of
-the paper, ../shared/seed/).  Standard library only.
+Reads RESULTS_DIR/METHOD_SCENARIO_sSEED.json (clad-train --json reports: CLAD's "score"
+metrics, the baselines' "metrics") and prints, per scenario, the AUROC (%) of clad's
+CLAD (default recipe), CLAD as the paper trains it (--recipe paper), the one-class SVM
+and Deep SVDD measured here, as the mean over the seeds found with their range, beside
+the paper's (Tables 1 and 3 of the paper).  Standard library only.
 """
+import glob
 import json
 import os
+import re
+import statistics
 import sys
 
 # The paper's AUROC (%): OCSVM, DeepSVDD, CLAD (Table 1: latent-class scenarios;
@@ -21,46 +25,59 @@ PAPER = {
     "9": (91.3, 96.5, 92.0),
 }
 SCENARIOS = ["CUR", "STR", "MIX"] + [str(d) for d in range(10)]
+METHODS = (("clad", "clad (default)"), ("clad-paper", "clad --recipe paper"),
+           ("ocsvm", "OCSVM"), ("deepsvdd", "Deep SVDD"))
 
 
-def auroc(d, method, sc):
-    path = os.path.join(d, "%s_%s.json" % (method, sc))
-    if not os.path.exists(path):
-        return None
-    m = json.load(open(path))
-    return 100.0 * (m["odin"]["auroc"] if method == "clad" else m["metrics"]["auroc"])
+def aurocs(d, method, sc):
+    """{seed: AUROC (%)} of the reports found."""
+    out = {}
+    for path in glob.glob(os.path.join(d, "%s_%s_s*.json" % (method, sc))):
+        seed = int(re.search(r"_s(\d+)\.json$", path).group(1))
+        m = json.load(open(path))
+        if method.startswith("clad"):
+            v = (m.get("score") or m["odin"])["auroc"]
+        else:
+            v = m["metrics"]["auroc"]
+        out[seed] = 100.0 * v
+    return out
 
 
-def cell(v):
-    return "-" if v is None else "%.1f" % v
+def cell(vals):
+    if not vals:
+        return "-"
+    if len(vals) == 1:
+        return "%.1f (1 seed)" % vals[0]
+    return "%.1f (%.1f-%.1f, %d seeds)" % (statistics.mean(vals), min(vals), max(vals), len(vals))
 
 
 def main():
     d, budget = sys.argv[1], sys.argv[2]
-    rows = []
-    for sc in SCENARIOS:
-        got = [auroc(d, m, sc) for m in ("clad", "ocsvm", "deepsvdd")]
-        rows.append((sc, got, PAPER[sc]))
-    print("AUROC (%%) on the 2,000 real MNIST test digits (`make paper`, budget %s, seed 1); "
-          "the paper's numbers (60,000 training digits, its budget) beside them." % budget)
+    got = {(m, sc): aurocs(d, m, sc) for m, _ in METHODS for sc in SCENARIOS}
+    print("AUROC (%%) on the 2,000 real MNIST test digits (`make paper`, budget %s): mean over "
+          "the seeds run, (lowest-highest, seeds); the paper's numbers (60,000 training digits, "
+          "its budget) beside them." % budget)
     print()
-    print("| scenario | CLAD | OCSVM | Deep SVDD | paper: CLAD | paper: OCSVM | paper: DeepSVDD |")
-    print("|---|---|---|---|---|---|---|")
-    for sc, got, paper in rows:
+    print("| scenario | " + " | ".join(label for _, label in METHODS)
+          + " | paper: CLAD | paper: OCSVM | paper: DeepSVDD |")
+    print("|---" * (len(METHODS) + 4) + "|")
+    for sc in SCENARIOS:
         name = "mnist:%s" % sc if not sc.isdigit() else "digit %s alone" % sc
-        best = max((v for v in got if v is not None), default=None)
-        cells = ["**%s**" % cell(v) if v is not None and v == best else cell(v) for v in got]
-        print("| %s | %s | %s | %s | %.1f | %.1f | %.1f |" % (
-            name, cells[0], cells[1], cells[2], paper[2], paper[0], paper[1]))
-    for label, idx in (("latent-class mean", slice(0, 3)), ("one-class mean", slice(3, 13))):
-        part = rows[idx]
-        means = []
-        for k in range(3):
-            vals = [r[1][k] for r in part if r[1][k] is not None]
-            means.append(sum(vals) / len(vals) if len(vals) == len(part) else None)
-        pm = [sum(r[2][k] for r in part) / len(part) for k in (2, 0, 1)]
-        print("| *%s* | %s | %s | %s | %.1f | %.1f | %.1f |" % (
-            label, cell(means[0]), cell(means[1]), cell(means[2]), pm[0], pm[1], pm[2]))
+        vals = [sorted(got[(m, sc)].values()) for m, _ in METHODS]
+        means = [statistics.mean(v) if v else None for v in vals]
+        best = max((v for v in means if v is not None), default=None)
+        cells = ["**%s**" % cell(v) if v and means[i] == best else cell(v) for i, v in enumerate(vals)]
+        p = PAPER[sc]
+        print("| %s | %s | %.1f | %.1f | %.1f |" % (name, " | ".join(cells), p[2], p[0], p[1]))
+    for label, scs in (("latent-class mean", SCENARIOS[:3]), ("one-class mean", SCENARIOS[3:])):
+        cells = []
+        for m, _ in METHODS:
+            # per seed present in every scenario: the mean over the scenarios
+            seeds = set.intersection(*(set(got[(m, sc)]) for sc in scs))
+            per_seed = [statistics.mean(got[(m, sc)][s] for sc in scs) for s in sorted(seeds)]
+            cells.append(cell(per_seed))
+        pm = [statistics.mean(PAPER[sc][k] for sc in scs) for k in (2, 0, 1)]
+        print("| *%s* | %s | %.1f | %.1f | %.1f |" % (label, " | ".join(cells), pm[0], pm[1], pm[2]))
 
 
 if __name__ == "__main__":
