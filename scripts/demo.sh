@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-/usr/bin/python3}
 [ -x "$PY" ] || PY=python3
-DEMO_FLAGS=${DEMO_FLAGS:---ae-epochs 20 --dec-epochs 10 --clf-epochs 3}
+DEMO_FLAGS=${DEMO_FLAGS:---ae-epochs 20 --dec-epochs 10 --clf-epochs 2}
 
 . tests/pgcluster.sh
 pgc_start clad_demo

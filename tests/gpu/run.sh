@@ -5,7 +5,7 @@
 #      shapes and every reference model: outputs within 1e-4, gradients within
 #      1e-3, BatchNorm statistics, SGD and Adam steps; see tests/test_device.c);
 #   2. a short mnist:STR run (ResNet-18) on the GPU and on the CPU, same seed:
-#      the ODIN AUROCs must agree within 1 point; the time per epoch of each
+#      the AUROCs must agree within 1 point; the time per epoch of each
 #      stage on both (the CPU one pinned to 2 cores with 2 BLAS threads, the
 #      size of the development machines);
 #   3. the reference's full budget for mnist:CUR (100 + 100 + 100 epochs) on
@@ -112,10 +112,10 @@ def per_epoch(s, stage):
     return st["seconds"] / st["epochs"] if st["epochs"] else float("nan")
 
 g, c = summary("str_gpu"), summary("str_cpu")
-ga, ca = g["test"]["odin"]["auroc"], c["test"]["odin"]["auroc"]
+ga, ca = g["test"]["score"]["auroc"], c["test"]["score"]["auroc"]
 lines = [f"# GPU check ({dev})", "",
          f"- parity (tests/test_device on the GPU): {'passed' if parity_ok else 'FAILED'}",
-         f"- mnist:STR short budget, ODIN AUROC: GPU {100*ga:.2f}, CPU {100*ca:.2f}, "
+         f"- mnist:STR short budget, AUROC: GPU {100*ga:.2f}, CPU {100*ca:.2f}, "
          f"difference {100*abs(ga-ca):.2f} points ({'within' if abs(ga-ca) <= 0.01 else 'NOT within'} 1 point)",
          "", "| stage | GPU s/epoch | CPU (2 cores) s/epoch | speed-up |", "|---|---:|---:|---:|"]
 ok = parity_ok and abs(ga - ca) <= 0.01
@@ -129,7 +129,7 @@ if full_rc == 0:
     lines += ["", f"- mnist:CUR full budget ({t['autoencoder']['epochs']} + {t['dec']['epochs']} + "
               f"{t['classifier']['epochs']} epochs; DEC stops early at its tolerance): "
               f"{wall:.1f} s wall, stages {t['autoencoder']['seconds']:.1f} + {t['dec']['seconds']:.1f} + "
-              f"{t['classifier']['seconds']:.1f} s, ODIN AUROC {100*f['test']['odin']['auroc']:.2f}"]
+              f"{t['classifier']['seconds']:.1f} s, AUROC {100*f['test']['score']['auroc']:.2f}"]
 else:
     lines += ["", f"- mnist:CUR full budget: did not finish within {limit} s (exit {full_rc})"]
     ok = False
