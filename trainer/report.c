@@ -535,6 +535,8 @@ clad_report_write(const char *dir, const clad_report_input *in)
 		{
 			chart		c = {0, 1, 0, 1, 360, 320};
 			int			k;
+			char		score_label[64];
+			const char *base_label = m->rotations > 1 ? "baseline (upright only)" : "baseline (T = 1)";
 
 			for (int i = 0; i < t->n; i++)
 			{
@@ -543,13 +545,17 @@ clad_report_write(const char *dir, const clad_report_input *in)
 			}
 			out(&p, "<div class=\"cell\"><h3>ROC (anomaly = positive)</h3>\n");
 			chart_begin(&p, &c, "roc", "false positive rate", "true positive rate");
+			if (m->rotations > 1)
+				snprintf(score_label, sizeof(score_label), "orientation (%d turns)", m->rotations);
+			else
+				snprintf(score_label, sizeof(score_label), "ODIN (T = %g)", m->T);
 			k = roc(sb, in->anomaly, t->n, fx, fy);
-			polyline(&p, &c, fx, fy, k, palette[1], "baseline (T = 1)");
+			polyline(&p, &c, fx, fy, k, palette[1], base_label);
 			k = roc(so, in->anomaly, t->n, fx, fy);
-			polyline(&p, &c, fx, fy, k, palette[0], "ODIN");
-			out(&p, "<text x=\"230\" y=\"200\" font-size=\"11\" fill=\"%s\">ODIN (T = %g)</text>"
-				"<text x=\"230\" y=\"215\" font-size=\"11\" fill=\"%s\">baseline (T = 1)</text>\n",
-				palette[0], m->T, palette[1]);
+			polyline(&p, &c, fx, fy, k, palette[0], score_label);
+			out(&p, "<text x=\"200\" y=\"200\" font-size=\"11\" fill=\"%s\">%s</text>"
+				"<text x=\"200\" y=\"215\" font-size=\"11\" fill=\"%s\">%s</text>\n",
+				palette[0], score_label, palette[1], base_label);
 			out(&p, "</svg></div>\n");
 		}
 		{

@@ -24,7 +24,7 @@ typedef struct clad_report_input
 	clad_model *m;				/* prepared for scoring or not: batches of 64 are used */
 	const clad_dataset *normal; /* the normal training images (labels: true classes) */
 	const clad_dataset *test;	/* the test split, or NULL */
-	const float *conf, *base;	/* (test->n) ODIN and baseline confidences */
+	const float *conf, *base;	/* (test->n) the model's and the baseline's confidences */
 	const uint8_t *anomaly;		/* (test->n) 1: anomalous */
 } clad_report_input;
 
