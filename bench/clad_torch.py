@@ -83,6 +83,74 @@ def kmeans(x, k, restarts, gen, iters=300, tol=1e-4):
     return best[1]
 
 
+def load_split(data_dir, kind):
+    """Images (N, 1, 28, 28) in [0,1] and labels (N) of an idx split ("train" or "t10k")."""
+    x = read_idx(os.path.join(data_dir, kind + "-images-idx3-ubyte"))
+    y = read_idx(os.path.join(data_dir, kind + "-labels-idx1-ubyte")).long()
+    return x.float().div_(255.0).unsqueeze(1), y
+
+
+def is_normal(y, normal):
+    """Mask of the labels that are among the normal classes."""
+    m = torch.zeros_like(y, dtype=torch.bool)
+    for c in normal:
+        m |= y == c
+    return m
+
+
+def train_autoencoder(xn, h, epochs, gen, shuffle):
+    """Stage 1: the cvae on normalised images xn, Adam 1e-3, batch 512, MSE against xn;
+    dropout and latent sampling on; batches shuffled, or in a fixed order as the
+    reference's loader gives them."""
+    n = xn.shape[0]
+    ae = CVAE(1, 28, 28, h)
+    opt = torch.optim.Adam(ae.parameters(), lr=1e-3)
+    for _ in range(epochs):
+        ae.train()
+        order = torch.randperm(n, generator=gen) if shuffle else torch.arange(n)
+        for idx in order.split(512):
+            _, z = ae.encode(xn[idx])
+            loss = F.mse_loss(ae.decode(z), xn[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return ae
+
+
+def codes(ae, x, train_mode):
+    """Latent codes of x: sampled in training mode (dropout on), the means otherwise."""
+    ae.train(train_mode)
+    with torch.no_grad():
+        return torch.cat([ae.encode(x[i:i + 512])[1 if train_mode else 0] for i in range(0, x.shape[0], 512)])
+
+
+def self_label(ae, xn, K, epochs, gen, on_means):
+    """Stage 2: k-means (20 restarts), then DEC (SGD 0.01, momentum 0.9, batch 512) until
+    fewer than 0.1% of the labels change; on the latent means (clad's convention) or on
+    codes sampled with dropout on (the reference's).  Returns (labels, centres, epochs run)."""
+    n = xn.shape[0]
+    centres = nn.Parameter(kmeans(codes(ae, xn, not on_means), K, 20, gen))
+    dopt = torch.optim.SGD(list(ae.enc.parameters()) + [centres], lr=0.01, momentum=0.9)
+    prev = soft_assign(codes(ae, xn, False), centres).argmax(1)
+    run = 0
+    for _ in range(epochs):
+        run += 1
+        ae.train(not on_means)
+        for idx in torch.arange(n).split(512):
+            mu, z = ae.encode(xn[idx])
+            loss = dec_kl_loss(soft_assign(mu if on_means else z, centres))
+            dopt.zero_grad()
+            loss.backward()
+            dopt.step()
+        with torch.no_grad():
+            cur = soft_assign(codes(ae, xn, False), centres).argmax(1)
+        delta = (cur != prev).float().mean().item()
+        prev = cur
+        if delta < 0.001:
+            break
+    return prev, centres, run
+
+
 def resnet18(kaiming_conv1):
     m = torchvision.models.resnet18(num_classes=10)
     m.conv1 = nn.Conv2d(1, 64, 7, 2, 3, bias=False)
@@ -110,21 +178,9 @@ def main():
     K, h, T, eps = 10, 10, 1000.0, 1e-4 * 50 / (79 / 255)
 
     normal = [int(c) for c in a.normal.split(",")]
-
-    def split(kind):
-        x = read_idx(os.path.join(a.data, kind + "-images-idx3-ubyte"))
-        y = read_idx(os.path.join(a.data, kind + "-labels-idx1-ubyte")).long()
-        return x.float().div_(255.0).unsqueeze(1), y
-
-    def is_normal(y):
-        m = torch.zeros_like(y, dtype=torch.bool)
-        for c in normal:
-            m |= y == c
-        return m
-
-    trx, try_ = split("train")
-    tex, tey = split("t10k")
-    keep = is_normal(try_)
+    trx, try_ = load_split(a.data, "train")
+    tex, tey = load_split(a.data, "t10k")
+    keep = is_normal(try_, normal)
     pix, lab_true = trx[keep], try_[keep]
     n_all = pix.shape[0]
     n = n_all - int(math.floor(n_all * a.holdout))
@@ -136,47 +192,12 @@ def main():
 
     # 1. autoencoder
     t0 = time.perf_counter()
-    ae = CVAE(1, 28, 28, h)
-    opt = torch.optim.Adam(ae.parameters(), lr=1e-3)
-    for _ in range(a.ae_epochs):
-        ae.train()
-        order = torch.randperm(n, generator=gen) if clad else torch.arange(n)
-        for idx in order.split(512):
-            _, z = ae.encode(xn[idx])
-            loss = F.mse_loss(ae.decode(z), xn[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    ae = train_autoencoder(xn, h, a.ae_epochs, gen, shuffle=clad)
     times["ae_s"] = time.perf_counter() - t0
 
     # 2. k-means, then DEC
     t0 = time.perf_counter()
-
-    def codes(train_mode):
-        ae.train(train_mode)
-        with torch.no_grad():
-            return torch.cat([ae.encode(xn[i:i + 512])[1 if train_mode else 0] for i in range(0, n, 512)])
-
-    centres = nn.Parameter(kmeans(codes(not clad), K, 20, gen))
-    dopt = torch.optim.SGD(list(ae.enc.parameters()) + [centres], lr=0.01, momentum=0.9)
-    prev = soft_assign(codes(False), centres).argmax(1)
-    dec_epochs_run = 0
-    for _ in range(a.dec_epochs):
-        dec_epochs_run += 1
-        ae.train(not clad)
-        for idx in torch.arange(n).split(512):
-            mu, z = ae.encode(xn[idx])
-            loss = dec_kl_loss(soft_assign(mu if clad else z, centres))
-            dopt.zero_grad()
-            loss.backward()
-            dopt.step()
-        with torch.no_grad():
-            cur = soft_assign(codes(False), centres).argmax(1)
-        delta = (cur != prev).float().mean().item()
-        prev = cur
-        if delta < 0.001:
-            break
-    pseudo = prev
+    pseudo, _, dec_epochs_run = self_label(ae, xn, K, a.dec_epochs, gen, on_means=clad)
     purity = sum(torch.bincount(lab_true[pseudo == j], minlength=10).max().item()
                  for j in range(K) if (pseudo == j).any()) / n
     times["dec_s"] = time.perf_counter() - t0
@@ -212,7 +233,7 @@ def main():
             odin.append(F.softmax(clf(xp) / T, 1).max(1).values)
     odin, base = torch.cat(odin), torch.cat(base)
     times["odin_s"] = time.perf_counter() - t0
-    m = is_normal(tey)
+    m = is_normal(tey, normal)
     print(json.dumps({
         "normal": a.normal, "seed": a.seed, "clad_conventions": clad,
         "epochs": [a.ae_epochs, dec_epochs_run, a.clf_epochs], "n_fit": n,

@@ -25,7 +25,6 @@ The rot_* scores need --rotations 4.  Run with /usr/bin/python3.
 """
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -35,8 +34,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_train_torch import CVAE, dec_kl_loss, read_idx, soft_assign  # noqa: E402
-from clad_torch import auroc, kmeans, resnet18  # noqa: E402
+from clad_torch import auroc, codes, is_normal, load_split, resnet18, self_label, train_autoencoder  # noqa: E402
 
 
 def main():
@@ -60,19 +58,8 @@ def main():
     K, R, h, T, eps = a.K, a.rotations, 10, 1000.0, 0.0161
     normal = [int(c) for c in a.normal.split(",")]
 
-    def split(kind):
-        x = read_idx(os.path.join(a.data, kind + "-images-idx3-ubyte"))
-        y = read_idx(os.path.join(a.data, kind + "-labels-idx1-ubyte")).long()
-        return x.float().div_(255.0).unsqueeze(1), y
-
-    def is_normal(y):
-        m = torch.zeros_like(y, dtype=torch.bool)
-        for c in normal:
-            m |= y == c
-        return m
-
-    trx, try_ = split("train")
-    keep = is_normal(try_)
+    trx, try_ = load_split(a.data, "train")
+    keep = is_normal(try_, normal)
     pix_all, lab_all = trx[keep], try_[keep]
     perm = torch.randperm(pix_all.shape[0], generator=gen)
     n_fit = int(0.8 * pix_all.shape[0])
@@ -83,8 +70,8 @@ def main():
         ev_normal = torch.cat([torch.ones(pix_all.shape[0] - n_fit, dtype=torch.bool),
                                torch.zeros(int((~keep).sum()), dtype=torch.bool)])
     else:
-        ev_x, tey = split("t10k")
-        ev_normal = is_normal(tey)
+        ev_x, tey = load_split(a.data, "t10k")
+        ev_normal = is_normal(tey, normal)
     n = pix.shape[0]
     mean, std = pix.mean().item(), pix.std(unbiased=False).item()
     xn = ((pix - mean) / std).contiguous()
@@ -93,22 +80,8 @@ def main():
 
     # 1. autoencoder (shuffled batches, as clad-train)
     t0 = time.perf_counter()
-    ae = CVAE(1, 28, 28, h)
-    opt = torch.optim.Adam(ae.parameters(), lr=1e-3)
-    for _ in range(a.ae_epochs):
-        ae.train()
-        for idx in torch.randperm(n, generator=gen).split(512):
-            _, z = ae.encode(xn[idx])
-            loss = F.mse_loss(ae.decode(z), xn[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    ae = train_autoencoder(xn, h, a.ae_epochs, gen, shuffle=True)
     times["ae_s"] = time.perf_counter() - t0
-
-    def codes(x):
-        ae.eval()
-        with torch.no_grad():
-            return torch.cat([ae.encode(x[i:i + 512])[0] for i in range(0, x.shape[0], 512)])
 
     with torch.no_grad():
         ae.eval()
@@ -117,31 +90,12 @@ def main():
 
     # 2. k-means on the latent means, then DEC
     t0 = time.perf_counter()
-    centres = nn.Parameter(kmeans(codes(xn), K, 20, gen))
-    dopt = torch.optim.SGD(list(ae.enc.parameters()) + [centres], lr=0.01, momentum=0.9)
-    prev = soft_assign(codes(xn), centres).argmax(1)
-    dec_run = 0
-    for _ in range(a.dec_epochs):
-        dec_run += 1
-        ae.eval()
-        for idx in torch.arange(n).split(512):
-            mu, _ = ae.encode(xn[idx])
-            loss = dec_kl_loss(soft_assign(mu, centres))
-            dopt.zero_grad()
-            loss.backward()
-            dopt.step()
-        with torch.no_grad():
-            cur = soft_assign(codes(xn), centres).argmax(1)
-        delta = (cur != prev).float().mean().item()
-        prev = cur
-        if delta < 0.001:
-            break
-    pseudo = prev
+    pseudo, centres, dec_run = self_label(ae, xn, K, a.dec_epochs, gen, on_means=True)
     sizes = torch.bincount(pseudo, minlength=K)
     purity = sum(torch.bincount(lab_true[pseudo == j], minlength=10).max().item()
                  for j in range(K) if (pseudo == j).any()) / n
     with torch.no_grad():
-        dec_dist = torch.cdist(codes(xe), centres.detach()).min(1).values
+        dec_dist = torch.cdist(codes(ae, xe, False), centres.detach()).min(1).values
     times["dec_s"] = time.perf_counter() - t0
 
     # 3. ResNet-18 on (cluster, rotation) labels
