@@ -349,18 +349,20 @@ scale: trainer/clad-train data extension
 	$(MAKE) install
 	./bench/scale/run.sh
 
-# The paper's comparison on the real MNIST split (issue 8): CLAD, OCSVM and Deep SVDD on
-# mnist:CUR/STR/MIX and the ten one-class digits, then a markdown table beside the paper's
-# numbers (scripts/paper.sh, results/paper/BUDGET/table.md).  PAPER_BUDGET=full (the
-# reference's budget: hours here) or short (the test suite's: about 20 minutes), PAPER_JOBS
-# (2).  Not part of make test.
+# The paper's comparison on the real MNIST split: clad's default recipe, --recipe paper,
+# OCSVM and Deep SVDD on mnist:CUR/STR/MIX and the ten one-class digits, then a markdown
+# table of means over seeds beside the paper's numbers (scripts/paper.sh,
+# results/paper/BUDGET/table.md).  PAPER_BUDGET=full (the recipes' budgets: hours here) or
+# short (the test suite's), PAPER_SEEDS ("1"; e.g. "1 2 3 4"), PAPER_METHODS,
+# PAPER_SCENARIOS, PAPER_JOBS (2).  Not part of make test.
 .PHONY: paper
 paper: trainer/clad-train data
 	./scripts/paper.sh
 
-# clad-train against CLAD re-implemented in PyTorch (bench/clad_torch.py) on the
-# real-MNIST split, issue 3's budget, CUR/STR/MIX, QUALITY_SEEDS (4) seeds each:
-# results/quality/table.md.  About 40 minutes here; not part of make test.
+# clad-train (default recipe and --recipe paper) against CLAD re-implemented in PyTorch
+# (bench/clad_torch.py) on the real-MNIST split, a short budget, CUR/STR/MIX,
+# QUALITY_SEEDS (4) seeds each: results/quality/table.md.  About an hour here; not part
+# of make test.
 .PHONY: quality
 quality: trainer/clad-train data
 	./bench/quality.sh
