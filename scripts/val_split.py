@@ -1,12 +1,14 @@
 """scripts/val_split.py: the validation split, carved from the training digits alone.
 
-usage: val_split.py [SRC_DIR] [DST_DIR] [--seed S]
+usage: val_split.py [SRC_DIR] [DST_DIR] [--seed S] [--train-fraction F]
 
 Reads the 8,000 training digits of `make data` (SRC_DIR, default data/mnist) and writes
 DST_DIR (default data/mnist-val) in the same idx format: its train files hold a seeded
 80% of every class, its t10k files the other 20%.  Settings are chosen on this split
 (train on its train files, evaluate on its t10k files); the 2,000 test digits are not
-read.  Run with /usr/bin/python3 (numpy not needed).
+read.  --train-fraction F (0 < F <= 1) keeps a seeded fraction F of every class's
+training part (the validation part stays whole): how AUROC moves with the amount of
+normal data.  Run with /usr/bin/python3 (numpy not needed).
 """
 import os
 import random
@@ -30,11 +32,21 @@ def write_idx(path, magic, dims, body):
 
 
 def main():
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    seed = 1
-    if "--seed" in sys.argv:
-        seed = int(sys.argv[sys.argv.index("--seed") + 1])
-        args = [a for a in args if a != str(seed)]
+    argv = sys.argv[1:]
+    opts = {"--seed": "1", "--train-fraction": "1"}
+    args = []
+    while argv:
+        a = argv.pop(0)
+        if a in opts and argv:
+            opts[a] = argv.pop(0)
+        elif a.startswith("--"):
+            sys.exit("val_split.py: unknown option %s" % a)
+        else:
+            args.append(a)
+    seed = int(opts["--seed"])
+    fraction = float(opts["--train-fraction"])
+    if not 0 < fraction <= 1:
+        sys.exit("val_split.py: --train-fraction must be in (0, 1], not %s" % fraction)
     src = args[0] if args else "data/mnist"
     dst = args[1] if len(args) > 1 else "data/mnist-val"
     im_magic, im_dims, im = read_idx(os.path.join(src, "train-images-idx3-ubyte"))
@@ -49,7 +61,9 @@ def main():
         idx = by_class[c][:]
         rng.shuffle(idx)
         cut = int(0.8 * len(idx))
-        fit += idx[:cut]
+        # the fraction is cut from the already shuffled training part, so the validation
+        # digits are the same whatever the fraction
+        fit += idx[:max(1, int(round(fraction * cut)))]
         val += idx[cut:]
     fit.sort()
     val.sort()
