@@ -795,7 +795,7 @@ clad_image_convert(const float *in, int inC, int inH, int inW, int C, int H, int
 		return clad_fail(CLAD_ERR_OVERFLOW, "image: input size overflows");
 	for (size_t i = 0; i < plane * (size_t) inC; i++)
 		if (!(in[i] >= 0.0f && in[i] <= 1.0f))	/* false for NaN too */
-			return clad_fail(CLAD_ERR_NUMERIC, "image: pixel %zu is %g, not in [0,1]", i,
+			return clad_fail(CLAD_ERR_NUMERIC, "image: pixel %zu is %.8g, not in [0,1]", i,
 							 (double) in[i]);
 	src = in;
 	if (inC != C)

@@ -35,11 +35,16 @@ _PG_init(void)
 							   "Name of the clad model used by the scoring functions called without one.",
 							   "Its active version is used, looked up once per statement.",
 							   &clad_setting_model, "", PGC_USERSET, 0, NULL, NULL, NULL);
+	/*
+	 * A superuser's setting: decoding takes memory in proportion to the pixels
+	 * (a few bytes each), so a role that could raise it could take gigabytes of
+	 * a backend.  The ceiling bounds a decode whatever the setting.
+	 */
 	DefineCustomIntVariable("clad.max_image_pixels",
 							"Largest image (width times height) the scoring functions decode.",
 							"Larger images are refused before any pixel memory is allocated.",
-							&clad_setting_max_image_pixels, 16 * 1024 * 1024, 1, INT_MAX,
-							PGC_USERSET, 0, NULL, NULL, NULL);
+							&clad_setting_max_image_pixels, 16 * 1024 * 1024, 1,
+							CLAD_MAX_IMAGE_PIXELS_CEILING, PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("clad.model_cache_size",
 							"Number of model versions each backend keeps parsed in memory.",
 							NULL, &clad_setting_model_cache_size, 4, 1, 64,

@@ -23,6 +23,8 @@
 /* Settings (GUCs), see _PG_init. */
 extern char *clad_setting_model;		/* clad.model: the default model's name */
 extern int	clad_setting_max_image_pixels;	/* clad.max_image_pixels */
+/* the most clad.max_image_pixels may be set to (8192 x 8192) */
+#define CLAD_MAX_IMAGE_PIXELS_CEILING (64 * 1024 * 1024)
 extern int	clad_setting_model_cache_size;	/* clad.model_cache_size */
 extern bool clad_setting_prepared_files;	/* clad.prepared_files */
 
@@ -91,6 +93,7 @@ typedef struct clad_memo
 	bool		has_embed;		/* z, probs and cluster are valid */
 	float	   *z, *probs;		/* malloc'd (latent), (K) */
 	int32		cluster;
+	int			w, h;			/* the input's size: a hit is refused as the input was */
 } clad_memo;
 
 typedef struct clad_cached_model
@@ -173,7 +176,12 @@ bool		clad_prepared_save(const clad_model *m, const uint8 *sha);
  * or a real[] of pixels in [0,1] ((C,H,W), (H,W) or C*H*W values).
  * Raises an ERROR naming what is wrong.
  */
-void		clad_pixels_from_bytea(const bytea *img, const clad_model *m, float *out);
-void		clad_pixels_from_array(ArrayType *img, const clad_model *m, float *out);
+/* An image's pixels for model m (refused beyond clad.max_image_pixels); *w, *h get its
+ * size as given (before resizing), which the memo keeps to apply the limit again. */
+void		clad_pixels_from_bytea(const bytea *img, const clad_model *m, float *out,
+								   int *w, int *h);
+void		clad_pixels_from_array(ArrayType *img, const clad_model *m, float *out,
+								   int *w, int *h);
+void		clad_check_pixel_count(uint64 w, uint64 h);
 
 #endif

@@ -74,6 +74,7 @@ memo_reset(clad_memo *memo, int kind, const void *bytes, Size len)
 {
 	memo->kind = 0;
 	memo->has_conf = memo->has_embed = false;
+	memo->w = memo->h = 0;		/* set by the decode that fills the answers */
 	if (len > CLAD_MEMO_MAX)
 		return;
 	if (memo->cap < len || memo->key == NULL)
@@ -118,15 +119,17 @@ image_call(FunctionCallInfo fcinfo, clad_output what, clad_ref_kind kind, bool p
 	}
 	if (!memo_matches(memo, pixel_array ? 2 : 1, key, keylen))
 		memo_reset(memo, pixel_array ? 2 : 1, key, keylen);
+	else
+		clad_check_pixel_count((uint64) memo->w, (uint64) memo->h);	/* the limit may have fallen */
 
 	if (!(want_conf ? memo->has_conf : memo->has_embed))
 	{
 		float	   *px = clad_model_pixels(e, (Size) m->C * m->H * m->W);
 
 		if (pixel_array)
-			clad_pixels_from_array(arr, m, px);
+			clad_pixels_from_array(arr, m, px, &memo->w, &memo->h);
 		else
-			clad_pixels_from_bytea(img, m, px);
+			clad_pixels_from_bytea(img, m, px, &memo->w, &memo->h);
 		if (want_conf)
 		{
 			run_model(m, px, 1, &memo->conf, &memo->score, NULL, NULL, NULL);
@@ -201,7 +204,9 @@ batch_call(FunctionCallInfo fcinfo, clad_output what, clad_ref_kind kind)
 
 	for (int start = 0; start < n;)
 	{
-		int			B = 0;
+		int			B = 0,
+					w,
+					h;
 
 		/* the next chunk of non-NULL images */
 		for (; start < n && B < CLAD_EXT_BATCH; start++)
@@ -209,7 +214,7 @@ batch_call(FunctionCallInfo fcinfo, clad_output what, clad_ref_kind kind)
 			if (nulls[start])
 				continue;
 			CHECK_FOR_INTERRUPTS();
-			clad_pixels_from_bytea(DatumGetByteaPP(elems[start]), m, px + (Size) B * plane);
+			clad_pixels_from_bytea(DatumGetByteaPP(elems[start]), m, px + (Size) B * plane, &w, &h);
 			idx[B++] = start;
 		}
 		if (B == 0)

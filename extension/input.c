@@ -9,8 +9,9 @@
 #define SHAPE_FMT "%dx%dx%d"
 #define SHAPE_ARGS(m) (m)->C, (m)->H, (m)->W
 
-static void
-check_pixel_count(uint64 w, uint64 h)
+/* Refuse an image larger than clad.max_image_pixels (before any pixel memory is taken). */
+void
+clad_check_pixel_count(uint64 w, uint64 h)
 {
 	if (w * h > (uint64) clad_setting_max_image_pixels)
 		ereport(ERROR,
@@ -21,7 +22,7 @@ check_pixel_count(uint64 w, uint64 h)
 }
 
 void
-clad_pixels_from_bytea(const bytea *img, const clad_model *m, float *out)
+clad_pixels_from_bytea(const bytea *img, const clad_model *m, float *out, int *wp, int *hp)
 {
 	const uint8_t *b = (const uint8_t *) VARDATA_ANY(img);
 	size_t		len = VARSIZE_ANY_EXHDR(img);
@@ -33,6 +34,9 @@ clad_pixels_from_bytea(const bytea *img, const clad_model *m, float *out)
 	{
 		if (len == raw)
 		{
+			clad_check_pixel_count((uint64) m->W, (uint64) m->H);
+			*wp = m->W;
+			*hp = m->H;
 			if ((st = clad_image_from_raw(b, len, m->C, m->H, m->W, out)) != CLAD_OK)
 				clad_raise(st, ERRCODE_INVALID_BINARY_REPRESENTATION, "invalid raw image");
 			return;
@@ -46,14 +50,16 @@ clad_pixels_from_bytea(const bytea *img, const clad_model *m, float *out)
 	}
 	if ((st = clad_image_probe(b, len, &w, &h, &nc)) != CLAD_OK)
 		clad_raise(st, ERRCODE_INVALID_BINARY_REPRESENTATION, "invalid image");
-	check_pixel_count((uint64) w, (uint64) h);
+	clad_check_pixel_count((uint64) w, (uint64) h);
+	*wp = w;
+	*hp = h;
 	if ((st = clad_image_decode(b, len, m->C, m->H, m->W,
 								(size_t) clad_setting_max_image_pixels, out)) != CLAD_OK)
 		clad_raise(st, ERRCODE_INVALID_BINARY_REPRESENTATION, "invalid image");
 }
 
 void
-clad_pixels_from_array(ArrayType *img, const clad_model *m, float *out)
+clad_pixels_from_array(ArrayType *img, const clad_model *m, float *out, int *wp, int *hp)
 {
 	int			ndim = ARR_NDIM(img);
 	int		   *dims = ARR_DIMS(img);
@@ -100,7 +106,9 @@ clad_pixels_from_array(ArrayType *img, const clad_model *m, float *out)
 					 errmsg("pixel array has %d dimensions; 1 (C*H*W values), 2 (H, W) or 3 (C, H, W) are accepted",
 							ndim)));
 	}
-	check_pixel_count((uint64) w, (uint64) h);
+	clad_check_pixel_count((uint64) w, (uint64) h);
+	*wp = w;
+	*hp = h;
 	if ((st = clad_image_convert((const float *) ARR_DATA_PTR(img), c, h, w, m->C, m->H, m->W, out)) != CLAD_OK)
 		clad_raise(st, ERRCODE_INVALID_PARAMETER_VALUE, "invalid pixel array");
 }

@@ -12,7 +12,7 @@ PG_CPPFLAGS = -Icore -Iextension $(shell pkg-config --cflags jansson libpng)
 SHLIB_LINK  = core/libcladcore.a $(shell pkg-config --libs jansson libpng) -lxxhash -ljpeg -lz -ldl -lm
 
 # pg_regress: tests/sql/*.sql against tests/expected/*.out (make installcheck)
-REGRESS      = setup scoring overloads formats lifecycle errors models privileges pinned install parallel
+REGRESS      = setup scoring overloads formats lifecycle errors models privileges pinned adversarial install parallel
 REGRESS_OPTS = --inputdir=tests --outputdir=tests/build/regress
 
 # paths here are relative to the repository root, not to this file

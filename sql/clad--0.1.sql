@@ -29,8 +29,9 @@ CREATE TABLE clad.models (
 );
 COMMENT ON TABLE clad.models IS 'clad models by name';
 
--- Every version is immutable (a trigger refuses UPDATE): scoring by version id
--- can therefore be IMMUTABLE.  The descriptive columns are derived from the
+-- Every version is immutable (a trigger refuses UPDATE), and an id never names
+-- other bytes, not even after its version is dropped (clad.retired_versions):
+-- scoring by version id can therefore be IMMUTABLE.  The descriptive columns are derived from the
 -- bytes by a trigger that validates them, whoever inserts the row.  Ids come
 -- from a sequence of the extension's own, so that pg_dump keeps its position.
 CREATE SEQUENCE clad.model_versions_id_seq;
@@ -64,18 +65,52 @@ CREATE TABLE clad.active_versions (
 );
 COMMENT ON TABLE clad.active_versions IS 'the version of each clad model that its name scores with';
 
+-- The ids of dropped versions with the SHA-256 of their bytes: an id may take
+-- those bytes again, never others, so that indexes and generated columns over
+-- scoring by id stay true.  Kept by pg_dump like the versions.
+CREATE TABLE clad.retired_versions (
+	id				bigint PRIMARY KEY,
+	name			text NOT NULL,
+	sha256			bytea NOT NULL,
+	retired_at		timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE clad.retired_versions IS 'ids of dropped clad model versions and the bytes they named';
+
+-- The triggers below run only on clad's own tables (a role that attaches them
+-- to a table of its own gets an error, not their effects).
+CREATE FUNCTION clad._check_trigger_table(tg_table_schema name, tg_table_name name) RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF tg_table_schema <> 'clad' OR tg_table_name <> 'model_versions' THEN
+		RAISE EXCEPTION 'clad''s version triggers run on clad.model_versions only, not on %.%',
+			tg_table_schema, tg_table_name USING ERRCODE = 'insufficient_privilege';
+	END IF;
+END $$;
+
 CREATE FUNCTION clad._version_before_insert() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	d jsonb := @extschema@.clad_model_describe(NEW.model);
+	d jsonb;
+	retired_sha bytea;
 BEGIN
+	PERFORM clad._check_trigger_table(TG_TABLE_SCHEMA, TG_TABLE_NAME);
+	d := @extschema@.clad_model_describe(NEW.model);
+	SELECT r.sha256 INTO retired_sha FROM clad.retired_versions r WHERE r.id = NEW.id;
+	IF FOUND AND retired_sha <> sha256(NEW.model) THEN
+		RAISE EXCEPTION 'clad model version % was dropped from this server and named other bytes', NEW.id
+			USING ERRCODE = 'unique_violation',
+				  DETAIL = format('Its bytes had sha256 %s; these have %s.', encode(retired_sha, 'hex'),
+								  encode(sha256(NEW.model), 'hex')),
+				  HINT = 'A version id names one model file for good: load these bytes under a new id.';
+	END IF;
 	NEW.autoencoder := d->>'autoencoder';
 	NEW.classifier := d->>'classifier';
 	NEW.input_shape := ARRAY(SELECT jsonb_array_elements_text(d->'input_shape')::integer);
 	NEW.clusters := (d->>'clusters')::integer;
 	NEW.size_bytes := octet_length(NEW.model);
 	NEW.sha256 := sha256(NEW.model);
-	NEW.created_at := now();
+	-- the column's default on a new version; a restore (pg_restore) keeps the dumped date
+	NEW.created_at := coalesce(NEW.created_at, now());
 	IF NEW.metrics IS NULL OR NEW.metrics = '{}'::jsonb THEN
 		NEW.metrics := coalesce(d->'summary', '{}'::jsonb);
 	END IF;
@@ -83,8 +118,9 @@ BEGIN
 END $$;
 
 CREATE FUNCTION clad._version_immutable() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+	PERFORM clad._check_trigger_table(TG_TABLE_SCHEMA, TG_TABLE_NAME);
 	RAISE EXCEPTION 'clad model versions are immutable'
 		USING ERRCODE = 'object_not_in_prerequisite_state',
 			  HINT = 'Load a new version with clad_load_model and activate it.';
@@ -95,8 +131,10 @@ CREATE TRIGGER version_before_insert BEFORE INSERT ON clad.model_versions
 CREATE TRIGGER version_immutable BEFORE UPDATE ON clad.model_versions
 	FOR EACH ROW EXECUTE FUNCTION clad._version_immutable();
 
--- A version's prepared file (pg_clad/<sha256>.prep in the data directory, shared by
--- the backends that score with it) goes with the last version of those bytes.
+-- A dropped version's id is retired with its bytes' SHA-256; its prepared file
+-- (pg_clad/<sha256>.prep in the data directory, shared by the backends that score
+-- with it) goes with the last version of those bytes.  Not SECURITY DEFINER: only
+-- roles that may delete versions (the lifecycle functions' owner) fire it.
 CREATE FUNCTION clad._prepared_forget(sha256 bytea) RETURNS void
 	AS 'MODULE_PATHNAME', 'clad_prepared_forget'
 	LANGUAGE C STRICT VOLATILE;
@@ -108,8 +146,11 @@ CREATE FUNCTION clad._prepared_prepare(model bytea, sha256 bytea) RETURNS boolea
 REVOKE EXECUTE ON FUNCTION clad._prepared_prepare(bytea, bytea) FROM PUBLIC;
 
 CREATE FUNCTION clad._version_after_delete() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+	PERFORM clad._check_trigger_table(TG_TABLE_SCHEMA, TG_TABLE_NAME);
+	INSERT INTO clad.retired_versions (id, name, sha256) VALUES (OLD.id, OLD.name, OLD.sha256)
+		ON CONFLICT (id) DO NOTHING;
 	IF NOT EXISTS (SELECT 1 FROM clad.model_versions v WHERE v.sha256 = OLD.sha256) THEN
 		PERFORM clad._prepared_forget(OLD.sha256);
 	END IF;
@@ -117,6 +158,9 @@ BEGIN
 END $$;
 CREATE TRIGGER version_after_delete AFTER DELETE ON clad.model_versions
 	FOR EACH ROW EXECUTE FUNCTION clad._version_after_delete();
+-- nobody else may attach them to a table (CREATE TRIGGER needs EXECUTE)
+REVOKE EXECUTE ON FUNCTION clad._version_before_insert(), clad._version_immutable(),
+	clad._version_after_delete() FROM PUBLIC;
 
 CREATE SEQUENCE clad.training_runs_id_seq;
 CREATE TABLE clad.training_runs (
@@ -151,12 +195,13 @@ SELECT pg_catalog.pg_extension_config_dump('clad.models', '');
 SELECT pg_catalog.pg_extension_config_dump('clad.model_versions', '');
 SELECT pg_catalog.pg_extension_config_dump('clad.model_versions_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('clad.active_versions', '');
+SELECT pg_catalog.pg_extension_config_dump('clad.retired_versions', '');
 SELECT pg_catalog.pg_extension_config_dump('clad.training_runs', '');
 SELECT pg_catalog.pg_extension_config_dump('clad.training_runs_id_seq', '');
 
 GRANT USAGE ON SCHEMA clad TO PUBLIC;
-GRANT SELECT ON clad.models, clad.model_versions, clad.active_versions, clad.training_runs,
-	clad.model_list TO PUBLIC;
+GRANT SELECT ON clad.models, clad.model_versions, clad.active_versions, clad.retired_versions,
+	clad.training_runs, clad.model_list TO PUBLIC;
 
 /* ------------------------------------------------------------ lifecycle */
 
@@ -164,7 +209,10 @@ CREATE FUNCTION clad._check_name(name text) RETURNS void
 LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	IF name IS NULL OR name !~ '^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,62}$' THEN
-		RAISE EXCEPTION 'invalid clad model name "%"', name
+		-- a long bad name is shown by its start only
+		RAISE EXCEPTION 'invalid clad model name "%"',
+			CASE WHEN length(name) > 70 THEN left(name, 63) || format('... (%s characters)', length(name))
+				 ELSE name END
 			USING ERRCODE = 'invalid_parameter_value',
 				  DETAIL = 'A model name is 1 to 63 letters, digits, "_", ".", ":" or "-", not starting with a punctuation mark.';
 	END IF;
@@ -204,8 +252,10 @@ END $$;
 -- servers that each hold a copy of the same version (postgres_fdw shards,
 -- Citus nodes): scoring by id then means the same model everywhere.  Storing
 -- the same bytes under the same name again does nothing (it may activate);
--- other bytes or another name under that id are refused.  The id sequence is
--- moved past version, so clad_load_model never hands it out here.
+-- other bytes or another name under that id are refused, as are other bytes
+-- under the id of a dropped version.  The id sequence is moved past version, so
+-- clad_load_model never hands it out here; ids end at 2^53 so that the sequence,
+-- which a rolled-back call cannot move back, keeps room for good.
 CREATE FUNCTION clad_load_model_version(version bigint, name text, model bytea,
 										metrics jsonb DEFAULT NULL, activate boolean DEFAULT NULL)
 	RETURNS bigint
@@ -221,8 +271,8 @@ BEGIN
 		RAISE EXCEPTION 'clad_load_model_version: the version id and the model bytes must not be NULL'
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	IF version < 1 THEN
-		RAISE EXCEPTION 'clad_load_model_version: version ids are positive, not %', version
+	IF version < 1 OR version > 9007199254740992 THEN
+		RAISE EXCEPTION 'clad_load_model_version: version ids are 1 to 2^53 (9007199254740992), not %', version
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	INSERT INTO clad.models AS m (name) VALUES (clad_load_model_version.name) ON CONFLICT DO NOTHING;
@@ -350,11 +400,25 @@ CREATE FUNCTION clad_run_begin(name text, client text DEFAULT NULL) RETURNS bigi
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	r bigint;
+	holder_pid integer;
+	holder_role name;
+	holder_app text;
 BEGIN
 	PERFORM clad._check_name(name);
 	IF NOT pg_try_advisory_lock(1668047204, hashtext(name)) THEN
+		-- any role can take an advisory lock: name the holder so that an operator can act
+		SELECT l.pid, a.usename, a.application_name INTO holder_pid, holder_role, holder_app
+		FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+		WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT d.oid FROM pg_database d
+																	   WHERE d.datname = current_database())
+		  AND l.classid = 1668047204::oid AND l.objid = hashtext(name)::oid AND l.objsubid = 2
+		LIMIT 1;
 		RAISE EXCEPTION 'another training run of clad model "%" is in progress', name
-			USING ERRCODE = 'lock_not_available';
+			USING ERRCODE = 'lock_not_available',
+				  DETAIL = format('The model''s training lock is held by process %s (role %s, application "%s").',
+								  coalesce(holder_pid::text, '?'), coalesce(holder_role::text, '?'),
+								  coalesce(holder_app, '')),
+				  HINT = 'Wait for that run, or end that session with pg_terminate_backend(pid) if it is not a trainer.';
 	END IF;
 	UPDATE clad.training_runs t SET status = 'failed', finished_at = clock_timestamp(),
 		   error = 'abandoned: the trainer disconnected before finishing'

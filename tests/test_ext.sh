@@ -16,8 +16,9 @@
 #   5. statement_timeout (row and batch forms) and pg_cancel_backend stop a long
 #      scoring query within a second; pg_terminate_backend ends one without a
 #      crash or crash recovery in the server log;
-#   6. pg_dump and pg_restore keep the models, their active versions and the
-#      position of the version ids.
+#   6. pg_dump and pg_restore keep the models, their active versions, dates, the
+#      ids of dropped versions, the position of the version ids, and a user table
+#      scoring by id in its own schema (scripts/clad-restore-list).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -213,11 +214,39 @@ echo "pg_terminate_backend: the backend left $((t1 - t0)) ms after the terminate
 
 # ---------------------------------------------------------------- pg_dump keeps the models
 # models are user data (extension config tables): a dump restored into a new
-# database has every version, the active ones, the runs, and new ids follow on
+# database has every version with its date, the active ones, the ids of dropped
+# versions, the runs, and new ids follow on.  A user table in a schema that sorts
+# before "clad", with a generated column over scoring by id, restores whole when
+# pg_restore follows scripts/clad-restore-list.
+gone=$(psql_q <<SQL | tail -1
+SELECT clad_load_model('gone', pg_read_binary_file('$D/model1.safetensors'));
+SELECT clad_load_model('gone', pg_read_binary_file('$D/model2.safetensors')) AS v \gset
+SELECT clad_drop_model('gone', :v);
+SELECT :v;
+SQL
+)
+psql_q >/dev/null <<SQL
+CREATE SCHEMA app;
+CREATE TABLE app.scored (name text PRIMARY KEY, img bytea NOT NULL,
+						 s real GENERATED ALWAYS AS (clad_score(1::bigint, img)) STORED);
+INSERT INTO app.scored SELECT name, img FROM live_imgs;
+SQL
 "$PGBIN/pg_dump" -Fc -d postgres -f "$T/dump.pgc"
 psql_q -c "CREATE DATABASE restored" >/dev/null
-if "$PGBIN/pg_restore" -d restored --exit-on-error "$T/dump.pgc" 2>"$T/restore.err"; then ok
+if PG_RESTORE="$PGBIN/pg_restore" ./scripts/clad-restore-list "$T/dump.pgc" >"$T/restore.list" &&
+	"$PGBIN/pg_restore" -L "$T/restore.list" -d restored --exit-on-error "$T/dump.pgc" 2>"$T/restore.err"; then ok
 else bad "pg_restore: $(head -5 "$T/restore.err")"; fi
+dates="SELECT string_agg(id || '@' || created_at, ' ' ORDER BY id) FROM clad.model_versions"
+[ "$(psql_q -c "$dates")" = "$(psql_q -d restored -c "$dates")" ] && ok ||
+	bad "version dates after restore: $(psql_q -d restored -c "$dates"), before: $(psql_q -c "$dates")"
+retired="SELECT string_agg(id || ':' || encode(sha256, 'hex'), ' ' ORDER BY id) FROM clad.retired_versions"
+r=$(psql_q -d restored -c "$retired")
+[ -n "$r" ] && [ "$(psql_q -c "$retired")" = "$r" ] && ok || bad "retired ids after restore: '$r'"
+msg=$(psql_q -d restored -c "SELECT clad_load_model_version($gone, 'gone', pg_read_binary_file('$D/model1.safetensors'))" 2>&1 || true)
+[[ $msg == *"was dropped from this server"* ]] && ok || bad "a dropped id took other bytes after restore: $msg"
+user_rows="SELECT count(*) || ':' || string_agg(s::text, ',' ORDER BY name) FROM app.scored"
+[ "$(psql_q -c "$user_rows")" = "$(psql_q -d restored -c "$user_rows")" ] && ok ||
+	bad "the user table scoring by id after restore: $(psql_q -d restored -c "$user_rows")"
 listing="SELECT string_agg(name || ':' || coalesce(active_version, 0) || ':' || versions, ' ' ORDER BY name) FROM clad.model_list"
 a=$(psql_q -c "$listing")
 b=$(psql_q -d restored -c "$listing")
