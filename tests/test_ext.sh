@@ -212,6 +212,20 @@ else ok; fi
 [ "$(psql_q -c "SELECT clad_score('live', img) BETWEEN 0 AND 1 FROM par LIMIT 1")" = t ] && ok || bad "no scoring after the terminate"
 echo "pg_terminate_backend: the backend left $((t1 - t0)) ms after the terminate; no crash or recovery in the server log"
 
+# ---------------------------------------------------------------- a held training lock
+# any role can take the advisory lock of a model's training runs: the refusal
+# names the holder's process and role so that an operator can act
+psql_q -c "SET application_name = 'lock_squatter'; SELECT pg_advisory_lock(1668047204, hashtext('locked')), pg_sleep(4)" >/dev/null &
+squatter=$!
+for _ in $(seq 50); do
+	[ "$(psql_q -c "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1668047204")" = 1 ] && break
+	sleep 0.1
+done
+msg=$(psql_q -c "SELECT clad_run_begin('locked')" 2>&1 || true)
+[[ $msg == *"held by process"*"role postgres"*"lock_squatter"* ]] && ok || bad "the refused run does not name the lock's holder: $msg"
+wait $squatter
+echo "held training lock: $(grep -o 'held by process.*' <<<"$msg" | head -1)"
+
 # ---------------------------------------------------------------- pg_dump keeps the models
 # models are user data (extension config tables): a dump restored into a new
 # database has every version with its date, the active ones, the ids of dropped

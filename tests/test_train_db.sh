@@ -257,6 +257,22 @@ P2=$(cat "$T/out")
 check '[ $rc -eq 0 ] && [ ! -s "$T/err" ] && [ "$(active)" = "$P2" ] && [ "$(versions)" = 4 ]' \
 	"push --activate: exit $rc, stdout $P2, active $(active), $(cat "$T/err")"
 check '[ "$(runs)" = 7 ]' "push recorded a training run ($(runs) runs)"
+# a hostile search_path (lookalikes of the lifecycle functions and an "=" on text
+# that is always true, before the extension's schema) changes nothing
+q "create schema evil;
+   create function evil.clad_load_model(text, bytea, jsonb, boolean) returns bigint language sql as 'select 424242::bigint';
+   create function evil.clad_run_begin(text, text) returns bigint language sql as 'select 424242::bigint';
+   create function evil.text_eq_always(text, text) returns boolean language sql immutable as 'select true';
+   create operator evil.= (leftarg = text, rightarg = text, function = evil.text_eq_always);
+   alter database postgres set search_path = evil, public, pg_catalog" >/dev/null
+rc=0
+$BIN push --db "$CONN" --model-name hostile "$T/m1.safetensors" >"$T/out" 2>"$T/err" || rc=$?
+PH=$(cat "$T/out")
+q "alter database postgres reset search_path; drop schema evil cascade" >/dev/null 2>&1
+check '[ $rc -eq 0 ] && [ "$PH" != 424242 ] && [ "$(q "select count(*) from clad.model_versions where name = '"'hostile'"' and id = ${PH:-0}")" = 1 ] &&
+	grep -q "as clad model \"hostile\" version $PH on the --db server (active)" "$T/err"' \
+	"push under a hostile search_path: exit $rc, stdout $PH, $(cat "$T/err")"
+q "select clad_drop_model('hostile')" >/dev/null
 head -c 1000 "$T/m1.safetensors" >"$T/cut.safetensors"
 rc=0
 $BIN push --db "$CONN" --model-name m "$T/cut.safetensors" >"$T/out" 2>"$T/err" || rc=$?

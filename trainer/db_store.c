@@ -20,6 +20,8 @@ struct clad_db
 {
 	PGconn	   *conn;
 	char		sqlstate[6];	/* of the last failed statement, "" when none */
+	char		ext[132];		/* the clad extension's schema, quoted for SQL */
+	char		sql[512];		/* a statement naming ext */
 };
 
 /* A failed result's message (pg_common.h), its SQLSTATE kept for clad_db_sqlstate. */
@@ -30,6 +32,41 @@ fail_result(clad_db *db, const PGresult *res, const char *what)
 
 	snprintf(db->sqlstate, sizeof(db->sqlstate), "%s", state ? state : "");
 	return clad_pg_fail_result(db->conn, res, what);
+}
+
+/*
+ * The schema the clad extension is installed in, quoted.  Every statement below
+ * names it and pg_catalog's operators, so that a session's search_path (the
+ * role's or the database's, perhaps a hostile one) cannot put a lookalike
+ * function or operator in their place.
+ */
+static clad_status
+find_extension(clad_db *db)
+{
+	PGresult   *res = PQexec(db->conn,
+							 "SELECT pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_extension e "
+							 "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace "
+							 "WHERE e.extname OPERATOR(pg_catalog.=) 'clad'");
+	clad_status st = CLAD_OK;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		st = fail_result(db, res, "cannot look up the clad extension");
+	else if (PQntuples(res) != 1)
+		st = clad_fail(CLAD_ERR_UNSUPPORTED,
+					   "PostgreSQL: the clad extension is not installed in this database "
+					   "(CREATE EXTENSION clad, as a superuser)");
+	else if (snprintf(db->ext, sizeof(db->ext), "%s", PQgetvalue(res, 0, 0)) >= (int) sizeof(db->ext))
+		st = clad_fail(CLAD_ERR_UNSUPPORTED, "PostgreSQL: the clad extension's schema name is too long");
+	PQclear(res);
+	return st;
+}
+
+/* sql_fmt with %s for the extension's schema, in db->sql */
+static const char *
+ext_sql(clad_db *db, const char *sql_fmt)
+{
+	snprintf(db->sql, sizeof(db->sql), sql_fmt, db->ext);
+	return db->sql;
 }
 
 clad_status
@@ -46,6 +83,11 @@ clad_db_connect(const char *conninfo, clad_db **out)
 	if ((st = clad_pg_connect(conninfo, &db->conn)) != CLAD_OK)
 	{
 		free(db);
+		return st;
+	}
+	if ((st = find_extension(db)) != CLAD_OK)
+	{
+		clad_db_close(db);
 		return st;
 	}
 	*out = db;
@@ -127,7 +169,7 @@ clad_db_run_begin(clad_db *db, const char *name, const char *client, int64_t *ru
 	if (!db || !name || !run)
 		return clad_fail(CLAD_ERR_INVALID, "PostgreSQL: bad arguments");
 	db->sqlstate[0] = '\0';
-	st = one_value(db, "SELECT clad_run_begin($1, $2)", 2, types, values, NULL, NULL,
+	st = one_value(db, ext_sql(db, "SELECT %s.clad_run_begin($1, $2)"), 2, types, values, NULL, NULL,
 				   "cannot record the start of the training run", &r);
 	if (st == CLAD_OK && r < 0)
 		st = clad_fail(CLAD_ERR_IO, "PostgreSQL: clad_run_begin returned NULL");
@@ -158,7 +200,7 @@ clad_db_run_end(clad_db *db, int64_t run, int succeeded, int64_t rows, int64_t v
 	values[4] = activated < 0 ? NULL : activated ? "true" : "false";
 	values[5] = metrics;
 	values[6] = error;
-	return one_value(db, "SELECT clad_run_end($1, $2, $3, $4, $5, $6, $7)", 7, types, values,
+	return one_value(db, ext_sql(db, "SELECT %s.clad_run_end($1, $2, $3, $4, $5, $6, $7)"), 7, types, values,
 					 NULL, NULL, "cannot record the end of the training run", NULL);
 }
 
@@ -191,15 +233,15 @@ clad_db_store(clad_db *db, const char *name, const uint8_t *model, size_t len,
 	if ((st = command(db, "BEGIN", "cannot begin the transaction that stores the model")) != CLAD_OK)
 		return st;
 	if (want_version < 0)
-		st = one_value(db, "SELECT clad_load_model($1, $2, $3, $4)", 4, types, values, lengths,
+		st = one_value(db, ext_sql(db, "SELECT %s.clad_load_model($1, $2, $3, $4)"), 4, types, values, lengths,
 					   formats, "cannot store the model", &v);
 	else
-		st = one_value(db, "SELECT clad_load_model_version($5, $1, $2, $3, $4)", 5, types, values,
+		st = one_value(db, ext_sql(db, "SELECT %s.clad_load_model_version($5, $1, $2, $3, $4)"), 5, types, values,
 					   lengths, formats, "cannot store the model", &v);
 	if (st == CLAD_OK && v < 0)
 		st = clad_fail(CLAD_ERR_IO, "PostgreSQL: clad_load_model returned NULL");
 	if (st == CLAD_OK)
-		st = one_value(db, "SELECT active_version FROM clad.model_list WHERE name = $1", 1, types, values,
+		st = one_value(db, "SELECT active_version FROM clad.model_list WHERE name OPERATOR(pg_catalog.=) $1", 1, types, values,
 					   NULL, NULL, "cannot read the model's active version", &cur);
 	if (st == CLAD_OK)
 		st = command(db, "COMMIT", "cannot commit the new model version");
