@@ -329,7 +329,7 @@ soak: trainer/clad-train data extension
 	SOAK_SECONDS=$(SOAK_SECONDS) ./tests/test_soak.sh
 
 check-soak: trainer/clad-train data extension
-	SOAK_SECONDS=45 ./tests/test_soak.sh
+	SOAK_SECONDS=60 SOAK_RETRAIN_EVERY=2 ./tests/test_soak.sh
 
 test: check-soak
 

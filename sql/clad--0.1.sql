@@ -522,7 +522,9 @@ CREATE FUNCTION clad_score(version bigint, img real[]) RETURNS real
 	AS 'MODULE_PATHNAME', 'clad_score_version_pixels'
 	LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE COST 10000;
 
--- clad_confidence: raw ODIN confidence (max softmax at temperature T after the input step)
+-- clad_confidence: the model's raw confidence, higher = more normal: the orientation
+-- confidence (default models) or ODIN's (max softmax at temperature T after the input
+-- step; models trained with --recipe paper)
 CREATE FUNCTION clad_confidence(img bytea) RETURNS real
 	AS 'MODULE_PATHNAME', 'clad_confidence_bytea'
 	LANGUAGE C STRICT STABLE PARALLEL SAFE COST 10000;
@@ -542,7 +544,7 @@ CREATE FUNCTION clad_confidence(version bigint, img real[]) RETURNS real
 	AS 'MODULE_PATHNAME', 'clad_confidence_version_pixels'
 	LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE COST 10000;
 
--- clad_is_anomaly: true when the ODIN confidence is below the model's calibrated threshold
+-- clad_is_anomaly: true when the confidence is below the model's calibrated threshold
 CREATE FUNCTION clad_is_anomaly(img bytea) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'clad_is_anomaly_bytea'
 	LANGUAGE C STRICT STABLE PARALLEL SAFE COST 10000;
