@@ -469,8 +469,9 @@ print_help(void)
 		   "(postgres_fdw shards, Citus nodes); --version-id chooses the id.  A server that\n"
 		   "holds other bytes under that id refuses, and push fails naming it.\n"
 		   "score prints, for each image file (PNG, JPEG, PGM/PPM, resized to the model's\n"
-		   "input), \"FILE<TAB>confidence<TAB>score\": the ODIN confidence and the calibrated\n"
-		   "anomaly score in [0,1], as clad_confidence and clad_score compute them in SQL.\n"
+		   "input), \"FILE<TAB>confidence<TAB>score\": the model's confidence (orientation\n"
+		   "or ODIN) and the calibrated anomaly score in [0,1], as clad_confidence and\n"
+		   "clad_score compute them in SQL.\n"
 		   "\n"
 		   "Data:\n"
 		   "  --data PATH           the data set; also KIND:PATH (idx:, mnist:, cifar10:, gtsrb:,\n"
@@ -2355,7 +2356,7 @@ cmd_push(const options *o)
 }
 
 /*
- * score: each image file's ODIN confidence and calibrated score, one image
+ * score: each image file's confidence (orientation or ODIN) and calibrated score, one image
  * per call as the extension's scalar functions score them (same decoding,
  * same model code), so the two can be compared.  A file that cannot be read
  * or decoded is reported and skipped; the exit status is then 1.
