@@ -5,7 +5,7 @@
                                        FILE has lines "id clad_conf clad_score torch_conf torch_score";
                                        prints "agree_* value" lines, exit 1 beyond tolerance
   report.py report MODEL RESULTS JSON SVG
-                                       the table with the issue's targets, the JSON, the chart
+                                       the table with the targets, the JSON, the chart
 Run with /usr/bin/python3.
 """
 import json
@@ -211,7 +211,7 @@ def report(model, rpath, jpath, svgpath):
 
     w = 44
     print()
-    print("database benchmark (issue 5): clad against PL/Python + PyTorch, same ResNet-18 "
+    print("database benchmark: clad against PL/Python + PyTorch, same ResNet-18 "
           "(1x28x28, K = 10), same %s MNIST test digits as PNG bytea" % one(d, "rows_t2000"))
     print("clad:    %s" % one(d, "clad_blas"))
     print("PyTorch: %s" % one(d, "torch_describe_1t"))
@@ -221,7 +221,7 @@ def report(model, rpath, jpath, svgpath):
                                                one(d, "agree_conf_maxdiff_of_spread"),
                                                one(d, "agree_score_maxdiff"), one(d, "agree_port_maxdiff")))
     print()
-    print("%-*s %9s %12s   %s" % (w, "method", "rows/s", "clad/method", "target (issue 5)"))
+    print("%-*s %9s %12s   %s" % (w, "method", "rows/s", "clad/method", "target"))
     rows = [
         ("clad_score, 1 backend, jit off", "clad_jitoff", None,
          ">= 400 rows/s: %s" % st(t_abs)),
@@ -307,7 +307,7 @@ def report(model, rpath, jpath, svgpath):
           " bench-db took %s s" % (one(d, "other_cores"), one(d, "ncpu"), one(d, "loadavg"), one(d, "wall_s")))
 
     result = {
-        "what": "bench/db/run.sh: clad in PostgreSQL 15 against PL/Python + PyTorch (issue 5)",
+        "what": "bench/db/run.sh: clad in PostgreSQL 15 against PL/Python + PyTorch",
         "environment": {"cpu": one(d, "cpu"), "ncpu": int(one(d, "ncpu")), "server_env": one(d, "server_env"),
                         "clad_blas": one(d, "clad_blas"), "torch": one(d, "torch_describe_1t"),
                         "torch_2_threads": one(d, "torch_describe_2t"),
