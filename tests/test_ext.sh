@@ -135,6 +135,61 @@ psql_q -c "SELECT clad_score($twin, img) FROM live_imgs LIMIT 1" >/dev/null
 psql_q -c "SELECT clad_drop_model('solo')" -c "SELECT clad_drop_model('twin')" >/dev/null
 [ ! -e "$PD/$sha_solo.prep" ] && ok || bad "dropping the model left its prepared file"
 [ -s "$PD/$sha1.prep" ] && ok || bad "dropping a model removed the prepared file another version still uses"
+# a drop releases the file when it commits: not on rollback (of the transaction or
+# a savepoint), and even when a concurrent scorer wrote the file again meanwhile
+psql_q -c "CREATE DATABASE clad_other" >/dev/null
+other() { psql_q -d clad_other "$@"; }
+other -c "CREATE EXTENSION clad" -c "CREATE EXTENSION dblink" >/dev/null
+race=$(other -c "SELECT clad_load_model('race', pg_read_binary_file('$T/solo.safetensors'))")
+other -c "BEGIN" -c "SELECT clad_drop_model('race')" -c "ROLLBACK" >/dev/null
+[ -s "$PD/$sha_solo.prep" ] && ok || bad "a rolled back drop removed the prepared file"
+other -c "BEGIN" -c "SAVEPOINT a" -c "SELECT clad_drop_model('race')" -c "ROLLBACK TO a" -c "COMMIT" >/dev/null
+[ -s "$PD/$sha_solo.prep" ] && ok || bad "a drop rolled back to a savepoint removed the prepared file"
+other >/dev/null <<SQL
+SELECT dblink_connect('dropper', 'host=$SOCK port=$PORT user=postgres dbname=clad_other');
+SELECT dblink_exec('dropper', 'BEGIN');
+SELECT dblink_exec('dropper', 'DO \$\$BEGIN PERFORM clad_drop_model(''race''); END\$\$');
+SELECT clad_score($race, img) FROM (SELECT pg_read_binary_file('$D/digits/' || f) img
+	FROM pg_ls_dir('$D/digits') f ORDER BY f LIMIT 1) q;
+SELECT dblink_exec('dropper', 'COMMIT');
+SQL
+[ ! -e "$PD/$sha_solo.prep" ] && ok || bad "a drop that committed after a concurrent scorer rewrote the file left it"
+# shared by databases: the file stays while any database of the cluster holds the bytes
+other -c "SELECT clad_load_model('solo', pg_read_binary_file('$T/solo.safetensors'))" >/dev/null
+psql_q -c "SELECT clad_load_model('solo', pg_read_binary_file('$T/solo.safetensors'))" >/dev/null
+psql_q -c "SELECT clad_drop_model('solo')" >/dev/null
+[ -s "$PD/$sha_solo.prep" ] && ok || bad "a drop in one database removed the prepared file another database holds"
+other -c "SELECT clad_score('solo', img) FROM (SELECT pg_read_binary_file('$D/digits/' || f) img
+	FROM pg_ls_dir('$D/digits') f ORDER BY f LIMIT 1) q" -c "SELECT mapped FROM clad_cache()" | tail -1 | grep -qx t &&
+	ok || bad "the other database does not map the file after the first database's drop"
+other -c "SELECT clad_drop_model('solo')" >/dev/null
+[ ! -e "$PD/$sha_solo.prep" ] && ok || bad "the last database's drop left the prepared file"
+# clad_prepared_files: in use, orphans (a rolled back load, a dropped database's bytes,
+# a stray file), unfinished temporary files; removed on request, the files in use kept
+psql_q -c "BEGIN" -c "SELECT clad_load_model('ghost', pg_read_binary_file('$T/solo.safetensors'))" -c "ROLLBACK" >/dev/null
+fake=$(printf '%064d' 7)
+as_pg cp "$PD/$sha1.prep" "$PD/$fake.prep"
+gone_pid=$(sh -c 'echo $$')
+as_pg cp "$PD/$sha1.prep" "$PD/$fake.prep.tmp.$gone_pid"
+files() { psql_q -c "SELECT string_agg(left(file, 4) || CASE WHEN file LIKE '%.tmp.%' THEN '.tmp' ELSE '.prep' END
+	|| ':' || status, ' ' ORDER BY file)
+	FROM clad_prepared_files($1) WHERE sha256 IN ('$sha1', '$sha_solo', '$fake')"; }
+s1=${sha1:0:4}.prep:in\ use; so=${sha_solo:0:4}.prep
+report=$(files false)
+for w in "$s1" "$so:orphan" "0000.prep:orphan" "0000.tmp:unfinished"; do
+	case " $report " in *" $w "*) ok ;; *) bad "clad_prepared_files() does not report '$w': $report" ;; esac
+done
+report=$(files true)
+for w in "$s1" "$so:removed" "0000.prep:removed" "0000.tmp:removed"; do
+	case " $report " in *" $w "*) ok ;; *) bad "clad_prepared_files(true) does not report '$w': $report" ;; esac
+done
+[ ! -e "$PD/$sha_solo.prep" ] && [ ! -e "$PD/$fake.prep" ] && [ -s "$PD/$sha1.prep" ] && ok ||
+	bad "clad_prepared_files(true) removed the wrong files: $(ls "$PD")"
+other -c "SELECT clad_load_model('left', pg_read_binary_file('$T/solo.safetensors'))" >/dev/null
+psql_q -c "DROP DATABASE clad_other" >/dev/null
+case " $(files false) " in *" $so:orphan "*) ok ;; *) bad "a dropped database's file is not an orphan: $(files false)" ;; esac
+files true >/dev/null
+[ -z "$(ls "$PD" | grep "^$sha_solo" || true)" ] && ok || bad "a dropped database's file or marker stayed: $(ls "$PD")"
 echo "prepared files: $(ls "$PD" | wc -l) in pg_clad, $size bytes for version 1; damaged, cut and flipped files replaced ($n_refused refusals logged)"
 
 # ---------------------------------------------------------------- memory stays flat across rows

@@ -79,6 +79,7 @@ SET ROLE clad_adv_user;
 CREATE TEMP TABLE mine (id bigint, name text, sha256 bytea);
 SELECT err($$CREATE TRIGGER t AFTER DELETE ON mine FOR EACH ROW EXECUTE FUNCTION clad._version_after_delete()$$);
 SELECT err($$CREATE TRIGGER t BEFORE INSERT ON mine FOR EACH ROW EXECUTE FUNCTION clad._version_before_insert()$$);
+SELECT err($$SELECT * FROM clad_prepared_files(true)$$);
 DROP TABLE mine;
 RESET ROLE;
 -- and a superuser who attaches one by mistake gets an error, not its effects
