@@ -299,6 +299,7 @@ CREATE SCHEMA app;
 CREATE TABLE app.scored (name text PRIMARY KEY, img bytea NOT NULL,
 						 s real GENERATED ALWAYS AS (clad_score(1::bigint, img)) STORED);
 INSERT INTO app.scored SELECT name, img FROM live_imgs;
+CREATE INDEX scored_by_2 ON app.scored ((clad_score(2::bigint, img)));
 SQL
 "$PGBIN/pg_dump" -Fc -d postgres -f "$T/dump.pgc"
 psql_q -c "CREATE DATABASE restored" >/dev/null
@@ -316,6 +317,14 @@ msg=$(psql_q -d restored -c "SELECT clad_load_model_version($gone, 'gone', pg_re
 user_rows="SELECT count(*) || ':' || string_agg(s::text, ',' ORDER BY name) FROM app.scored"
 [ "$(psql_q -c "$user_rows")" = "$(psql_q -d restored -c "$user_rows")" ] && ok ||
 	bad "the user table scoring by id after restore: $(psql_q -d restored -c "$user_rows")"
+above="SELECT string_agg(name, ',' ORDER BY name) FROM app.scored WHERE clad_score(2::bigint, img) > 0.5"
+no_scan="SET enable_seqscan = off; SET enable_bitmapscan = off;"
+no_index="SET enable_indexscan = off; SET enable_bitmapscan = off;"
+psql_q -d restored -c "$no_scan EXPLAIN $above" | grep -q "Index Scan using scored_by_2" && ok ||
+	bad "the restored expression index over scoring by id is not used"
+[ "$(psql_q -d restored -c "$no_scan $above")" = "$(psql_q -d restored -c "$no_index $above")" ] &&
+	[ "$(psql_q -d restored -c "$no_scan $above")" = "$(psql_q -c "$no_index $above")" ] && ok ||
+	bad "the restored index over scoring by id answers otherwise than a scan"
 listing="SELECT string_agg(name || ':' || coalesce(active_version, 0) || ':' || versions, ' ' ORDER BY name) FROM clad.model_list"
 a=$(psql_q -c "$listing")
 b=$(psql_q -d restored -c "$listing")
