@@ -1,6 +1,6 @@
 # clad: top-level Makefile.
 #   make            build core/libcladcore.a, the trainer and the extension (clad.so)
-#   make install    install the extension into PostgreSQL (as root)
+#   make install    install the extension into PostgreSQL and clad-train (as root)
 #   make installcheck  pg_regress against a running server (see tests/test_ext.sh)
 #   make check      C tests of core (no server needed)
 #   make test       everything the README's test command runs
@@ -13,6 +13,9 @@ CLAD_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fPIC -
               $(shell pkg-config --cflags jansson) $(shell pkg-config --cflags libpng)
 LIBS    = $(shell pkg-config --libs jansson) $(shell pkg-config --libs libpng) -lxxhash -ljpeg -lz -ldl -lm -lpthread
 PYTHON  ?= /usr/bin/python3
+# clad's one version number: the extension's default_version, which
+# clad-train --version and the Debian packages carry too.
+CLAD_VERSION := $(shell sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" clad.control)
 
 CORE_SRC = $(wildcard core/*.c)
 CORE_OBJ = $(CORE_SRC:.c=.o)
@@ -63,8 +66,13 @@ PGXS_MAKE  = $(MAKE) -f extension/pgxs.mk PG_CONFIG=$(PG_CONFIG)
 extension: $(CORE_LIB)
 	+$(PGXS_MAKE) all
 
-install: extension
+# the extension into PostgreSQL's directories, clad-train into $(DESTDIR)$(BINDIR)
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+install: extension trainer/clad-train
 	$(PGXS_MAKE) install
+	install -d '$(DESTDIR)$(BINDIR)'
+	install -m 755 trainer/clad-train '$(DESTDIR)$(BINDIR)/clad-train'
 
 installcheck:
 	@mkdir -p tests/build/regress
@@ -201,8 +209,8 @@ all: trainer/clad-train
 trainer/%.o: trainer/%.c $(wildcard trainer/*.h) $(wildcard core/*.h)
 	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itrainer -c -o $@ $<
 
-trainer/clad-train: trainer/clad-train.c $(TRAINER_OBJ) $(CORE_LIB) $(CUDA_OBJ) $(wildcard trainer/*.h)
-	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itrainer -o $@ $< $(TRAINER_OBJ) $(CUDA_OBJ) $(CORE_LIB) $(LIBS) \
+trainer/clad-train: trainer/clad-train.c $(TRAINER_OBJ) $(CORE_LIB) $(CUDA_OBJ) $(wildcard trainer/*.h) clad.control
+	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -DCLAD_VERSION='"$(CLAD_VERSION)"' -Itrainer -o $@ $< $(TRAINER_OBJ) $(CUDA_OBJ) $(CORE_LIB) $(LIBS) \
 		$(TRAINER_LIBS) $(CUDA_LIBS)
 
 tests/test_scenario: tests/test_scenario.c tests/testutil.h $(TRAINER_OBJ) $(CORE_LIB)
@@ -284,6 +292,17 @@ check-schedule: trainer/clad-train data extension
 	./tests/test_schedule.sh
 
 test: check-schedule
+
+# Upgrades (tests/test_upgrade.sh): every released version of the SQL (sql/released)
+# is unchanged; a database on the oldest release, holding models, keeps every
+# model, version, active version and score through ALTER EXTENSION clad UPDATE;
+# and the extension a chain of upgrade scripts leaves is the one a fresh install
+# makes (so the install script cannot change without an upgrade script).
+.PHONY: check-upgrade
+check-upgrade: trainer/clad-train data extension
+	./tests/test_upgrade.sh
+
+test: check-upgrade
 
 # The database part of `make bench` (issue 5): bench/db/run.sh installs what the
 # PL/Python side needs when missing (as root: postgresql-plpython3-15), trains

@@ -5,7 +5,7 @@ MODULE_big = clad
 OBJS       = extension/clad.o extension/cache.o extension/prepared_files.o extension/input.o \
              extension/functions.o
 EXTENSION  = clad
-DATA       = sql/clad--0.1.sql
+DATA       = $(wildcard sql/clad--*.sql)
 PGFILEDESC = "clad - image anomaly detection (CLAD) inside PostgreSQL"
 
 PG_CPPFLAGS = -Icore -Iextension $(shell pkg-config --cflags jansson libpng)

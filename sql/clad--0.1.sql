@@ -132,9 +132,8 @@ CREATE TRIGGER version_immutable BEFORE UPDATE ON clad.model_versions
 	FOR EACH ROW EXECUTE FUNCTION clad._version_immutable();
 
 -- A dropped version's id is retired with its bytes' SHA-256; its prepared file
--- (pg_clad/<sha256>.prep in the data directory, shared by the backends of every
--- database that score with it) goes when the transaction that dropped the last
--- version of those bytes commits, unless another database still holds them.  Not SECURITY DEFINER: only
+-- (pg_clad/<sha256>.prep in the data directory, shared by the backends that score
+-- with it) goes with the last version of those bytes.  Not SECURITY DEFINER: only
 -- roles that may delete versions (the lifecycle functions' owner) fire it.
 CREATE FUNCTION clad._prepared_forget(sha256 bytea) RETURNS void
 	AS 'MODULE_PATHNAME', 'clad_prepared_forget'
@@ -487,21 +486,6 @@ CREATE FUNCTION clad_cache(OUT version bigint, OUT name text, OUT sha256 text,
 CREATE FUNCTION clad_cache_loads() RETURNS bigint
 	AS 'MODULE_PATHNAME', 'clad_cache_loads'
 	LANGUAGE C VOLATILE PARALLEL RESTRICTED;
-
--- clad_prepared_files: the files of pg_clad/ (prepared models every backend of
--- the cluster maps), with the databases that hold each and its status: in use
--- (a version of this database has those bytes), other databases, orphan
--- (nothing will map it again), being written, unfinished (its writer is gone).
--- remove_orphans removes orphans, unfinished files and stale markers; always
--- safe (at worst a version is prepared again on its next use).  Run it in each
--- database: only this one's versions are visible here.
-CREATE FUNCTION clad_prepared_files(remove_orphans boolean DEFAULT false,
-									OUT file text, OUT sha256 text, OUT bytes bigint,
-									OUT modified timestamptz, OUT databases oid[], OUT status text)
-	RETURNS SETOF record
-	AS 'MODULE_PATHNAME', 'clad_prepared_files'
-	LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
-REVOKE EXECUTE ON FUNCTION clad_prepared_files(boolean) FROM PUBLIC;
 
 -- clad_blas: which matrix-multiply backend and CPU kernels this backend uses.
 CREATE FUNCTION clad_blas() RETURNS text

@@ -54,8 +54,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#ifndef CLAD_VERSION
-#define CLAD_VERSION "0.1.0"
+#ifndef CLAD_VERSION			/* the Makefile's, from clad.control */
+#error "CLAD_VERSION is not defined: build clad-train with the Makefile"
 #endif
 
 #define EXIT_RUNTIME 1
@@ -1733,7 +1733,7 @@ print_stage(const char *name, const clad_stage_log *l, int epochs_set)
 
 /* ------------------------------------------------------------------ the database */
 
-/* Who runs a training run, for clad.training_runs: "clad-train 0.1.0 pid 1234 on HOST". */
+/* Who runs a training run, for clad.training_runs: "clad-train 0.2 pid 1234 on HOST". */
 static void
 client_text(char *buf, size_t size)
 {
