@@ -306,7 +306,7 @@ psql_q -c "CREATE DATABASE restored" >/dev/null
 if PG_RESTORE="$PGBIN/pg_restore" ./scripts/clad-restore-list "$T/dump.pgc" >"$T/restore.list" &&
 	"$PGBIN/pg_restore" -L "$T/restore.list" -d restored --exit-on-error "$T/dump.pgc" 2>"$T/restore.err"; then ok
 else bad "pg_restore: $(head -5 "$T/restore.err")"; fi
-dates="SELECT string_agg(id || '@' || created_at, ' ' ORDER BY id) FROM clad.model_versions"
+dates="SELECT string_agg(id || '@' || created_at || ':' || md5(metrics::text) || ':' || encode(sha256, 'hex'), ' ' ORDER BY id) FROM clad.model_versions"
 [ "$(psql_q -c "$dates")" = "$(psql_q -d restored -c "$dates")" ] && ok ||
 	bad "version dates after restore: $(psql_q -d restored -c "$dates"), before: $(psql_q -c "$dates")"
 retired="SELECT string_agg(id || ':' || encode(sha256, 'hex'), ' ' ORDER BY id) FROM clad.retired_versions"
