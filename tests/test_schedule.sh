@@ -44,6 +44,12 @@ started=$(date +%s)
 pgc_start clad_test_schedule "shared_preload_libraries = 'pg_cron'" "cron.database_name = 'postgres'" \
 	"cron.use_background_workers = on"
 
+# the jobs run as the server's user, who may not enter the checkout (a private
+# clone, a folder under /root): they run a copy of the trainer in $T
+cp "$BIN" "$T/clad-train"
+chmod 755 "$T/clad-train"
+BIN=$T/clad-train
+
 fails=0
 checks=0
 ok() { checks=$((checks + 1)); }
