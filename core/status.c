@@ -3,17 +3,25 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local char last_error[512];
 
+/*
+ * Formatted into a buffer of its own first: a caller may pass the last
+ * message itself as an argument (clad_fail(s, "loading: %s", clad_last_error())),
+ * and vsnprintf may not read the buffer it writes.
+ */
 clad_status
 clad_fail(clad_status s, const char *fmt, ...)
 {
+	char		msg[sizeof(last_error)];
 	va_list		ap;
 
 	va_start(ap, fmt);
-	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	memcpy(last_error, msg, sizeof(last_error));
 	return s;
 }
 
