@@ -518,15 +518,16 @@ clad_net_finish(clad_net *net)
 			t->data = net->params + net->tens_off[i];
 			t->grad = net->grads + net->tens_off[i];
 		}
-		/* BatchNorm defaults: gamma 1, running variance 1 */
-		{
-			size_t		len = strlen(t->name);
-
-			if ((len > 13 && strcmp(t->name + len - 12, ".running_var") == 0))
-				for (size_t j = 0; j < t->numel; j++)
-					t->data[j] = 1.0f;
-		}
 	}
+	/* BatchNorm's running variance starts at 1 (its gamma is set with the other weights) */
+	for (int i = 0; i < net->nops && !net->weightless; i++)
+		if (net->ops[i].kind == OP_BN)
+		{
+			clad_tensor_info *rv = &net->tens[net->ops[i].rv];
+
+			for (size_t j = 0; j < rv->numel; j++)
+				rv->data[j] = 1.0f;
+		}
 	for (int i = 0; i < net->nops; i++)
 	{
 		net_op	   *op = &net->ops[i];

@@ -1892,10 +1892,32 @@ check_threads_same_floats(void)
 	}
 }
 
+/* BatchNorm's running variance starts at 1 whatever the layer's name (a one-letter name included) */
+static void
+check_batchnorm_defaults(void)
+{
+	const char *names[] = {"b", "bn", "layer1.0.bn1"};
+
+	for (int i = 0; i < 3; i++)
+	{
+		clad_net   *n = clad_net_new(2, 3, 3);
+		char		rv[128];
+		const clad_tensor_info *t;
+
+		CHECK(n && clad_net_batchnorm(n, 0, names[i]) >= 0 && clad_net_finish(n) == CLAD_OK);
+		snprintf(rv, sizeof(rv), "%s.running_var", names[i]);
+		t = clad_net_find(n, rv);
+		CHECK_MSG(t && t->numel == 2 && t->data[0] == 1.0f && t->data[1] == 1.0f,
+				  "BatchNorm \"%s\": running_var does not start at 1", names[i]);
+		clad_net_free(n);
+	}
+}
+
 int
 main(void)
 {
 	check_elu_values();
+	check_batchnorm_defaults();
 	check_threads_same_floats();
 	for (int pass = 0; pass < 2; pass++)
 	{
