@@ -23,10 +23,11 @@
  * positions per tap keep a panel copy per direction: there the compute
  * dominates and the straight kernel is the faster one.
  */
-#define CLAD_TAPCONV_SHARED_MAX_PAIRS 4
-#define CLAD_TAPCONV_SHARED_MIN_OC 64	/* below it, the transposed kernel's reductions cost too much */
 #ifndef CLAD_TAPCONV_H
 #define CLAD_TAPCONV_H
+
+#define CLAD_TAPCONV_SHARED_MAX_PAIRS 4
+#define CLAD_TAPCONV_SHARED_MIN_OC 64	/* below it, the transposed kernel's reductions cost too much */
 
 #include "layers.h"
 

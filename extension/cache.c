@@ -21,6 +21,7 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "funcapi.h"
 #include "portability/instr_time.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -393,8 +394,6 @@ clad_model_for_call(FunctionCallInfo fcinfo, clad_ref_kind kind, Datum ref)
 }
 
 /* ------------------------------------------------------------ clad_cache() */
-
-#include "funcapi.h"
 
 PG_FUNCTION_INFO_V1(clad_cache);
 
