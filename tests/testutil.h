@@ -27,8 +27,11 @@ test_summary(const char *name)
 	return test_failures == 0 ? 0 : 1;
 }
 
-/* Max relative error of got against want: |g - w| / max(|w|_max, tiny) elementwise max
- * of |g-w| / (|w| + atol_scale * max|w|). */
+/*
+ * Worst relative error of got against want: the largest |g - w| / (|w| + 1e-3 max|w|)
+ * over the elements (the 1e-3 max|w| term keeps elements near zero from
+ * dominating); NaN in got counts as infinite.
+ */
 static inline double
 max_rel_err(const float *got, const float *want, size_t n)
 {
