@@ -847,14 +847,6 @@ clad_net_out_numel(const clad_net *net)
 }
 
 void
-clad_net_out_shape(const clad_net *net, int *C, int *H, int *W)
-{
-	*C = net->vals[net->nvals - 1].C;
-	*H = net->vals[net->nvals - 1].H;
-	*W = net->vals[net->nvals - 1].W;
-}
-
-void
 clad_net_in_shape(const clad_net *net, int *C, int *H, int *W)
 {
 	*C = net->vals[0].C;
@@ -1269,17 +1261,6 @@ clad_net_release_planned_weights(clad_net *net)
 		op->released = 1;
 		net->released = 1;
 	}
-	return total;
-}
-
-size_t
-clad_net_activation_bytes(const clad_net *net)
-{
-	size_t		total = 0;
-
-	for (int v = 1; v < net->nvals; v++)
-		if (net->vals[v].alias < 0)
-			total += sizeof(float) * (size_t) net->cap_B * net->vals[v].numel * (net->grads_ready ? 2 : 1);
 	return total;
 }
 

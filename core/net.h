@@ -97,7 +97,6 @@ clad_status clad_net_forward(clad_net *net, const float *x, int B, clad_mode mod
  */
 const float *clad_net_output(const clad_net *net);
 size_t		clad_net_out_numel(const clad_net *net);
-void		clad_net_out_shape(const clad_net *net, int *C, int *H, int *W);
 void		clad_net_in_shape(const clad_net *net, int *C, int *H, int *W);
 
 /*
@@ -276,8 +275,5 @@ clad_device *clad_net_device(const clad_net *net);
 
 /* Copy the parameters and buffers of a net on a device down into its host tensors. */
 clad_status clad_net_sync_host(clad_net *net);
-
-/* Floats of parameters + buffers, and bytes of activation memory currently held. */
-size_t		clad_net_activation_bytes(const clad_net *net);
 
 #endif

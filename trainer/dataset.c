@@ -265,8 +265,9 @@ list_dir(const char *dir, int want_dirs, int (*accept) (const char *), strlist *
 	return CLAD_OK;
 }
 
-clad_status
-clad_decode_image(const uint8_t *bytes, size_t len, int C, int H, int W, float *out)
+/* One image file's bytes (PNG, JPEG, PGM/PPM) to (C,H,W) in [0,1], resized. */
+static clad_status
+decode_image(const uint8_t *bytes, size_t len, int C, int H, int W, float *out)
 {
 	return clad_image_decode(bytes, len, C, H, W, DATASET_MAX_PIXELS, out);
 }
@@ -954,7 +955,7 @@ decode_files(char *const *paths, size_t n, int32_t label, clad_dataset *d, size_
 
 		if ((st = read_file(paths[i], &bytes, &len)) != CLAD_OK)
 			return st;
-		st = clad_decode_image(bytes, len, d->C, d->H, d->W, d->pixels + (at + i) * per);
+		st = decode_image(bytes, len, d->C, d->H, d->W, d->pixels + (at + i) * per);
 		free(bytes);
 		if (st != CLAD_OK)
 			return fail_in(st, paths[i]);

@@ -70,9 +70,6 @@ clad_status clad_load_folder(const char *dir, int C, int H, int W, clad_dataset 
 clad_status clad_load_tinyimagenet_val(const char *dir, char *const *class_names, int n_classes,
 									   int C, int H, int W, clad_dataset *out);
 
-/* Decode one image file's bytes (PNG, JPEG, PGM/PPM) to (C,H,W) in [0,1] resized. */
-clad_status clad_decode_image(const uint8_t *bytes, size_t len, int C, int H, int W, float *out);
-
 /*
  * Keep only images whose label is in classes[0..n_classes), in order; the
  * labels are kept as they were.

@@ -46,12 +46,6 @@ clad_progress_init(clad_progress_state *s, FILE *out, int quiet)
 }
 
 void
-clad_progress_set_mode(clad_progress_state *s, clad_progress_mode mode)
-{
-	s->mode = s->out ? mode : CLAD_PROGRESS_QUIET;
-}
-
-void
 clad_format_duration(char *buf, size_t size, double seconds)
 {
 	long		t;

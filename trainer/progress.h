@@ -51,9 +51,6 @@ typedef struct clad_progress_state
  */
 void		clad_progress_init(clad_progress_state *s, FILE *out, int quiet);
 
-/* Force a mode (tests, --progress=...). */
-void		clad_progress_set_mode(clad_progress_state *s, clad_progress_mode mode);
-
 /* The clad_progress_fn: pass the state as arg. */
 void		clad_progress_report(const clad_progress *p, void *arg);
 
