@@ -5,7 +5,8 @@ set -euo pipefail
 pkgs=(build-essential pkg-config libopenblas-dev libjansson-dev libpng-dev
 	libjpeg62-turbo-dev zlib1g-dev python3-torch python3-torchvision
 	libpq-dev postgresql-15 postgresql-server-dev-15 postgresql-15-cron python3-pil
-	valgrind clang libclang-rt-14-dev libxxhash-dev libsvm-dev python3-sklearn)
+	valgrind clang libclang-rt-14-dev libxxhash-dev libsvm-dev python3-sklearn
+	dpkg-dev debhelper help2man postgresql-server-dev-all man-db)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
