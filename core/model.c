@@ -9,16 +9,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+static clad_status model_create(const char *autoencoder, const char *classifier, int C, int H, int W,
+								int K, int latent, int R, int with_decoder, clad_model **out);
+
 clad_status
 clad_model_create(const char *autoencoder, const char *classifier,
 				  int C, int H, int W, int K, int latent, clad_model **out)
 {
-	return clad_model_create_rotations(autoencoder, classifier, C, H, W, K, latent, 1, out);
+	return model_create(autoencoder, classifier, C, H, W, K, latent, 1, 1, out);
 }
 
 clad_status
 clad_model_create_rotations(const char *autoencoder, const char *classifier,
 							int C, int H, int W, int K, int latent, int R, clad_model **out)
+{
+	return model_create(autoencoder, classifier, C, H, W, K, latent, R, 1, out);
+}
+
+/* A new model; without the decoder (which only training uses) when with_decoder is 0. */
+static clad_status
+model_create(const char *autoencoder, const char *classifier, int C, int H, int W,
+			 int K, int latent, int R, int with_decoder, clad_model **out)
 {
 	clad_model *m;
 	clad_status st;
@@ -58,7 +69,8 @@ clad_model_create_rotations(const char *autoencoder, const char *classifier,
 		clad_model_free(m);
 		return clad_fail(CLAD_ERR_NOMEM, "out of memory creating model");
 	}
-	if ((st = clad_autoencoder_build(autoencoder, C, H, W, latent, &m->encoder, &m->decoder)) != CLAD_OK ||
+	if ((st = clad_autoencoder_build(autoencoder, C, H, W, latent, &m->encoder,
+									 with_decoder ? &m->decoder : NULL)) != CLAD_OK ||
 		(st = clad_classifier_build(classifier, C, H, W, K * R, &m->clf)) != CLAD_OK)
 	{
 		clad_model_free(m);
@@ -291,7 +303,7 @@ model_read(const uint8_t *buf, size_t len, int with_nets, clad_model **out)
 	TRY(parse_int(f, "latent", 1, 65536, &latent));
 	/* settings only: nets without weight memory, for clad_net_use_mapped */
 	clad_net_defer_weights(!with_nets);
-	st = clad_model_create_rotations(ae, clf, C, H, W, K, latent, R, &m);
+	st = model_create(ae, clf, C, H, W, K, latent, R, 0, &m);	/* the decoder is for training only */
 	clad_net_defer_weights(0);
 	if (st != CLAD_OK)
 		goto fail;
@@ -354,9 +366,6 @@ model_read(const uint8_t *buf, size_t len, int with_nets, clad_model **out)
 				goto fail;
 			}
 	}
-	/* the decoder is for training only */
-	clad_net_free(m->decoder);
-	m->decoder = NULL;
 #undef TRY
 	clad_st_free(f);
 	*out = m;

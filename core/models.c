@@ -59,7 +59,9 @@ clad_autoencoder_build(const char *arch, int C, int H, int W, int latent,
 	int			x;
 	clad_status st;
 
-	*encoder = *decoder = NULL;
+	*encoder = NULL;
+	if (decoder)
+		*decoder = NULL;
 	if (!clad_is_autoencoder_arch(arch))
 		return clad_fail(CLAD_ERR_INVALID, "unknown autoencoder \"%s\" (cvae, cvae_large, linear, cvae_nobias)",
 						 arch ? arch : "");
@@ -145,6 +147,11 @@ clad_autoencoder_build(const char *arch, int C, int H, int W, int latent,
 	{
 		clad_net_free(d);
 		return st;
+	}
+	if (!decoder)
+	{
+		clad_net_free(d);		/* never finished: no weight memory was taken */
+		return CLAD_OK;
 	}
 	if ((st = finish_or_free(d, decoder)) != CLAD_OK)
 	{

@@ -13,7 +13,11 @@
 
 #include "net.h"
 
-/* Build an autoencoder; on success *encoder and *decoder are finished nets. */
+/*
+ * Build an autoencoder; on success *encoder and *decoder are finished nets.
+ * decoder may be NULL where only the encoder is wanted (a model loaded to
+ * score): the decoder then never gets memory.
+ */
 clad_status clad_autoencoder_build(const char *arch, int C, int H, int W, int latent,
 								   clad_net **encoder, clad_net **decoder);
 
