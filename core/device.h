@@ -27,8 +27,13 @@ typedef struct clad_device clad_device;
  *               kernel bodies as the GPU one element at a time (for tests;
  *               slow).  Its addresses are tagged so that any host access to
  *               device memory faults, as it would with a GPU.
- * CUDA fails with CLAD_ERR_UNSUPPORTED and a message saying why when this
- * build has no CUDA backend or the machine has no usable GPU.
+ * The CUDA backend is a module loaded at run time (device_impl.h: where it
+ * is looked for; $CLAD_CUDA_MODULE overrides), so every program starts
+ * without the CUDA libraries.  CUDA fails with CLAD_ERR_UNSUPPORTED and a
+ * message saying why when the module is not there, cannot be loaded (the
+ * CUDA runtime missing: the loader's own words), or finds no usable GPU.
+ * CLAD_CUDA_DEBUG=1 makes the CUDA device wait after every launch and name
+ * the kernel (or cuBLAS call) that failed.
  */
 clad_status clad_device_open(const char *name, clad_device **out);
 void		clad_device_close(clad_device *dev);
@@ -36,7 +41,7 @@ void		clad_device_close(clad_device *dev);
 /* One line on what the device is ("cuda:0 NVIDIA H200, 139.8 GiB, cuBLAS 13.0"). */
 const char *clad_device_describe(const clad_device *dev);
 
-/* Non-zero when this build has the CUDA backend (make CUDA=1 or nvcc found). */
+/* Non-zero when the CUDA backend's module is there to load (make CUDA=1 or nvcc found). */
 int			clad_device_cuda_built(void);
 
 #ifdef __cplusplus

@@ -12,6 +12,13 @@
  * names): no atomics, no races, the same sums in the same order on every run.
  * Reductions over a channel are two kernels: REDUCE_PARTIAL sums P strided
  * slices in double, REDUCE_FINISH adds the P partial sums.
+ *
+ * Rounding: nvcc contracts a*b + c into one fused multiply-add wherever it
+ * can (its default, kept: it is what a GPU computes), so a GPU rounds these
+ * bodies differently from a plain C build in the last bits.  Nothing here
+ * depends on a particular rounding, and tests/test_device's bounds are
+ * derived from each operation; make check runs it a second time with the
+ * emulated device built with contraction (tests/build/fma/test_device).
  */
 #ifndef CLAD_KERNELS_H
 #define CLAD_KERNELS_H
@@ -102,6 +109,21 @@ typedef enum clad_kernel
 	CLAD_NUM_KERNELS
 } clad_kernel;
 #undef CLAD_KERNEL_ENUM
+
+/* A kernel's name (its body's: "k_adam"), for error messages; host code only. */
+static inline const char *
+clad_kernel_name(clad_kernel k)
+{
+	switch (k)
+	{
+#define CLAD_KERNEL_NAME(name, fn) case name: return #fn;
+			CLAD_KERNEL_LIST(CLAD_KERNEL_NAME)
+#undef CLAD_KERNEL_NAME
+		case CLAD_NUM_KERNELS:
+			break;
+	}
+	return "(no such kernel)";
+}
 
 /* out = value, or out += value when acc */
 CLAD_KFN void

@@ -5,6 +5,12 @@
  * output gradient, gets the output and the input gradient back, and draws
  * the random numbers (dropout masks, variational noise) from the net's own
  * generator, so a device run consumes the same stream as a CPU run.
+ *
+ * The host waits for the device only for a value it needs: the loss (one
+ * download per training step), an output, an input gradient, weights
+ * brought back.  Forward and backward passes and optimiser steps return
+ * once queued; a failure in them is reported by the next call that waits
+ * (device_impl.h).
  */
 #include "net_internal.h"
 #include "device_layers.h"
@@ -382,9 +388,12 @@ net_device_forward(clad_net *net, const float *x, int B, clad_mode mode)
 				break;
 		}
 	}
-	/* waits for the pass and reports any failure of it; the output comes down when asked */
-	if ((st = OPS(net)->sync(dev)) != CLAD_OK)
-		return st;
+	/*
+	 * No wait: the pass stays queued on the device, and the next call that
+	 * needs a value (the loss, the output, the input gradient) waits for it
+	 * and reports any failure of it (one queued before it came out of the
+	 * input's upload above).
+	 */
 	net->have_forward = 1;
 	return CLAD_OK;
 }
@@ -517,9 +526,10 @@ net_device_backward(clad_net *net, const float *dout, int param_grads, float *dx
 				break;
 		}
 	}
+	/* waits only for the input gradient when asked for it; otherwise the pass stays queued */
 	if (dx)
 		return OPS(net)->download(dev, dx, net->d_gact[0], sizeof(float) * B * net->vals[0].numel);
-	return OPS(net)->sync(dev);
+	return CLAD_OK;
 }
 
 void
@@ -564,7 +574,7 @@ net_device_adam_step(clad_net *net, clad_adam *opt)
 	a.f[4] = step_size;
 	a.f[5] = bc2_sqrt;
 	clad_dev_run(DEV(net), K_ADAM, net->nparams, &a);
-	return OPS(net)->sync(DEV(net));
+	return CLAD_OK;				/* queued: a failure comes out of the next wait */
 }
 
 clad_status
@@ -585,7 +595,7 @@ net_device_sgd_step(clad_net *net, clad_sgd *opt)
 	a.f[1] = opt->momentum;
 	a.f[2] = opt->weight_decay;
 	clad_dev_run(DEV(net), K_SGD, net->nparams, &a);
-	return OPS(net)->sync(DEV(net));
+	return CLAD_OK;				/* queued: a failure comes out of the next wait */
 }
 
 clad_status

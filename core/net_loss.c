@@ -158,14 +158,15 @@ carve(loss_ws *w, char *base, int B, size_t out, int K)
 	TAKE(rows, double, B);
 	TAKE(rows2, double, B);
 	TAKE(colsum, double, K);
+	/* what comes down, side by side: one download (one wait) per loss */
 	TAKE(total, double, 1);
+	TAKE(flags, int32_t, B);
+	TAKE(dcent, float, (size_t) K * out);
 	TAKE(grad, float, (size_t) B * out);
 	TAKE(in, float, (size_t) (K > B ? K : B) * out);
 	TAKE(q, float, (size_t) B * K);
 	TAKE(p, float, (size_t) B * K);
-	TAKE(dcent, float, (size_t) K * out);
 	TAKE(labels, int32_t, B);
-	TAKE(flags, int32_t, B);
 #undef TAKE
 	return at;
 }
@@ -291,28 +292,42 @@ net_device_loss(clad_net *net, const clad_loss_spec *spec, float *loss)
 			clad_dev_channel_sum(dev, w.total, w.part, 4, y, w.in, NULL, NULL, NULL, B, 1, out, B);
 			break;
 	}
-	/* the download waits for the kernels and reports any failure of them */
-	if ((st = ops->download(dev, &total, w.total, sizeof(double))) != CLAD_OK)
-		return st;
-	*loss = (float) total;
-	if (spec->kind == CLAD_LOSS_DEC_KL && spec->dcenters &&
-		(st = ops->download(dev, spec->dcenters, w.dcent, sizeof(float) * K * out)) != CLAD_OK)
-		return st;
-	if (spec->kind == CLAD_LOSS_CROSS_ENTROPY && spec->correct)
+	/*
+	 * One download, which waits for the kernels (and everything queued before
+	 * them) and reports any failure: the loss, and after it the rows counted
+	 * correct or DEC's centre gradient when asked for (carve puts them there).
+	 */
 	{
-		int32_t    *flags = malloc(sizeof(int32_t) * B);
+		int			want_flags = spec->kind == CLAD_LOSS_CROSS_ENTROPY && spec->correct;
+		int			want_dcent = spec->kind == CLAD_LOSS_DEC_KL && spec->dcenters;
+		char	   *end = want_dcent ? (char *) (w.dcent + (size_t) K * out) :
+			want_flags ? (char *) (w.flags + B) : (char *) (w.total + 1);
+		size_t		bytes = (size_t) (end - (char *) w.total);
+		char	   *host = malloc(bytes);
 
-		if (!flags)
+		if (!host)
 			return clad_fail(CLAD_ERR_NOMEM, "out of memory for a batch of %d", B);
-		if ((st = ops->download(dev, flags, w.flags, sizeof(int32_t) * B)) == CLAD_OK)
+		if ((st = ops->download(dev, host, w.total, bytes)) == CLAD_OK)
 		{
-			*spec->correct = 0;
-			for (int b = 0; b < B; b++)
-				*spec->correct += flags[b];
+			memcpy(&total, host, sizeof(double));
+			*loss = (float) total;
+			if (want_flags)
+			{
+				const char *at = host + ((char *) w.flags - (char *) w.total);
+
+				*spec->correct = 0;
+				for (int b = 0; b < B; b++)
+				{
+					int32_t		f;
+
+					memcpy(&f, at + sizeof(int32_t) * b, sizeof(f));
+					*spec->correct += f;
+				}
+			}
+			if (want_dcent)
+				memcpy(spec->dcenters, host + ((char *) w.dcent - (char *) w.total), sizeof(float) * K * out);
 		}
-		free(flags);
-		if (st != CLAD_OK)
-			return st;
+		free(host);
+		return st;
 	}
-	return CLAD_OK;
 }

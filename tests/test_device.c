@@ -21,9 +21,12 @@
 #include "rng.h"
 #include "testutil.h"
 
+#include <dlfcn.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define OUT_TOL 1e-4
 #define GRAD_TOL 1e-3
@@ -269,19 +272,74 @@ done:
 
 
 /*
+ * How far Adam's floats may be from the exact step, per element: each
+ * operation of the update (optim.c's adam_update, kernels.h's k_adam) rounds
+ * once, by at most u of its result (u = 2^-24, float's unit roundoff); a
+ * GPU contracts some a*b + c pairs into one fused multiply-add, which drops
+ * a rounding but never adds one.  So both the CPU's and the device's results
+ * lie within the running error bound below (first-order: each operation's
+ * bound is the propagated bounds of its operands plus u times its result),
+ * and the device must agree with the CPU within twice it; the bound uses
+ * 2u, for the second-order terms the analysis drops.  Small: a few ulps of
+ * the update and of the parameter (a flat 1e-6 failed under contraction:
+ * 2.7e-6 relative for parameters near zero); large only where the update
+ * itself is ill-conditioned (a gradient that weight decay all but cancels).
+ */
+typedef struct adam_bound_state
+{
+	double		p, m, v;		/* error bounds carried between steps */
+} adam_bound_state;
+
+/* One step on the CPU's floats (as adam_update), advancing the bounds; returns the new parameter. */
+static float
+adam_step_bounded(float *p, float g_in, float *m, float *v, const clad_adam *o, float ss, float bc,
+				  adam_bound_state *e)
+{
+	const double u = FLT_EPSILON;	/* 2 x the unit roundoff */
+	float		g = g_in + o->weight_decay * *p;
+	float		m0 = *m, v0 = *v, sq, d, num, r;
+	double		eg, es, ed, enum_, er;
+
+	eg = o->weight_decay * e->p + u * fabs(o->weight_decay * *p) + u * fabs(g);
+	*m = o->beta1 * *m + (1.0f - o->beta1) * g;
+	e->m = o->beta1 * e->m + (1.0 - o->beta1) * eg +
+		u * (fabs(o->beta1 * m0) + fabs((1.0f - o->beta1) * g) + fabs(*m));
+	*v = o->beta2 * *v + (1.0f - o->beta2) * g * g;
+	e->v = o->beta2 * e->v + (1.0 - o->beta2) * 2.0 * fabs(g) * eg +
+		u * (fabs(o->beta2 * v0) + 2.0 * fabs((1.0f - o->beta2) * g * g) + fabs(*v));
+	sq = sqrtf(*v);
+	/* sqrt: the derivative's bound, or sqrt(e) where v is too close to 0 for it */
+	es = (sq > 0 ? fmin(e->v / (2.0 * sq), sqrt(e->v)) : sqrt(e->v)) + u * sq;
+	d = sq / bc + o->eps;
+	ed = es / bc + u * (fabs(sq / bc) + fabs(d));
+	num = ss * *m;
+	enum_ = ss * e->m + u * fabs(num);
+	r = num / d;
+	er = enum_ / d + fabs(num) * ed / ((double) d * d) + u * fabs(r);
+	*p -= r;
+	e->p += er + u * fabs(*p);
+	return *p;
+}
+
+static double worst_adam = 0;	/* largest difference / bound of the Adam checks */
+
+/*
  * Adam on the device against Adam on the CPU applied to the device's own
  * gradients (a first Adam step moves each parameter by about lr times the
  * sign of its gradient, so comparing with the CPU's gradients would only
  * measure which rounding-level gradients changed sign).  Two steps, so the
- * moment estimates kept on the device are used too.
+ * moment estimates kept on the device are used too; each parameter within
+ * twice its rounding bound (above) of the CPU's.
  */
 static void
 compare_adam(const char *what, clad_net *ref, clad_net *twin, int B)
 {
 	int			C, H, W;
-	size_t		np = clad_net_num_params(ref), in_n;
-	float	   *x, *dout, *p, *g, *m, *v;
-	clad_adam	opt_dev = {1e-3f, 0.9f, 0.999f, 1e-8f, 1e-4f, 0}, opt_cpu = opt_dev;
+	size_t		np = clad_net_num_params(ref), in_n, bad = 0, worst_at = 0;
+	float	   *x, *dout, *p, *g, *m, *v, *p2, *m2, *v2;
+	adam_bound_state *eb;
+	clad_adam	opt_dev = {1e-3f, 0.9f, 0.999f, 1e-8f, 1e-4f, 0}, opt_cpu = opt_dev, opt_replay = opt_dev;
+	double		worst = 0;
 
 	clad_net_in_shape(ref, &C, &H, &W);
 	in_n = (size_t) C * H * W;
@@ -291,6 +349,10 @@ compare_adam(const char *what, clad_net *ref, clad_net *twin, int B)
 	g = malloc(sizeof(float) * np);
 	m = calloc(np, sizeof(float));
 	v = calloc(np, sizeof(float));
+	p2 = malloc(sizeof(float) * np);
+	m2 = calloc(np, sizeof(float));
+	v2 = calloc(np, sizeof(float));
+	eb = calloc(np, sizeof(adam_bound_state));
 	copy_weights(twin, ref);
 	clad_net_seed(twin, 5);
 	CHECK(clad_net_to_device(twin, dev) == CLAD_OK);
@@ -299,16 +361,41 @@ compare_adam(const char *what, clad_net *ref, clad_net *twin, int B)
 	CHECK(clad_net_backward(twin, dout, 1, NULL) == CLAD_OK);
 	CHECK(clad_net_to_device(twin, NULL) == CLAD_OK);
 	memcpy(p, clad_net_params(twin), sizeof(float) * np);
+	memcpy(p2, p, sizeof(float) * np);
 	memcpy(g, clad_net_grads(twin), sizeof(float) * np);
 	CHECK(clad_net_to_device(twin, dev) == CLAD_OK);
 	for (int step = 0; step < 2; step++)
 	{
+		float		ss, bc;
+
 		CHECK(clad_net_adam_step(twin, &opt_dev) == CLAD_OK);
 		clad_adam_step(&opt_cpu, p, g, m, v, np);
+		clad_adam_next(&opt_replay, &ss, &bc);
+		for (size_t i = 0; i < np; i++)
+			adam_step_bounded(&p2[i], g[i], &m2[i], &v2[i], &opt_replay, ss, bc, &eb[i]);
 	}
 	CHECK(opt_dev.step == 2);
+	/* the replay is the CPU's Adam (else the bound describes other arithmetic) */
+	CHECK_MSG(memcmp(p, p2, sizeof(float) * np) == 0, "%s: the bounded replay of Adam differs from optim.c's", what);
 	CHECK(clad_net_sync_host(twin) == CLAD_OK);
-	check_close(what, "two Adam steps", clad_net_params(twin), p, NULL, np, 1e-6);
+	for (size_t i = 0; i < np; i++)
+	{
+		double		d = fabs((double) clad_net_params(twin)[i] - p[i]), tol = 2.0 * eb[i].p;
+		double		ratio = d == 0 ? 0 : (tol > 0 ? d / tol : INFINITY);
+
+		if (!(ratio <= worst))
+		{
+			worst = isnan(d) ? INFINITY : ratio;
+			worst_at = i;
+		}
+		if (!(d <= tol))
+			bad++;
+	}
+	if (worst > worst_adam)
+		worst_adam = worst;
+	CHECK_MSG(bad == 0, "%s: two Adam steps: %zu of %zu parameters beyond their rounding bound; worst: "
+			  "parameter %zu, device %.9g, CPU %.9g, bound %.3g (x%.3g)", what, bad, np, worst_at,
+			  clad_net_params(twin)[worst_at], p[worst_at], 2.0 * eb[worst_at].p, worst);
 	CHECK(clad_net_to_device(twin, NULL) == CLAD_OK);
 	free(x);
 	free(dout);
@@ -316,6 +403,10 @@ compare_adam(const char *what, clad_net *ref, clad_net *twin, int B)
 	free(g);
 	free(m);
 	free(v);
+	free(p2);
+	free(m2);
+	free(v2);
+	free(eb);
 }
 
 typedef clad_net *(*builder) (void);
@@ -528,11 +619,32 @@ check_refusals(void)
 	free(x);
 }
 
+/* "cuda" with CLAD_CUDA_MODULE set to path: refused, the message holding want */
+static void
+check_module_refused(const char *path, const char *want)
+{
+	clad_device *d = (clad_device *) 1;
+	clad_status st;
+
+	setenv(CLAD_CUDA_MODULE_ENV, path, 1);
+	st = clad_device_open("cuda", &d);
+	CHECK_MSG(st == CLAD_ERR_UNSUPPORTED && d == NULL, "module %s: status %d", path, (int) st);
+	CHECK_MSG(strstr(clad_last_error(), want) && strstr(clad_last_error(), "use --device cpu"),
+			  "module %s: \"%s\" does not say \"%s\"", path, clad_last_error(), want);
+	if (d && st == CLAD_OK)
+		clad_device_close(d);
+}
+
 static void
 check_open_errors(void)
 {
 	clad_device *d = (clad_device *) 1;
 	clad_status st;
+	const char *env = getenv(CLAD_CUDA_MODULE_ENV);
+	char	   *saved = env ? strdup(env) : NULL;
+	Dl_info		libc;
+	char		text[] = "/tmp/clad_test_device_XXXXXX";
+	int			fd;
 
 	CHECK(clad_device_open("cpu", &d) == CLAD_OK && d == NULL);
 	CHECK(strcmp(clad_device_describe(NULL), "cpu") == 0);
@@ -540,7 +652,30 @@ check_open_errors(void)
 	CHECK(strstr(clad_last_error(), "unknown device") != NULL);
 	CHECK(clad_device_open("cuda:x", &d) == CLAD_ERR_INVALID);
 	CHECK(clad_device_open("cuda:-1", &d) == CLAD_ERR_INVALID);
-	/* CUDA: a device, or a clear refusal (no build, no driver, no GPU), never a crash */
+
+	/*
+	 * The CUDA module (device_impl.h) where it cannot be had, before a real one
+	 * is loaded (a loaded module is kept): missing, not a shared object, a
+	 * shared object that is not clad's.
+	 */
+	check_module_refused("/nonexistent/clad_cuda.so", "No such file");
+	check_module_refused("/nonexistent/clad_cuda.so", "no CUDA backend");
+	if ((fd = mkstemp(text)) >= 0)
+	{
+		CHECK(write(fd, "not a module\n", 13) == 13);
+		close(fd);
+		check_module_refused(text, "cannot be loaded");
+		unlink(text);
+	}
+	if (dladdr((void *) &dlopen, &libc) && libc.dli_fname && libc.dli_fname[0] == '/')
+		check_module_refused(libc.dli_fname, "is not clad's CUDA backend");
+	if (saved)
+		setenv(CLAD_CUDA_MODULE_ENV, saved, 1);
+	else
+		unsetenv(CLAD_CUDA_MODULE_ENV);
+	free(saved);
+
+	/* CUDA: a device, or a clear refusal (no module, no runtime, no driver, no GPU), never a crash */
 	st = clad_device_open("cuda", &d);
 	if (st == CLAD_OK)
 	{
@@ -551,6 +686,7 @@ check_open_errors(void)
 	{
 		CHECK(st == CLAD_ERR_UNSUPPORTED);
 		CHECK(strlen(clad_last_error()) > 10);
+		CHECK(strstr(clad_last_error(), "use --device cpu") != NULL);
 		printf("  cuda unavailable (as expected without a GPU): %s\n", clad_last_error());
 	}
 	if (!clad_device_cuda_built())
@@ -624,6 +760,89 @@ loss_net(int out)
 	return n;
 }
 
+static double worst_loss = 0;	/* largest difference / bound of the loss values */
+
+/*
+ * A loss value from the device against core/loss.c's function evaluated on
+ * the same output (the device's, brought down), so that the check measures
+ * the loss kernels alone (the forward pass is checked on its own, and its
+ * outputs differ from the CPU's where the GEMMs sum in another order).  Both
+ * sum in double and round the result to float; what can differ is each
+ * float the sums take in and that last rounding, so the bound is 8 units of
+ * float roundoff (FLT_EPSILON / 2 each) of the sum of the terms' magnitudes
+ * per row: the loss itself for MSE and Deep SVDD (terms >= 0), |log-sum-exp|
+ * + |logit / T| for cross-entropy (a difference that can cancel), and
+ * sum |p (log p - log q)| + 2 (p's and q's rounding: p sums to 1 per row)
+ * for DEC.  Also: the rows counted correct, recounted from the same output.
+ */
+static void
+check_loss_value(const char *what, const clad_loss_spec *spec, const float *y, int B, size_t out,
+				 float loss_dev, int right_dev)
+{
+	int			K = spec->kind == CLAD_LOSS_DEC_KL ? spec->K : 1;
+	float	   *grad = calloc((size_t) B * out, sizeof(float));
+	float	   *q = malloc(sizeof(float) * B * K), *p = malloc(sizeof(float) * B * K);
+	float		want = 0;
+	double		scale = 0, d, bound;
+	int			right = 0;
+
+	switch (spec->kind)
+	{
+		case CLAD_LOSS_MSE:
+			want = clad_mse_loss(grad, y, spec->target, (size_t) B * out);
+			scale = fabs(want);
+			break;
+		case CLAD_LOSS_SVDD:
+			want = clad_svdd_loss(grad, y, spec->centers, B, (int) out);
+			scale = fabs(want);
+			break;
+		case CLAD_LOSS_CROSS_ENTROPY:
+			want = clad_cross_entropy_loss(grad, y, spec->labels, B, (int) out, spec->T);
+			for (int b = 0; b < B; b++)
+			{
+				const float *l = y + (size_t) b * out;
+				double		mx = -INFINITY, sum = 0;
+				int			best = 0;
+
+				for (size_t k = 0; k < out; k++)
+				{
+					mx = fmax(mx, l[k] / spec->T);
+					if (l[k] > l[best])
+						best = (int) k;
+				}
+				for (size_t k = 0; k < out; k++)
+					sum += exp(l[k] / spec->T - mx);
+				right += best == spec->labels[b];
+				if (spec->labels[b] >= 0 && spec->labels[b] < (int) out)
+					scale += (fabs(mx + log(sum)) + fabs(l[spec->labels[b]] / spec->T)) / B;
+			}
+			CHECK_MSG(right_dev == right, "%s: %d rows correct on the device, %d by its output", what,
+					  right_dev, right);
+			break;
+		case CLAD_LOSS_DEC_KL:
+			clad_dec_soft_assign(q, y, spec->centers, B, K, (int) out, spec->alpha);
+			clad_dec_target(p, q, B, K);
+			want = clad_dec_kl_loss(grad, NULL, y, spec->centers, p, B, K, (int) out, spec->alpha);
+			for (size_t i = 0; i < (size_t) B * K; i++)
+				if (p[i] > 0 && q[i] > 0)
+					scale += fabs(p[i] * (log(p[i]) - log(q[i]))) / B;
+			scale += 2.0;
+			break;
+	}
+	if (isfinite(want))
+	{
+		d = fabs((double) loss_dev - want);
+		bound = 8.0 * (FLT_EPSILON / 2) * scale + 1e-30;
+		if (d / bound > worst_loss)
+			worst_loss = d / bound;
+		CHECK_MSG(d <= bound, "%s: loss %.9g on the device, %.9g by loss.c on the device's output: "
+				  "%.3g apart, bound %.3g", what, loss_dev, want, d, bound);
+	}
+	free(grad);
+	free(q);
+	free(p);
+}
+
 /*
  * One loss on a net on the CPU (ref) and its copy on the device (twin):
  * the value, what the spec gives back, and the gradients the backward pass
@@ -682,17 +901,13 @@ compare_loss(const char *what, clad_loss_spec spec, int out, int B)
 	}
 	CHECK_MSG(memcmp(&loss_fn, &loss_ref, sizeof(float)) == 0, "%s: CPU loss %.9g is not loss.c's %.9g",
 			  what, loss_ref, loss_fn);
-	if (isfinite(loss_ref))
-	{
-		double		e = fabs((double) loss_dev - loss_ref) / (fabs(loss_ref) > 1e-3 ? fabs(loss_ref) : 1e-3);
-
-		CHECK_MSG(e < 1e-6, "%s: loss %.9g on the device, %.9g on the CPU", what, loss_dev, loss_ref);
-	}
-	else
-		CHECK_MSG(!isfinite(loss_dev), "%s: the CPU's loss is not finite, the device's %g is", what, loss_dev);
+	/* the device's forward pass (its GEMMs sum in another order) */
+	check_close(what, "output", clad_net_output(twin), clad_net_output(ref), NULL, (size_t) B * out, OUT_TOL);
+	check_loss_value(what, &spec, clad_net_output(twin), B, out, loss_dev, right_dev);
 	if (spec.kind == CLAD_LOSS_CROSS_ENTROPY)
-		CHECK_MSG(right_ref == right_dev && right_ref >= 0 && right_ref <= B, "%s: correct %d vs %d",
-				  what, right_dev, right_ref);
+		CHECK_MSG(right_ref >= 0 && right_ref <= B, "%s: %d rows correct of %d on the CPU", what, right_ref, B);
+	if (!isfinite(loss_ref))
+		CHECK_MSG(!isfinite(loss_dev), "%s: the CPU's loss is not finite, the device's %g is", what, loss_dev);
 	if (spec.kind == CLAD_LOSS_DEC_KL)
 		check_close(what, "centre gradient", dc_dev, dc_ref, NULL, (size_t) K * out, OUT_TOL);
 	if (!isfinite(loss_ref))
@@ -778,6 +993,108 @@ check_losses(void)
 	free(centers);
 }
 
+/* One training step: forward, loss, backward and an optimiser step (Adam, or SGD for DEC). */
+static clad_status
+train_step(clad_net *n, const float *x, int B, clad_loss_spec *spec)
+{
+	static clad_adam adam = {1e-3f, 0.9f, 0.999f, 1e-8f, 1e-4f, 0};
+	static clad_sgd sgd = {0.01f, 0.9f, 0, 0};
+	clad_status st;
+	float		loss;
+
+	if ((st = clad_net_forward(n, x, B, CLAD_TRAIN)) != CLAD_OK || (st = clad_net_loss(n, spec, &loss)) != CLAD_OK)
+		return st;
+	clad_net_zero_grad(n);
+	if ((st = clad_net_backward(n, NULL, 1, NULL)) != CLAD_OK)
+		return st;
+	return spec->kind == CLAD_LOSS_DEC_KL ? clad_net_sgd_step(n, &sgd) : clad_net_adam_step(n, &adam);
+}
+
+/*
+ * The host waits for the device only where it needs a value: a training step
+ * (forward, loss, backward, optimiser step) waits once, for the loss (with
+ * the rows counted correct, or DEC's centre gradient, in the same download);
+ * the layers, the backward pass and the step queue up behind it.
+ */
+static void
+check_waits(void)
+{
+	const int	B = 6;
+	float	   *x = random_floats((size_t) B * 2 * 7 * 5, 61), *target = random_floats((size_t) B * 9, 62);
+	float	   *centers = random_floats(4 * 9, 63), dcent[4 * 9];
+	int32_t		labels[6] = {0, 4, 3, 3, 1, 2};
+	int			correct;
+	clad_loss_spec specs[] = {
+		{.kind = CLAD_LOSS_CROSS_ENTROPY, .labels = labels, .T = 1.0f, .correct = &correct},
+		{.kind = CLAD_LOSS_MSE, .target = target},
+		{.kind = CLAD_LOSS_DEC_KL, .centers = centers, .K = 4, .alpha = 1.0f, .dcenters = dcent},
+		{.kind = CLAD_LOSS_SVDD, .centers = centers},
+	};
+	const char *names[] = {"cross-entropy + Adam", "MSE + Adam", "DEC KL + SGD", "Deep SVDD + Adam"};
+
+	for (int i = 0; i < 5; i++)
+	{
+		/* a conv/BN classifier, then the small dense net of the losses (9 outputs) */
+		clad_net   *n = i == 0 ? convs_net() : loss_net(9);
+		clad_loss_spec *spec = &specs[i == 0 ? 0 : i - 1];
+		unsigned long before;
+		clad_status st;
+
+		CHECK(n && clad_net_to_device(n, dev) == CLAD_OK);
+		CHECK(train_step(n, x, B, spec) == CLAD_OK);	/* the first step allocates */
+		before = dev->waits;
+		st = train_step(n, x, B, spec);
+		CHECK_MSG(st == CLAD_OK, "%s: %s", names[i == 0 ? 0 : i - 1], clad_last_error());
+		CHECK_MSG(dev->waits - before == 1, "%s%s: a training step waited %lu times for the device (1 expected)",
+				  names[i == 0 ? 0 : i - 1], i == 0 ? " (conv/BN net)" : "", dev->waits - before);
+		clad_net_free(n);
+	}
+	free(x);
+	free(target);
+	free(centers);
+}
+
+/*
+ * A kernel that fails (on a GPU: a fault, found only by the next wait) is
+ * reported by the next call that waits, naming the kernel, and then
+ * cleared: a forward pass's by the loss, a backward pass's by the input
+ * gradient's download, an optimiser step's by bringing the weights back.
+ * The emulated device fails a launch on request (clad_emulated_fail_launch).
+ */
+static void
+check_deferred_failures(void)
+{
+	const int	B = 4;
+	clad_net   *n = loss_net(3);
+	float	   *x = random_floats((size_t) B * 20, 71), dx[4 * 20], loss;
+	int32_t		labels[4] = {0, 2, 1, 1};
+	clad_loss_spec ce = {.kind = CLAD_LOSS_CROSS_ENTROPY, .labels = labels, .T = 1.0f};
+	clad_adam	adam = {1e-3f, 0.9f, 0.999f, 1e-8f, 0, 0};
+
+	CHECK(n && clad_net_to_device(n, dev) == CLAD_OK);
+	CHECK(train_step(n, x, B, &ce) == CLAD_OK);
+
+	clad_emulated_fail_launch(dev, K_ELU_FWD, 1);
+	CHECK(clad_net_forward(n, x, B, CLAD_TRAIN) == CLAD_OK);	/* queued: nothing known yet */
+	CHECK(clad_net_loss(n, &ce, &loss) == CLAD_ERR_DEVICE);
+	CHECK_MSG(strstr(clad_last_error(), "k_elu_fwd") != NULL, "forward failure: %s", clad_last_error());
+	CHECK(train_step(n, x, B, &ce) == CLAD_OK);	/* reported once, then cleared */
+
+	clad_emulated_fail_launch(dev, K_ELU_BWD, 1);
+	CHECK(clad_net_forward(n, x, B, CLAD_TRAIN) == CLAD_OK && clad_net_loss(n, &ce, &loss) == CLAD_OK);
+	CHECK(clad_net_backward(n, NULL, 1, dx) == CLAD_ERR_DEVICE);
+	CHECK_MSG(strstr(clad_last_error(), "k_elu_bwd") != NULL, "backward failure: %s", clad_last_error());
+
+	clad_emulated_fail_launch(dev, K_ADAM, 1);
+	CHECK(train_step(n, x, B, &ce) == CLAD_OK);
+	CHECK(clad_net_adam_step(n, &adam) == CLAD_OK);
+	CHECK(clad_net_sync_host(n) == CLAD_ERR_DEVICE);
+	CHECK_MSG(strstr(clad_last_error(), "k_adam") != NULL, "optimiser failure: %s", clad_last_error());
+	CHECK(clad_net_to_device(n, NULL) == CLAD_OK);
+	clad_net_free(n);
+	free(x);
+}
+
 int
 main(void)
 {
@@ -802,7 +1119,14 @@ main(void)
 	check_models();
 	check_losses();
 	check_refusals();
+	check_waits();
+	if (strcmp(name, "emulated") == 0)
+		check_deferred_failures();
 	clad_device_close(dev);
+	/* the parity table of tests/gpu/run.sh reads these lines */
 	printf("  worst error / bound: %.3g\n", worst_ratio);
+	printf("  parity: outputs and gradients, worst error / bound %.3g\n", worst_ratio);
+	printf("  parity: Adam steps, worst difference / rounding bound %.3g\n", worst_adam);
+	printf("  parity: loss values, worst difference / rounding bound %.3g\n", worst_loss);
 	return test_summary("test_device");
 }
