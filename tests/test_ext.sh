@@ -2,11 +2,11 @@
 # tests/test_ext.sh: the extension on a throwaway PostgreSQL cluster.
 #
 # Installs the extension (make install: as root), starts a private cluster
-# (tests/pgcluster.sh), trains two small models on real MNIST digits
-# (data/mnist of `make data`), writes image files in every format
-# (tests/ext/make_images.py), and runs:
-#   1. make installcheck: pg_regress, tests/sql/*.sql against tests/expected/*.out,
-#      reading the files through CLAD_REGRESS_DATA;
+# (tests/pgcluster.sh), has make put the suite's files in place (two small
+# models trained on the real digits of tests/fixtures/mnist, the committed image
+# files; tests/ext/fixtures.sh) with a copy in $T/regress for the checks below,
+# and runs:
+#   1. make installcheck: pg_regress, tests/sql/*.sql against tests/expected/*.out;
 #   2. activation under load: one session scores in a loop while another
 #      switches the active version back and forth; every statement must
 #      succeed and see one version (its scores equal one version's, never a mix);
@@ -23,10 +23,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=${CLAD_TRAIN:-./trainer/clad-train}
-PY=${PYTHON:-/usr/bin/python3}
-MNIST=${MNIST:-data/mnist}
 . tests/pgcluster.sh
-pgc_need_mnist test_ext.sh "$MNIST"
 pgc_need_clad test_ext.sh
 pgc_start clad_test_ext "max_worker_processes = 8" "max_parallel_workers = 4"
 
@@ -121,7 +118,7 @@ done
 n_refused=$(grep -c "prepared model \"pg_clad/$sha1.prep\" not used" "$T/data/server.log" || true)
 [ "$n_refused" -ge 3 ] && ok || bad "the server log shows $n_refused refused prepared files, not 3"
 # the file goes with the last version of its bytes
-fixture_model "$T/solo.safetensors" mnist:5 3 7
+fixture_model "$T/solo.safetensors" mnist:7 3 7
 chmod a+r "$T/solo.safetensors"
 solo=$(psql_q -c "SELECT clad_load_model('solo', pg_read_binary_file('$T/solo.safetensors'))")
 twin=$(psql_q -c "SELECT clad_load_model('twin', pg_read_binary_file('$D/model1.safetensors'))")

@@ -1,7 +1,6 @@
 -- adversarial: what a hostile role or a careless operator tries, and what holds.
-\getenv data CLAD_REGRESS_DATA
-SELECT pg_read_binary_file(:'data' || '/model1.safetensors') AS ma,
-	   pg_read_binary_file(:'data' || '/model2.safetensors') AS mb \gset
+SELECT fixture('model1.safetensors') AS ma,
+	   fixture('model2.safetensors') AS mb \gset
 SELECT img AS img3 FROM fmt WHERE name = 'png_gray8.png' \gset
 
 -- 1. A version id names one set of bytes for good.  An expression index and a

@@ -1,7 +1,5 @@
 -- errors: every bad input is an ERROR with its own SQLSTATE and a clear message.
-\getenv data CLAD_REGRESS_DATA
 SELECT img AS img3 FROM fmt WHERE name = 'png_gray8.png' \gset
-SELECT set_config('clad_test.data', :'data', false) IS NOT NULL AS set;
 
 -- models
 RESET clad.model;
@@ -16,7 +14,7 @@ SELECT err($$SELECT clad_load_model('bad name!', '\x00')$$);
 SELECT err($$SELECT clad_load_model('x', NULL)$$);
 SELECT err($$SELECT clad_load_model('x', '\x00')$$);
 SELECT err($$SELECT clad_load_model('x', '\x0800000000000000')$$);
-SELECT err($$SELECT clad_load_model('x', substr(pg_read_binary_file(current_setting('clad_test.data') || '/model1.safetensors'), 1, 5000))$$);
+SELECT err($$SELECT clad_load_model('x', substr(fixture('model1.safetensors'), 1, 5000))$$);
 SELECT err($$SELECT clad_model_describe('\xffffffffffffffff7b7d')$$);
 SELECT count(*) AS no_model_x FROM clad.models WHERE name = 'x';
 

@@ -2,8 +2,11 @@
 -- install script and functions are safe under a hostile search_path: lookalikes of
 -- every function they call, and an "=" on text that is always true, placed before
 -- pg_catalog in the database's search_path, are never called.
-\getenv data CLAD_REGRESS_DATA
-SELECT trusted, superuser FROM pg_available_extension_versions WHERE name = 'clad';
+-- (the files come as psql variables: clad_hostile has no table files)
+SELECT fixture('model1.safetensors') AS m1, fixture('model2.safetensors') AS m2,
+	   fixture('formats/png_gray8.png') AS img3 \gset
+-- (every version: not trusted, superuser only)
+SELECT bool_or(trusted) AS trusted, bool_and(superuser) AS superuser FROM pg_available_extension_versions WHERE name = 'clad';
 CREATE DATABASE clad_hostile;
 \c clad_hostile
 CREATE FUNCTION public.captured(what text) RETURNS void LANGUAGE plpgsql AS $$
@@ -41,14 +44,14 @@ RESET ROLE;
 
 CREATE EXTENSION clad;
 -- the whole lifecycle, with every lookalike in the way
-SELECT clad_load_model('h', pg_read_binary_file(:'data' || '/model1.safetensors')) AS v1 \gset
-SELECT clad_load_model('h', pg_read_binary_file(:'data' || '/model2.safetensors')) AS v2 \gset
+SELECT clad_load_model('h', :'m1'::bytea) AS v1 \gset
+SELECT clad_load_model('h', :'m2'::bytea) AS v2 \gset
 SELECT clad_activate('h', :v2);
 SELECT name, active_version = :v2 AS v2_active, versions FROM clad.model_list;
 SELECT pg_catalog.octet_length(sha256) AS sha_bytes, size_bytes > 0 AS sized, created_at IS NOT NULL AS dated
 FROM clad.model_versions ORDER BY id;
-SELECT clad_score('h', pg_read_binary_file(:'data' || '/formats/png_gray8.png')) BETWEEN 0 AND 1 AS scores;
-SELECT clad_score('nope', pg_read_binary_file(:'data' || '/formats/png_gray8.png'));
+SELECT clad_score('h', :'img3'::bytea) BETWEEN 0 AND 1 AS scores;
+SELECT clad_score('nope', :'img3'::bytea);
 SELECT clad_run_end(clad_run_begin('h', 'hostile'), 'succeeded', 1);
 SELECT model_name, status, rows FROM clad.training_runs;
 SELECT clad_prune_versions('h', 1) AS pruned;

@@ -1,5 +1,4 @@
 -- lifecycle: versions, activation, info, drop, prune, immutability.
-\getenv data CLAD_REGRESS_DATA
 SELECT version, active, architecture, input_shape, clusters, length(sha256) AS sha_hex
 FROM clad_model_info('digits');
 
@@ -15,7 +14,7 @@ SELECT err($$SELECT clad_activate('nope', 1)$$);
 SELECT clad_activate('digits', 1);
 
 -- a version loaded with activate => true becomes active at once
-SELECT clad_load_model('digits', pg_read_binary_file(:'data' || '/model2.safetensors'), activate => true) AS v4;
+SELECT clad_load_model('digits', fixture('model2.safetensors'), activate => true) AS v4;
 SELECT active_version FROM clad.model_list WHERE name = 'digits';
 SELECT clad_activate('digits', 1);
 
@@ -28,14 +27,14 @@ SELECT err($$INSERT INTO clad.model_versions (name, model, autoencoder, classifi
 SELECT err($$SELECT clad_drop_model('digits', 1)$$);
 SELECT clad_drop_model('digits', 4);
 SELECT err($$SELECT clad_drop_model('digits', 4)$$);
-SELECT clad_load_model('digits', pg_read_binary_file(:'data' || '/model2.safetensors')) AS v5;
-SELECT clad_load_model('digits', pg_read_binary_file(:'data' || '/model2.safetensors')) AS v6;
+SELECT clad_load_model('digits', fixture('model2.safetensors')) AS v5;
+SELECT clad_load_model('digits', fixture('model2.safetensors')) AS v6;
 SELECT clad_prune_versions('digits', 1) AS pruned;
 SELECT version, active FROM clad_model_info('digits');
 SELECT err($$SELECT clad_prune_versions('digits', -1)$$);
 
 -- a model whose first version is loaded inactive has no active version
-SELECT clad_load_model('idle', pg_read_binary_file(:'data' || '/model1.safetensors'), activate => false) AS v7;
+SELECT clad_load_model('idle', fixture('model1.safetensors'), activate => false) AS v7;
 SELECT err($$SELECT clad_score('idle', img) FROM fmt LIMIT 1$$);
 SELECT clad_drop_model('idle');
 SELECT err($$SELECT clad_model_info('idle')$$);
@@ -48,4 +47,4 @@ SELECT err($$SELECT clad_score(8, img) FROM fmt LIMIT 1$$);
 SELECT d->'input_shape' AS input_shape, d->'clusters' AS k, d->'latent' AS latent,
 	   d->>'autoencoder' AS ae, d->>'classifier' AS clf, d->'odin_temperature' AS t,
 	   (d->>'calibration_images')::int > 0 AS calibrated, jsonb_typeof(d->'summary') AS summary
-FROM (SELECT clad_model_describe(pg_read_binary_file(:'data' || '/model1.safetensors')) d) q;
+FROM (SELECT clad_model_describe(fixture('model1.safetensors')) d) q;

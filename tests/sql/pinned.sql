@@ -1,9 +1,8 @@
 -- pinned: one version id naming the same bytes on several servers
 -- (clad_load_model_version) and the pinned scoring forms (version, sha256, img)
 -- that refuse other bytes under the id.
-\getenv data CLAD_REGRESS_DATA
-SELECT pg_read_binary_file(:'data' || '/model1.safetensors') AS m1,
-	   pg_read_binary_file(:'data' || '/model2.safetensors') AS m2 \gset
+SELECT fixture('model1.safetensors') AS m1,
+	   fixture('model2.safetensors') AS m2 \gset
 SELECT img AS img3 FROM fmt WHERE name = 'png_gray8.png' \gset
 
 -- a given id: the model is created, its first version activated, the sequence moved past it
@@ -18,14 +17,13 @@ SELECT count(*) AS versions_of_1000 FROM clad.model_versions WHERE id = 1000;
 SELECT clad_load_model_version(1000, 'copies', :'m1'::bytea, activate => true) AS again_activated;
 
 -- other bytes or another name under the id: refused, nothing stored
-SELECT set_config('clad_test.data', :'data', false) IS NOT NULL AS set;
-SELECT err($$SELECT clad_load_model_version(1000, 'copies', pg_read_binary_file(current_setting('clad_test.data') || '/model2.safetensors'))$$);
+SELECT err($$SELECT clad_load_model_version(1000, 'copies', fixture('model2.safetensors'))$$);
 DO $$
 DECLARE
 	d text;
 BEGIN
 	PERFORM clad_load_model_version(1000, 'copies',
-		pg_read_binary_file(current_setting('clad_test.data') || '/model2.safetensors'));
+		fixture('model2.safetensors'));
 EXCEPTION WHEN unique_violation THEN
 	GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
 	RAISE NOTICE 'detail names both: %',

@@ -1,15 +1,34 @@
 -- setup: the extension, two model versions and the test images.
--- Files come from tests/test_ext.sh through CLAD_REGRESS_DATA: model1 (mnist:3,
+-- The files (make installcheck puts them in CLAD_REGRESS_DATA): model1 (mnist:3,
 -- K 4) and model2 (mnist:7, K 5), small cnn models trained on real digits;
--- one digit in every image format; 40 real test digits; malformed files.
-\getenv data CLAD_REGRESS_DATA
+-- one digit in every image format; 40 real test digits; malformed images.
+-- psql reads them here, on the client side (files.tsv: a line of path and
+-- base64 bytes for each), so the server needs no access to them; later files
+-- take them from the table files, by path (fixture(path)).
 CREATE EXTENSION clad;
 SELECT extversion FROM pg_extension WHERE extname = 'clad';
 
+CREATE TABLE files (path text PRIMARY KEY, bytes bytea NOT NULL);
+ALTER TABLE files ALTER bytes SET STORAGE EXTERNAL;	-- (models do not compress)
+CREATE TEMP TABLE files_base64 (path text, base64 text);
+\copy files_base64 FROM PROGRAM 'cat "$CLAD_REGRESS_DATA/files.tsv"'
+INSERT INTO files SELECT path, decode(base64, 'base64') FROM files_base64;
+SELECT count(*) AS files, count(*) FILTER (WHERE octet_length(bytes) = 0) AS empty FROM files;
+CREATE FUNCTION fixture(p text) RETURNS bytea LANGUAGE plpgsql STABLE STRICT AS $$
+DECLARE
+	b bytea;
+BEGIN
+	SELECT bytes INTO b FROM files WHERE path = p;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'no fixture file "%"', p;
+	END IF;
+	RETURN b;
+END $$;
+
 -- the first version of a model becomes active; later ones do not unless asked
-SELECT clad_load_model('digits', pg_read_binary_file(:'data' || '/model1.safetensors')) AS v1;
-SELECT clad_load_model('digits', pg_read_binary_file(:'data' || '/model2.safetensors')) AS v2;
-SELECT clad_load_model('sevens', pg_read_binary_file(:'data' || '/model2.safetensors'),
+SELECT clad_load_model('digits', fixture('model1.safetensors')) AS v1;
+SELECT clad_load_model('digits', fixture('model2.safetensors')) AS v2;
+SELECT clad_load_model('sevens', fixture('model2.safetensors'),
 					   '{"note": "a copy"}') AS v3;
 SELECT name, active_version, versions, architecture, input_shape, clusters FROM clad.model_list;
 SELECT id, name, autoencoder, classifier, input_shape, clusters, octet_length(sha256) AS sha_bytes,
@@ -18,18 +37,16 @@ FROM clad.model_versions ORDER BY id;
 SELECT metrics FROM clad.model_versions WHERE id = 3;
 
 CREATE TABLE fmt (name text PRIMARY KEY, img bytea NOT NULL);
-INSERT INTO fmt SELECT f, pg_read_binary_file(:'data' || '/formats/' || f)
-FROM pg_ls_dir(:'data' || '/formats') f;
+INSERT INTO fmt SELECT substr(path, 9), bytes FROM files WHERE path LIKE 'formats/%';
 SELECT name, octet_length(img) > 0 AS ok FROM fmt ORDER BY name;
 
 CREATE TABLE digits (id int PRIMARY KEY, label int NOT NULL, img bytea NOT NULL);
-INSERT INTO digits SELECT substr(f, 1, 4)::int, substr(f, 6, 1)::int, pg_read_binary_file(:'data' || '/digits/' || f)
-FROM pg_ls_dir(:'data' || '/digits') f;
+INSERT INTO digits SELECT substr(path, 8, 4)::int, substr(path, 13, 1)::int, bytes
+FROM files WHERE path LIKE 'digits/%';
 SELECT count(*), count(DISTINCT label) FROM digits;
 
 CREATE TABLE bad (name text PRIMARY KEY, img bytea NOT NULL);
-INSERT INTO bad SELECT f, pg_read_binary_file(:'data' || '/bad/' || f)
-FROM pg_ls_dir(:'data' || '/bad') f;
+INSERT INTO bad SELECT substr(path, 5), bytes FROM files WHERE path LIKE 'bad/%';
 SELECT count(*) FROM bad;
 
 -- reports an error's SQLSTATE and message instead of failing the script
