@@ -1,7 +1,7 @@
 # clad: top-level Makefile.
 #   make            build core/libcladcore.a, the trainer and the extension (clad.so)
 #   make install    install the extension into PostgreSQL and clad-train (as root)
-#   make installcheck  pg_regress against a running server (see tests/test_ext.sh)
+#   make installcheck  pg_regress against the running server of PGHOST/PGPORT/PGUSER (after make install)
 #   make check      C tests of core (no server needed)
 #   make test       everything the README's test command runs
 #   make bench      benchmarks against PyTorch
@@ -90,9 +90,44 @@ ifeq ($(CUDA),1)
 	install -m 755 $(CUDA_MODULE) '$(DESTDIR)$(CUDA_MODULE_DIR)/clad_cuda.so'
 endif
 
-installcheck:
+# make installcheck: the pg_regress suite (extension/pgxs.mk's REGRESS,
+# tests/sql/*.sql against tests/expected/*.out) against the running server that
+# PGHOST, PGPORT and PGUSER name, as a superuser; no network, no data/.  Its
+# files are put in REGRESS_DATA first: two small models, trained in seconds
+# with REGRESS_TRAIN (this build's clad-train; CLAD_TRAIN when set) on the 600
+# real digits committed in tests/fixtures/mnist (tests/ext/fixtures.sh's
+# regress_model: fixed seeds, one thread), the committed images of
+# tests/fixtures (formats/, digits/, bad/), and files.tsv: every one of them as
+# a line PATH<TAB>base64 that psql reads on the client side (tests/sql/setup.sql,
+# \copy ... FROM PROGRAM), so the server needs no access to the files, and may
+# run as another user or on another machine.  The malformed models are built
+# from model1's bytes in SQL (tests/sql/models.sql).
+REGRESS_DATA   = tests/build/fixtures
+REGRESS_TRAIN ?= $(or $(CLAD_TRAIN),trainer/clad-train)
+REGRESS_IMAGES = $(wildcard tests/fixtures/formats/* tests/fixtures/digits/* tests/fixtures/bad/*)
+REGRESS_FILES  = model1.safetensors model2.safetensors \
+                 $(patsubst tests/fixtures/%,%,$(REGRESS_IMAGES))
+
+$(REGRESS_DATA)/model%.safetensors: $(REGRESS_TRAIN) tests/ext/fixtures.sh \
+		$(wildcard tests/fixtures/mnist/*)
+	@mkdir -p $(@D)
+	BIN='$(REGRESS_TRAIN)' bash -c '. tests/ext/fixtures.sh && regress_model $* $(@:.safetensors=.tmp.safetensors)'
+	mv $(@:.safetensors=.tmp.safetensors) $@
+
+$(REGRESS_DATA)/files.tsv: $(REGRESS_DATA)/model1.safetensors $(REGRESS_DATA)/model2.safetensors $(REGRESS_IMAGES)
+	rm -rf $(REGRESS_DATA)/formats $(REGRESS_DATA)/digits $(REGRESS_DATA)/bad
+	cp -R tests/fixtures/formats tests/fixtures/digits tests/fixtures/bad $(REGRESS_DATA)/
+	@echo "$@: $(words $(REGRESS_FILES)) files, as lines of path and base64 bytes"
+	@cd $(REGRESS_DATA) && for f in $(REGRESS_FILES); do \
+		printf '%s\t' "$$f" && base64 <"$$f" | tr -d '\n' && echo || exit 1; done >files.tsv.tmp
+	mv $@.tmp $@
+
+.PHONY: regress-fixtures
+regress-fixtures: $(REGRESS_DATA)/files.tsv
+
+installcheck: regress-fixtures
 	@mkdir -p tests/build/regress
-	$(PGXS_MAKE) installcheck
+	CLAD_REGRESS_DATA='$(abspath $(REGRESS_DATA))' $(PGXS_MAKE) installcheck
 
 core/%.o: core/%.c $(wildcard core/*.h)
 	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -c -o $@ $<
