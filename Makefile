@@ -397,6 +397,19 @@ check-upgrade: trainer/clad-train data extension
 
 test: check-upgrade
 
+# The Debian packages (debian/: postgresql-15-clad and clad-train, tests/test_deb.sh):
+# installs the build dependencies when missing, builds both with dpkg-buildpackage
+# in a copy of the checkout (the checkout's build is untouched), checks the one
+# version (clad.control = debian/changelog = META.json), the packages' files and
+# man page, installs them and runs pg_regress against the installed files on a
+# throwaway cluster, then purges them and runs make install again (as root; not
+# as root it builds and checks the packages only).  About two minutes.
+.PHONY: check-deb
+check-deb: trainer/clad-train data extension
+	./tests/test_deb.sh
+
+test: check-deb
+
 # The database part of `make bench` (issue 5): bench/db/run.sh installs what the
 # PL/Python side needs when missing (as root: postgresql-plpython3-15), trains
 # bench/build/r18_odin.safetensors and r18_orientation.safetensors once (cached), starts a throwaway cluster and measures
