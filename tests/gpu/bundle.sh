@@ -41,6 +41,7 @@ n=$(ls .gpu/deps/lib | wc -l)
 tar -cJf .gpu/lib.tar.xz -C .gpu/deps lib
 rm -rf .gpu/deps
 { echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- core tests trainer Makefile || echo ' (with changes)')"
-	echo "built $(date -u '+%F %T') UTC on $(uname -m), $({ command -v nvcc || echo /usr/local/cuda/bin/nvcc; } | xargs -I{} {} --version 2>/dev/null | tail -1)"
+	nvcc=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+	echo "built $(date -u '+%F %T') UTC on $(uname -m), $("$nvcc" --version 2>/dev/null | tail -1)"
 } >.gpu/BUILT
 echo "tests/gpu/bundle.sh: .gpu/ holds the programs, the CUDA module and $n libraries, $(du -sh .gpu | cut -f1)"

@@ -21,7 +21,9 @@
 #            a*b + c, so k-means and DEC labels can flip: same seeds do not give the same
 #            AUROC, and seeds alone move it by up to 4 points (docs/results.md);
 #   speed    seconds per epoch of each stage on the GPU and on the CPU (median of the 3
-#            seeds each; the CPU runs 2 threads on 2 cores with the other CPU runs beside);
+#            seeds each; the CPU runs 2 threads on 2 cores with the other CPU runs beside;
+#            the GPU runs' host share, k-means, calibration and evaluation, gets up to 8
+#            threads on the cores after the CPU runs');
 #   full     the default recipe's full budget for mnist:CUR (100 + 100 + 10 epochs, the
 #            classifier's over 4 orientations; DEC stops early at its tolerance) on the
 #            GPU, timed, stopped after GPU_FULL_LIMIT s (200); when stopped, where it got
@@ -81,9 +83,10 @@ budget() {
 # ---------------------------------------------------------------- the report
 # Rewritten from what is there after every stage: gpu.md, runs.tsv, summaries.json.
 report() {
-	"$PY" - "$W" "$DEST" "$DEV" "$DRY" "$(elapsed)" "${GPU_TOTAL_LIMIT:-480}" <<'EOF' || echo "report failed" >>"$DEST/errors.txt"
+	"$PY" - "$W" "$DEST" "$DEV" "$DRY" "$(elapsed)" "${GPU_TOTAL_LIMIT:-480}" "${GPU_THREADS:-2}" <<'EOF' || echo "report failed" >>"$DEST/errors.txt"
 import json, os, re, statistics, struct, sys
-W, DEST, dev, dry, elapsed, total = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1", sys.argv[5], sys.argv[6]
+W, DEST, dev, dry, elapsed, total, gthreads = (sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1", sys.argv[5],
+                                              sys.argv[6], sys.argv[7])
 
 def lines(path):
     try:
@@ -128,7 +131,8 @@ if par:
     first = txt.split("== CLAD_CUDA_DEBUG=1")[0]
     m = re.search(r"^test_device: (\d+) checks, (\d+) failed", first, re.M)
     res = f"{m.group(1)} checks, {m.group(2)} failed" if m else "no summary line"
-    verdict("parity", par[0] == "ok", f"tests/test_device on {dev}: {res} ({par[0]}, {par[1]} s; parity.txt)")
+    note = f"; {par[2]}" if len(par) > 2 and par[2] else ""
+    verdict("parity", par[0] == "ok", f"tests/test_device on {dev}: {res} ({par[0]}, {par[1]} s{note}; parity.txt)")
 else:
     out.append("- parity: not run yet")
 
@@ -169,7 +173,7 @@ def per_epoch(prefix, stage):
 if gpu or cpu:
     out += ["", "Seconds per epoch, median over the seeds (mnist:STR, "
             f"{'tiny dry-run budget' if dry else 'short budget'}; CPU: 2 BLAS threads pinned to 2 cores, "
-            "the other CPU runs beside it):", "",
+            f"the other CPU runs beside it; GPU: the host's share on {gthreads} threads):", "",
             "| stage | GPU s/epoch | CPU (2 threads) s/epoch | GPU speed-up |", "|---|---:|---:|---:|"]
     for stage in ("autoencoder", "dec", "classifier"):
         a, b = per_epoch("str_gpu", stage), per_epoch("str_cpu", stage)
@@ -202,7 +206,14 @@ if full:
         if ae and de and cl:
             est = (f"; estimate from the short runs' epochs: {100*ae + 100*de + 10*cl:.0f} s at most "
                    f"(100 x {ae:.2f} + 100 x {de:.2f} (DEC stops early) + 10 x {cl:.2f})")
-        out.append(f"- full budget, mnist:CUR on {dev}: did not finish ({full[0]}, {full[1]} s){where}{est}")
+        why = ""
+        try:
+            errs = [l for l in open(f"{DEST}/full_progress.txt", errors="replace").read().split("\n")
+                    if l.startswith("clad-train: ") and "failed" in l]
+            why = f"; {errs[-1][:300]}" if errs else ""
+        except OSError:
+            pass
+        out.append(f"- full budget, mnist:CUR on {dev}: did not finish ({full[0]}, {full[1]} s){why}{where}{est}")
 else:
     out.append("- full budget: not run yet")
 
@@ -211,7 +222,8 @@ if dbg:
     if dbg[0] == "skipped":
         out.append(f"- debug (CLAD_CUDA_DEBUG=1): skipped ({dbg[2] if len(dbg) > 2 else ''})")
     else:
-        verdict("debug", dbg[0] == "ok", f"tests/test_device with CLAD_CUDA_DEBUG=1: {dbg[0]}, {dbg[1]} s")
+        note = f"; {dbg[2]}" if len(dbg) > 2 and dbg[2] else ""
+        verdict("debug", dbg[0] == "ok", f"tests/test_device with CLAD_CUDA_DEBUG=1: {dbg[0]}, {dbg[1]} s{note}")
 
 # the parity table: worst error / bound per family, as test_device prints them
 if os.path.exists(f"{DEST}/parity.txt"):
@@ -328,10 +340,16 @@ pin_cpu() { # pin_cpu I: taskset's list for the I-th CPU run
 	local a=$(((2 * $1) % ncores))
 	echo "$a,$(((a + 1) % ncores))"
 }
+# The GPU runs' host share (k-means, calibration, evaluation on the CPU) on the cores
+# after the CPU runs', with up to 8 BLAS threads (2 where there are few cores).
 GPU_CORES=
 GPU_PIN=()
-if [ "$ncores" -ge $((2 * ${#SEEDS[@]} + 2)) ] && command -v taskset >/dev/null; then
-	GPU_CORES=$((2 * ${#SEEDS[@]})),$((2 * ${#SEEDS[@]} + 1))
+GPU_THREADS=2
+first=$((2 * ${#SEEDS[@]}))
+if [ "$ncores" -ge $((first + 2)) ] && command -v taskset >/dev/null; then
+	last=$((ncores - 1 < first + 7 ? ncores - 1 : first + 7))
+	GPU_CORES=$first-$last
+	GPU_THREADS=$((last - first + 1))
 	GPU_PIN=(taskset -c "$GPU_CORES")
 fi
 
@@ -392,10 +410,10 @@ fi
 
 # ---------------------------------------------------------------- the GPU seeds
 t=$(date +%s)
-log "== GPU runs: mnist:STR ${SHORT[*]}, seeds ${SEEDS[*]}, on $DEV"
+log "== GPU runs: mnist:STR ${SHORT[*]}, seeds ${SEEDS[*]}, on $DEV (host share: $GPU_THREADS threads${GPU_CORES:+ on cores $GPU_CORES})"
 for s in "${SEEDS[@]}"; do
 	lim=$(budget "$SEED_LIMIT")
-	train "str_gpu_$s" "$DEV" "$s" "$lim" "$GPU_CORES" --threads 2 --quiet --normal mnist:STR "${SHORT[@]}" ||
+	train "str_gpu_$s" "$DEV" "$s" "$lim" "$GPU_CORES" --threads "$GPU_THREADS" --quiet --normal mnist:STR "${SHORT[@]}" ||
 		log "   seed $s on $DEV failed (errors.txt)"
 	report
 done
@@ -405,7 +423,7 @@ printf '%s\t%s\t%s\t%s\n' auroc started $(($(date +%s) - t)) "${SEEDS[*]}" >>"$W
 t=$(date +%s)
 lim=$(budget "$FULL_LIMIT")
 log "== full budget: mnist:CUR ${FULL[*]:-(the default recipe)} on $DEV (limit ${lim} s)"
-if train cur_full "$DEV" 1 "$lim" "$GPU_CORES" --threads 2 --normal mnist:CUR "${FULL[@]}"; then
+if train cur_full "$DEV" 1 "$lim" "$GPU_CORES" --threads "$GPU_THREADS" --normal mnist:CUR "${FULL[@]}"; then
 	stage_done full ok $(($(date +%s) - t))
 else
 	stage_done full "$([ "$(grep '^cur_full' "$W/runs.tsv" | cut -f4)" = 124 ] && echo "stopped at the limit" || echo failed)" \
@@ -424,11 +442,12 @@ else
 	echo "== CLAD_CUDA_DEBUG=1" >>"$DEST/parity.txt"
 	CLAD_CUDA_DEBUG=1 CLAD_TEST_DEVICE=cuda timeout --foreground "$lim" "${GPU_PIN[@]}" "$TEST" >>"$DEST/parity.txt" 2>&1
 	rc=$?
-	if [ $rc = 0 ]; then
+	dbg=$(sed -n '/^== CLAD_CUDA_DEBUG=1/,$p' "$DEST/parity.txt")
+	if [ $rc = 0 ] && grep -q "^test_device: [0-9]* checks, 0 failed" <<<"$dbg" && ! grep -q SKIPPED <<<"$dbg"; then
 		stage_done debug ok $(($(date +%s) - t))
 	else
 		stage_done debug "$([ $rc = 124 ] && echo "stopped at the limit" || echo "failed (exit $rc)")" \
-			$(($(date +%s) - t))
+			$(($(date +%s) - t)) "$(grep -m1 -E 'check failed|SKIPPED' <<<"$dbg" | cut -c1-200)"
 	fi
 fi
 
