@@ -173,6 +173,26 @@ else
 	@echo "check-cuda: skipped: this build has no CUDA backend (nvcc not found or CUDA=0)"
 endif
 
+# The CUDA module loaded at run time (tests/test_cuda_module.sh): no CUDA library in
+# clad-train's or test_device's NEEDED entries; --device cuda with the module says why
+# it cannot be had (no GPU here), with a missing or broken module says so; clad-train
+# --device cpu starts with the CUDA Toolkit hidden (unshare -m, as root).
+.PHONY: check-cuda-module
+check-cuda-module: trainer/clad-train tests/test_device $(CUDA_MODULE)
+	CUDA=$(CUDA) ./tests/test_cuda_module.sh
+
+test: check-cuda-module
+
+# tests/gpu/run.sh's own logic on the emulated device with tiny budgets (GPU_DRY_RUN=1),
+# once with a parity check made to fail (GPU_STUB_FAIL=parity): every stage still runs,
+# its figures are written as it goes, the summary names the failed check, and the exit
+# status says so (tests/gpu/test_run.sh; needs make data).
+.PHONY: check-gpu-script
+check-gpu-script: trainer/clad-train tests/test_device data
+	./tests/gpu/test_run.sh
+
+test: check-gpu-script
+
 .PHONY: all check test clean bench
 check: $(TEST_BIN)
 	@set -e; for t in $(TEST_BIN); do echo "== $$t"; ./$$t; done
@@ -208,26 +228,6 @@ tests/build/asan/%: tests/%.c $(ASAN_CORE_OBJ) tests/testutil.h
 	$(CC) $(ASAN_FLAGS) $(CLAD_CFLAGS) -Itests -o $@ $< $(ASAN_CORE_OBJ) $(LIBS)
 
 .PHONY: check-asan check-interop
-# The CUDA module loaded at run time (tests/test_cuda_module.sh): no CUDA library in
-# clad-train's or test_device's NEEDED entries; --device cuda with the module says why
-# it cannot be had (no GPU here), with a missing or broken module says so; clad-train
-# --device cpu starts with the CUDA Toolkit hidden (unshare -m, as root).
-.PHONY: check-cuda-module
-check-cuda-module: trainer/clad-train tests/test_device $(CUDA_MODULE)
-	CUDA=$(CUDA) ./tests/test_cuda_module.sh
-
-test: check-cuda-module
-
-# tests/gpu/run.sh's own logic on the emulated device with tiny budgets (GPU_DRY_RUN=1),
-# once with a parity check made to fail (GPU_STUB_FAIL=parity): every stage still runs,
-# its figures are written as it goes, the summary names the failed check, and the exit
-# status says so (tests/gpu/test_run.sh; needs make data).
-.PHONY: check-gpu-script
-check-gpu-script: trainer/clad-train tests/test_device data
-	./tests/gpu/test_run.sh
-
-test: check-gpu-script
-
 check-asan: $(ASAN_BIN)
 	@set -e; for t in $(ASAN_BIN); do echo "== $$t"; ./$$t; done
 
