@@ -22,12 +22,17 @@ MNIST=${MNIST:-data/mnist}
 command -v valgrind >/dev/null || { echo "test_ext_valgrind.sh: valgrind is not installed" >&2; exit 1; }
 . tests/pgcluster.sh
 pgc_need_clad test_ext_valgrind.sh
-VG=$PWD/tests/build/valgrind		# the logs stay there for a look afterwards
-rm -rf "$VG"
-mkdir -p "$VG"
+# valgrind runs as the server's user, who may not enter the checkout: its
+# suppressions and logs live in a folder of their own, and the logs are
+# copied to tests/build/valgrind for a look afterwards
+VG=$(mktemp -d /tmp/clad_valgrind.XXXXXX)
 chmod 777 "$VG"
+cp tests/valgrind/postgres.supp "$VG/"
+chmod 644 "$VG/postgres.supp"
+keep_logs() { rm -rf tests/build/valgrind; mkdir -p tests/build/valgrind
+	cp "$VG"/vg.*.log tests/build/valgrind/ 2>/dev/null || true; rm -rf "$VG"; }
 PGC_SERVER_WRAPPER="valgrind --quiet --tool=memcheck --leak-check=no --num-callers=24 --trace-children=no
-	--suppressions=$PWD/tests/valgrind/postgres.supp --log-file=$VG/vg.%p.log
+	--suppressions=$VG/postgres.supp --log-file=$VG/vg.%p.log
 	--error-markers=CLAD_VG_ERROR_BEGIN,CLAD_VG_ERROR_END"
 pgc_start clad_test_ext_valgrind "max_worker_processes = 8" "max_parallel_workers = 4"
 
@@ -52,12 +57,13 @@ else echo "FAIL: the backend is not running clad.so under valgrind" >&2; fails=1
 pgc_stop
 
 nlogs=$(ls "$VG"/vg.*.log | wc -l)
+trap 'keep_logs; pgc_cleanup' EXIT
 # every error valgrind reports (not suppressed) is framed by the markers
 report="== CLAD_VG_ERROR_BEGIN$"
 errors=$(cat "$VG"/vg.*.log | grep -c "$report" || true)
 if [ "$errors" != 0 ]; then
 	echo "FAIL: valgrind reported $errors errors:" >&2
-	grep -l "$report" "$VG"/vg.*.log | head -3 | xargs cat | head -120 >&2
+	grep -l "$report" "$VG"/vg.*.log | head -3 | xargs cat | head -120 >&2 || true
 	fails=1
 fi
 if grep -qiE "terminated by signal|was terminated|reinitializ" "$T/data/server.log"; then
