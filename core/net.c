@@ -696,7 +696,7 @@ clad_net_forward(clad_net *net, const float *x, int B, clad_mode mode)
 	if (B <= 0)
 		return clad_fail(CLAD_ERR_INVALID, "batch size must be positive");
 	if (net->dev)
-		return net_device_forward(net, x, B, mode);
+		return net_device_forward(net, x, 0, B, mode);
 	/* refuse before running anything: a training pass would move BatchNorm statistics */
 	if (net->released && (mode != CLAD_EVAL || B > net->tap_max_B))
 		return released_error(net, B);
@@ -854,6 +854,58 @@ clad_net_in_shape(const clad_net *net, int *C, int *H, int *W)
 	*W = net->vals[0].W;
 }
 
+/* the two nets chain: before's output is net's input, at before's batch */
+static clad_status
+check_chain(const clad_net *net, const clad_net *before)
+{
+	if (!before->have_forward)
+		return clad_fail(CLAD_ERR_INVALID, "no forward pass of the net before");
+	if (before->vals[before->nvals - 1].numel != net->vals[0].numel)
+		return clad_fail(CLAD_ERR_SHAPE, "the net before outputs %zu values per image, this net takes %zu",
+						 before->vals[before->nvals - 1].numel, net->vals[0].numel);
+	if (net->dev != before->dev)
+		return clad_fail(CLAD_ERR_INVALID, "the two nets are not on the same device");
+	return CLAD_OK;
+}
+
+clad_status
+clad_net_forward_after(clad_net *net, const clad_net *before, clad_mode mode)
+{
+	const float *x;
+	clad_status st;
+
+	if ((st = check_chain(net, before)) != CLAD_OK)
+		return st;
+	if (net->dev && net->finished)
+		return net_device_forward(net, before->d_act[before->nvals - 1], 1, before->cur_B, mode);
+	if (!(x = clad_net_output(before)))
+		return clad_fail(CLAD_ERR_DEVICE, "%s", clad_last_error());
+	return clad_net_forward(net, x, before->cur_B, mode);
+}
+
+clad_status
+clad_net_backward_through(clad_net *after, clad_net *before, const float *dout, int param_grads,
+						  float *scratch)
+{
+	clad_status st;
+
+	if ((st = check_chain(after, before)) != CLAD_OK)
+		return st;
+	if (after->cur_B != before->cur_B || !after->have_forward)
+		return clad_fail(CLAD_ERR_INVALID, "backward through two nets without their forward passes");
+	if (after->dev)
+	{
+		if (!dout && !after->have_loss)
+			return clad_fail(CLAD_ERR_INVALID, "backward from the loss without a loss since the forward pass");
+		if ((st = net_device_backward(after, dout, 0, param_grads, NULL, 1)) != CLAD_OK)
+			return st;
+		return net_device_backward(before, after->d_gact[0], 1, param_grads, NULL, 0);
+	}
+	if ((st = clad_net_backward(after, dout, param_grads, scratch)) != CLAD_OK)
+		return st;
+	return clad_net_backward(before, scratch, param_grads, NULL);
+}
+
 void
 clad_net_zero_grad(clad_net *net)
 {
@@ -880,7 +932,7 @@ clad_net_backward(clad_net *net, const float *dout, int param_grads, float *dx)
 	if (!dout && !net->have_loss)
 		return clad_fail(CLAD_ERR_INVALID, "backward from the loss without a loss since the forward pass");
 	if (net->dev)
-		return net_device_backward(net, dout, param_grads, dx);
+		return net_device_backward(net, dout, 0, param_grads, dx, 0);
 	if (!dout)
 		dout = net->loss_grad;
 	if (net->released && (param_grads || net->cur_mode != CLAD_EVAL || B > net->tap_max_B))

@@ -109,6 +109,19 @@ void		clad_net_in_shape(const clad_net *net, int *C, int *H, int *W);
  */
 clad_status clad_net_backward(clad_net *net, const float *dout, int param_grads, float *dx);
 
+/*
+ * Two nets in a row (an autoencoder: the decoder after the encoder).
+ * clad_net_forward_after: net's forward pass on before's output (before's
+ * last forward, its batch); clad_net_backward_through: after's backward pass
+ * (dout as clad_net_backward's), then before's, from after's input
+ * gradient.  On a device (both nets on the same one) the codes and their
+ * gradient stay there: nothing waits for the device; on the host the
+ * gradient goes through scratch (B x after's input numel floats).
+ */
+clad_status clad_net_forward_after(clad_net *net, const clad_net *before, clad_mode mode);
+clad_status clad_net_backward_through(clad_net *after, clad_net *before, const float *dout,
+									  int param_grads, float *scratch);
+
 void		clad_net_zero_grad(clad_net *net);
 
 /* ---- training losses on the last output (core/net_loss.c) ---- */

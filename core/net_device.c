@@ -271,13 +271,17 @@ maxpool_args(const clad_net *net, const net_op *op, int B, float *out, const flo
 
 
 clad_status
-net_device_forward(clad_net *net, const float *x, int B, clad_mode mode)
+net_device_forward(clad_net *net, const float *x, int x_on_device, int B, clad_mode mode)
 {
 	clad_device *dev = net->dev;
+	size_t		in_bytes = sizeof(float) * B * net->vals[0].numel;
 	clad_status st;
 
-	if ((st = device_ensure_activations(net, B)) != CLAD_OK ||
-		(st = OPS(net)->upload(dev, net->d_act[0], x, sizeof(float) * B * net->vals[0].numel)) != CLAD_OK)
+	if ((st = device_ensure_activations(net, B)) != CLAD_OK)
+		return st;
+	if (x_on_device)
+		OPS(net)->copy(dev, net->d_act[0], x, in_bytes);
+	else if ((st = OPS(net)->upload(dev, net->d_act[0], x, in_bytes)) != CLAD_OK)
 		return st;
 	net->cur_B = B;
 	net->cur_mode = mode;
@@ -399,7 +403,8 @@ net_device_forward(clad_net *net, const float *x, int B, clad_mode mode)
 }
 
 clad_status
-net_device_backward(clad_net *net, const float *dout, int param_grads, float *dx)
+net_device_backward(clad_net *net, const float *dout, int dout_on_device, int param_grads,
+					float *dx, int keep_dx)
 {
 	clad_device *dev = net->dev;
 	clad_status st;
@@ -413,6 +418,8 @@ net_device_backward(clad_net *net, const float *dout, int param_grads, float *dx
 			OPS(net)->zero(dev, net->d_gact[v], sizeof(float) * B * net->vals[v].numel);
 	if (!dout)
 		OPS(net)->copy(dev, net->d_gact[last], net->d_loss_grad, sizeof(float) * n_out_floats(net, B));
+	else if (dout_on_device)
+		OPS(net)->copy(dev, net->d_gact[last], dout, sizeof(float) * n_out_floats(net, B));
 	else if ((st = OPS(net)->upload(dev, net->d_gact[last], dout, sizeof(float) * n_out_floats(net, B))) != CLAD_OK)
 		return st;
 
@@ -424,7 +431,7 @@ net_device_backward(clad_net *net, const float *dout, int param_grads, float *dx
 		const float *out = net->d_act[op->out];
 		const float *d = net->d_gact[op->out];
 		/* no input gradient for the net's input unless the caller asked for it */
-		float	   *din = (op->in == 0 && !dx) ? NULL : net->d_gact[op->in];
+		float	   *din = (op->in == 0 && !dx && !keep_dx) ? NULL : net->d_gact[op->in];
 		size_t		n = (size_t) B * vo.numel;
 		clad_kargs	a = elementwise(din, d, out);
 
@@ -503,7 +510,7 @@ net_device_backward(clad_net *net, const float *dout, int param_grads, float *dx
 				break;
 			case OP_ADD:
 				{
-					float	   *din2 = (op->in2 == 0 && !dx) ? NULL : net->d_gact[op->in2];
+					float	   *din2 = (op->in2 == 0 && !dx && !keep_dx) ? NULL : net->d_gact[op->in2];
 
 					a.y = NULL;
 					a.acc = 1;

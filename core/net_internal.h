@@ -104,8 +104,15 @@ struct clad_net
 };
 
 /* net_device.c: the device side of the public functions of net.h */
-clad_status net_device_forward(clad_net *net, const float *x, int B, clad_mode mode);
-clad_status net_device_backward(clad_net *net, const float *dout, int param_grads, float *dx);
+/*
+ * x_on_device: x is device memory (another net's output on the same device),
+ * copied there rather than uploaded.  dout_on_device likewise; keep_dx: the
+ * input gradient stays in the net's device memory (d_gact[0]) for the net
+ * before it, and nothing is downloaded (dx is then NULL).
+ */
+clad_status net_device_forward(clad_net *net, const float *x, int x_on_device, int B, clad_mode mode);
+clad_status net_device_backward(clad_net *net, const float *dout, int dout_on_device, int param_grads,
+								float *dx, int keep_dx);
 void		net_device_zero_grad(clad_net *net);
 clad_status net_device_adam_step(clad_net *net, clad_adam *opt);
 clad_status net_device_sgd_step(clad_net *net, clad_sgd *opt);

@@ -144,17 +144,6 @@ gather(float *dst, const float *src, const int32_t *idx, int B, size_t img)
 		memcpy(dst + (size_t) b * img, src + (size_t) idx[b] * img, sizeof(float) * img);
 }
 
-/* Forward pass of net on the output of the net before it (the decoder on the encoder's codes). */
-static clad_status
-forward_from(clad_net *net, clad_net *before, int B, clad_mode mode)
-{
-	const float *x = clad_net_output(before);
-
-	if (!x)
-		return clad_fail(CLAD_ERR_DEVICE, "%s", clad_last_error());
-	return clad_net_forward(net, x, B, mode);
-}
-
 static clad_status
 log_epoch(clad_stage_log *log, int epoch, double loss)
 {
@@ -237,7 +226,7 @@ train_autoencoder(run *r, const float *target, clad_stage_log *log)
 			gather(r->tb, target, r->order + s, B, r->img);
 			mse.target = r->tb;
 			if ((st = clad_net_forward(m->encoder, r->xb, B, CLAD_TRAIN)) != CLAD_OK ||
-				(st = forward_from(m->decoder, m->encoder, B, CLAD_TRAIN)) != CLAD_OK ||
+				(st = clad_net_forward_after(m->decoder, m->encoder, CLAD_TRAIN)) != CLAD_OK ||
 				(st = clad_net_loss(m->decoder, &mse, &loss)) != CLAD_OK)
 				break;
 			if (!isfinite(loss))
@@ -247,8 +236,8 @@ train_autoencoder(run *r, const float *target, clad_stage_log *log)
 			}
 			clad_net_zero_grad(m->encoder);
 			clad_net_zero_grad(m->decoder);
-			if ((st = clad_net_backward(m->decoder, NULL, 1, dz)) != CLAD_OK ||
-				(st = clad_net_backward(m->encoder, dz, 1, NULL)) != CLAD_OK ||
+			/* on a device the codes and their gradient never leave it */
+			if ((st = clad_net_backward_through(m->decoder, m->encoder, NULL, 1, dz)) != CLAD_OK ||
 				(st = clad_net_adam_step(m->encoder, &oe)) != CLAD_OK ||
 				(st = clad_net_adam_step(m->decoder, &od)) != CLAD_OK)
 				break;
