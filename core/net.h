@@ -218,7 +218,7 @@ clad_status clad_net_prepare_inference(clad_net *net, int max_B);
  */
 size_t		clad_net_release_planned_weights(clad_net *net);
 
-/* ---- scoring from mapped weights (core/prepared.c) ---- */
+/* ---- packed weights out of a net, and a net on weights mapped from a file ---- */
 
 /* The batch size the net was prepared for (clad_net_prepare_inference or
  * clad_net_use_mapped), 0 when it was not. */
@@ -264,7 +264,7 @@ const float *clad_net_kept_param_block(const clad_net *net, int *at, size_t *flo
 clad_status clad_net_use_mapped(clad_net *net, int max_B, const float *params, size_t param_floats,
 								const float *buffers, const float *panels, size_t panel_floats);
 
-/* ---- training on a device (core/net_device.c) ---- */
+/* ---- nets on a device ---- */
 
 /*
  * Move a finished net onto dev (device.h), or back to the host with dev
