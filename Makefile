@@ -223,7 +223,7 @@ tests/build/asan/core/%.o: core/%.c $(wildcard core/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ASAN_FLAGS) $(CLAD_CFLAGS) -c -o $@ $<
 
-tests/build/asan/%: tests/%.c $(ASAN_CORE_OBJ) tests/testutil.h
+tests/build/asan/%: tests/%.c $(ASAN_CORE_OBJ) tests/testutil.h tests/testmodel.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ASAN_FLAGS) $(CLAD_CFLAGS) -Itests -o $@ $< $(ASAN_CORE_OBJ) $(LIBS)
 
@@ -410,7 +410,7 @@ check-deb: trainer/clad-train data extension
 
 test: check-deb
 
-# The database part of `make bench` (issue 5): bench/db/run.sh installs what the
+# The database part of `make bench`: bench/db/run.sh installs what the
 # PL/Python side needs when missing (as root: postgresql-plpython3-15), trains
 # bench/build/r18_odin.safetensors and r18_orientation.safetensors once (cached), starts a throwaway cluster and measures
 # clad_score against a PL/Python + PyTorch scorer on the same model and digits: per
@@ -439,13 +439,13 @@ check-ext-valgrind-full: trainer/clad-train data extension
 
 test: check-ext-valgrind
 
-# libFuzzer harnesses for the image decoders and the model parser (issue 6):
+# libFuzzer harnesses for the image decoders and the model parser:
 # make fuzz (FUZZ_SECONDS per harness), make check-fuzz (in make test).
 include tests/fuzz/fuzz.mk
 test: check-fuzz
 
 # Scoring under load while versions are stored, activated and pruned, and a
-# trainer killed mid-run (tests/test_soak.sh, issue 6): make soak runs
+# trainer killed mid-run (tests/test_soak.sh): make soak runs
 # SOAK_SECONDS (180); make test runs a 45-second soak.  Installs the extension
 # first (as root).
 SOAK_SECONDS ?= 180
@@ -458,7 +458,7 @@ check-soak: trainer/clad-train data extension
 
 test: check-soak
 
-# clad across PostgreSQL servers with postgres_fdw (issue 9): a coordinator and
+# clad across PostgreSQL servers with postgres_fdw: a coordinator and
 # two shard clusters on this machine, one model version under one id on each
 # (clad-train push --shard); what is shipped (EXPLAIN VERBOSE), the same answers
 # as one server, the pinned form refusing other bytes (tests/test_scale.sh).
@@ -492,7 +492,7 @@ paper: trainer/clad-train data
 quality: trainer/clad-train data
 	./bench/quality.sh
 
-# Malformed images thrown at clad_score in one session (issue 6): every
+# Malformed images thrown at clad_score in one session: every
 # truncation and FUZZ_MUTATIONS (10,000) seeded byte-flip mutations each of a PNG,
 # a JPEG and a PGM, three passes; no crash, every input scored or refused, memory
 # flat (tests/test_fuzz_sql.sh).  Installs the extension first (as root).

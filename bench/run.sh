@@ -59,5 +59,5 @@ for name, r in rows.items():
     print("%-26s %9.1f GF/s %6.0f%% %9.1f GF/s %6.0f%%" % (name, b1[0], b1[1], b64[0], b64[1]))
 PYEOF
 
-# The trainer against PyTorch, per stage, 1 and 2 threads (issue 3).
+# The trainer against PyTorch, per stage, 1 and 2 threads.
 ./bench/bench_train.sh

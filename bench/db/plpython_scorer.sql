@@ -1,5 +1,5 @@
 -- bench/db/plpython_scorer.sql: the PL/Python + PyTorch scorer `make bench` measures clad
--- against (issue 5): what a user would assemble today.  Each session builds one
+-- against: what a user would assemble today.  Each session builds one
 -- torch_scorer.Scorer (bench/db/torch_scorer.py: the same safetensors file loaded into
 -- torchvision's resnet18, clad's ODIN score and calibration) and keeps it in GD.
 --

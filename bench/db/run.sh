@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/db/run.sh: the database part of `make bench` (issue 5), run by `make bench-db`
+# bench/db/run.sh: the database part of `make bench`, run by `make bench-db`
 # after the build, `make install` and `make data`.
 #
 # One run, on a throwaway PostgreSQL 15 cluster (tests/pgcluster.sh), the same trained

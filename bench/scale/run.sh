@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/scale/run.sh: `make scale` (issue 9): clad on one server against the same
+# bench/scale/run.sh: `make scale`: clad on one server against the same
 # rows sharded over two and three servers with postgres_fdw, in one run, on this
 # machine, then everything torn down (the clusters live in a mktemp directory
 # removed on exit).

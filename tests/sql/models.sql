@@ -16,7 +16,7 @@ CREATE FUNCTION st_join(header text, data bytea) RETURNS bytea LANGUAGE sql IMMU
 CREATE FUNCTION st_offsets(h jsonb, t text, b bigint, e bigint) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
 	SELECT jsonb_set(h, ARRAY[t, 'data_offsets'], jsonb_build_array(b, e)) $$;
 
--- one file per way a model can be malformed (issue 6):
+-- one file per way a model can be malformed:
 --   the header length field: 0, 7, 2^64-1, beyond the file, over the 100 MB cap;
 --   the header text: not UTF-8, not starting with '{', a duplicate key, bad JSON;
 --   the data offsets: overlapping, with a gap, reversed, out of range;
