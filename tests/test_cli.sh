@@ -15,11 +15,7 @@ PY=${PYTHON:-/usr/bin/python3}
 T=$(mktemp -d /tmp/clad_test_cli.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 
-fails=0
-checks=0
-ok() { checks=$((checks + 1)); }
-bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
+. tests/checks.sh
 
 # ---------------------------------------------------------------- the data
 # Each class: a filled bar whose position and orientation depend on the class,

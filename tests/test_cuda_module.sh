@@ -30,11 +30,7 @@ PY=${PYTHON:-/usr/bin/python3}
 T=$(mktemp -d /tmp/clad_test_cuda_module.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 
-fails=0
-checks=0
-ok() { checks=$((checks + 1)); }
-bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
+. tests/checks.sh
 
 # a tiny idx set: 4 classes of 28x28 bars, 12 training and 6 test images each
 "$PY" - "$T/data" <<'EOF'

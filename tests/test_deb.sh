@@ -35,10 +35,7 @@ PY=${PYTHON:-/usr/bin/python3}
 MNIST=${MNIST:-$CHECKOUT/data/mnist}
 PKGS=(postgresql-15-clad clad-train)
 
-fails=0
-checks=0
-ok() { checks=$((checks + 1)); }
-bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+. tests/checks.sh
 root=0
 [ "$(id -u)" = 0 ] && root=1
 t_start=$(date +%s)

@@ -37,10 +37,7 @@ if ! make -s installcheck; then
 	exit 1
 fi
 
-fails=0
-checks=0
-ok() { checks=$((checks + 1)); }
-bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+. tests/checks.sh
 
 # ---------------------------------------------------------------- activation under load
 psql_q >/dev/null <<SQL

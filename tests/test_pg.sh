@@ -23,11 +23,7 @@ MNIST=${MNIST:-data/mnist}
 pgc_need_mnist test_pg.sh "$MNIST"
 pgc_start clad_test_pg
 
-fails=0
-checks=0
-ok() { checks=$((checks + 1)); }
-bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
+. tests/checks.sh
 
 # ---------------------------------------------------------------- the table
 # 300 training and 200 test digits, the first of each split of data/mnist.

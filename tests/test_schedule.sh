@@ -50,11 +50,7 @@ cp "$BIN" "$T/clad-train"
 chmod 755 "$T/clad-train"
 BIN=$T/clad-train
 
-fails=0
-checks=0
-ok() { checks=$((checks + 1)); }
-bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
+. tests/checks.sh
 q() { psql_q -c "$1"; }
 
 # the scheduled commands run as the server's user (postgres, when we are

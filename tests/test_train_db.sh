@@ -32,11 +32,7 @@ pgc_need_mnist test_train_db.sh "$MNIST"
 pgc_need_clad test_train_db.sh
 pgc_start clad_test_train_db
 
-fails=0
-checks=0
-ok() { checks=$((checks + 1)); }
-bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
+. tests/checks.sh
 q() { psql_q -c "$1"; }
 
 # ---------------------------------------------------------------- the tables

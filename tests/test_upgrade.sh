@@ -27,10 +27,7 @@ pgc_need_mnist test_upgrade.sh "$MNIST"
 pgc_need_clad test_upgrade.sh
 pgc_start clad_test_upgrade
 
-fails=0
-checks=0
-ok() { checks=$((checks + 1)); }
-bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+. tests/checks.sh
 
 # ---------------------------------------------------------------- released scripts
 if sha256sum --quiet -c sql/released; then ok; else bad "a released install script changed (sql/released)"; fi

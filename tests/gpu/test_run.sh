@@ -22,11 +22,7 @@ cleanup() {
 	rm -rf "$T"
 }
 trap cleanup EXIT
-fails=0
-checks=0
-ok() { checks=$((checks + 1)); }
-bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
+. tests/checks.sh
 has() { grep -qF -- "$2" "$1" 2>/dev/null; }
 
 # ---------------------------------------------------------------- 1. stubs that fail
