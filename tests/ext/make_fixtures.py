@@ -20,15 +20,11 @@ import struct
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_images import read  # noqa: E402  (an idx file, plain or gzipped)
+
 CLASSES = (3, 7)
 PER_CLASS = 300
-
-
-def read(src, name):
-    p = os.path.join(src, name)
-    if os.path.exists(p):
-        return open(p, "rb").read()
-    return gzip.open(p + ".gz", "rb").read()
 
 
 def write_gz(path, blob):

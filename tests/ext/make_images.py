@@ -97,4 +97,5 @@ def main():
     open(b("random.bin"), "wb").write(bytes(random.Random(7).randrange(256) for _ in range(1000)))
 
 
-main()
+if __name__ == "__main__":
+    main()
