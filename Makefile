@@ -54,7 +54,7 @@ endif
 # contraction on the CPU).  Only clad_cuda_module_open is exported
 # (-fvisibility=hidden); -z defs: the module needs nothing of clad's
 # symbols (core hands it clad_fail in a table), nor any library not named here.
-core/cuda/clad_cuda.so: core/cuda/device_cuda.cu core/kernels.h core/device_impl.h core/device.h core/status.h
+core/cuda/clad_cuda.so: core/cuda/device_cuda.cu core/device_kernels.h core/device_impl.h core/device.h core/status.h
 	$(NVCC) -O2 -std=c++14 -Icore -shared -Xcompiler -fPIC,-fvisibility=hidden $(CUDA_ARCHS) \
 		-cudart shared -o $@ $< -L$(CUDA_HOME)/lib64 -lcublas -Xlinker -rpath,$(CUDA_HOME)/lib64 -Xlinker -z,defs
 

@@ -10,7 +10,7 @@
  * narrower than the CPU's widest (OPENBLAS_CORETYPE=Haswell on an AVX-512 CPU).
  */
 #include "gemm.h"
-#include "models.h"
+#include "architectures.h"
 #include "odin.h"
 #include "safetensors.h"
 

@@ -1,5 +1,5 @@
 /* core/activation.c: ReLU, ELU (alpha 1), Sigmoid, Dropout. */
-#include "kernels.h"
+#include "device_kernels.h"
 #include "layers.h"
 #include "parallel.h"
 #include "vectorize.h"

@@ -1,7 +1,7 @@
 /* core/device_impl.h: what a device backend provides (private to core).
  *
  * A backend gives memory, copies, a row-major GEMM and "run kernel k over n
- * indices" (core/kernels.h).  Everything above that, the layers as
+ * indices" (core/device_kernels.h).  Everything above that, the layers as
  * sequences of kernels and GEMMs (core/device_layers.c) and the nets
  * (core/net_device.c), is shared by every backend.
  *
@@ -17,7 +17,7 @@
 #define CLAD_DEVICE_IMPL_H
 
 #include "device.h"
-#include "kernels.h"
+#include "device_kernels.h"
 
 #ifdef __cplusplus
 extern "C"

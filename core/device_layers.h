@@ -2,7 +2,7 @@
  *
  * Same shapes, conventions and accumulation rules as layers.h; every
  * pointer is device memory.  Each layer is a short sequence of kernels
- * (kernels.h) and GEMMs on the device `dev`.  Scratch is device memory of
+ * (device_kernels.h) and GEMMs on the device `dev`.  Scratch is device memory of
  * clad_dev_scratch_floats(...) floats (doubles are carved from it).
  */
 #ifndef CLAD_DEVICE_LAYERS_H

@@ -1,6 +1,6 @@
 /* core/loss.c: MSE, cross-entropy over softmax (with temperature), DEC's soft assignment and KL loss,
- * Deep SVDD's distance.  The device versions (core/kernels.h) follow these line by line. */
-#include "kernels.h"
+ * Deep SVDD's distance.  The device versions (core/device_kernels.h) follow these line by line. */
+#include "device_kernels.h"
 #include "layers.h"
 
 #include <math.h>

@@ -20,7 +20,7 @@
 #ifndef CLAD_MODEL_H
 #define CLAD_MODEL_H
 
-#include "models.h"
+#include "architectures.h"
 #include "odin.h"
 #include "orientation.h"
 

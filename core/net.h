@@ -76,7 +76,7 @@ int			clad_net_value_channels(const clad_net *net, int v);
 
 /*
  * End building: the last value added is the output.  Returns the first
- * build error, or allocates the parameters (zeroed; see models.h for the
+ * build error, or allocates the parameters (zeroed; see architectures.h for the
  * initialisations) and returns CLAD_OK.
  */
 clad_status clad_net_finish(clad_net *net);
@@ -153,7 +153,7 @@ typedef struct clad_loss_spec
 /*
  * The loss of the last forward's output (B rows) in *loss, and its
  * gradient, kept in the net for clad_net_backward(net, NULL, ...).  On a
- * device the loss runs there as kernels (core/kernels.h): only the spec's
+ * device the loss runs there as kernels (core/device_kernels.h): only the spec's
  * inputs go up and the value (plus correct / dcenters) comes down; on the
  * host it is core/loss.c's function.  A non-finite loss is returned as is
  * (the caller decides); bad arguments are CLAD_ERR_INVALID.

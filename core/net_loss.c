@@ -1,7 +1,7 @@
 /* core/net_loss.c: the training losses on a net's last output (clad_net_loss).
  *
  * On the host each loss is core/loss.c's function, its gradient kept in
- * net->loss_grad.  On a device it is a few kernels of core/kernels.h that
+ * net->loss_grad.  On a device it is a few kernels of core/device_kernels.h that
  * follow those functions line by line: the spec's inputs (targets, labels,
  * centres) go up, the gradient stays on the device for the backward pass,
  * and only the loss (one double) and what the spec asks back come down.

@@ -16,7 +16,7 @@
 #include "device.h"
 #include "device_impl.h"
 #include "gemm.h"
-#include "models.h"
+#include "architectures.h"
 #include "net.h"
 #include "rng.h"
 #include "testutil.h"
@@ -273,7 +273,7 @@ done:
 
 /*
  * How far Adam's floats may be from the exact step, per element: each
- * operation of the update (optim.c's adam_update, kernels.h's k_adam) rounds
+ * operation of the update (optim.c's adam_update, device_kernels.h's k_adam) rounds
  * once, by at most u of its result (u = 2^-24, float's unit roundoff); a
  * GPU contracts some a*b + c pairs into one fused multiply-add, which drops
  * a rounding but never adds one.  So both the CPU's and the device's results

@@ -21,7 +21,7 @@
  */
 #include "gemm.h"
 #include "layers.h"
-#include "models.h"
+#include "architectures.h"
 #include "odin.h"
 #include "testutil.h"
 

@@ -31,7 +31,7 @@
  * leaves clad's float32 noise).
  */
 #include "gemm.h"
-#include "models.h"
+#include "architectures.h"
 #include "odin.h"
 #include "testutil.h"
 

@@ -3,7 +3,7 @@
  *
  * Device memory comes from plain cudaMalloc (never managed memory), GEMMs
  * from cuBLAS in full FP32 (no TF32: results must match the CPU's), and every
- * other kernel is a grid-stride loop around a body of core/kernels.h.  All
+ * other kernel is a grid-stride loop around a body of core/device_kernels.h.  All
  * work goes to one stream; launches are asynchronous and their first failure
  * is kept and reported by the next download or sync, mapped to
  * CLAD_ERR_DEVICE (CLAD_ERR_NOMEM when memory runs out), with the number of
@@ -44,7 +44,7 @@ typedef struct cuda_state
 /* core's clad_fail, from the host table (the module links nothing of clad's) */
 static clad_status (*host_fail) (clad_status s, const char *fmt, ...);
 
-/* ---- the kernels: one grid-stride wrapper per body of kernels.h ---- */
+/* ---- the kernels: one grid-stride wrapper per body of device_kernels.h ---- */
 
 #define CLAD_CUDA_WRAPPER(name, fn) \
 	__global__ void g_##fn(size_t n, clad_kargs a) \

@@ -1,4 +1,4 @@
-/* core/kernels.h: the per-element bodies of every device kernel.
+/* core/device_kernels.h: the per-element bodies of every device kernel.
  *
  * A device runs a kernel as "for every index i in [0, n): body(i, args)".
  * The bodies are written once, here, in the common subset of C11 and CUDA
@@ -20,8 +20,8 @@
  * derived from each operation; make check runs it a second time with the
  * emulated device built with contraction (tests/build/fma/test_device).
  */
-#ifndef CLAD_KERNELS_H
-#define CLAD_KERNELS_H
+#ifndef CLAD_DEVICE_KERNELS_H
+#define CLAD_DEVICE_KERNELS_H
 
 #include <stddef.h>
 #include <stdint.h>

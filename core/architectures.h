@@ -1,4 +1,4 @@
-/* core/models.h: the reference architectures (REFERENCE.md) and their initialisations.
+/* core/architectures.h: the reference architectures (REFERENCE.md) and their initialisations.
  *
  * Autoencoders: "cvae", "cvae_large", "linear".  The encoder maps an image
  * (C,H,W) to its latent code z (h,1,1) (sampled in training mode, the mean
@@ -8,8 +8,8 @@
  * Tensor names follow PyTorch's state_dict of the reference modules
  * (torchvision's for ResNet-18).
  */
-#ifndef CLAD_MODELS_H
-#define CLAD_MODELS_H
+#ifndef CLAD_ARCHITECTURES_H
+#define CLAD_ARCHITECTURES_H
 
 #include "net.h"
 

@@ -1,5 +1,5 @@
-/* core/models.c: reference autoencoders and classifiers, and their initialisations. */
-#include "models.h"
+/* core/architectures.c: reference autoencoders and classifiers, and their initialisations. */
+#include "architectures.h"
 
 #include <stdio.h>
 #include <string.h>
