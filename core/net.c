@@ -2,16 +2,11 @@
 #include "net_internal.h"
 #include "bigalloc.h"
 
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
-/* Convolutions whose output maps are at most this many pixels get tap plans. */
-#define TAP_MAX_POSITIONS 64
 
 /* Nets finished by this thread while set get no weight memory (see net.h). */
 static _Thread_local int defer_weights = 0;
@@ -20,15 +15,6 @@ void
 clad_net_defer_weights(int on)
 {
 	defer_weights = on;
-}
-
-
-static clad_status
-released_error(clad_net *net, int B)
-{
-	net->have_forward = 0;
-	return clad_fail(CLAD_ERR_INVALID, "this net's weights were released for inference: it runs only "
-					 "eval passes of batches up to %d", net->tap_max_B > 0 ? net->tap_max_B : B);
 }
 
 /* ---------------------------------------------------------------- building */
@@ -67,50 +53,15 @@ clad_net_new(int C, int H, int W)
 }
 
 void
-net_free_runtime(clad_net *net)
-{
-	if (net->act)
-		for (int v = 1; v < net->nvals; v++)
-			if (net->vals[v].alias < 0)
-				free(net->act[v]);
-	if (net->gact)
-		for (int v = 1; v < net->nvals; v++)
-			if (net->vals[v].alias < 0)
-				free(net->gact[v]);
-	free(net->act);
-	free(net->gact);
-	net->act = net->gact = NULL;
-	for (int i = 0; i < net->nops; i++)
-	{
-		free(net->ops[i].argmax);
-		free(net->ops[i].noise);
-		net->ops[i].argmax = NULL;
-		net->ops[i].noise = NULL;
-	}
-	net->cap_B = 0;
-	net->grads_ready = 0;
-	net->have_forward = 0;
-	free(net->loss_grad);
-	net->loss_grad = NULL;
-	net->loss_floats = 0;
-	net->have_loss = 0;
-}
-
-void
 clad_net_free(clad_net *net)
 {
 	if (!net)
 		return;
 	net_device_release(net);
-	net_free_runtime(net);
-	net_drop_plans(net);
+	net_host_free_runtime(net);
+	net_free_plans(net);
 	for (int i = 0; i < net->nops; i++)
 	{
-		if (net->ops[i].pairs)
-		{
-			clad_tapconv_free(net->ops[i].pairs);
-			free(net->ops[i].pairs);
-		}
 		free(net->ops[i].save_mean);
 		free(net->ops[i].save_invstd);
 	}
@@ -474,8 +425,6 @@ clad_net_reparam(clad_net *net, int in)
 	return op->out = add_value(net, v.C / 2, 1, 1, -1);
 }
 
-static size_t op_scratch_floats(const clad_net *net, const net_op *op, int B);
-static void op_conv_geom(const clad_net *net, const net_op *op, int B, clad_conv_geom *g);
 
 int
 clad_net_value_channels(const clad_net *net, int v)
@@ -486,7 +435,7 @@ clad_net_value_channels(const clad_net *net, int v)
 clad_status
 clad_net_finish(clad_net *net)
 {
-	size_t		scratch = 0;
+	clad_status st;
 
 	if (net->err != CLAD_OK)
 		return clad_fail(net->err, "%s", net->errmsg);
@@ -519,48 +468,22 @@ clad_net_finish(clad_net *net)
 			t->grad = net->grads + net->tens_off[i];
 		}
 	}
-	/* BatchNorm's running variance starts at 1 (its gamma is set with the other weights) */
+	/* BatchNorm starts with gamma and the running variance at 1 */
 	for (int i = 0; i < net->nops && !net->weightless; i++)
 		if (net->ops[i].kind == OP_BN)
 		{
 			clad_tensor_info *rv = &net->tens[net->ops[i].rv];
+			clad_tensor_info *gamma = &net->tens[net->ops[i].w];
 
 			for (size_t j = 0; j < rv->numel; j++)
 				rv->data[j] = 1.0f;
+			for (size_t j = 0; j < gamma->numel; j++)
+				gamma->data[j] = 1.0f;
 		}
-	for (int i = 0; i < net->nops; i++)
-	{
-		net_op	   *op = &net->ops[i];
-
-		if (op->kind == OP_CONV)
-		{
-			clad_conv_geom g;
-
-			/* small maps with enough channels for a GEMM per tap: see tapconv.h */
-			op_conv_geom(net, op, 1, &g);
-			if (g.OH * g.OW <= TAP_MAX_POSITIONS && g.C >= 16 && g.KH * g.KW > 1 &&
-				g.KH * g.KW <= CLAD_TAPCONV_DENSE_MAX_TAPS)
-			{
-				clad_status st;
-
-				if (!(op->pairs = malloc(sizeof(clad_tapconv))))
-					return clad_fail(CLAD_ERR_NOMEM, "out of memory planning convolutions");
-				if ((st = clad_tapconv_build(op->pairs, &g, NULL)) != CLAD_OK)
-				{
-					free(op->pairs);
-					op->pairs = NULL;
-					return st;
-				}
-			}
-		}
-		if (op->kind == OP_BN && !net->weightless)
-			for (int64_t j = 0; j < net->tens[op->w].shape[0]; j++)
-				net->tens[op->w].data[j] = 1.0f;
-		if (op_scratch_floats(net, op, 1) > scratch)
-			scratch = op_scratch_floats(net, op, 1);
-	}
-	net->scratch_floats = scratch;
-	net->scratch = malloc(sizeof(float) * (scratch ? scratch : 1));
+	if ((st = net_build_training_plans(net)) != CLAD_OK)
+		return st;
+	net->scratch_floats = net_host_scratch_floats(net, 1);
+	net->scratch = malloc(sizeof(float) * (net->scratch_floats ? net->scratch_floats : 1));
 	if (!net->scratch)
 		return clad_fail(CLAD_ERR_NOMEM, "out of memory allocating convolution scratch");
 	net->finished = 1;
@@ -569,274 +492,23 @@ clad_net_finish(clad_net *net)
 
 /* ---------------------------------------------------------------- running */
 
-/* Scratch budget for batched convolutions: 4M floats (16 MB). */
-#define CONV_CHUNK_FLOATS (4u << 20)
-
-/* The geometry of conv op for batch B, with as many images per GEMM as the budget allows. */
-static void
-op_conv_geom(const clad_net *net, const net_op *op, int B, clad_conv_geom *g)
-{
-	value_info	vi = net->vals[op->in], vo = net->vals[op->out];
-
-	if (op->kind == OP_CONV)
-	{
-		size_t		per_image;
-
-		clad_conv_geom_init(g, B, vi.C, vi.H, vi.W, vo.C, op->k, op->k, op->stride, op->pad);
-		per_image = ((size_t) vi.C * op->k * op->k + vo.C) * g->OH * g->OW;
-		g->chunk = (int) (CONV_CHUNK_FLOATS / per_image);
-		if (g->chunk > B)
-			g->chunk = B;
-		if (g->chunk < 1)
-			g->chunk = 1;
-	}
-	else
-		clad_convt_geom_init(g, B, vi.C, vi.H, vi.W, vo.C, op->k, op->k, op->stride, op->pad);
-}
-
-static size_t
-op_scratch_floats(const clad_net *net, const net_op *op, int B)
-{
-	clad_conv_geom g;
-	size_t		n;
-
-	if (op->kind != OP_CONV && op->kind != OP_CONVT)
-		return 0;
-	op_conv_geom(net, op, B, &g);
-	n = op->kind == OP_CONV ? clad_conv_scratch_floats(&g) : clad_convt_scratch_floats(&g);
-	if (op->pairs && clad_tapconv_dense_scratch_floats(op->pairs, B) > n)
-		n = clad_tapconv_dense_scratch_floats(op->pairs, B);
-	return n;
-}
-
-static clad_status
-ensure_activations(clad_net *net, int B)
-{
-	if (B <= net->cap_B && net->act)
-		return CLAD_OK;
-	net_free_runtime(net);
-	net->act = calloc(net->nvals, sizeof(float *));
-	net->gact = calloc(net->nvals, sizeof(float *));
-	if (!net->act || !net->gact)
-		goto nomem;
-	for (int v = 1; v < net->nvals; v++)
-		if (net->vals[v].alias < 0)
-		{
-			size_t		n;
-
-			if (clad_mul_size((size_t) B, net->vals[v].numel, &n) ||
-				clad_mul_size(n, sizeof(float), &n))
-				return clad_fail(CLAD_ERR_OVERFLOW, "batch of %d too large", B);
-			if (!(net->act[v] = malloc(n)))
-				goto nomem;
-		}
-	for (int v = 1; v < net->nvals; v++)
-		if (net->vals[v].alias >= 0)
-			net->act[v] = net->act[net->vals[v].alias];
-	for (int i = 0; i < net->nops; i++)
-	{
-		net_op	   *op = &net->ops[i];
-		size_t		n = (size_t) B * net->vals[op->out].numel;
-
-		if (op->kind == OP_MAXPOOL && !(op->argmax = malloc(sizeof(int32_t) * n)))
-			goto nomem;
-		if ((op->kind == OP_DROPOUT || op->kind == OP_REPARAM) &&
-			!(op->noise = malloc(sizeof(float) * n)))
-			goto nomem;
-	}
-	{
-		size_t		need = 0;
-
-		for (int i = 0; i < net->nops; i++)
-			if (op_scratch_floats(net, &net->ops[i], B) > need)
-				need = op_scratch_floats(net, &net->ops[i], B);
-		if (need > net->scratch_floats)
-		{
-			float	   *ns = realloc(net->scratch, sizeof(float) * need);
-
-			if (!ns)
-				goto nomem;
-			net->scratch = ns;
-			net->scratch_floats = need;
-		}
-	}
-	net->cap_B = B;
-	return CLAD_OK;
-nomem:
-	net_free_runtime(net);
-	return clad_fail(CLAD_ERR_NOMEM, "out of memory for activations of batch %d", B);
-}
-
-static clad_status
-ensure_gradients(clad_net *net)
-{
-	if (net->grads_ready)
-		return CLAD_OK;
-	for (int v = 1; v < net->nvals; v++)
-		if (net->vals[v].alias < 0 &&
-			!(net->gact[v] = malloc(sizeof(float) * net->cap_B * net->vals[v].numel)))
-			return clad_fail(CLAD_ERR_NOMEM, "out of memory for gradients of batch %d", net->cap_B);
-	for (int v = 1; v < net->nvals; v++)
-		if (net->vals[v].alias >= 0)
-			net->gact[v] = net->gact[net->vals[v].alias];
-	net->grads_ready = 1;
-	return CLAD_OK;
-}
-
-#define TDATA(id) (net->tens[(id)].data)
-#define TOPT(id) ((id) >= 0 ? net->tens[(id)].data : NULL)
-
 clad_status
 clad_net_forward(clad_net *net, const float *x, int B, clad_mode mode)
 {
-	clad_status st;
-
 	if (!net->finished)
 		return clad_fail(CLAD_ERR_INVALID, "net not finished");
 	if (B <= 0)
 		return clad_fail(CLAD_ERR_INVALID, "batch size must be positive");
 	if (net->dev)
-		return net_device_forward(net, x, 0, B, mode);
-	/* refuse before running anything: a training pass would move BatchNorm statistics */
-	if (net->released && (mode != CLAD_EVAL || B > net->tap_max_B))
-		return released_error(net, B);
-	if ((st = ensure_activations(net, B)) != CLAD_OK)
-		return st;
-	net->act[0] = (float *) x;	/* read only: no op writes its input */
-	net->cur_B = B;
-	net->cur_mode = mode;
-	net->have_forward = 0;
-	net->have_loss = 0;
-	for (int i = 0; i < net->nops; i++)
-	{
-		net_op	   *op = &net->ops[i];
-		value_info	vi = net->vals[op->in], vo = net->vals[op->out];
-		const float *in = net->act[op->in];
-		float	   *out = net->act[op->out];
-		size_t		n = (size_t) B * vo.numel;
-
-		if (clad_cancel_requested())
-			return clad_fail(CLAD_ERR_CANCELLED, "cancelled");
-
-		switch (op->kind)
-		{
-			case OP_CONV:
-			case OP_CONVT:
-				{
-					clad_conv_geom g;
-
-					op_conv_geom(net, op, B, &g);
-					if (op->tap && mode == CLAD_EVAL && B <= net->tap_max_B)
-						clad_tapconv_forward(op->tap, out, in, TOPT(op->b), B, net->scratch);
-					else if (op->released)
-						return released_error(net, B);
-					else if (op->pairs)
-						clad_tapconv_forward_dense(op->pairs, out, in, TDATA(op->w), TOPT(op->b), B,
-												   net->scratch);
-					else if (op->kind == OP_CONV)
-						clad_conv2d_forward(out, in, TDATA(op->w), TOPT(op->b), &g, net->scratch);
-					else
-						clad_convt2d_forward(out, in, TDATA(op->w), TOPT(op->b), &g, net->scratch);
-					break;
-				}
-			case OP_BN:
-				if (mode == CLAD_TRAIN)
-				{
-					if (B * vi.H * vi.W < 2)
-						return clad_fail(CLAD_ERR_SHAPE,
-										 "batch normalisation in training needs more than one value per channel");
-					clad_batchnorm_forward_train(out, op->save_mean, op->save_invstd, in,
-												 TDATA(op->w), TDATA(op->b), TDATA(op->rm), TDATA(op->rv),
-												 B, vi.C, vi.H * vi.W, BN_MOMENTUM, BN_EPS);
-					TDATA(op->nbt)[0] += 1.0f;
-				}
-				else
-					clad_batchnorm_forward_eval(out, in, TDATA(op->w), TDATA(op->b), TDATA(op->rm),
-												TDATA(op->rv), B, vi.C, vi.H * vi.W, BN_EPS);
-				break;
-			case OP_LINEAR:
-				clad_linear_forward(out, in, TDATA(op->w), TOPT(op->b), B, (int) vi.numel, vo.C);
-				break;
-			case OP_RELU:
-				clad_relu_forward(out, in, n);
-				break;
-			case OP_ELU:
-				clad_elu_forward(out, in, n);
-				break;
-			case OP_SIGMOID:
-				clad_sigmoid_forward(out, in, n);
-				break;
-			case OP_DROPOUT:
-				if (mode == CLAD_TRAIN && op->p > 0.0f && !net->deterministic)
-					clad_dropout_forward(out, op->noise, in, n, op->p, &net->rng);
-				else
-				{
-					memcpy(out, in, sizeof(float) * n);
-					for (size_t j = 0; j < n; j++)
-						op->noise[j] = 1.0f;
-				}
-				break;
-			case OP_MAXPOOL:
-				{
-					clad_pool_geom g;
-
-					clad_pool_geom_init(&g, B, vi.C, vi.H, vi.W, op->k, op->stride, op->pad);
-					clad_maxpool_forward(out, op->argmax, in, &g);
-					break;
-				}
-			case OP_AVGPOOL:
-				clad_avgpool_forward(out, in, B, vi.C, vi.H * vi.W);
-				break;
-			case OP_ADD:
-				{
-					const float *in2 = net->act[op->in2];
-
-					for (size_t j = 0; j < n; j++)
-						out[j] = in[j] + in2[j];
-					break;
-				}
-			case OP_RESHAPE:
-				break;			/* shares its input's memory */
-			case OP_REPARAM:
-				{
-					int			h = vo.C;
-
-					for (int b = 0; b < B; b++)
-						for (int j = 0; j < h; j++)
-						{
-							float		e = (mode == CLAD_TRAIN && !net->deterministic) ?
-								clad_rng_normal(&net->rng) : 0.0f;
-
-							op->noise[(size_t) b * h + j] = e;
-							out[(size_t) b * h + j] = in[(size_t) b * 2 * h + j] +
-								in[(size_t) b * 2 * h + h + j] * e;
-						}
-					break;
-				}
-		}
-	}
-	net->have_forward = 1;
-	return CLAD_OK;
+		return net_device_forward(net, x, B, mode);
+	return net_host_forward(net, x, B, mode);
 }
 
 const float *
 clad_net_output(const clad_net *net)
 {
 	if (net->dev)
-	{
-		clad_net   *n = (clad_net *) net;	/* the lazy copy is a cache */
-
-		if (!net->have_forward)
-			return NULL;
-		if (!net->host_out_fresh)
-		{
-			if (net->dev->ops->download(net->dev, n->host_out, net->d_act[net->nvals - 1],
-										sizeof(float) * net->cur_B * net->vals[net->nvals - 1].numel) != CLAD_OK)
-				return NULL;
-			n->host_out_fresh = 1;
-		}
-		return net->host_out;
-	}
+		return net_device_output((clad_net *) net);	/* the lazy copy is a cache */
 	return net->act ? net->act[net->nvals - 1] : NULL;
 }
 
@@ -877,7 +549,7 @@ clad_net_forward_after(clad_net *net, const clad_net *before, clad_mode mode)
 	if ((st = check_chain(net, before)) != CLAD_OK)
 		return st;
 	if (net->dev && net->finished)
-		return net_device_forward(net, before->d_act[before->nvals - 1], 1, before->cur_B, mode);
+		return net_device_forward_after(net, before, mode);
 	if (!(x = clad_net_output(before)))
 		return clad_fail(CLAD_ERR_DEVICE, "%s", clad_last_error());
 	return clad_net_forward(net, x, before->cur_B, mode);
@@ -897,9 +569,7 @@ clad_net_backward_through(clad_net *after, clad_net *before, const float *dout, 
 	{
 		if (!dout && !after->have_loss)
 			return clad_fail(CLAD_ERR_INVALID, "backward from the loss without a loss since the forward pass");
-		if ((st = net_device_backward(after, dout, 0, param_grads, NULL, 1)) != CLAD_OK)
-			return st;
-		return net_device_backward(before, after->d_gact[0], 1, param_grads, NULL, 0);
+		return net_device_backward_through(after, before, dout, param_grads);
 	}
 	if ((st = clad_net_backward(after, dout, param_grads, scratch)) != CLAD_OK)
 		return st;
@@ -918,159 +588,16 @@ clad_net_zero_grad(clad_net *net)
 		memset(net->grads, 0, sizeof(float) * net->nparams);
 }
 
-#define TGRAD(id) (param_grads && (id) >= 0 ? net->tens[(id)].grad : NULL)
-
 clad_status
 clad_net_backward(clad_net *net, const float *dout, int param_grads, float *dx)
 {
-	clad_status st;
-	int			B = net->cur_B;
-	int			last = net->nvals - 1;
-
 	if (!net->have_forward)
 		return clad_fail(CLAD_ERR_INVALID, "backward without a forward pass");
 	if (!dout && !net->have_loss)
 		return clad_fail(CLAD_ERR_INVALID, "backward from the loss without a loss since the forward pass");
 	if (net->dev)
-		return net_device_backward(net, dout, 0, param_grads, dx, 0);
-	if (!dout)
-		dout = net->loss_grad;
-	if (net->released && (param_grads || net->cur_mode != CLAD_EVAL || B > net->tap_max_B))
-		return released_error(net, B);
-	if ((st = ensure_gradients(net)) != CLAD_OK)
-		return st;
-	net->gact[0] = dx;
-	if (dx)
-		memset(dx, 0, sizeof(float) * B * net->vals[0].numel);
-	for (int v = 1; v < net->nvals; v++)
-		if (net->vals[v].alias < 0)
-			memset(net->gact[v], 0, sizeof(float) * B * net->vals[v].numel);
-	memcpy(net->gact[last], dout, sizeof(float) * B * net->vals[last].numel);
-
-	for (int i = net->nops - 1; i >= 0; i--)
-	{
-		net_op	   *op = &net->ops[i];
-		value_info	vi = net->vals[op->in], vo = net->vals[op->out];
-		const float *in = net->act[op->in];
-		const float *out = net->act[op->out];
-		const float *d = net->gact[op->out];
-		float	   *din = net->gact[op->in];	/* NULL for the input when dx is NULL */
-		size_t		n = (size_t) B * vo.numel;
-
-		if (clad_cancel_requested())
-		{
-			net->gact[0] = NULL;
-			return clad_fail(CLAD_ERR_CANCELLED, "cancelled");
-		}
-
-		switch (op->kind)
-		{
-			case OP_CONV:
-			case OP_CONVT:
-				{
-					clad_conv_geom g;
-
-					if (!din && !param_grads)
-						break;
-					op_conv_geom(net, op, B, &g);
-					if (op->tap && net->cur_mode == CLAD_EVAL && !param_grads && B <= net->tap_max_B)
-					{
-						if (din)
-							clad_tapconv_backward_input(op->tap, din, d, B, net->scratch);
-					}
-					else if (op->released)
-					{
-						net->gact[0] = NULL;
-						return released_error(net, B);
-					}
-					else if (op->pairs)
-						clad_tapconv_backward_dense(op->pairs, din, TGRAD(op->w), TGRAD(op->b), d, in,
-													TDATA(op->w), B, net->scratch);
-					else if (op->kind == OP_CONV)
-						clad_conv2d_backward(din, TGRAD(op->w), TGRAD(op->b), d, in, TDATA(op->w), &g,
-											 net->scratch);
-					else
-						clad_convt2d_backward(din, TGRAD(op->w), TGRAD(op->b), d, in, TDATA(op->w), &g,
-											  net->scratch);
-					break;
-				}
-			case OP_BN:
-				if (net->cur_mode == CLAD_TRAIN)
-					clad_batchnorm_backward_train(din, TGRAD(op->w), TGRAD(op->b), d, in,
-												  op->save_mean, op->save_invstd, TDATA(op->w),
-												  B, vi.C, vi.H * vi.W);
-				else
-					clad_batchnorm_backward_eval(din, TGRAD(op->w), TGRAD(op->b), d, in, TDATA(op->w),
-												 TDATA(op->rm), TDATA(op->rv), B, vi.C, vi.H * vi.W,
-												 BN_EPS);
-				break;
-			case OP_LINEAR:
-				clad_linear_backward(din, TGRAD(op->w), TGRAD(op->b), d, in, TDATA(op->w),
-									 B, (int) vi.numel, vo.C);
-				break;
-			case OP_RELU:
-				if (din)
-					clad_relu_backward(din, d, out, n);
-				break;
-			case OP_ELU:
-				if (din)
-					clad_elu_backward(din, d, out, n);
-				break;
-			case OP_SIGMOID:
-				if (din)
-					clad_sigmoid_backward(din, d, out, n);
-				break;
-			case OP_DROPOUT:
-				if (din)
-					clad_dropout_backward(din, d, op->noise, n);
-				break;
-			case OP_MAXPOOL:
-				if (din)
-				{
-					clad_pool_geom g;
-
-					clad_pool_geom_init(&g, B, vi.C, vi.H, vi.W, op->k, op->stride, op->pad);
-					clad_maxpool_backward(din, d, op->argmax, &g);
-				}
-				break;
-			case OP_AVGPOOL:
-				if (din)
-					clad_avgpool_backward(din, d, B, vi.C, vi.H * vi.W);
-				break;
-			case OP_ADD:
-				{
-					float	   *din2 = net->gact[op->in2];
-
-					for (size_t j = 0; j < n; j++)
-					{
-						if (din)
-							din[j] += d[j];
-						if (din2)
-							din2[j] += d[j];
-					}
-					break;
-				}
-			case OP_RESHAPE:
-				break;			/* the gradient memory is shared too */
-			case OP_REPARAM:
-				if (din)
-				{
-					int			h = vo.C;
-
-					for (int b = 0; b < B; b++)
-						for (int j = 0; j < h; j++)
-						{
-							float		g = d[(size_t) b * h + j];
-
-							din[(size_t) b * 2 * h + j] += g;
-							din[(size_t) b * 2 * h + h + j] += g * op->noise[(size_t) b * h + j];
-						}
-				}
-				break;
-		}
-	}
-	net->gact[0] = NULL;
-	return CLAD_OK;
+		return net_device_backward(net, dout, param_grads, dx);
+	return net_host_backward(net, dout, param_grads, dx);
 }
 
 /* ---------------------------------------------------------------- parameters */
@@ -1134,7 +661,7 @@ clad_net_adam_step(clad_net *net, clad_adam *opt)
 	if (net->released)
 		return clad_fail(CLAD_ERR_INVALID, "weights were released for inference: the net cannot be trained");
 	st = ensure_opt_state(net, 1);
-	net_drop_plans(net);
+	net_drop_inference_plans(net);
 	if (st == CLAD_OK)
 		clad_adam_step(opt, net->params, net->grads, net->opt_m, net->opt_v, net->nparams);
 	return st;
@@ -1150,7 +677,7 @@ clad_net_sgd_step(clad_net *net, clad_sgd *opt)
 	if (net->released)
 		return clad_fail(CLAD_ERR_INVALID, "weights were released for inference: the net cannot be trained");
 	st = ensure_opt_state(net, 0);
-	net_drop_plans(net);
+	net_drop_inference_plans(net);
 	if (st == CLAD_OK)
 		clad_sgd_step(opt, net->params, net->grads, net->opt_m, net->nparams);
 	return st;
@@ -1258,7 +785,7 @@ net_load(clad_net *net, const clad_st_file *f, const char *prefix, int in_place)
 			return st;
 		}
 	}
-	net_drop_plans(net);
+	net_drop_inference_plans(net);
 	if (stage_p != net->params)
 	{
 		memcpy(net->params, stage_p, sizeof(float) * net->nparams);
@@ -1283,39 +810,6 @@ clad_net_load_in_place(clad_net *net, const clad_st_file *f, const char *prefix)
 {
 	return net_load(net, f, prefix, 1);
 }
-
-size_t
-clad_net_release_planned_weights(clad_net *net)
-{
-	size_t		page = (size_t) sysconf(_SC_PAGESIZE), total = 0;
-
-	if (net->dev)
-		return 0;
-	for (int i = 0; i < net->nops; i++)
-	{
-		net_op	   *op = &net->ops[i];
-		uintptr_t	start, end;
-
-		if (!op->tap || op->released || op->w < 0 || net->mapped)
-			continue;
-		/* the whole pages inside the weight tensor; its edges stay */
-		start = ((uintptr_t) TDATA(op->w) + page - 1) & ~(uintptr_t) (page - 1);
-		end = ((uintptr_t) (TDATA(op->w) + net->tens[op->w].numel)) & ~(uintptr_t) (page - 1);
-		if (end > start)
-		{
-#ifdef MADV_NOHUGEPAGE
-			/* else khugepaged may collapse the range into huge pages again, zeros and all */
-			(void) madvise((void *) start, end - start, MADV_NOHUGEPAGE);
-#endif
-			if (madvise((void *) start, end - start, MADV_DONTNEED) == 0)
-				total += end - start;
-		}
-		op->released = 1;
-		net->released = 1;
-	}
-	return total;
-}
-
 void
 clad_net_seed(clad_net *net, uint64_t seed)
 {
@@ -1326,100 +820,6 @@ void
 clad_net_set_stochastic(clad_net *net, int on)
 {
 	net->deterministic = !on;
-}
-
-
-void
-net_drop_plans(clad_net *net)
-{
-	for (int i = 0; i < net->nops; i++)
-		if (net->ops[i].tap)
-		{
-			clad_tapconv_free(net->ops[i].tap);
-			free(net->ops[i].tap);
-			net->ops[i].tap = NULL;
-		}
-	net->tap_max_B = 0;
-}
-
-/* Whether conv op gets a packed tap plan for inference; its geometry in g. */
-static int
-packed_plan_geom(const clad_net *net, const net_op *op, clad_conv_geom *g)
-{
-	if (op->kind != OP_CONV)
-		return 0;
-	op_conv_geom(net, op, 1, g);
-	return g->OH * g->OW <= TAP_MAX_POSITIONS && clad_tapconv_supported(g);
-}
-
-/* Grow the shared scratch to what the tap plans need for batches up to max_B. */
-static clad_status
-plan_scratch(clad_net *net, int max_B)
-{
-	size_t		need = 0;
-
-	for (int i = 0; i < net->nops; i++)
-		if (net->ops[i].tap && clad_tapconv_scratch_floats(net->ops[i].tap, max_B) > need)
-			need = clad_tapconv_scratch_floats(net->ops[i].tap, max_B);
-	if (need > net->scratch_floats)
-	{
-		float	   *ns = realloc(net->scratch, sizeof(float) * need);
-
-		if (!ns)
-			return clad_fail(CLAD_ERR_NOMEM, "out of memory for convolution scratch");
-		net->scratch = ns;
-		net->scratch_floats = need;
-	}
-	return CLAD_OK;
-}
-
-clad_status
-clad_net_prepare_inference(clad_net *net, int max_B)
-{
-	clad_status st;
-
-	if (!net->finished || max_B < 1)
-		return clad_fail(CLAD_ERR_INVALID, "prepare_inference needs a finished net and max_B >= 1");
-	if (net->dev)
-		return net_device_refuse(net, "prepared for CPU inference");
-	if (net->released)
-		return clad_fail(CLAD_ERR_INVALID, "weights were released: load them again before preparing");
-	net_drop_plans(net);
-	for (int i = 0; i < net->nops; i++)
-	{
-		net_op	   *op = &net->ops[i];
-		clad_conv_geom g;
-
-		if (!packed_plan_geom(net, op, &g))
-			continue;
-		if (!(op->tap = malloc(sizeof(clad_tapconv))))
-		{
-			net_drop_plans(net);
-			return clad_fail(CLAD_ERR_NOMEM, "out of memory planning convolutions");
-		}
-		if ((st = clad_tapconv_build(op->tap, &g, TDATA(op->w))) != CLAD_OK)
-		{
-			free(op->tap);
-			op->tap = NULL;
-			net_drop_plans(net);
-			return st;
-		}
-	}
-	if ((st = plan_scratch(net, max_B)) != CLAD_OK)
-	{
-		net_drop_plans(net);
-		return st;
-	}
-	net->tap_max_B = max_B;
-	return CLAD_OK;
-}
-
-/* ---------------------------------------------------------------- mapped weights */
-
-int
-clad_net_inference_batch(const clad_net *net)
-{
-	return net->tap_max_B;
 }
 
 size_t
@@ -1434,184 +834,42 @@ clad_net_buffer_data(const clad_net *net)
 	return net->buffers;
 }
 
-size_t
-clad_net_panel_floats(const clad_net *net)
+/* ---------------------------------------------------------------- moving to a device */
+
+clad_status
+clad_net_to_device(clad_net *net, clad_device *dev)
 {
-	size_t		n = 0;
+	clad_status st;
 
-	for (int i = 0; i < net->nops; i++)
-		if (net->ops[i].tap)
-			n += net->ops[i].tap->panels_bytes / sizeof(float);
-	return n;
-}
-
-const float *
-clad_net_panel_block(const clad_net *net, int *at, size_t *floats)
-{
-	for (; *at < net->nops; (*at)++)
-		if (net->ops[*at].tap)
-		{
-			const clad_tapconv *tc = net->ops[(*at)++].tap;
-
-			*floats = tc->panels_bytes / sizeof(float);
-			return tc->panels;
-		}
-	*floats = 0;
-	return NULL;
-}
-
-/* Whether tensor ti is a weight that a packed tap plan replaces (never read by the passes it serves). */
-static int
-replaced_by_plan(const clad_net *net, int ti)
-{
-	for (int i = 0; i < net->nops; i++)
-		if (net->ops[i].tap && net->ops[i].w == ti)
-			return 1;
-	return 0;
-}
-
-size_t
-clad_net_kept_param_floats(const clad_net *net)
-{
-	size_t		n = 0;
-
-	for (int i = 0; i < net->ntens; i++)
-		if (!net->tens[i].is_buffer && !replaced_by_plan(net, i))
-			n += net->tens[i].numel;
-	return n;
-}
-
-const float *
-clad_net_kept_param_block(const clad_net *net, int *at, size_t *floats)
-{
-	for (; *at < net->ntens; (*at)++)
-		if (!net->tens[*at].is_buffer && !replaced_by_plan(net, *at))
-		{
-			const clad_tensor_info *t = &net->tens[(*at)++];
-
-			*floats = t->numel;
-			return t->data;
-		}
-	*floats = 0;
-	return NULL;
-}
-
-/*
- * n floats of zeros, read only, for the weights a mapped net does not keep:
- * anonymous pages that cost nothing until read (and nothing reads them; the
- * zeros only match what released weights read as).  Shared by every net of
- * the process; a bigger request maps a bigger region (the old one stays: it
- * holds no memory).
- */
-static const float *
-zero_floats(size_t n)
-{
-	static void *region = NULL;
-	static size_t region_floats = 0;
-
-	if (n > region_floats)
+	if (!net->finished)
+		return clad_fail(CLAD_ERR_INVALID, "net not finished");
+	if (net->dev == dev)
+		return CLAD_OK;
+	if (dev && (net->released || net->mapped || net->weightless))
+		return clad_fail(CLAD_ERR_INVALID, "a net whose weights were released or mapped for CPU scoring "
+						 "cannot move to a device");
+	if (net->dev)
 	{
-		void	   *p = mmap(NULL, sizeof(float) * n, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-		if (p == MAP_FAILED)
-			return NULL;
-		region = p;
-		region_floats = n;
+		if ((st = net_device_bring_back(net)) != CLAD_OK)
+			return st;
+		net_device_release(net);
 	}
-	return region;
+	if (!dev)
+		return CLAD_OK;
+	/* plans and host activations would be stale or unused while away */
+	net_drop_inference_plans(net);
+	net_host_free_runtime(net);
+	return net_device_send_up(net, dev);
+}
+
+clad_device *
+clad_net_device(const clad_net *net)
+{
+	return net->dev;
 }
 
 clad_status
-clad_net_use_mapped(clad_net *net, int max_B, const float *params, size_t param_floats,
-					const float *buffers, const float *panels, size_t panel_floats)
+clad_net_sync_host(clad_net *net)
 {
-	size_t		at = 0;
-	const float *zeros;
-	clad_status st;
-
-	if (!net->finished || max_B < 1 || (net->released && !net->weightless) || net->mapped || net->tap_max_B)
-		return clad_fail(CLAD_ERR_INVALID, "use_mapped needs a finished, unprepared net and max_B >= 1");
-	if (net->dev)
-		return net_device_refuse(net, "given mapped weights");
-	/* the plans first: nothing of the net changes until they all fit */
-	for (int i = 0; i < net->nops; i++)
-	{
-		net_op	   *op = &net->ops[i];
-		clad_conv_geom g;
-		size_t		bytes;
-
-		if (!packed_plan_geom(net, op, &g))
-			continue;
-		if (!(op->tap = malloc(sizeof(clad_tapconv))))
-		{
-			net_drop_plans(net);
-			return clad_fail(CLAD_ERR_NOMEM, "out of memory planning convolutions");
-		}
-		if ((st = clad_tapconv_build_packed(op->tap, &g, panels + at, sizeof(float) * (panel_floats - at),
-											&bytes)) != CLAD_OK)
-		{
-			free(op->tap);
-			op->tap = NULL;
-			net_drop_plans(net);
-			return st;
-		}
-		at += bytes / sizeof(float);
-	}
-	if (at != panel_floats)
-	{
-		net_drop_plans(net);
-		return clad_fail(CLAD_ERR_FORMAT, "packed weights: %zu floats given, the net's plans need %zu",
-						 panel_floats, at);
-	}
-	if (param_floats != clad_net_kept_param_floats(net))
-	{
-		size_t		kept = clad_net_kept_param_floats(net);
-
-		net_drop_plans(net);
-		return clad_fail(CLAD_ERR_FORMAT, "weights: %zu floats given, the net keeps %zu", param_floats, kept);
-	}
-	{
-		size_t		biggest = 1;
-
-		for (int i = 0; i < net->ntens; i++)
-			if (replaced_by_plan(net, i) && net->tens[i].numel > biggest)
-				biggest = net->tens[i].numel;
-		if (!(zeros = zero_floats(biggest)) || (st = plan_scratch(net, max_B)) != CLAD_OK)
-		{
-			net_drop_plans(net);
-			return zeros ? st : clad_fail(CLAD_ERR_NOMEM, "out of memory mapping zeros");
-		}
-	}
-	clad_big_free(net->params, sizeof(float) * (net->nparams ? net->nparams : 1));
-	free(net->buffers);
-	free(net->grads);
-	/*
-	 * Read only from here on: every path that writes them checks released or
-	 * mapped.  params holds the kept weights, tensor after tensor; those a
-	 * plan replaces read as zeros.
-	 */
-	net->params = (float *) params;
-	net->buffers = (float *) buffers;
-	net->grads = NULL;
-	at = 0;
-	for (int i = 0; i < net->ntens; i++)
-	{
-		clad_tensor_info *t = &net->tens[i];
-
-		t->grad = NULL;
-		if (t->is_buffer)
-			t->data = net->buffers + net->tens_off[i];
-		else if (replaced_by_plan(net, i))
-			t->data = (float *) zeros;
-		else
-		{
-			t->data = net->params + at;
-			at += t->numel;
-		}
-	}
-	net->mapped = 1;
-	net->weightless = 0;
-	net->released = 1;
-	net->tap_max_B = max_B;
-	return CLAD_OK;
+	return net->dev ? net_device_sync_host(net) : CLAD_OK;
 }

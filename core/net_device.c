@@ -28,17 +28,20 @@ net_device_refuse(const clad_net *net, const char *what)
 					 "to the host", clad_device_describe(net->dev), what);
 }
 
-clad_device *
-clad_net_device(const clad_net *net)
-{
-	return net->dev;
-}
-
 static void
 dfree(clad_net *net, void *p)
 {
 	if (p)
 		OPS(net)->release(DEV(net), p);
+}
+
+void
+net_device_free_loss(clad_net *net)
+{
+	dfree(net, net->d_loss_ws);
+	net->d_loss_ws = NULL;
+	net->d_loss_grad = NULL;
+	net->d_loss_bytes = 0;
 }
 
 /* Device activations, gradients and per-op state: dropped when the batch grows. */
@@ -269,9 +272,9 @@ maxpool_args(const clad_net *net, const net_op *op, int B, float *out, const flo
 	return a;
 }
 
-
-clad_status
-net_device_forward(clad_net *net, const float *x, int x_on_device, int B, clad_mode mode)
+/* The forward pass from x, host memory or (x_on_device) device memory. */
+static clad_status
+device_forward(clad_net *net, const float *x, int x_on_device, int B, clad_mode mode)
 {
 	clad_device *dev = net->dev;
 	size_t		in_bytes = sizeof(float) * B * net->vals[0].numel;
@@ -403,8 +406,40 @@ net_device_forward(clad_net *net, const float *x, int x_on_device, int B, clad_m
 }
 
 clad_status
-net_device_backward(clad_net *net, const float *dout, int dout_on_device, int param_grads,
-					float *dx, int keep_dx)
+net_device_forward(clad_net *net, const float *x, int B, clad_mode mode)
+{
+	return device_forward(net, x, 0, B, mode);
+}
+
+clad_status
+net_device_forward_after(clad_net *net, const clad_net *before, clad_mode mode)
+{
+	return device_forward(net, before->d_act[before->nvals - 1], 1, before->cur_B, mode);
+}
+
+const float *
+net_device_output(clad_net *net)
+{
+	if (!net->have_forward)
+		return NULL;
+	if (!net->host_out_fresh)
+	{
+		if (OPS(net)->download(DEV(net), net->host_out, net->d_act[net->nvals - 1],
+							   sizeof(float) * n_out_floats(net, net->cur_B)) != CLAD_OK)
+			return NULL;
+		net->host_out_fresh = 1;
+	}
+	return net->host_out;
+}
+
+/*
+ * The backward pass from dout, host memory or (dout_on_device) device memory,
+ * or from the loss's gradient (dout NULL).  keep_dx: the input gradient stays
+ * in d_gact[0] for the net before; dx non-NULL: it is downloaded there.
+ */
+static clad_status
+device_backward(clad_net *net, const float *dout, int dout_on_device, int param_grads,
+				float *dx, int keep_dx)
 {
 	clad_device *dev = net->dev;
 	clad_status st;
@@ -539,6 +574,22 @@ net_device_backward(clad_net *net, const float *dout, int dout_on_device, int pa
 	return CLAD_OK;
 }
 
+clad_status
+net_device_backward(clad_net *net, const float *dout, int param_grads, float *dx)
+{
+	return device_backward(net, dout, 0, param_grads, dx, 0);
+}
+
+clad_status
+net_device_backward_through(clad_net *after, clad_net *before, const float *dout, int param_grads)
+{
+	clad_status st;
+
+	if ((st = device_backward(after, dout, 0, param_grads, NULL, 1)) != CLAD_OK)
+		return st;
+	return device_backward(before, after->d_gact[0], 1, param_grads, NULL, 0);
+}
+
 void
 net_device_zero_grad(clad_net *net)
 {
@@ -606,25 +657,22 @@ net_device_sgd_step(clad_net *net, clad_sgd *opt)
 }
 
 clad_status
-clad_net_sync_host(clad_net *net)
+net_device_sync_host(clad_net *net)
 {
 	clad_status st;
 
-	if (!net->dev)
-		return CLAD_OK;
 	if ((st = OPS(net)->download(DEV(net), net->params, net->d_params, sizeof(float) * net->nparams)) != CLAD_OK)
 		return st;
 	return OPS(net)->download(DEV(net), net->buffers, net->d_buffers, sizeof(float) * net->nbuffers);
 }
 
-/* Copy everything the net carries down to the host (optimiser state included). */
-static clad_status
-bring_back(clad_net *net)
+clad_status
+net_device_bring_back(clad_net *net)
 {
 	clad_status st;
 	size_t		np = net->nparams ? net->nparams : 1;
 
-	if ((st = clad_net_sync_host(net)) != CLAD_OK ||
+	if ((st = net_device_sync_host(net)) != CLAD_OK ||
 		(st = OPS(net)->download(DEV(net), net->grads, net->d_grads, sizeof(float) * net->nparams)) != CLAD_OK)
 		return st;
 	if (net->d_opt_m && !net->opt_m && !(net->opt_m = calloc(np, sizeof(float))))
@@ -640,9 +688,8 @@ bring_back(clad_net *net)
 	return CLAD_OK;
 }
 
-/* Copy the host state up to dev; on error nothing is left allocated there. */
-static clad_status
-send_up(clad_net *net, clad_device *dev)
+clad_status
+net_device_send_up(clad_net *net, clad_device *dev)
 {
 	clad_status st;
 	size_t		np = net->nparams ? net->nparams : 1, nb = net->nbuffers ? net->nbuffers : 1;
@@ -667,30 +714,4 @@ send_up(clad_net *net, clad_device *dev)
 fail:
 	net_device_release(net);
 	return st;
-}
-
-clad_status
-clad_net_to_device(clad_net *net, clad_device *dev)
-{
-	clad_status st;
-
-	if (!net->finished)
-		return clad_fail(CLAD_ERR_INVALID, "net not finished");
-	if (net->dev == dev)
-		return CLAD_OK;
-	if (dev && (net->released || net->mapped || net->weightless))
-		return clad_fail(CLAD_ERR_INVALID, "a net whose weights were released or mapped for CPU scoring "
-						 "cannot move to a device");
-	if (net->dev)
-	{
-		if ((st = bring_back(net)) != CLAD_OK)
-			return st;
-		net_device_release(net);
-	}
-	if (!dev)
-		return CLAD_OK;
-	/* plans and host activations would be stale or unused while away */
-	net_drop_plans(net);
-	net_free_runtime(net);
-	return send_up(net, dev);
 }

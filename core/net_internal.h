@@ -1,5 +1,5 @@
-/* core/net_internal.h: the insides of a clad_net, shared by net.c (host)
- * and net_device.c (device); private to core. */
+/* core/net_internal.h: the insides of a clad_net, shared by the net_*.c
+ * files; private to core. */
 #ifndef CLAD_NET_INTERNAL_H
 #define CLAD_NET_INTERNAL_H
 
@@ -103,29 +103,52 @@ struct clad_net
 	float	   *d_loss_grad;	/* in it: the last loss's gradient (B x out numel) */
 };
 
-/* net_device.c: the device side of the public functions of net.h */
 /*
- * x_on_device: x is device memory (another net's output on the same device),
- * copied there rather than uploaded.  dout_on_device likewise; keep_dx: the
- * input gradient stays in the net's device memory (d_gact[0]) for the net
- * before it, and nothing is downloaded (dx is then NULL).
+ * The files of a net, each calling only those below it:
+ *   net.c        the public calls: building, parameters, saving and loading;
+ *                each pass and step dispatched to the host or the device
+ *   net_loss.c   clad_net_loss, on the host or the device
+ *   net_plans.c  the small-map convolution plans, mapped weights
+ *   net_host.c   the passes on the host
+ *   net_device.c the passes and memory on a device
  */
-clad_status net_device_forward(clad_net *net, const float *x, int x_on_device, int B, clad_mode mode);
-clad_status net_device_backward(clad_net *net, const float *dout, int dout_on_device, int param_grads,
-								float *dx, int keep_dx);
+
+/* net_host.c */
+void		net_host_conv_geom(const clad_net *net, const net_op *op, int B, clad_conv_geom *g);
+size_t		net_host_scratch_floats(const clad_net *net, int B);	/* the most any op needs at batch B */
+clad_status net_host_forward(clad_net *net, const float *x, int B, clad_mode mode);
+clad_status net_host_backward(clad_net *net, const float *dout, int param_grads, float *dx);
+void		net_host_free_runtime(clad_net *net);	/* activations, their gradients, per-op state */
+
+/* net_plans.c */
+clad_status net_build_training_plans(clad_net *net);
+void		net_drop_inference_plans(clad_net *net);
+void		net_free_plans(clad_net *net);	/* both kinds */
+
+/* net_device.c: the device side of net.h's calls (dev set) */
+clad_status net_device_forward(clad_net *net, const float *x, int B, clad_mode mode);
+/* forward from before's output, on the same device */
+clad_status net_device_forward_after(clad_net *net, const clad_net *before, clad_mode mode);
+const float *net_device_output(clad_net *net);	/* downloaded once per forward */
+clad_status net_device_backward(clad_net *net, const float *dout, int param_grads, float *dx);
+/* after's backward pass, then before's from after's input gradient, kept on the device */
+clad_status net_device_backward_through(clad_net *after, clad_net *before, const float *dout,
+										int param_grads);
 void		net_device_zero_grad(clad_net *net);
 clad_status net_device_adam_step(clad_net *net, clad_adam *opt);
 clad_status net_device_sgd_step(clad_net *net, clad_sgd *opt);
-/* net_loss.c: clad_net_loss on a device; the workspace it keeps */
-clad_status net_device_loss(clad_net *net, const clad_loss_spec *spec, float *loss);
-void		net_device_free_loss(clad_net *net);
+clad_status net_device_sync_host(clad_net *net);	/* parameters and buffers down */
+/* everything down, optimiser state included */
+clad_status net_device_bring_back(clad_net *net);
+/* the host state up to dev; on error nothing is left allocated there */
+clad_status net_device_send_up(clad_net *net, clad_device *dev);
 /* free every device allocation of the net without bringing anything back */
 void		net_device_release(clad_net *net);
+void		net_device_free_loss(clad_net *net);	/* the loss's workspace */
 /* the error for what a net on a device refuses (saving, loading, planning) */
 clad_status net_device_refuse(const clad_net *net, const char *what);
 
-/* net.c: helpers net_device.c shares */
-void		net_drop_plans(clad_net *net);
-void		net_free_runtime(clad_net *net);
+/* net_loss.c: clad_net_loss on a device */
+clad_status net_device_loss(clad_net *net, const clad_loss_spec *spec, float *loss);
 
 #endif

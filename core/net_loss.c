@@ -120,16 +120,6 @@ clad_net_loss(clad_net *net, const clad_loss_spec *spec, float *loss)
 
 /* ---- on a device ---- */
 
-void
-net_device_free_loss(clad_net *net)
-{
-	if (net->d_loss_ws)
-		net->dev->ops->release(net->dev, net->d_loss_ws);
-	net->d_loss_ws = NULL;
-	net->d_loss_grad = NULL;
-	net->d_loss_bytes = 0;
-}
-
 /* The workspace of one loss call, carved from net->d_loss_ws: doubles first. */
 typedef struct loss_ws
 {

@@ -1,0 +1,364 @@
+/* core/net_plans.c: a net's small-map convolution plans (tapconv.h): the
+ * training plans built when the net is finished, the inference plans of
+ * clad_net_prepare_inference, releasing the weights they replace, and
+ * scoring from weights mapped from a prepared file. */
+#include "net_internal.h"
+#include "bigalloc.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* Convolutions whose output maps are at most this many pixels get tap plans. */
+#define TAP_MAX_POSITIONS 64
+/* Training plans for the convolutions on small maps with enough channels for a GEMM per tap. */
+clad_status
+net_build_training_plans(clad_net *net)
+{
+	for (int i = 0; i < net->nops; i++)
+	{
+		net_op	   *op = &net->ops[i];
+		clad_conv_geom g;
+		clad_status st;
+
+		if (op->kind != OP_CONV)
+			continue;
+		net_host_conv_geom(net, op, 1, &g);
+		if (g.OH * g.OW > TAP_MAX_POSITIONS || g.C < 16 || g.KH * g.KW <= 1 ||
+			g.KH * g.KW > CLAD_TAPCONV_DENSE_MAX_TAPS)
+			continue;
+		if (!(op->pairs = malloc(sizeof(clad_tapconv))))
+			return clad_fail(CLAD_ERR_NOMEM, "out of memory planning convolutions");
+		if ((st = clad_tapconv_build(op->pairs, &g, NULL)) != CLAD_OK)
+		{
+			free(op->pairs);
+			op->pairs = NULL;
+			return st;
+		}
+	}
+	return CLAD_OK;
+}
+
+void
+net_drop_inference_plans(clad_net *net)
+{
+	for (int i = 0; i < net->nops; i++)
+		if (net->ops[i].tap)
+		{
+			clad_tapconv_free(net->ops[i].tap);
+			free(net->ops[i].tap);
+			net->ops[i].tap = NULL;
+		}
+	net->tap_max_B = 0;
+}
+
+void
+net_free_plans(clad_net *net)
+{
+	net_drop_inference_plans(net);
+	for (int i = 0; i < net->nops; i++)
+		if (net->ops[i].pairs)
+		{
+			clad_tapconv_free(net->ops[i].pairs);
+			free(net->ops[i].pairs);
+			net->ops[i].pairs = NULL;
+		}
+}
+
+/* Whether conv op gets a packed tap plan for inference; its geometry in g. */
+static int
+packed_plan_geom(const clad_net *net, const net_op *op, clad_conv_geom *g)
+{
+	if (op->kind != OP_CONV)
+		return 0;
+	net_host_conv_geom(net, op, 1, g);
+	return g->OH * g->OW <= TAP_MAX_POSITIONS && clad_tapconv_supported(g);
+}
+
+/* Grow the shared scratch to what the tap plans need for batches up to max_B. */
+static clad_status
+plan_scratch(clad_net *net, int max_B)
+{
+	size_t		need = 0;
+
+	for (int i = 0; i < net->nops; i++)
+		if (net->ops[i].tap && clad_tapconv_scratch_floats(net->ops[i].tap, max_B) > need)
+			need = clad_tapconv_scratch_floats(net->ops[i].tap, max_B);
+	if (need > net->scratch_floats)
+	{
+		float	   *ns = realloc(net->scratch, sizeof(float) * need);
+
+		if (!ns)
+			return clad_fail(CLAD_ERR_NOMEM, "out of memory for convolution scratch");
+		net->scratch = ns;
+		net->scratch_floats = need;
+	}
+	return CLAD_OK;
+}
+
+clad_status
+clad_net_prepare_inference(clad_net *net, int max_B)
+{
+	clad_status st;
+
+	if (!net->finished || max_B < 1)
+		return clad_fail(CLAD_ERR_INVALID, "prepare_inference needs a finished net and max_B >= 1");
+	if (net->dev)
+		return net_device_refuse(net, "prepared for CPU inference");
+	if (net->released)
+		return clad_fail(CLAD_ERR_INVALID, "weights were released: load them again before preparing");
+	net_drop_inference_plans(net);
+	for (int i = 0; i < net->nops; i++)
+	{
+		net_op	   *op = &net->ops[i];
+		clad_conv_geom g;
+
+		if (!packed_plan_geom(net, op, &g))
+			continue;
+		if (!(op->tap = malloc(sizeof(clad_tapconv))))
+		{
+			net_drop_inference_plans(net);
+			return clad_fail(CLAD_ERR_NOMEM, "out of memory planning convolutions");
+		}
+		if ((st = clad_tapconv_build(op->tap, &g, net->tens[op->w].data)) != CLAD_OK)
+		{
+			free(op->tap);
+			op->tap = NULL;
+			net_drop_inference_plans(net);
+			return st;
+		}
+	}
+	if ((st = plan_scratch(net, max_B)) != CLAD_OK)
+	{
+		net_drop_inference_plans(net);
+		return st;
+	}
+	net->tap_max_B = max_B;
+	return CLAD_OK;
+}
+
+
+size_t
+clad_net_release_planned_weights(clad_net *net)
+{
+	size_t		page = (size_t) sysconf(_SC_PAGESIZE), total = 0;
+
+	if (net->dev)
+		return 0;
+	for (int i = 0; i < net->nops; i++)
+	{
+		net_op	   *op = &net->ops[i];
+		uintptr_t	start, end;
+
+		if (!op->tap || op->released || op->w < 0 || net->mapped)
+			continue;
+		/* the whole pages inside the weight tensor; its edges stay */
+		start = ((uintptr_t) net->tens[op->w].data + page - 1) & ~(uintptr_t) (page - 1);
+		end = ((uintptr_t) (net->tens[op->w].data + net->tens[op->w].numel)) & ~(uintptr_t) (page - 1);
+		if (end > start)
+		{
+#ifdef MADV_NOHUGEPAGE
+			/* else khugepaged may collapse the range into huge pages again, zeros and all */
+			(void) madvise((void *) start, end - start, MADV_NOHUGEPAGE);
+#endif
+			if (madvise((void *) start, end - start, MADV_DONTNEED) == 0)
+				total += end - start;
+		}
+		op->released = 1;
+		net->released = 1;
+	}
+	return total;
+}
+
+
+int
+clad_net_inference_batch(const clad_net *net)
+{
+	return net->tap_max_B;
+}
+
+/* ---------------------------------------------------------------- mapped weights */
+
+size_t
+clad_net_panel_floats(const clad_net *net)
+{
+	size_t		n = 0;
+
+	for (int i = 0; i < net->nops; i++)
+		if (net->ops[i].tap)
+			n += net->ops[i].tap->panels_bytes / sizeof(float);
+	return n;
+}
+
+const float *
+clad_net_panel_block(const clad_net *net, int *at, size_t *floats)
+{
+	for (; *at < net->nops; (*at)++)
+		if (net->ops[*at].tap)
+		{
+			const clad_tapconv *tc = net->ops[(*at)++].tap;
+
+			*floats = tc->panels_bytes / sizeof(float);
+			return tc->panels;
+		}
+	*floats = 0;
+	return NULL;
+}
+
+/* Whether tensor ti is a weight that a packed tap plan replaces (never read by the passes it serves). */
+static int
+replaced_by_plan(const clad_net *net, int ti)
+{
+	for (int i = 0; i < net->nops; i++)
+		if (net->ops[i].tap && net->ops[i].w == ti)
+			return 1;
+	return 0;
+}
+
+size_t
+clad_net_kept_param_floats(const clad_net *net)
+{
+	size_t		n = 0;
+
+	for (int i = 0; i < net->ntens; i++)
+		if (!net->tens[i].is_buffer && !replaced_by_plan(net, i))
+			n += net->tens[i].numel;
+	return n;
+}
+
+const float *
+clad_net_kept_param_block(const clad_net *net, int *at, size_t *floats)
+{
+	for (; *at < net->ntens; (*at)++)
+		if (!net->tens[*at].is_buffer && !replaced_by_plan(net, *at))
+		{
+			const clad_tensor_info *t = &net->tens[(*at)++];
+
+			*floats = t->numel;
+			return t->data;
+		}
+	*floats = 0;
+	return NULL;
+}
+
+/*
+ * n floats of zeros, read only, for the weights a mapped net does not keep:
+ * anonymous pages that cost nothing until read (and nothing reads them; the
+ * zeros only match what released weights read as).  Shared by every net of
+ * the process; a bigger request maps a bigger region (the old one stays: it
+ * holds no memory).
+ */
+static const float *
+zero_floats(size_t n)
+{
+	static void *region = NULL;
+	static size_t region_floats = 0;
+
+	if (n > region_floats)
+	{
+		void	   *p = mmap(NULL, sizeof(float) * n, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED)
+			return NULL;
+		region = p;
+		region_floats = n;
+	}
+	return region;
+}
+
+clad_status
+clad_net_use_mapped(clad_net *net, int max_B, const float *params, size_t param_floats,
+					const float *buffers, const float *panels, size_t panel_floats)
+{
+	size_t		at = 0;
+	const float *zeros;
+	clad_status st;
+
+	if (!net->finished || max_B < 1 || (net->released && !net->weightless) || net->mapped || net->tap_max_B)
+		return clad_fail(CLAD_ERR_INVALID, "use_mapped needs a finished, unprepared net and max_B >= 1");
+	if (net->dev)
+		return net_device_refuse(net, "given mapped weights");
+	/* the plans first: nothing of the net changes until they all fit */
+	for (int i = 0; i < net->nops; i++)
+	{
+		net_op	   *op = &net->ops[i];
+		clad_conv_geom g;
+		size_t		bytes;
+
+		if (!packed_plan_geom(net, op, &g))
+			continue;
+		if (!(op->tap = malloc(sizeof(clad_tapconv))))
+		{
+			net_drop_inference_plans(net);
+			return clad_fail(CLAD_ERR_NOMEM, "out of memory planning convolutions");
+		}
+		if ((st = clad_tapconv_build_packed(op->tap, &g, panels + at, sizeof(float) * (panel_floats - at),
+											&bytes)) != CLAD_OK)
+		{
+			free(op->tap);
+			op->tap = NULL;
+			net_drop_inference_plans(net);
+			return st;
+		}
+		at += bytes / sizeof(float);
+	}
+	if (at != panel_floats)
+	{
+		net_drop_inference_plans(net);
+		return clad_fail(CLAD_ERR_FORMAT, "packed weights: %zu floats given, the net's plans need %zu",
+						 panel_floats, at);
+	}
+	if (param_floats != clad_net_kept_param_floats(net))
+	{
+		size_t		kept = clad_net_kept_param_floats(net);
+
+		net_drop_inference_plans(net);
+		return clad_fail(CLAD_ERR_FORMAT, "weights: %zu floats given, the net keeps %zu", param_floats, kept);
+	}
+	{
+		size_t		biggest = 1;
+
+		for (int i = 0; i < net->ntens; i++)
+			if (replaced_by_plan(net, i) && net->tens[i].numel > biggest)
+				biggest = net->tens[i].numel;
+		if (!(zeros = zero_floats(biggest)) || (st = plan_scratch(net, max_B)) != CLAD_OK)
+		{
+			net_drop_inference_plans(net);
+			return zeros ? st : clad_fail(CLAD_ERR_NOMEM, "out of memory mapping zeros");
+		}
+	}
+	clad_big_free(net->params, sizeof(float) * (net->nparams ? net->nparams : 1));
+	free(net->buffers);
+	free(net->grads);
+	/*
+	 * Read only from here on: every path that writes them checks released or
+	 * mapped.  params holds the kept weights, tensor after tensor; those a
+	 * plan replaces read as zeros.
+	 */
+	net->params = (float *) params;
+	net->buffers = (float *) buffers;
+	net->grads = NULL;
+	at = 0;
+	for (int i = 0; i < net->ntens; i++)
+	{
+		clad_tensor_info *t = &net->tens[i];
+
+		t->grad = NULL;
+		if (t->is_buffer)
+			t->data = net->buffers + net->tens_off[i];
+		else if (replaced_by_plan(net, i))
+			t->data = (float *) zeros;
+		else
+		{
+			t->data = net->params + at;
+			at += t->numel;
+		}
+	}
+	net->mapped = 1;
+	net->weightless = 0;
+	net->released = 1;
+	net->tap_max_B = max_B;
+	return CLAD_OK;
+}
