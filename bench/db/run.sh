@@ -2,7 +2,7 @@
 # bench/db/run.sh: the database part of `make bench`, run by `make bench-db`
 # after the build, `make install` and `make data`.
 #
-# One run, on a throwaway PostgreSQL 15 cluster (tests/pgcluster.sh), the same trained
+# One run, on a throwaway PostgreSQL 15 cluster (tests/integration/pgcluster.sh), the same trained
 # ResNet-18 (1x28x28, K = 10; bench/build/r18_odin.safetensors and, for the default recipe, r18_orientation.safetensors; trained once and cached) in
 # clad (clad_load_model) and in a PL/Python + PyTorch scorer that a user would assemble
 # today (bench/db/plpython_scorer.sql, bench/db/torch_scorer.py: torchvision's resnet18
@@ -76,7 +76,7 @@ elif grep -qw avx512f /proc/cpuinfo; then
 fi
 export "${server_env[@]}"
 
-. tests/pgcluster.sh
+. tests/integration/pgcluster.sh
 pgc_start clad_bench_db "max_worker_processes = 8" "max_parallel_workers = 4" "shared_buffers = 256MB"
 R=$T/results.txt
 : >"$R"

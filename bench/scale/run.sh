@@ -28,7 +28,7 @@ say() { echo "scale: $*"; }
 die() { echo "scale: FAILED: $*" >&2; exit 1; }
 
 model=$(./bench/r18_model.sh)
-. tests/pgcluster.sh
+. tests/integration/pgcluster.sh
 . tests/scale/shards.sh
 conf=("max_worker_processes = 8" "max_parallel_workers = 4" "shared_buffers = 256MB")
 shards_start 3 "${conf[@]}"

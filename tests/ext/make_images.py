@@ -15,7 +15,7 @@ Writes, from real MNIST test digits (an idx directory, as `make data` makes):
                         JPEG, a PGM with too few pixels, random bytes, and a
                         progressive JPEG of 2080 valid scans (the fixture
                         jpeg_2080_scans.jpg beside this file, written by
-                        tests/test_image with CLAD_TEST_WRITE_MANY_SCANS=PATH).
+                        tests/build/unit/test_image with CLAD_TEST_WRITE_MANY_SCANS=PATH).
 Uses Pillow (Debian's python3-pil) for PNG palette/16-bit and JPEG encoding.
 """
 import gzip

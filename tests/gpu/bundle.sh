@@ -14,10 +14,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-make -s CUDA=1 trainer/clad-train tests/test_device core/cuda/clad_cuda.so
+make -s CUDA=1 trainer/clad-train tests/build/unit/test_device core/cuda/clad_cuda.so
 rm -rf .gpu
 mkdir -p .gpu/bin .gpu/lib/clad .gpu/deps/lib
-cp trainer/clad-train tests/test_device .gpu/bin/
+cp trainer/clad-train tests/build/unit/test_device .gpu/bin/
 cp core/cuda/clad_cuda.so .gpu/lib/clad/
 for bin in .gpu/bin/clad-train .gpu/bin/test_device .gpu/lib/clad/clad_cuda.so; do
 	ldd "$bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }'

@@ -4,10 +4,10 @@
 #
 # Stages, each with its own time limit (and none past the overall deadline); a stage
 # that fails or runs out of time is recorded and the next one runs regardless:
-#   parity   tests/test_device on the GPU: every layer in small nets of odd shapes and
+#   parity   tests/build/unit/test_device on the GPU: every layer in small nets of odd shapes and
 #            every reference model against the CPU (outputs 1e-4, gradients 1e-3,
 #            BatchNorm statistics, SGD), Adam steps and loss values within bounds derived
-#            from their rounding, one wait per training step (tests/test_device.c);
+#            from their rounding, one wait per training step (tests/unit/test_device.c);
 #   auroc    mnist:STR at a short budget (GPU_SHORT) over seeds 1 2 3 on the GPU, and
 #            the same seeds on the CPU, side by side on this machine's cores (each run
 #            pinned to 2 cores, 2 BLAS threads: the development machines' size), started
@@ -28,12 +28,12 @@
 #            classifier's over 4 orientations; DEC stops early at its tolerance) on the
 #            GPU, timed, stopped after GPU_FULL_LIMIT s (200); when stopped, where it got
 #            and an estimate from the short runs' epochs;
-#   debug    tests/test_device on the GPU again with CLAD_CUDA_DEBUG=1 (a wait after every
+#   debug    tests/build/unit/test_device on the GPU again with CLAD_CUDA_DEBUG=1 (a wait after every
 #            launch, failures name their kernel), in the time left.
 #
 # Results go to $OUT (the device machine's result folder) or results/gpu/, written as
 # each stage ends (a run killed at its time limit leaves what it had): gpu.md (the summary
-# and tables, rewritten after every stage), log.txt, parity.txt (tests/test_device's
+# and tables, rewritten after every stage), log.txt, parity.txt (tests/build/unit/test_device's
 # output, streamed), runs.tsv (every training run), summaries.json (their training
 # summaries), full_progress.txt (the full run's per-epoch lines, streamed), errors.txt.
 # Exit status 0 when every check passed, 1 otherwise (gpu.md names the failed ones).
@@ -132,7 +132,7 @@ if par:
     m = re.search(r"^test_device: (\d+) checks, (\d+) failed", first, re.M)
     res = f"{m.group(1)} checks, {m.group(2)} failed" if m else "no summary line"
     note = f"; {par[2]}" if len(par) > 2 and par[2] else ""
-    verdict("parity", par[0] == "ok", f"tests/test_device on {dev}: {res} ({par[0]}, {par[1]} s{note}; parity.txt)")
+    verdict("parity", par[0] == "ok", f"tests/build/unit/test_device on {dev}: {res} ({par[0]}, {par[1]} s{note}; parity.txt)")
 else:
     out.append("- parity: not run yet")
 
@@ -223,7 +223,7 @@ if dbg:
         out.append(f"- debug (CLAD_CUDA_DEBUG=1): skipped ({dbg[2] if len(dbg) > 2 else ''})")
     else:
         note = f"; {dbg[2]}" if len(dbg) > 2 and dbg[2] else ""
-        verdict("debug", dbg[0] == "ok", f"tests/test_device with CLAD_CUDA_DEBUG=1: {dbg[0]}, {dbg[1]} s{note}")
+        verdict("debug", dbg[0] == "ok", f"tests/build/unit/test_device with CLAD_CUDA_DEBUG=1: {dbg[0]}, {dbg[1]} s{note}")
 
 # the parity table: worst error / bound per family, as test_device prints them
 if os.path.exists(f"{DEST}/parity.txt"):
@@ -268,7 +268,7 @@ SEED_LIMIT=${GPU_SEED_LIMIT:-90}
 DATA=(--data mnist)
 SEEDS=(1 2 3)
 TRAIN=./trainer/clad-train
-TEST=./tests/test_device
+TEST=./tests/build/unit/test_device
 if [ "$DRY" = 1 ]; then
 	DEV=emulated
 	SHORT=(--ae-epochs 1 --dec-epochs 1 --clf-epochs 1 --classifier fc3 --kmeans-restarts 2)
@@ -298,7 +298,7 @@ for prefix, n in (("train", 1200), ("t10k", 600)):
     open(f"{dst}/{prefix}-labels-idx1-ubyte", "wb").write(struct.pack(">II", 0x801, n) + lab[8:8 + n])
 EOF
 	DATA=(--data "mnist:$W/mnist")
-	[ -x "$TRAIN" ] && [ -x "$TEST" ] || make -s trainer/clad-train tests/test_device
+	[ -x "$TRAIN" ] && [ -x "$TEST" ] || make -s trainer/clad-train tests/build/unit/test_device
 	setup_ok=$?
 elif [ -x .gpu/bin/clad-train ]; then
 	# binaries, module and libraries made by tests/gpu/bundle.sh (this machine cannot build)
@@ -320,9 +320,14 @@ elif [ -x .gpu/bin/clad-train ]; then
 	[ -n "$missing" ] && { echo "libraries missing: $missing" >>"$DEST/errors.txt"; setup_ok=1; }
 else
 	log "== build"
-	timeout "$(budget 300)" make -s CUDA=1 trainer/clad-train tests/test_device core/cuda/clad_cuda.so \
+	timeout "$(budget 300)" make -s CUDA=1 trainer/clad-train tests/build/unit/test_device core/cuda/clad_cuda.so \
 		>>"$DEST/log.txt" 2>&1
 	setup_ok=$?
+fi
+# the build's test_device looks for the CUDA module in ../core/cuda/ of its own
+# directory (tests/build/unit/), not the build's core/cuda/: name the module
+if [ "$TEST" = ./tests/build/unit/test_device ] && [ -f core/cuda/clad_cuda.so ] && [ -z "${CLAD_CUDA_MODULE:-}" ]; then
+	export CLAD_CUDA_MODULE=$PWD/core/cuda/clad_cuda.so
 fi
 [ "$DEV" = cuda ] && nvidia-smi -L | tee -a "$DEST/log.txt"
 if [ "$setup_ok" != 0 ]; then
@@ -388,11 +393,11 @@ done
 # ---------------------------------------------------------------- parity
 t=$(date +%s)
 lim=$(budget "$PARITY_LIMIT")
-log "== parity: tests/test_device on $DEV (limit ${lim} s)"
+log "== parity: tests/build/unit/test_device on $DEV (limit ${lim} s)"
 if stub parity; then
 	# a stand-in that fails a check (GPU_STUB_FAIL=parity)
-	{ echo "  device: $DEV (GPU_STUB_FAIL=parity: a stub, not tests/test_device)"
-		echo "tests/test_device.c:0: check failed: stub: GPU_STUB_FAIL=parity fails this check"
+	{ echo "  device: $DEV (GPU_STUB_FAIL=parity: a stub, not tests/build/unit/test_device)"
+		echo "tests/unit/test_device.c:0: check failed: stub: GPU_STUB_FAIL=parity fails this check"
 		echo "  parity: outputs and gradients, worst error / bound 1.5"
 		echo "test_device: 1 checks, 1 failed"; } >"$DEST/parity.txt"
 	rc=1
@@ -438,7 +443,7 @@ elif [ $((DEADLINE - RESERVE - $(date +%s))) -lt 30 ]; then
 	stage_done debug skipped 0 "no time left"
 else
 	lim=$(budget 120)
-	log "== debug: CLAD_CUDA_DEBUG=1 tests/test_device (limit ${lim} s)"
+	log "== debug: CLAD_CUDA_DEBUG=1 tests/build/unit/test_device (limit ${lim} s)"
 	echo "== CLAD_CUDA_DEBUG=1" >>"$DEST/parity.txt"
 	CLAD_CUDA_DEBUG=1 CLAD_TEST_DEVICE=cuda timeout --foreground "$lim" "${GPU_PIN[@]}" "$TEST" >>"$DEST/parity.txt" 2>&1
 	rc=$?

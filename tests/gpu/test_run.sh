@@ -9,7 +9,7 @@
 #   2. killed (SIGKILL to its process group, as a device tool's time limit does) while
 #      a GPU run hangs: what the finished stages wrote is there (gpu.md with the parity
 #      verdict, parity.txt, log.txt);
-#   3. without stubs: tests/test_device on the emulated device passes, the AUROCs of
+#   3. without stubs: tests/build/unit/test_device on the emulated device passes, the AUROCs of
 #      the emulated device and the CPU agree by the seeds' rule, exit 0.
 # Needs data/mnist (make data).
 set -euo pipefail
@@ -22,7 +22,7 @@ cleanup() {
 	rm -rf "$T"
 }
 trap cleanup EXIT
-. tests/checks.sh
+. tests/integration/checks.sh
 has() { grep -qF -- "$2" "$1" 2>/dev/null; }
 
 # ---------------------------------------------------------------- 1. stubs that fail

@@ -1,6 +1,6 @@
 """tests/parity/check_clad_model.py PATH: a model clad saved, run by PyTorch.
 
-PATH comes from `tests/test_parity --write-clad-model PATH`: a clad ResNet-18
+PATH comes from `tests/build/unit/test_parity --write-clad-model PATH`: a clad ResNet-18
 (clad_net_save under "model.", with num_batches_tracked as I64), an "input"
 batch and clad's eval-mode logits "output".  The weights are loaded into
 torchvision's resnet18 (conv1 replaced for C input channels) with

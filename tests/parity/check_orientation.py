@@ -1,6 +1,6 @@
 """tests/parity/check_orientation.py PATH: clad's orientation confidence, recomputed by PyTorch.
 
-PATH comes from `tests/test_orientation --write PATH`: a clad model file of format 2
+PATH comes from `tests/build/unit/test_orientation --write PATH`: a clad model file of format 2
 (a ResNet-18 classifier with K * R outputs, "score" "orientation") and, in PATH.cases,
 seeded images in [0,1] ("input") with the confidences clad gave them ("confidence").
 The classifier's tensors are loaded into torchvision's resnet18 (conv1 replaced for one

@@ -1,4 +1,4 @@
-"""tests/parity/gen_parity.py OUTDIR: PyTorch reference data for tests/test_parity.c.
+"""tests/parity/gen_parity.py OUTDIR: PyTorch reference data for tests/unit/test_parity.c.
 
 Run with /usr/bin/python3 (Debian's python3-torch and python3-torchvision).
 

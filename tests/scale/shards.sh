@@ -1,5 +1,5 @@
 # tests/scale/shards.sh: clad sharded with postgres_fdw on one machine, for
-# tests/test_scale.sh and bench/scale/run.sh (sourced; needs tests/pgcluster.sh).
+# tests/integration/test_scale.sh and bench/scale/run.sh (sourced; needs tests/integration/pgcluster.sh).
 #
 #   shards_start N [CONF_LINE ...]
 # starts a coordinator (pgc_start clad_scale) and N shard clusters

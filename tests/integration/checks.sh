@@ -1,0 +1,9 @@
+# tests/integration/checks.sh: the counters and helpers of the shell tests (sourced from the
+# repository root).  ok counts a passed check; bad MESSAGE a failed one, said on
+# stderr; check 'CONDITION' MESSAGE evaluates CONDITION and counts it either way.
+# A script ends with a summary from $fails and $checks, and exits 1 on failures.
+fails=0
+checks=0
+ok() { checks=$((checks + 1)); }
+bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+check() { if eval "$1"; then ok; else bad "$2"; fi; }

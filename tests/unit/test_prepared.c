@@ -1,0 +1,214 @@
+/* tests/unit/test_prepared.c: a prepared model (core/prepared.h) written to a file and
+ * mapped scores exactly as the model it was prepared from, refuses what a mapped
+ * net must not do, and a file with any byte changed, cut short, of another
+ * source, batch size or layout is refused. */
+#include "prepared.h"
+#include "gemm.h"
+#include "testutil.h"
+#include "testmodel.h"
+
+#include <fcntl.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_B 4
+
+static const uint8_t sha_a[32] = {1, 2, 3, 4, 5};
+static const uint8_t sha_b[32] = {9, 9, 9};
+
+/* A ResNet-18 CLAD model with seeded weights, prepared for MAX_B. */
+static clad_model *
+make_model(void)
+{
+	clad_model *m = test_model_new("resnet18", 3);
+
+	m->threshold = 0.25f;
+	CHECK(clad_model_prepare(m, MAX_B) == CLAD_OK);
+	return m;
+}
+
+/* The file's bytes, 64-byte aligned (as a mapping is), in *len. */
+static uint8_t *
+read_aligned(const char *path, size_t *len)
+{
+	int			fd = open(path, O_RDONLY);
+	struct stat sb;
+	uint8_t    *b;
+
+	CHECK(fd >= 0 && fstat(fd, &sb) == 0);
+	*len = (size_t) sb.st_size;
+	b = aligned_alloc(64, (*len + 63) / 64 * 64);
+	CHECK(b && read(fd, b, *len) == (ssize_t) *len);
+	close(fd);
+	return b;
+}
+
+static void
+refused(const uint8_t *buf, size_t len, const uint8_t *sha, int max_B, const char *what)
+{
+	clad_model *m = (clad_model *) 1;
+	clad_status st = clad_prepared_open(buf, len, sha, max_B, &m);
+
+	CHECK_MSG(st != CLAD_OK && m == NULL && clad_last_error()[0], "%s was accepted", what);
+}
+
+int
+main(void)
+{
+	clad_model *m = make_model(), *p = NULL;
+	char		path[] = "/tmp/clad_test_prepared.XXXXXX";
+	int			fd = mkstemp(path);
+	uint8_t    *buf;
+	size_t		len;
+	float		x[3 * 784], c0[3], s0[3], z0[18], q0[12], c1[3], s1[3], z1[18], q1[12];
+	int32_t		k0[3], k1[3];
+	clad_rng	r;
+
+	clad_blas_init(CLAD_BLAS_AUTO, 1);
+	clad_rng_seed(&r, 11);
+	for (int i = 0; i < 3 * 784; i++)
+		x[i] = clad_rng_uniform(&r);
+	CHECK(clad_model_score(m, x, 3, c0, s0) == CLAD_OK);
+	CHECK(clad_model_embed(m, x, 3, z0, q0, k0) == CLAD_OK);
+
+	/* written, read back, opened: the same answers, bit for bit, at every batch size */
+	CHECK(fd >= 0 && clad_prepared_write(m, sha_a, MAX_B, fd) == CLAD_OK);
+	close(fd);
+	buf = read_aligned(path, &len);
+	CHECK(clad_prepared_open(buf, len, sha_a, MAX_B, &p) == CLAD_OK);
+	if (!p)
+		return test_summary("test_prepared");
+	CHECK(p->K == 4 && p->latent == 6 && p->n_calib == 3 && p->eps == 0.0161f && p->threshold == 0.25f &&
+		  p->calib[2] == m->calib[2] && p->centers[5] == m->centers[5] && strcmp(p->summary, m->summary) == 0);
+	CHECK(strcmp(p->classifier, "resnet18") == 0 && strcmp(p->autoencoder, "cvae") == 0);
+	for (int b = 1; b <= 3; b++)
+	{
+		CHECK(clad_model_score(m, x, b, c0, s0) == CLAD_OK);
+		CHECK(clad_model_embed(m, x, b, z0, q0, k0) == CLAD_OK);
+		CHECK(clad_model_score(p, x, b, c1, s1) == CLAD_OK);
+		CHECK(clad_model_embed(p, x, b, z1, q1, k1) == CLAD_OK);
+		CHECK_MSG(memcmp(c0, c1, sizeof(float) * b) == 0 && memcmp(s0, s1, sizeof(float) * b) == 0,
+				  "batch %d: scores differ from the model's", b);
+		CHECK_MSG(memcmp(z0, z1, sizeof(float) * 6 * b) == 0 && memcmp(q0, q1, sizeof(float) * 4 * b) == 0 &&
+				  memcmp(k0, k1, sizeof(int32_t) * b) == 0, "batch %d: embeddings differ", b);
+	}
+	/* what a mapped net refuses: bigger batches, training, saving, preparing, loading over it */
+	{
+		float		big[5 * 784] = {0}, cb[5];
+		clad_adam	opt = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
+		uint8_t    *saved = NULL, *model_file = NULL;
+		size_t		saved_len, model_len;
+		clad_model *fresh = make_model();
+		clad_st_file *f = NULL;
+
+		CHECK(clad_model_score(p, big, 5, cb, NULL) == CLAD_ERR_INVALID);
+		CHECK(clad_net_forward(p->clf, x, 1, CLAD_TRAIN) == CLAD_ERR_INVALID);
+		CHECK(clad_net_forward(p->clf, x, 1, CLAD_EVAL) == CLAD_OK);
+		CHECK(clad_net_backward(p->clf, clad_net_output(p->clf), 1, NULL) == CLAD_ERR_INVALID);
+		CHECK(clad_net_adam_step(p->clf, &opt) == CLAD_ERR_INVALID);
+		CHECK(clad_model_save(p, &saved, &saved_len) == CLAD_ERR_INVALID && saved == NULL);
+		CHECK(clad_model_prepare(p, MAX_B) == CLAD_ERR_INVALID);
+		CHECK(clad_model_release_weights(p) == 0);
+		CHECK(clad_model_save(fresh, &model_file, &model_len) == CLAD_OK);
+		CHECK(clad_st_parse(model_file, model_len, &f) == CLAD_OK);
+		CHECK(f && clad_net_load(p->clf, f, "classifier.") == CLAD_ERR_INVALID);
+		CHECK(f && clad_net_load_in_place(p->clf, f, "classifier.") == CLAD_ERR_INVALID);
+		/* and it still scores as before */
+		CHECK(clad_model_score(p, x, 1, c1, s1) == CLAD_OK && c1[0] == c0[0]);
+		clad_st_free(f);
+		free(model_file);
+		clad_model_free(fresh);
+	}
+	clad_model_free(p);
+
+	/* through a read-only shared mapping, as the extension maps it */
+	{
+		int			rfd = open(path, O_RDONLY);
+		void	   *map = mmap(NULL, len, PROT_READ, MAP_SHARED, rfd, 0);
+
+		CHECK(rfd >= 0 && map != MAP_FAILED);
+		CHECK(clad_prepared_open(map, len, sha_a, MAX_B, &p) == CLAD_OK);
+		if (p)
+		{
+			CHECK(clad_model_score(p, x, 1, c1, s1) == CLAD_OK && c1[0] == c0[0] && s1[0] == s0[0]);
+			clad_model_free(p);
+		}
+		munmap(map, len);
+		close(rfd);
+	}
+
+	/* refused: another source, batch size; any byte changed (header and every section); cut short */
+	refused(buf, len, sha_b, MAX_B, "a file prepared from another model");
+	refused(buf, len, sha_a, MAX_B + 1, "a file prepared for another batch size");
+	for (size_t at = 0; at < len; at += at < 320 ? 1 : len / 37)
+	{
+		buf[at] ^= 0x10;
+		refused(buf, len, NULL, MAX_B, "a file with a changed byte");
+		buf[at] ^= 0x10;
+	}
+	for (size_t cut = 0; cut < len; cut += cut < 320 ? 7 : len / 23)
+		refused(buf, cut, NULL, MAX_B, "a file cut short");
+	{
+		uint8_t    *longer = aligned_alloc(64, len + 64);
+
+		memcpy(longer, buf, len);
+		memset(longer + len, 0, 64);
+		refused(longer, len + 64, NULL, MAX_B, "a file with bytes after its end");
+		free(longer);
+	}
+	/* the untouched file still opens: the checks above refused for their reasons */
+	CHECK(clad_prepared_open(buf, len, sha_a, MAX_B, &p) == CLAD_OK);
+	clad_model_free(p);
+
+	/* a model that was never prepared, or for another batch size, is not written */
+	{
+		clad_model *q;
+		int			qfd = open(path, O_WRONLY | O_TRUNC);
+
+		CHECK(clad_model_create("cvae", "resnet18", 1, 28, 28, 4, 6, &q) == CLAD_OK);
+		CHECK(clad_prepared_write(q, sha_a, MAX_B, qfd) == CLAD_ERR_INVALID);
+		CHECK(clad_model_prepare(q, MAX_B + 1) == CLAD_OK);
+		CHECK(clad_prepared_write(q, sha_a, MAX_B, qfd) == CLAD_ERR_INVALID);
+		clad_model_free(q);
+		close(qfd);
+	}
+	/* a model without tap plans (the small cnn: no conv on a small map), and one
+	 * whose weights were released after preparing, write and map as well */
+	for (int variant = 0; variant < 2; variant++)
+	{
+		clad_model *q, *qp = NULL;
+		int			qfd = open(path, O_RDWR | O_TRUNC);
+		uint8_t    *qb;
+		size_t		ql;
+
+		CHECK(clad_model_create("cvae", variant ? "resnet18" : "cnn", 1, 28, 28, 4, 6, &q) == CLAD_OK);
+		clad_autoencoder_init(q->encoder, 5);
+		clad_classifier_init(q->clf, variant ? "resnet18" : "cnn", 6);
+		q->n_calib = 1;
+		q->calib = calloc(1, sizeof(float));
+		CHECK(clad_model_prepare(q, MAX_B) == CLAD_OK);
+		CHECK(clad_model_score(q, x, 3, c0, s0) == CLAD_OK);
+		if (variant)
+			CHECK(clad_model_release_weights(q) > 0);
+		CHECK(clad_prepared_write(q, sha_a, MAX_B, qfd) == CLAD_OK);
+		close(qfd);
+		qb = read_aligned(path, &ql);
+		CHECK(clad_prepared_open(qb, ql, sha_a, MAX_B, &qp) == CLAD_OK);
+		if (qp)
+		{
+			CHECK(clad_model_score(qp, x, 3, c1, s1) == CLAD_OK);
+			CHECK_MSG(memcmp(c0, c1, sizeof(float) * 3) == 0, "%s: scores differ",
+					  variant ? "released resnet18" : "cnn");
+			clad_model_free(qp);
+		}
+		free(qb);
+		clad_model_free(q);
+	}
+	free(buf);
+	unlink(path);
+	clad_model_free(m);
+	return test_summary("test_prepared");
+}
