@@ -200,16 +200,17 @@ clad_status clad_net_load_in_place(clad_net *net, const clad_st_file *f, const c
 
 /*
  * Prepare eval-mode passes (forward and input gradient) for batches up to
- * max_B: convolutions on small maps get a tap plan with their weights packed
- * once (see tapconv.h).  Call after the weights are final (loading or
+ * max_B: convolutions on small maps get an inference plan with their weights
+ * packed once (see tapconv.h).  Call after the weights are final (loading or
  * training drops the plans: they would be stale).
  */
 clad_status clad_net_prepare_inference(clad_net *net, int max_B);
 
 /*
  * After clad_net_prepare_inference: hand back to the operating system the
- * memory of the convolution weights that the tap plans replace (the plans
- * hold their own packed copies, without the taps that only meet padding).
+ * memory of the convolution weights that the inference plans replace (the
+ * plans hold their own packed copies, without the taps that only meet
+ * padding).
  * The net then runs only eval passes of batches up to max_B; anything else
  * (training mode, bigger batches, training steps, saving, preparing again)
  * is refused with CLAD_ERR_INVALID until clad_net_load loads the weights
@@ -227,9 +228,9 @@ size_t		clad_net_num_buffers(const clad_net *net);	/* buffer floats */
 const float *clad_net_buffer_data(const clad_net *net);
 
 /*
- * After clad_net_prepare_inference: floats of every tap plan's packed panels,
- * and the plans' panel blocks one by one in layer order (start with *at = 0;
- * NULL after the last).
+ * After clad_net_prepare_inference: floats of every inference plan's packed
+ * panels, and the plans' panel blocks one by one in layer order (start with
+ * *at = 0; NULL after the last).
  */
 size_t		clad_net_panel_floats(const clad_net *net);
 const float *clad_net_panel_block(const clad_net *net, int *at, size_t *floats);

@@ -11,7 +11,8 @@ released_error(clad_net *net, int B)
 {
 	net->have_forward = 0;
 	return clad_fail(CLAD_ERR_INVALID, "this net's weights were released for inference: it runs only "
-					 "eval passes of batches up to %d", net->tap_max_B > 0 ? net->tap_max_B : B);
+					 "eval passes of batches up to %d",
+					 net->inference_max_B > 0 ? net->inference_max_B : B);
 }
 
 void
@@ -79,8 +80,8 @@ op_scratch_floats(const clad_net *net, const net_op *op, int B)
 		return 0;
 	net_host_conv_geom(net, op, B, &g);
 	n = op->kind == OP_CONV ? clad_conv_scratch_floats(&g) : clad_convt_scratch_floats(&g);
-	if (op->pairs && clad_tapconv_dense_scratch_floats(op->pairs, B) > n)
-		n = clad_tapconv_dense_scratch_floats(op->pairs, B);
+	if (op->training_plan && clad_tapconv_training_scratch_floats(op->training_plan, B) > n)
+		n = clad_tapconv_training_scratch_floats(op->training_plan, B);
 	return n;
 }
 
@@ -175,7 +176,7 @@ net_host_forward(clad_net *net, const float *x, int B, clad_mode mode)
 	clad_status st;
 
 	/* refuse before running anything: a training pass would move BatchNorm statistics */
-	if (net->released && (mode != CLAD_EVAL || B > net->tap_max_B))
+	if (net->released && (mode != CLAD_EVAL || B > net->inference_max_B))
 		return released_error(net, B);
 	if ((st = ensure_activations(net, B)) != CLAD_OK)
 		return st;
@@ -203,13 +204,14 @@ net_host_forward(clad_net *net, const float *x, int B, clad_mode mode)
 					clad_conv_geom g;
 
 					net_host_conv_geom(net, op, B, &g);
-					if (op->tap && mode == CLAD_EVAL && B <= net->tap_max_B)
-						clad_tapconv_forward(op->tap, out, in, TOPT(op->b), B, net->scratch);
+					if (op->inference_plan && mode == CLAD_EVAL && B <= net->inference_max_B)
+						clad_tapconv_inference_forward(op->inference_plan, out, in, TOPT(op->b), B,
+													   net->scratch);
 					else if (op->released)
 						return released_error(net, B);
-					else if (op->pairs)
-						clad_tapconv_forward_dense(op->pairs, out, in, TDATA(op->w), TOPT(op->b), B,
-												   net->scratch);
+					else if (op->training_plan)
+						clad_tapconv_training_forward(op->training_plan, out, in, TDATA(op->w), TOPT(op->b),
+													  B, net->scratch);
 					else if (op->kind == OP_CONV)
 						clad_conv2d_forward(out, in, TDATA(op->w), TOPT(op->b), &g, net->scratch);
 					else
@@ -307,7 +309,7 @@ net_host_backward(clad_net *net, const float *dout, int param_grads, float *dx)
 
 	if (!dout)
 		dout = net->loss_grad;
-	if (net->released && (param_grads || net->cur_mode != CLAD_EVAL || B > net->tap_max_B))
+	if (net->released && (param_grads || net->cur_mode != CLAD_EVAL || B > net->inference_max_B))
 		return released_error(net, B);
 	if ((st = ensure_gradients(net)) != CLAD_OK)
 		return st;
@@ -345,19 +347,21 @@ net_host_backward(clad_net *net, const float *dout, int param_grads, float *dx)
 					if (!din && !param_grads)
 						break;
 					net_host_conv_geom(net, op, B, &g);
-					if (op->tap && net->cur_mode == CLAD_EVAL && !param_grads && B <= net->tap_max_B)
+					if (op->inference_plan && net->cur_mode == CLAD_EVAL && !param_grads &&
+						B <= net->inference_max_B)
 					{
 						if (din)
-							clad_tapconv_backward_input(op->tap, din, d, B, net->scratch);
+							clad_tapconv_inference_backward_input(op->inference_plan, din, d, B,
+																  net->scratch);
 					}
 					else if (op->released)
 					{
 						net->gact[0] = NULL;
 						return released_error(net, B);
 					}
-					else if (op->pairs)
-						clad_tapconv_backward_dense(op->pairs, din, TGRAD(op->w), TGRAD(op->b), d, in,
-													TDATA(op->w), B, net->scratch);
+					else if (op->training_plan)
+						clad_tapconv_training_backward(op->training_plan, din, TGRAD(op->w), TGRAD(op->b),
+													   d, in, TDATA(op->w), B, net->scratch);
 					else if (op->kind == OP_CONV)
 						clad_conv2d_backward(din, TGRAD(op->w), TGRAD(op->b), d, in, TDATA(op->w), &g,
 											 net->scratch);

@@ -34,9 +34,9 @@ typedef struct net_op
 	float	   *save_mean, *save_invstd;	/* BatchNorm batch statistics (C) */
 	int32_t    *argmax;			/* max pool winners (cap_B x out numel) */
 	float	   *noise;			/* dropout mask or reparam noise (cap_B x out numel) */
-	clad_tapconv *tap;			/* small-map plan with packed weights (eval passes), or NULL */
-	clad_tapconv *pairs;		/* small-map plan for the other passes, or NULL */
-	int			released;		/* weights handed back: only the tap plan may run */
+	clad_tapconv *inference_plan;	/* packed weights for eval passes (net_plans.c), or NULL */
+	clad_tapconv *training_plan;	/* for the passes that read the weights, or NULL */
+	int			released;		/* weights handed back: only the inference plan may run */
 	/* on a device (net_device.c): the same run-time state in device memory */
 	float	   *d_save_mean, *d_save_invstd, *d_noise;
 	int32_t    *d_argmax;
@@ -73,7 +73,7 @@ struct clad_net
 	size_t		scratch_floats;
 	clad_rng	rng;
 	int			deterministic;	/* training mode without dropout and noise */
-	int			tap_max_B;		/* batches up to this use the tap plans */
+	int			inference_max_B;	/* eval batches up to this use the inference plans */
 	int			released;		/* some weights were released (clad_net_release_planned_weights) */
 	int			mapped;			/* params, buffers and panels live in the caller's memory
 								 * (clad_net_use_mapped): read only, never freed here */

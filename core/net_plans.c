@@ -1,7 +1,11 @@
-/* core/net_plans.c: a net's small-map convolution plans (tapconv.h): the
- * training plans built when the net is finished, the inference plans of
- * clad_net_prepare_inference, releasing the weights they replace, and
- * scoring from weights mapped from a prepared file. */
+/* core/net_plans.c: a net's small-map convolution plans (tapconv.h).
+ *
+ * A training plan (no weights) serves the passes that read the weights as
+ * they are; it is built when the net is finished.  An inference plan holds
+ * its own packed copy of the weights and serves eval passes up to a batch
+ * size; clad_net_prepare_inference builds it, clad_net_use_mapped builds it
+ * over panels mapped from a prepared file, and the weights it replaces can
+ * be handed back to the system (clad_net_release_planned_weights). */
 #include "net_internal.h"
 #include "bigalloc.h"
 
@@ -11,8 +15,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* Convolutions whose output maps are at most this many pixels get tap plans. */
-#define TAP_MAX_POSITIONS 64
+/* Convolutions whose output maps are at most this many pixels get plans. */
+#define PLAN_MAX_POSITIONS 64
+
+/* ---------------------------------------------------------------- training plans */
+
 /* Training plans for the convolutions on small maps with enough channels for a GEMM per tap. */
 clad_status
 net_build_training_plans(clad_net *net)
@@ -26,32 +33,34 @@ net_build_training_plans(clad_net *net)
 		if (op->kind != OP_CONV)
 			continue;
 		net_host_conv_geom(net, op, 1, &g);
-		if (g.OH * g.OW > TAP_MAX_POSITIONS || g.C < 16 || g.KH * g.KW <= 1 ||
-			g.KH * g.KW > CLAD_TAPCONV_DENSE_MAX_TAPS)
+		if (g.OH * g.OW > PLAN_MAX_POSITIONS || g.C < 16 || g.KH * g.KW <= 1 ||
+			g.KH * g.KW > CLAD_TAPCONV_TRAINING_MAX_TAPS)
 			continue;
-		if (!(op->pairs = malloc(sizeof(clad_tapconv))))
+		if (!(op->training_plan = malloc(sizeof(clad_tapconv))))
 			return clad_fail(CLAD_ERR_NOMEM, "out of memory planning convolutions");
-		if ((st = clad_tapconv_build(op->pairs, &g, NULL)) != CLAD_OK)
+		if ((st = clad_tapconv_build(op->training_plan, &g, NULL)) != CLAD_OK)
 		{
-			free(op->pairs);
-			op->pairs = NULL;
+			free(op->training_plan);
+			op->training_plan = NULL;
 			return st;
 		}
 	}
 	return CLAD_OK;
 }
 
+/* ---------------------------------------------------------------- inference plans */
+
 void
 net_drop_inference_plans(clad_net *net)
 {
 	for (int i = 0; i < net->nops; i++)
-		if (net->ops[i].tap)
+		if (net->ops[i].inference_plan)
 		{
-			clad_tapconv_free(net->ops[i].tap);
-			free(net->ops[i].tap);
-			net->ops[i].tap = NULL;
+			clad_tapconv_free(net->ops[i].inference_plan);
+			free(net->ops[i].inference_plan);
+			net->ops[i].inference_plan = NULL;
 		}
-	net->tap_max_B = 0;
+	net->inference_max_B = 0;
 }
 
 void
@@ -59,33 +68,37 @@ net_free_plans(clad_net *net)
 {
 	net_drop_inference_plans(net);
 	for (int i = 0; i < net->nops; i++)
-		if (net->ops[i].pairs)
+		if (net->ops[i].training_plan)
 		{
-			clad_tapconv_free(net->ops[i].pairs);
-			free(net->ops[i].pairs);
-			net->ops[i].pairs = NULL;
+			clad_tapconv_free(net->ops[i].training_plan);
+			free(net->ops[i].training_plan);
+			net->ops[i].training_plan = NULL;
 		}
 }
 
-/* Whether conv op gets a packed tap plan for inference; its geometry in g. */
+/* Whether conv op gets an inference plan; its geometry in g. */
 static int
-packed_plan_geom(const clad_net *net, const net_op *op, clad_conv_geom *g)
+inference_plan_geom(const clad_net *net, const net_op *op, clad_conv_geom *g)
 {
 	if (op->kind != OP_CONV)
 		return 0;
 	net_host_conv_geom(net, op, 1, g);
-	return g->OH * g->OW <= TAP_MAX_POSITIONS && clad_tapconv_supported(g);
+	return g->OH * g->OW <= PLAN_MAX_POSITIONS && clad_tapconv_supported(g);
 }
 
-/* Grow the shared scratch to what the tap plans need for batches up to max_B. */
+/* Grow the shared scratch to what the inference plans need for batches up to max_B. */
 static clad_status
-plan_scratch(clad_net *net, int max_B)
+inference_plan_scratch(clad_net *net, int max_B)
 {
 	size_t		need = 0;
 
 	for (int i = 0; i < net->nops; i++)
-		if (net->ops[i].tap && clad_tapconv_scratch_floats(net->ops[i].tap, max_B) > need)
-			need = clad_tapconv_scratch_floats(net->ops[i].tap, max_B);
+	{
+		const clad_tapconv *plan = net->ops[i].inference_plan;
+
+		if (plan && clad_tapconv_inference_scratch_floats(plan, max_B) > need)
+			need = clad_tapconv_inference_scratch_floats(plan, max_B);
+	}
 	if (need > net->scratch_floats)
 	{
 		float	   *ns = realloc(net->scratch, sizeof(float) * need);
@@ -115,30 +128,29 @@ clad_net_prepare_inference(clad_net *net, int max_B)
 		net_op	   *op = &net->ops[i];
 		clad_conv_geom g;
 
-		if (!packed_plan_geom(net, op, &g))
+		if (!inference_plan_geom(net, op, &g))
 			continue;
-		if (!(op->tap = malloc(sizeof(clad_tapconv))))
+		if (!(op->inference_plan = malloc(sizeof(clad_tapconv))))
 		{
 			net_drop_inference_plans(net);
 			return clad_fail(CLAD_ERR_NOMEM, "out of memory planning convolutions");
 		}
-		if ((st = clad_tapconv_build(op->tap, &g, net->tens[op->w].data)) != CLAD_OK)
+		if ((st = clad_tapconv_build(op->inference_plan, &g, net->tens[op->w].data)) != CLAD_OK)
 		{
-			free(op->tap);
-			op->tap = NULL;
+			free(op->inference_plan);
+			op->inference_plan = NULL;
 			net_drop_inference_plans(net);
 			return st;
 		}
 	}
-	if ((st = plan_scratch(net, max_B)) != CLAD_OK)
+	if ((st = inference_plan_scratch(net, max_B)) != CLAD_OK)
 	{
 		net_drop_inference_plans(net);
 		return st;
 	}
-	net->tap_max_B = max_B;
+	net->inference_max_B = max_B;
 	return CLAD_OK;
 }
-
 
 size_t
 clad_net_release_planned_weights(clad_net *net)
@@ -152,7 +164,7 @@ clad_net_release_planned_weights(clad_net *net)
 		net_op	   *op = &net->ops[i];
 		uintptr_t	start, end;
 
-		if (!op->tap || op->released || op->w < 0 || net->mapped)
+		if (!op->inference_plan || op->released || op->w < 0 || net->mapped)
 			continue;
 		/* the whole pages inside the weight tensor; its edges stay */
 		start = ((uintptr_t) net->tens[op->w].data + page - 1) & ~(uintptr_t) (page - 1);
@@ -172,14 +184,13 @@ clad_net_release_planned_weights(clad_net *net)
 	return total;
 }
 
-
 int
 clad_net_inference_batch(const clad_net *net)
 {
-	return net->tap_max_B;
+	return net->inference_max_B;
 }
 
-/* ---------------------------------------------------------------- mapped weights */
+/* ---------------------------------------------------------------- prepared files */
 
 size_t
 clad_net_panel_floats(const clad_net *net)
@@ -187,8 +198,8 @@ clad_net_panel_floats(const clad_net *net)
 	size_t		n = 0;
 
 	for (int i = 0; i < net->nops; i++)
-		if (net->ops[i].tap)
-			n += net->ops[i].tap->panels_bytes / sizeof(float);
+		if (net->ops[i].inference_plan)
+			n += net->ops[i].inference_plan->panels_bytes / sizeof(float);
 	return n;
 }
 
@@ -196,9 +207,9 @@ const float *
 clad_net_panel_block(const clad_net *net, int *at, size_t *floats)
 {
 	for (; *at < net->nops; (*at)++)
-		if (net->ops[*at].tap)
+		if (net->ops[*at].inference_plan)
 		{
-			const clad_tapconv *tc = net->ops[(*at)++].tap;
+			const clad_tapconv *tc = net->ops[(*at)++].inference_plan;
 
 			*floats = tc->panels_bytes / sizeof(float);
 			return tc->panels;
@@ -207,12 +218,12 @@ clad_net_panel_block(const clad_net *net, int *at, size_t *floats)
 	return NULL;
 }
 
-/* Whether tensor ti is a weight that a packed tap plan replaces (never read by the passes it serves). */
+/* Whether tensor ti is a weight an inference plan replaces (the passes it serves never read it). */
 static int
-replaced_by_plan(const clad_net *net, int ti)
+replaced_by_inference_plan(const clad_net *net, int ti)
 {
 	for (int i = 0; i < net->nops; i++)
-		if (net->ops[i].tap && net->ops[i].w == ti)
+		if (net->ops[i].inference_plan && net->ops[i].w == ti)
 			return 1;
 	return 0;
 }
@@ -223,7 +234,7 @@ clad_net_kept_param_floats(const clad_net *net)
 	size_t		n = 0;
 
 	for (int i = 0; i < net->ntens; i++)
-		if (!net->tens[i].is_buffer && !replaced_by_plan(net, i))
+		if (!net->tens[i].is_buffer && !replaced_by_inference_plan(net, i))
 			n += net->tens[i].numel;
 	return n;
 }
@@ -232,7 +243,7 @@ const float *
 clad_net_kept_param_block(const clad_net *net, int *at, size_t *floats)
 {
 	for (; *at < net->ntens; (*at)++)
-		if (!net->tens[*at].is_buffer && !replaced_by_plan(net, *at))
+		if (!net->tens[*at].is_buffer && !replaced_by_inference_plan(net, *at))
 		{
 			const clad_tensor_info *t = &net->tens[(*at)++];
 
@@ -276,7 +287,8 @@ clad_net_use_mapped(clad_net *net, int max_B, const float *params, size_t param_
 	const float *zeros;
 	clad_status st;
 
-	if (!net->finished || max_B < 1 || (net->released && !net->weightless) || net->mapped || net->tap_max_B)
+	if (!net->finished || max_B < 1 || (net->released && !net->weightless) || net->mapped ||
+		net->inference_max_B)
 		return clad_fail(CLAD_ERR_INVALID, "use_mapped needs a finished, unprepared net and max_B >= 1");
 	if (net->dev)
 		return net_device_refuse(net, "given mapped weights");
@@ -287,18 +299,18 @@ clad_net_use_mapped(clad_net *net, int max_B, const float *params, size_t param_
 		clad_conv_geom g;
 		size_t		bytes;
 
-		if (!packed_plan_geom(net, op, &g))
+		if (!inference_plan_geom(net, op, &g))
 			continue;
-		if (!(op->tap = malloc(sizeof(clad_tapconv))))
+		if (!(op->inference_plan = malloc(sizeof(clad_tapconv))))
 		{
 			net_drop_inference_plans(net);
 			return clad_fail(CLAD_ERR_NOMEM, "out of memory planning convolutions");
 		}
-		if ((st = clad_tapconv_build_packed(op->tap, &g, panels + at, sizeof(float) * (panel_floats - at),
-											&bytes)) != CLAD_OK)
+		if ((st = clad_tapconv_build_packed(op->inference_plan, &g, panels + at,
+											sizeof(float) * (panel_floats - at), &bytes)) != CLAD_OK)
 		{
-			free(op->tap);
-			op->tap = NULL;
+			free(op->inference_plan);
+			op->inference_plan = NULL;
 			net_drop_inference_plans(net);
 			return st;
 		}
@@ -321,9 +333,9 @@ clad_net_use_mapped(clad_net *net, int max_B, const float *params, size_t param_
 		size_t		biggest = 1;
 
 		for (int i = 0; i < net->ntens; i++)
-			if (replaced_by_plan(net, i) && net->tens[i].numel > biggest)
+			if (replaced_by_inference_plan(net, i) && net->tens[i].numel > biggest)
 				biggest = net->tens[i].numel;
-		if (!(zeros = zero_floats(biggest)) || (st = plan_scratch(net, max_B)) != CLAD_OK)
+		if (!(zeros = zero_floats(biggest)) || (st = inference_plan_scratch(net, max_B)) != CLAD_OK)
 		{
 			net_drop_inference_plans(net);
 			return zeros ? st : clad_fail(CLAD_ERR_NOMEM, "out of memory mapping zeros");
@@ -348,7 +360,7 @@ clad_net_use_mapped(clad_net *net, int max_B, const float *params, size_t param_
 		t->grad = NULL;
 		if (t->is_buffer)
 			t->data = net->buffers + net->tens_off[i];
-		else if (replaced_by_plan(net, i))
+		else if (replaced_by_inference_plan(net, i))
 			t->data = (float *) zeros;
 		else
 		{
@@ -359,6 +371,6 @@ clad_net_use_mapped(clad_net *net, int max_B, const float *params, size_t param_
 	net->mapped = 1;
 	net->weightless = 0;
 	net->released = 1;
-	net->tap_max_B = max_B;
+	net->inference_max_B = max_B;
 	return CLAD_OK;
 }

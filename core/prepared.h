@@ -5,7 +5,8 @@
  * milliseconds for a ResNet-18, paid by every process that scores.  A
  * prepared file holds the result: the model's settings (a small safetensors
  * file without the nets), each net's parameters (but the convolution weights
- * the panels replace) and buffers, and the packed panels of every tap plan, each section 64-byte aligned behind a header:
+ * the panels replace) and buffers, and the packed panels of every inference
+ * plan (net.h), each section 64-byte aligned behind a header:
  *
  *   magic "CLADPREP", layout version, byte-order mark, total length,
  *   an XXH3-64 hash of the whole file (header included), the SHA-256 of the model

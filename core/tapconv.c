@@ -236,7 +236,7 @@ clad_tapconv_free(clad_tapconv *tc)
 }
 
 size_t
-clad_tapconv_scratch_floats(const clad_tapconv *tc, int B)
+clad_tapconv_inference_scratch_floats(const clad_tapconv *tc, int B)
 {
 	const clad_conv_geom *g = &tc->g;
 	size_t		maxc = g->C > g->OC ? g->C : g->OC;
@@ -850,8 +850,8 @@ split_scratch(const clad_tapconv *tc, int B, float *scratch, float **src_cl, flo
 }
 
 void
-clad_tapconv_forward(const clad_tapconv *tc, float *out, const float *in,
-					 const float *bias, int B, float *scratch)
+clad_tapconv_inference_forward(const clad_tapconv *tc, float *out, const float *in,
+							   const float *bias, int B, float *scratch)
 {
 	const clad_conv_geom *g = &tc->g;
 	int			S = g->H * g->W, P = g->OH * g->OW;
@@ -866,8 +866,8 @@ clad_tapconv_forward(const clad_tapconv *tc, float *out, const float *in,
 }
 
 void
-clad_tapconv_backward_input(const clad_tapconv *tc, float *din, const float *dout,
-							int B, float *scratch)
+clad_tapconv_inference_backward_input(const clad_tapconv *tc, float *din, const float *dout,
+									  int B, float *scratch)
 {
 	const clad_conv_geom *g = &tc->g;
 	int			S = g->H * g->W, P = g->OH * g->OW;
@@ -881,7 +881,7 @@ clad_tapconv_backward_input(const clad_tapconv *tc, float *din, const float *dou
 	from_channels_last(din, dst_cl, NULL, B, g->C, S, 1);
 }
 
-/* ------------------------------------------------------------------ training passes */
+/* ------------------------------------------------------------------ training plans */
 
 /*
  * The forward and input-gradient passes of training run the panel kernels
@@ -980,7 +980,7 @@ tap_sum_training(const clad_tapconv *tc, float *dst_cl, int dst_S, const float *
 }
 
 size_t
-clad_tapconv_dense_scratch_floats(const clad_tapconv *tc, int B)
+clad_tapconv_training_scratch_floats(const clad_tapconv *tc, int B)
 {
 	const clad_conv_geom *g = &tc->g;
 	size_t		S = (size_t) g->H * g->W, P = (size_t) g->OH * g->OW;
@@ -998,10 +998,11 @@ clad_tapconv_dense_scratch_floats(const clad_tapconv *tc, int B)
 static int32_t *
 group_indices_of(const clad_tapconv *tc, int B, float *scratch)
 {
-	return (int32_t *) (scratch + clad_tapconv_dense_scratch_floats(tc, B) - group_indices_floats(&tc->g, B));
+	return (int32_t *) (scratch + clad_tapconv_training_scratch_floats(tc, B) -
+						group_indices_floats(&tc->g, B));
 }
 
-#define MAX_TAPS CLAD_TAPCONV_DENSE_MAX_TAPS
+#define MAX_TAPS CLAD_TAPCONV_TRAINING_MAX_TAPS
 
 /*
  * Weights by tap and back: wt (KH*KW, OC, C) holds W_tap (OC, C) of each tap
@@ -1176,8 +1177,8 @@ taps_in_use(const clad_tapconv *tc, int *idx)
 }
 
 void
-clad_tapconv_forward_dense(const clad_tapconv *tc, float *out, const float *in,
-						   const float *weight, const float *bias, int B, float *scratch)
+clad_tapconv_training_forward(const clad_tapconv *tc, float *out, const float *in,
+							  const float *weight, const float *bias, int B, float *scratch)
 {
 	const clad_conv_geom *g = &tc->g;
 	int			S = g->H * g->W, P = g->OH * g->OW, C = g->C, OC = g->OC;
@@ -1213,9 +1214,9 @@ clad_tapconv_forward_dense(const clad_tapconv *tc, float *out, const float *in,
 }
 
 void
-clad_tapconv_backward_dense(const clad_tapconv *tc, float *din, float *dweight, float *dbias,
-							const float *dout, const float *in, const float *weight,
-							int B, float *scratch)
+clad_tapconv_training_backward(const clad_tapconv *tc, float *din, float *dweight, float *dbias,
+							   const float *dout, const float *in, const float *weight,
+							   int B, float *scratch)
 {
 	const clad_conv_geom *g = &tc->g;
 	int			S = g->H * g->W, P = g->OH * g->OW, C = g->C, OC = g->OC;

@@ -2,18 +2,23 @@
  *
  * On ResNet's late stages the maps are 4x4, 2x2 and 1x1, where im2col + GEMM
  * spends most of its work and weight reads on zero padding (a 3x3 conv on a
- * 1x1 map uses only its centre tap).  A tap plan lists, for each kernel tap
- * (kh,kw), the (output, input) position pairs where it meets a real pixel,
- * and keeps that tap's weights packed in 16-channel panels for each
- * direction (see tapconv.c), so that every pass streams contiguous memory.
- * Then
+ * 1x1 map uses only its centre tap).  A plan (clad_tapconv) lists, for each
+ * kernel tap (kh,kw), the (output, input) position pairs where it meets a
+ * real pixel.  Then
  *     out[:, p] += W_tap @ in[:, q]   for every tap and pair (p, q)
  * and the input gradient is the transpose.  Only the taps that touch real
- * pixels are stored or read.  Built once per model at load time for
- * inference; training uses the same plans and kernels (below).
+ * pixels are stored or read.  Two kinds:
+ *   an inference plan also keeps each tap's weights packed in 16-channel
+ *     panels for each direction (see tapconv.c), so that every pass streams
+ *     contiguous memory; built once per model at load time, it runs eval
+ *     forward and input-gradient passes (clad_tapconv_inference_*);
+ *   a training plan holds no weights: its passes read them as they are
+ *     (they change every step) and give every gradient
+ *     (clad_tapconv_training_*); a net runs through it every pass that no
+ *     inference plan serves (training, eval before preparing).
  *
- * A plan where every tap meets at most CLAD_TAPCONV_SHARED_MAX_PAIRS
- * positions (2x2 and 1x1 maps) is shared: it keeps only the forward panels
+ * An inference plan where every tap meets at most
+ * CLAD_TAPCONV_SHARED_MAX_PAIRS positions (2x2 and 1x1 maps) is shared: it keeps only the forward panels
  * and its input gradient reads them transposed.  Such a layer uses each
  * weight a few times per image, so at batch 1 its passes are bound by
  * weight reads; one copy instead of two halves the bytes that ODIN's
@@ -55,15 +60,15 @@ typedef struct clad_tapconv
 int			clad_tapconv_supported(const clad_conv_geom *g);
 
 /*
- * Plan for geometry g; with weight (OC,C,KH,KW) non-NULL also pack it for
- * the inference passes (channels must then be multiples of 16).  A plan
- * without packed weights serves the training passes below.
+ * Plan for geometry g: with weight (OC,C,KH,KW) an inference plan with the
+ * weights packed (channels must then be multiples of 16), with weight NULL
+ * a training plan.
  */
 clad_status clad_tapconv_build(clad_tapconv *tc, const clad_conv_geom *g, const float *weight);
 void		clad_tapconv_free(clad_tapconv *tc);
 
 /*
- * The same plan over panels packed earlier (copies of built plans'
+ * An inference plan over panels packed earlier (copies of built plans'
  * tc->panels, one after another): the plan takes its panels from the start
  * of panels (avail_bytes at most) and says how many bytes it took; nothing
  * is packed or copied, and the plan never writes or frees them.
@@ -83,40 +88,44 @@ clad_status clad_tapconv_build_packed(clad_tapconv *tc, const clad_conv_geom *g,
 int			clad_tapconv_isa(void);
 int			clad_tapconv_limit_isa(int isa);
 
+/* ---- inference plans ---- */
+
 /* Scratch floats for a batch of B. */
-size_t		clad_tapconv_scratch_floats(const clad_tapconv *tc, int B);
+size_t		clad_tapconv_inference_scratch_floats(const clad_tapconv *tc, int B);
 
 /* in (B,C,H,W), bias (OC) or NULL -> out (B,OC,OH,OW) */
-void		clad_tapconv_forward(const clad_tapconv *tc, float *out, const float *in,
-								 const float *bias, int B, float *scratch);
+void		clad_tapconv_inference_forward(const clad_tapconv *tc, float *out, const float *in,
+										   const float *bias, int B, float *scratch);
 
 /* dout (B,OC,OH,OW) -> din (B,C,H,W) (accumulated) */
-void		clad_tapconv_backward_input(const clad_tapconv *tc, float *din, const float *dout,
-										int B, float *scratch);
+void		clad_tapconv_inference_backward_input(const clad_tapconv *tc, float *din,
+												  const float *dout, int B, float *scratch);
+
+/* ---- training plans ---- */
 
 /*
- * Training passes through a tap plan built without weights.  With channels
- * in multiples of 16 the forward and input-gradient passes run the panel
- * kernels above on weights packed at every call (they change every step),
- * over fixed blocks of images that the trainer's threads share, and the
- * weight gradient is summed by register tiles straight into (OC,C,KH,KW);
+ * With channels in multiples of 16 the forward and input-gradient passes
+ * run the panel kernels above on weights packed at every call, over fixed
+ * blocks of images that the trainer's threads share, and the weight
+ * gradient is summed by register tiles straight into (OC,C,KH,KW);
  * otherwise OpenBLAS runs on gathered positions with the weights rearranged
  * by tap.  Either way a float does not depend on the thread count, and on
  * small maps no multiply-add is spent on padding, in the weight gradient
- * too.  Kernels of at most CLAD_TAPCONV_DENSE_MAX_TAPS positions (a plan
+ * too.  Kernels of at most CLAD_TAPCONV_TRAINING_MAX_TAPS positions (a plan
  * for a bigger one must not be used here).
  */
-#define CLAD_TAPCONV_DENSE_MAX_TAPS 64
+#define CLAD_TAPCONV_TRAINING_MAX_TAPS 64
 
-size_t		clad_tapconv_dense_scratch_floats(const clad_tapconv *tc, int B);
+size_t		clad_tapconv_training_scratch_floats(const clad_tapconv *tc, int B);
 
 /* in (B,C,H,W), weight (OC,C,KH,KW), bias (OC) or NULL -> out (B,OC,OH,OW) */
-void		clad_tapconv_forward_dense(const clad_tapconv *tc, float *out, const float *in,
-									   const float *weight, const float *bias, int B, float *scratch);
+void		clad_tapconv_training_forward(const clad_tapconv *tc, float *out, const float *in,
+										  const float *weight, const float *bias, int B, float *scratch);
 
-/* dout (B,OC,OH,OW) -> din (B,C,H,W), dweight (OC,C,KH,KW), dbias (OC), each accumulated, each may be NULL */
-void		clad_tapconv_backward_dense(const clad_tapconv *tc, float *din, float *dweight, float *dbias,
-										const float *dout, const float *in, const float *weight,
-										int B, float *scratch);
+/* dout (B,OC,OH,OW) -> din (B,C,H,W), dweight (OC,C,KH,KW), dbias (OC),
+ * each accumulated, each may be NULL */
+void		clad_tapconv_training_backward(const clad_tapconv *tc, float *din, float *dweight,
+										   float *dbias, const float *dout, const float *in,
+										   const float *weight, int B, float *scratch);
 
 #endif
