@@ -1,0 +1,28 @@
+/* trainer/json_output.h: clad-train's JSON: --json output and the training summary stored in a model. */
+#ifndef CLAD_JSON_OUTPUT_H
+#define CLAD_JSON_OUTPUT_H
+
+#include "data_source.h"
+#include "evaluation.h"
+#include "options.h"
+
+#include <jansson.h>
+
+/* The test metrics as one JSON line on stdout (model_path: the model file, or NULL). */
+void		print_eval_json(const eval_result *r, const clad_scenario *sc, const char *model_path);
+
+/* A baseline's (--method) metrics as one JSON line on stdout. */
+void		print_baseline_json(const char *method, const char *description, const clad_scenario *sc,
+								int n_train, int n_test, int n_anomaly, const clad_ad_metrics *met,
+								double seconds);
+
+/* info --json: the model's settings and its summary (parsed, or NULL) as one JSON line on stdout. */
+void		print_model_info_json(const char *path, const clad_model *m, json_t *summary);
+
+/* The training summary stored in the model (JSON text, malloc'd; NULL: out of memory). */
+char	   *build_summary(const options *o, const data_source *src, const clad_scenario *sc,
+						  const clad_dataset *train, const clad_dataset *normal,
+						  const clad_train_config *cfg, const clad_train_log *log, const clad_model *m,
+						  const eval_result *test);
+
+#endif
