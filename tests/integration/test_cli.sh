@@ -18,38 +18,9 @@ trap 'rm -rf "$T"' EXIT
 . tests/integration/checks.sh
 
 # ---------------------------------------------------------------- the data
-# Each class: a filled bar whose position and orientation depend on the class,
-# with per-image jitter in place and brightness and uniform noise.
-"$PY" - "$T/data" <<'EOF'
-import gzip, os, random, struct, sys
-out = sys.argv[1]
-os.makedirs(out)
-rng = random.Random(12345)
-
-def image(c):
-    px = [rng.randint(0, 40) for _ in range(28 * 28)]
-    horiz = c % 2 == 0
-    pos = 3 + (c // 2) * 5 + rng.randint(-1, 1)
-    level = rng.randint(180, 255)
-    for a in range(4, 24):
-        for b in range(pos, pos + 3):
-            y, x = (b, a) if horiz else (a, b)
-            px[y * 28 + x] = level
-    return bytes(px)
-
-def write(prefix, per_class, gz):
-    labels = [c for c in range(10) for _ in range(per_class)]
-    rng.shuffle(labels)
-    imgs = b"".join(image(c) for c in labels)
-    op = gzip.open if gz else open
-    with op(os.path.join(out, prefix + "-images-idx3-ubyte" + (".gz" if gz else "")), "wb") as f:
-        f.write(struct.pack(">IIII", 0x803, len(labels), 28, 28) + imgs)
-    with open(os.path.join(out, prefix + "-labels-idx1-ubyte"), "wb") as f:
-        f.write(struct.pack(">II", 0x801, len(labels)) + bytes(labels))
-
-write("train", 40, True)   # one gzipped file, as the loaders accept
-write("t10k", 20, False)
-EOF
+# Ten classes of bars (tests/integration/synthetic_idx.py), 40 training images
+# each in one gzipped file, as the loaders accept, and 20 test images each.
+"$PY" tests/integration/synthetic_idx.py "$T/data" --classes 10 --train 40 --test 20 --seed 12345 --gzip-train
 
 FAST=(--classifier cnn --ae-epochs 2 --dec-epochs 2 --clf-epochs 2 --ae-batch 32 --dec-batch 32
       --clf-batch 32 --kmeans-restarts 2 -K 3 --latent 4 --clf-lr 0.001)

@@ -32,26 +32,9 @@ trap 'rm -rf "$T"' EXIT
 
 . tests/integration/checks.sh
 
-# a tiny idx set: 4 classes of 28x28 bars, 12 training and 6 test images each
-"$PY" - "$T/data" <<'EOF'
-import os, random, struct, sys
-out = sys.argv[1]
-os.makedirs(out)
-rng = random.Random(7)
-def image(c):
-    px = [rng.randint(0, 40) for _ in range(28 * 28)]
-    for a in range(4, 24):
-        for b in range(4 + 5 * c, 7 + 5 * c):
-            px[(b * 28 + a) if c % 2 else (a * 28 + b)] = 220
-    return bytes(px)
-for prefix, n in (("train", 12), ("t10k", 6)):
-    labels = [c for c in range(4) for _ in range(n)]
-    rng.shuffle(labels)
-    with open(os.path.join(out, prefix + "-images-idx3-ubyte"), "wb") as f:
-        f.write(struct.pack(">IIII", 0x803, len(labels), 28, 28) + b"".join(image(c) for c in labels))
-    with open(os.path.join(out, prefix + "-labels-idx1-ubyte"), "wb") as f:
-        f.write(struct.pack(">II", 0x801, len(labels)) + bytes(labels))
-EOF
+# a tiny idx set (tests/integration/synthetic_idx.py): 4 classes of 28x28 bars,
+# 12 training and 6 test images each
+"$PY" tests/integration/synthetic_idx.py "$T/data" --classes 4 --train 12 --test 6 --seed 7
 TINY=(--normal 0,1 --classifier fc3 -K 2 --latent 4 --ae-epochs 1 --dec-epochs 1 --clf-epochs 1
       --ae-batch 8 --dec-batch 8 --clf-batch 8 --kmeans-restarts 1 --quiet)
 
