@@ -6,6 +6,7 @@
 
 #include <math.h>
 
+/* out = max(in, 0) over n values (one thread's share). */
 CLAD_VECTOR_LOOP
 static void
 relu_forward_run(float *out, const float *in, size_t n)
@@ -14,6 +15,7 @@ relu_forward_run(float *out, const float *in, size_t n)
 		out[i] = in[i] > 0.0f ? in[i] : 0.0f;
 }
 
+/* din = dout where out > 0, else 0. */
 CLAD_VECTOR_LOOP
 static void
 relu_backward_run(float *din, const float *dout, const float *out, size_t n)
@@ -29,6 +31,7 @@ clad_expm1_nonpositive(float x)
 	return k_expm1_nonpositive(x);
 }
 
+/* out = ELU(in) over n values. */
 CLAD_VECTOR_LOOP
 static void
 elu_forward_run(float *out, const float *in, size_t n)
@@ -43,6 +46,7 @@ elu_forward_run(float *out, const float *in, size_t n)
 	}
 }
 
+/* din = dout * ELU'(x), read from the output. */
 CLAD_VECTOR_LOOP
 static void
 elu_backward_run(float *din, const float *dout, const float *out, size_t n)
@@ -66,6 +70,7 @@ typedef struct elementwise_args
 	void		(*run2) (float *, const float *, const float *, size_t);
 } elementwise_args;
 
+/* One thread's range of an elementwise job. */
 static void
 elementwise_range(size_t lo, size_t hi, void *p)
 {
@@ -77,6 +82,7 @@ elementwise_range(size_t lo, size_t hi, void *p)
 		e->run2(e->out + lo, e->a + lo, e->b + lo, hi - lo);
 }
 
+/* run(out, a) over n values, split among the threads. */
 static void
 split1(void (*run) (float *, const float *, size_t), float *out, const float *a, size_t n)
 {
@@ -85,6 +91,7 @@ split1(void (*run) (float *, const float *, size_t), float *out, const float *a,
 	clad_parallel_for(n, ELEMENTS_EACH, elementwise_range, &e);
 }
 
+/* run(out, a, b) over n values, split among the threads. */
 static void
 split2(void (*run) (float *, const float *, const float *, size_t), float *out, const float *a,
 	   const float *b, size_t n)

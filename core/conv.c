@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+/* The refusal of a non-positive size, else CLAD_OK. */
 static clad_status
 check_positive(int B, int C, int H, int W, int OC, int KH, int KW, int stride, int pad)
 {
@@ -70,12 +71,14 @@ clad_convt_geom_init(clad_conv_geom *g, int B, int C, int H, int W, int OC,
 	return CLAD_OK;
 }
 
+/* A 1x1 convolution of stride 1 without padding: the input is its own column matrix. */
 static int
 is_pointwise(const clad_conv_geom *g)
 {
 	return g->KH == 1 && g->KW == 1 && g->stride == 1 && g->pad == 0;
 }
 
+/* Images per GEMM, g->chunk clamped to [1, B]. */
 static int
 chunk_of(const clad_conv_geom *g)
 {
@@ -149,6 +152,7 @@ im2col_ld(float *col, size_t ld, const float *img, int C, int H, int W, int KH, 
 			}
 }
 
+/* col (C*KH*KW, OH*OW) <- one image (C, H, W). */
 static void
 im2col(float *col, const float *img, int C, int H, int W, int KH, int KW,
 	   int stride, int pad, int OH, int OW)
@@ -190,6 +194,7 @@ col2im_add_ld(float *img, const float *col, size_t ld, int C, int H, int W, int 
 			}
 }
 
+/* One image (C, H, W) += col (C*KH*KW, OH*OW), the transpose of im2col. */
 static void
 col2im_add(float *img, const float *col, int C, int H, int W, int KH, int KW,
 		   int stride, int pad, int OH, int OW)
@@ -197,6 +202,7 @@ col2im_add(float *img, const float *col, int C, int H, int W, int KH, int KW,
 	col2im_add_ld(img, col, (size_t) OH * OW, C, H, W, KH, KW, stride, pad, OH, OW);
 }
 
+/* out (OC, plane) += bias per channel. */
 static void
 add_bias(float *out, const float *bias, int OC, size_t plane)
 {
@@ -210,6 +216,7 @@ add_bias(float *out, const float *bias, int OC, size_t plane)
 	}
 }
 
+/* dbias (OC) += dout (OC, plane) summed over the plane. */
 static void
 sum_bias_grad(float *dbias, const float *dout, int OC, size_t plane)
 {
@@ -244,6 +251,7 @@ typedef struct chunk_args
 	const float *in, *Y, *bias;
 } chunk_args;
 
+/* One thread's images of a chunk step. */
 static void
 chunk_images(size_t lo, size_t hi, void *p)
 {
@@ -276,6 +284,7 @@ chunk_images(size_t lo, size_t hi, void *p)
 		}
 }
 
+/* One step over the nb images of a chunk, split among the threads. */
 static void
 chunk_step_run(chunk_args *a, chunk_step step, int nb)
 {
@@ -313,6 +322,7 @@ conv2d_forward_chunked(float *out, const float *in, const float *weight,
 	}
 }
 
+/* conv2d_forward_chunked's backward: din, dweight and dbias over chunks of images. */
 static void
 conv2d_backward_chunked(float *din, float *dweight, float *dbias,
 						const float *dout, const float *in, const float *weight,

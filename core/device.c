@@ -37,6 +37,7 @@ typedef struct emu_state
 
 #define EMU_STATE(dev) ((emu_state *) (dev)->impl)
 
+/* The first failure since the last report (and clears it), else CLAD_OK. */
 static clad_status
 emu_report(clad_device *dev)
 {
@@ -49,6 +50,9 @@ emu_report(clad_device *dev)
 	return clad_fail(st, "%s", s->msg);
 }
 
+/* ---- the emulated device's operations (device_impl.h) ---- */
+
+/* Zeroed host memory, the pointer tagged as device memory. */
 static clad_status
 emu_alloc(clad_device *dev, size_t bytes, void **out)
 {
@@ -216,6 +220,7 @@ clad_emulated_fail_launch(clad_device *dev, clad_kernel k, unsigned long nth)
 	}
 }
 
+/* A new emulated device. */
 static clad_status
 emulated_open(clad_device **out)
 {
@@ -358,6 +363,7 @@ load_cuda_module(void)
 	return CLAD_OK;
 }
 
+/* CUDA GPU ordinal through the module (loaded on first use). */
 static clad_status
 cuda_device_open(int ordinal, clad_device **out)
 {

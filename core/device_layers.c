@@ -15,6 +15,7 @@
 /* Slices of a channel reduction: enough threads to fill a GPU for small C. */
 #define REDUCE_SLICES 256
 
+/* Launch kernel k over n indices; nothing for n = 0. */
 static void
 run(clad_device *dev, clad_kernel k, size_t n, const clad_kargs *a)
 {
@@ -28,6 +29,7 @@ clad_dev_run(clad_device *dev, clad_kernel k, size_t n, const clad_kargs *a)
 	run(dev, k, n, a);
 }
 
+/* Slices of a channel reduction over B*S values. */
 static size_t
 slices(int B, size_t S)
 {
@@ -101,6 +103,7 @@ window_args(int B, int C, int H, int W, int K, int stride, int pad, int OH, int 
 	return a;
 }
 
+/* out <- x between (B, C, S) and the GEMM's channel-major layout, kernel k (bias added, acc: accumulated). */
 static void
 permute(clad_device *dev, clad_kernel k, float *out, const float *x, const float *bias, int acc,
 		int B, int C, size_t S)
@@ -341,6 +344,7 @@ typedef struct bn_scratch
 	float	   *invstd;
 } bn_scratch;
 
+/* Carve BatchNorm's scratch for (B, C, S). */
 static bn_scratch
 bn_scratch_of(float *scratch, int B, int C, size_t S)
 {
@@ -436,6 +440,7 @@ clad_dev_batchnorm_backward_train(clad_device *dev, float *din, float *dgamma, f
 	run(dev, K_BN_TRAIN_DIN, (size_t) B * C * S, &a);
 }
 
+/* invstd (C) = 1 / sqrt(running_var + eps). */
 static void
 bn_eval_invstd(clad_device *dev, float *invstd, const float *running_var, int C, float eps)
 {

@@ -2,8 +2,8 @@
  *
  * Same shapes, conventions and accumulation rules as layers.h; every
  * pointer is device memory.  Each layer is a short sequence of kernels
- * (device_kernels.h) and GEMMs on the device `dev`.  Scratch is device memory of
- * clad_dev_scratch_floats(...) floats (doubles are carved from it).
+ * (device_kernels.h) and GEMMs on the device `dev`.  Scratch is device
+ * memory of clad_dev_scratch_floats(...) floats (doubles are carved from it).
  */
 #ifndef CLAD_DEVICE_LAYERS_H
 #define CLAD_DEVICE_LAYERS_H
@@ -32,6 +32,7 @@ void		clad_dev_conv2d_backward(clad_device *dev, float *din, float *dweight, flo
 /* in (B,C,H,W), weight (C,OC,KH,KW), bias (OC) -> out (B,OC,OH,OW) */
 void		clad_dev_convt2d_forward(clad_device *dev, float *out, const float *in, const float *weight,
 									 const float *bias, const clad_conv_geom *g, float *scratch);
+/* dout (B,OC,OH,OW) -> din, dweight (C,OC,KH,KW), dbias += (each may be NULL) */
 void		clad_dev_convt2d_backward(clad_device *dev, float *din, float *dweight, float *dbias,
 									  const float *dout, const float *in, const float *weight,
 									  const clad_conv_geom *g, float *scratch);
@@ -39,6 +40,7 @@ void		clad_dev_convt2d_backward(clad_device *dev, float *din, float *dweight, fl
 /* in (B,IN), weight (OUT,IN), bias (OUT) or NULL -> out (B,OUT) */
 void		clad_dev_linear_forward(clad_device *dev, float *out, const float *in, const float *weight,
 									const float *bias, int B, int IN, int OUT);
+/* dout (B,OUT) -> din (B,IN), dweight (OUT,IN), dbias (OUT) += (each may be NULL) */
 void		clad_dev_linear_backward(clad_device *dev, float *din, float *dweight, float *dbias,
 									 const float *dout, const float *in, const float *weight,
 									 int B, int IN, int OUT, float *scratch);

@@ -50,7 +50,7 @@ suitable_coretype(void)
 /*
  * Compare OpenBLAS with the C path on a few awkward shapes: full and partial
  * kernel tiles in M and N, K with a tail, each transpose.  Small, because
- * every backend runs it before its first score (under 2 ms here).
+ * every backend runs it before its first score.
  */
 static int
 openblas_agrees(void)
@@ -101,8 +101,9 @@ openblas_agrees(void)
  * OpenBLAS binds some 16,000 references when it loads, most to its own
  * symbols.  In a process with a big global scope (a PostgreSQL backend: the
  * server's thousands of exported symbols come first) searching it for each
- * took 10-20 ms, a third of a session's first score; RTLD_DEEPBIND looks in
- * the library itself first.  Not under AddressSanitizer, which refuses it.
+ * is a noticeable part of a session's first score (docs/benchmarks.md);
+ * RTLD_DEEPBIND looks in the library itself first.  Not under
+ * AddressSanitizer, which refuses it.
  */
 #if defined(RTLD_DEEPBIND) && !defined(__SANITIZE_ADDRESS__)
 #define BLAS_DLOPEN_DEEPBIND RTLD_DEEPBIND
@@ -110,6 +111,7 @@ openblas_agrees(void)
 #define BLAS_DLOPEN_DEEPBIND 0
 #endif
 
+/* dlopen OpenBLAS and check it against the C path; why not when it cannot be used. */
 static clad_status
 load_openblas(void)
 {
@@ -210,6 +212,7 @@ clad_blas_describe(void)
 	return describe_buf;
 }
 
+/* One call of OpenBLAS, or the C path without it. */
 static void
 sgemm_one_thread(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
 				 const float *B, int ldb, float beta, float *C, int ldc)
@@ -259,6 +262,7 @@ block_start(int b, int blocks, int n)
 	return b >= blocks ? n : (int) ((int64_t) n * b / blocks / 16 * 16);
 }
 
+/* One thread's blocks of a split product. */
 static void
 sgemm_blocks(size_t lo, size_t hi, void *p)
 {

@@ -78,6 +78,7 @@ target_finish(target *t)
 		clad_image_resize_bilinear(t->planes, t->C, t->h, t->w, t->out, t->H, t->W);
 }
 
+/* Grey level of an RGB pixel (ITU-R BT.601 weights). */
 static inline float
 luminance(float r, float g, float b)
 {
@@ -133,6 +134,7 @@ typedef struct png_dec
 	float	   *tmp;			/* planes before resizing */
 } png_dec;
 
+/* libpng's error callback: keep the message and jump out of png_run. */
 static void
 png_error_fn(png_structp png, png_const_charp msg)
 {
@@ -143,12 +145,14 @@ png_error_fn(png_structp png, png_const_charp msg)
 	longjmp(d->jb, 1);
 }
 
+/* libpng's warning callback. */
 static void
 png_warning_fn(png_structp png, png_const_charp msg)
 {
 	/* silent: benign problems (a bad ancillary chunk, ...) are skipped by libpng */
 }
 
+/* libpng's read callback over the bytes in memory. */
 static void
 png_read_fn(png_structp png, png_bytep data, size_t n)
 {
@@ -164,6 +168,7 @@ png_read_fn(png_structp png, png_bytep data, size_t n)
 static const png_byte png_ignored_chunks[] =
 	"iCCP\0iTXt\0tEXt\0zTXt\0sPLT\0eXIf\0tIME\0hIST\0pCAL\0sCAL\0";
 
+/* Decode the PNG set up in d into t (libpng errors jump out). */
 static clad_status
 png_run(png_dec *d, target *t)
 {
@@ -235,6 +240,7 @@ png_run(png_dec *d, target *t)
 	return CLAD_OK;
 }
 
+/* A PNG into t. */
 static clad_status
 decode_png(const uint8_t *bytes, size_t len, target *t)
 {
@@ -271,6 +277,7 @@ typedef struct jpeg_dec
 	float	   *tmp;			/* planes before resizing */
 } jpeg_dec;
 
+/* Keep libjpeg's message as status s and jump out of jpeg_run. */
 static void
 jpeg_fail(j_common_ptr cinfo, clad_status s)
 {
@@ -283,6 +290,7 @@ jpeg_fail(j_common_ptr cinfo, clad_status s)
 	longjmp(d->jb, 1);
 }
 
+/* libjpeg's fatal-error callback. */
 static void
 jpeg_error_exit_fn(j_common_ptr cinfo)
 {
@@ -305,6 +313,7 @@ jpeg_emit_message_fn(j_common_ptr cinfo, int level)
 	jpeg_fail(cinfo, CLAD_ERR_FORMAT);
 }
 
+/* libjpeg's message callback: silent. */
 static void
 jpeg_output_message_fn(j_common_ptr cinfo)
 {
@@ -329,6 +338,7 @@ jpeg_progress_fn(j_common_ptr cinfo)
 	}
 }
 
+/* Decode the JPEG in bytes into t (libjpeg errors jump out). */
 static clad_status
 jpeg_run(jpeg_dec *d, const uint8_t *bytes, size_t len, target *t)
 {
@@ -416,6 +426,7 @@ jpeg_run(jpeg_dec *d, const uint8_t *bytes, size_t len, target *t)
 	return CLAD_OK;
 }
 
+/* A JPEG into t. */
 static clad_status
 decode_jpeg(const uint8_t *bytes, size_t len, target *t)
 {
@@ -447,6 +458,7 @@ typedef struct pnm_header
 	size_t		data;			/* offset of the raster (past the single whitespace) */
 } pnm_header;
 
+/* Whitespace as the PNM formats define it. */
 static inline int
 pnm_space(uint8_t c)
 {
@@ -505,6 +517,7 @@ pnm_number(const uint8_t *b, size_t len, size_t *pos, uint64_t limit, const char
 	return CLAD_OK;
 }
 
+/* Parse and check a PNM header. */
 static clad_status
 pnm_read_header(const uint8_t *b, size_t len, pnm_header *h)
 {
@@ -577,6 +590,7 @@ pnm_ascii_sample(const uint8_t *b, size_t len, size_t *pos, unsigned maxval, uns
 	return CLAD_OK;
 }
 
+/* A PGM or PPM into t. */
 static clad_status
 decode_pnm(const uint8_t *bytes, size_t len, target *t)
 {
@@ -685,6 +699,7 @@ clad_image_format_of(const uint8_t *bytes, size_t len)
 	return CLAD_IMAGE_UNKNOWN;
 }
 
+/* Decode bytes in the format their signature names into t. */
 static clad_status
 decode_any(const uint8_t *bytes, size_t len, target *t)
 {
@@ -724,6 +739,7 @@ clad_image_probe(const uint8_t *bytes, size_t len, int *width, int *height, int 
 	return CLAD_OK;
 }
 
+/* The refusal of a bad output shape or buffer, else CLAD_OK. */
 static clad_status
 check_target_args(int C, int H, int W, const float *out)
 {

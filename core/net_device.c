@@ -28,6 +28,7 @@ net_device_refuse(const clad_net *net, const char *what)
 					 "to the host", clad_device_describe(net->dev), what);
 }
 
+/* Release device memory p (NULL: nothing). */
 static void
 dfree(clad_net *net, void *p)
 {
@@ -99,6 +100,7 @@ net_device_release(clad_net *net)
 	net->dev = NULL;
 }
 
+/* count x size bytes of device memory in *out. */
 static clad_status
 dalloc(clad_net *net, size_t count, size_t size, void **out)
 {
@@ -146,6 +148,7 @@ device_op_scratch(const clad_net *net, const net_op *op, int B)
 	}
 }
 
+/* Device activations and per-op state for batches up to B. */
 static clad_status
 device_ensure_activations(clad_net *net, int B)
 {
@@ -201,6 +204,7 @@ device_ensure_activations(clad_net *net, int B)
 	return CLAD_OK;
 }
 
+/* Device activation gradients for d_cap_B. */
 static clad_status
 device_ensure_gradients(clad_net *net)
 {
@@ -229,18 +233,21 @@ dtensor(const clad_net *net, int id)
 	return (net->tens[id].is_buffer ? net->d_buffers : net->d_params) + net->tens_off[id];
 }
 
+/* Device gradient of parameter id when param_grads, else NULL. */
 static float *
 dgrad(const clad_net *net, int id, int param_grads)
 {
 	return param_grads && id >= 0 ? net->d_grads + net->tens_off[id] : NULL;
 }
 
+/* Floats of the output of a batch of B. */
 static size_t
 n_out_floats(const clad_net *net, int B)
 {
 	return (size_t) B * net->vals[net->nvals - 1].numel;
 }
 
+/* Kernel arguments out, x, y, the rest zero. */
 static clad_kargs
 elementwise(float *out, const float *x, const float *y)
 {

@@ -70,6 +70,7 @@ net_host_conv_geom(const clad_net *net, const net_op *op, int B, clad_conv_geom 
 		clad_convt_geom_init(g, B, vi.C, vi.H, vi.W, vo.C, op->k, op->k, op->stride, op->pad);
 }
 
+/* Scratch floats op needs at batch B. */
 static size_t
 op_scratch_floats(const clad_net *net, const net_op *op, int B)
 {
@@ -96,6 +97,7 @@ net_host_scratch_floats(const clad_net *net, int B)
 	return need;
 }
 
+/* Activations, per-op state and scratch for batches up to B. */
 static clad_status
 ensure_activations(clad_net *net, int B)
 {
@@ -151,6 +153,7 @@ nomem:
 	return clad_fail(CLAD_ERR_NOMEM, "out of memory for activations of batch %d", B);
 }
 
+/* Activation gradients for cap_B. */
 static clad_status
 ensure_gradients(clad_net *net)
 {

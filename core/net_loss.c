@@ -18,6 +18,7 @@
 /* DEC's clusters: far more than any use, small enough that no size overflows */
 #define MAX_DEC_K 65536
 
+/* The refusal of a loss the spec or the net cannot give, else CLAD_OK. */
 static clad_status
 check_spec(const clad_net *net, const clad_loss_spec *spec)
 {
@@ -45,6 +46,7 @@ check_spec(const clad_net *net, const clad_loss_spec *spec)
 	return clad_fail(CLAD_ERR_INVALID, "unknown loss %d", (int) spec->kind);
 }
 
+/* Rows whose first largest logit is the label. */
 static int
 count_correct(const float *logits, const int32_t *labels, int B, int K)
 {
@@ -55,6 +57,7 @@ count_correct(const float *logits, const int32_t *labels, int B, int K)
 	return correct;
 }
 
+/* The loss on the host: value in *loss, gradient in net->loss_grad. */
 static clad_status
 host_loss(clad_net *net, const clad_loss_spec *spec, int B, size_t out, float *loss)
 {
@@ -161,6 +164,7 @@ carve(loss_ws *w, char *base, int B, size_t out, int K)
 	return at;
 }
 
+/* The device workspace for (B, out, K), grown when needed, carved into w. */
 static clad_status
 ensure_ws(clad_net *net, loss_ws *w, int B, size_t out, int K)
 {

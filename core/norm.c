@@ -13,6 +13,7 @@
  */
 #define LANES 8
 
+/* The sum of the LANES partial sums, in a fixed order. */
 static double
 lanes_total(const double *acc)
 {
@@ -84,6 +85,7 @@ typedef struct bn_train_args
 	float		momentum, eps;
 } bn_train_args;
 
+/* One thread's channels of BatchNorm's training forward. */
 static void
 bn_forward_channels(size_t lo, size_t hi, void *p)
 {
@@ -135,6 +137,7 @@ clad_batchnorm_forward_train(float *out, float *save_mean, float *save_invstd,
 	clad_parallel_for((size_t) C, clad_parallel_items_each((size_t) B * S, 16384), bn_forward_channels, &a);
 }
 
+/* One thread's channels of BatchNorm's training backward. */
 static void
 bn_backward_channels(size_t lo, size_t hi, void *p)
 {

@@ -52,6 +52,7 @@ typedef struct sgd_args
 
 #define PARAMS_EACH 65536
 
+/* One thread's range of an Adam step. */
 static void
 adam_range(size_t lo, size_t hi, void *p)
 {
@@ -71,6 +72,7 @@ clad_adam_step(clad_adam *opt, float *param, const float *grad,
 	clad_parallel_for(n, PARAMS_EACH, adam_range, &a);
 }
 
+/* SGD with momentum and weight decay over n parameters (first: the momentum buffer starts). */
 CLAD_VECTOR_LOOP
 static void
 sgd_update(float *restrict param, const float *restrict grad, float *restrict buf, size_t n,
@@ -89,6 +91,7 @@ sgd_update(float *restrict param, const float *restrict grad, float *restrict bu
 	}
 }
 
+/* One thread's range of an SGD step. */
 static void
 sgd_range(size_t lo, size_t hi, void *p)
 {

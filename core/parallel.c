@@ -42,6 +42,7 @@ static _Thread_local int in_parallel = 0;
 /* the generation when each worker was started: its first job is the next one */
 static unsigned long born_at[MAX_THREADS];
 
+/* A spin-wait hint to the CPU. */
 static inline void
 cpu_relax(void)
 {
@@ -50,6 +51,7 @@ cpu_relax(void)
 #endif
 }
 
+/* [lo, hi) of part of n split into parts, sizes differing by at most one. */
 static void
 part_range(int part, int parts, size_t n, size_t *lo, size_t *hi)
 {
@@ -57,6 +59,7 @@ part_range(int part, int parts, size_t n, size_t *lo, size_t *hi)
 	*hi = *lo + n / parts + ((size_t) part < n % parts ? 1 : 0);
 }
 
+/* A pool thread: runs its part of every job. */
 static void *
 worker(void *p)
 {

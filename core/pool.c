@@ -201,6 +201,7 @@ maxpool3s2p1_forward(float *out, int32_t *argmax, const float *in, const clad_po
 	}
 }
 
+/* Max pool over every (image, channel) plane, argmax recorded when asked. */
 static void
 maxpool_forward_planes(float *out, int32_t *argmax, const float *in, const clad_pool_geom *g)
 {
@@ -229,6 +230,7 @@ maxpool_forward_planes(float *out, int32_t *argmax, const float *in, const clad_
 	}
 }
 
+/* din += dout at each window's argmax, plane by plane. */
 static void
 maxpool_backward_planes(float *din, const float *dout, const int32_t *argmax,
 						const clad_pool_geom *g)
@@ -259,6 +261,7 @@ typedef struct maxpool_job
 	int			backward;
 } maxpool_job;
 
+/* One thread's planes of a max pool pass. */
 static void
 maxpool_range(size_t lo, size_t hi, void *p)
 {

@@ -58,6 +58,7 @@ header_hash(const header *h, uint64_t body_hash)
 	return XXH3_64bits_withSeed(raw, sizeof(raw), body_hash);
 }
 
+/* x rounded up to ALIGN. */
 static uint64_t
 align_up(uint64_t x)
 {
@@ -73,6 +74,7 @@ typedef struct writer
 	XXH3_state_t *hash;
 } writer;
 
+/* Write n bytes and hash them. */
 static clad_status
 put(writer *w, const void *p, size_t n)
 {

@@ -3,6 +3,7 @@
 
 #include <math.h>
 
+/* The next value of splitmix64 (seeds xoshiro's state). */
 static uint64_t
 splitmix64(uint64_t *x)
 {
@@ -22,14 +23,16 @@ clad_rng_seed(clad_rng *r, uint64_t seed)
 	r->spare = 0.0f;
 }
 
+/* x rotated left by k bits. */
 static inline uint64_t
 rotl(uint64_t x, int k)
 {
 	return (x << k) | (x >> (64 - k));
 }
 
-uint64_t
-clad_rng_u64(clad_rng *r)
+/* The next 64 random bits. */
+static uint64_t
+next_u64(clad_rng *r)
 {
 	uint64_t   *s = r->s;
 	uint64_t	result = rotl(s[1] * 5, 7) * 9;
@@ -47,7 +50,7 @@ clad_rng_u64(clad_rng *r)
 float
 clad_rng_uniform(clad_rng *r)
 {
-	return (float) (clad_rng_u64(r) >> 40) * (1.0f / 16777216.0f);
+	return (float) (next_u64(r) >> 40) * (1.0f / 16777216.0f);
 }
 
 float
@@ -61,9 +64,9 @@ clad_rng_normal(clad_rng *r)
 		return r->spare;
 	}
 	do
-		u1 = (double) (clad_rng_u64(r) >> 11) * (1.0 / 9007199254740992.0);
+		u1 = (double) (next_u64(r) >> 11) * (1.0 / 9007199254740992.0);
 	while (u1 <= 0.0);
-	u2 = (double) (clad_rng_u64(r) >> 11) * (1.0 / 9007199254740992.0);
+	u2 = (double) (next_u64(r) >> 11) * (1.0 / 9007199254740992.0);
 	rad = sqrt(-2.0 * log(u1));
 	r->spare = (float) (rad * sin(2.0 * M_PI * u2));
 	r->has_spare = 1;
@@ -78,7 +81,7 @@ clad_rng_below(clad_rng *r, uint64_t n)
 	uint64_t	x;
 
 	do
-		x = clad_rng_u64(r);
+		x = next_u64(r);
 	while (x >= limit);
 	return x % n;
 }
@@ -96,8 +99,9 @@ clad_rng_shuffle(clad_rng *r, int32_t *idx, size_t n)
 	}
 }
 
-void
-clad_init_uniform(float *w, size_t n, float bound, clad_rng *r)
+/* w (n) ~ U(-bound, bound) */
+static void
+init_uniform(float *w, size_t n, float bound, clad_rng *r)
 {
 	for (size_t i = 0; i < n; i++)
 		w[i] = (2.0f * clad_rng_uniform(r) - 1.0f) * bound;
@@ -113,7 +117,7 @@ clad_init_normal(float *w, size_t n, float std, clad_rng *r)
 void
 clad_init_xavier_uniform(float *w, size_t n, int fan_in, int fan_out, clad_rng *r)
 {
-	clad_init_uniform(w, n, sqrtf(6.0f / (float) (fan_in + fan_out)), r);
+	init_uniform(w, n, sqrtf(6.0f / (float) (fan_in + fan_out)), r);
 }
 
 void
@@ -125,5 +129,5 @@ clad_init_kaiming_normal_fan_out(float *w, size_t n, int fan_out, clad_rng *r)
 void
 clad_init_torch_default(float *w, size_t n, int fan_in, clad_rng *r)
 {
-	clad_init_uniform(w, n, 1.0f / sqrtf((float) fan_in), r);
+	init_uniform(w, n, 1.0f / sqrtf((float) fan_in), r);
 }

@@ -13,7 +13,6 @@ typedef struct clad_rng
 } clad_rng;
 
 void		clad_rng_seed(clad_rng *r, uint64_t seed);
-uint64_t	clad_rng_u64(clad_rng *r);
 /* uniform in [0, 1) with 24 random bits */
 float		clad_rng_uniform(clad_rng *r);
 /* standard normal */
@@ -23,8 +22,6 @@ uint64_t	clad_rng_below(clad_rng *r, uint64_t n);
 /* Fisher-Yates shuffle of idx (n) */
 void		clad_rng_shuffle(clad_rng *r, int32_t *idx, size_t n);
 
-/* w (n) ~ U(-bound, bound) */
-void		clad_init_uniform(float *w, size_t n, float bound, clad_rng *r);
 /* w (n) ~ N(0, std^2) */
 void		clad_init_normal(float *w, size_t n, float std, clad_rng *r);
 /* Xavier-uniform: bound = sqrt(6 / (fan_in + fan_out)) */

@@ -41,6 +41,7 @@ clad_dtype_name(clad_dtype dt)
 	return (int) dt >= 0 && (int) dt < N_DTYPES ? dtypes[dt].name : "?";
 }
 
+/* Whether s names a dtype (then in *out). */
 static int
 dtype_from_name(const char *s, clad_dtype *out)
 {
@@ -130,6 +131,7 @@ typedef struct span
 	size_t		idx;			/* position in the header, breaks ties */
 } span;
 
+/* qsort order of spans: by begin, end, then header position. */
 static int
 compare_spans(const void *a, const void *b)
 {
@@ -156,6 +158,7 @@ json_uint(json_t *v, uint64_t limit, int *ok)
 	return (uint64_t) i;
 }
 
+/* One header entry into t and its byte span, checked against the data. */
 static clad_status
 parse_tensor(const char *name, json_t *spec, size_t data_len, clad_st_tensor *t, span *sp)
 {
@@ -205,6 +208,7 @@ parse_tensor(const char *name, json_t *spec, size_t data_len, clad_st_tensor *t,
 	return CLAD_OK;
 }
 
+/* The header's metadata object (string values only) into f. */
 static clad_status
 parse_metadata(json_t *meta, clad_st_file *f)
 {

@@ -45,6 +45,7 @@ typedef struct pack_job
 	int			ntaps, OC, C, kk, backward;
 } pack_job;
 
+/* One thread's 16-row blocks of a weight packing. */
 static void
 pack_range(size_t lo, size_t hi, void *p)
 {
@@ -73,6 +74,7 @@ pack_range(size_t lo, size_t hi, void *p)
 				}
 }
 
+/* Pack the taps' weights for one direction (above), split among the threads. */
 static void
 pack_panels(float *panels, size_t stride, const float *weight, const clad_conv_geom *g, const int *idx,
 			int ntaps, int backward)
@@ -529,6 +531,8 @@ typedef float v4f __attribute__((vector_size(16), aligned(4)));
 typedef float v16f __attribute__((vector_size(64), aligned(4)));
 typedef float v8f __attribute__((vector_size(32), aligned(4)));
 
+/* The panel kernels, per instruction set: Y[yrow] += X[xrow] @ panels (gemm), and the
+ * transposed reading of the forward panels (gemm_t). */
 __attribute__((target("avx512f,avx512vl,fma"), optimize("O3", "fp-contract=fast")))
 static void
 panel_gemm_avx512(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
@@ -598,6 +602,7 @@ panel_gemm_t_plain(float *restrict Y, const float *restrict X, const int32_t *yr
 	PANEL_GEMM_T_BODY(v4f, 4, REDUCE_4)
 }
 
+/* One register tile of a tap's weight gradient, without vector extensions. */
 static void
 wgrad_tile_plain(const wgrad_args *a, const clad_tap *tap, int k, int oc0, int c0)
 {
@@ -644,8 +649,9 @@ best_isa(void)
 /* Chosen once from the CPU's features (atomically: the trainer may call from threads); -1 until then. */
 static int	isa_chosen = -1;
 
-int
-clad_tapconv_isa(void)
+/* The instruction set the kernels use. */
+static int
+chosen_isa(void)
 {
 	int			isa = __atomic_load_n(&isa_chosen, __ATOMIC_ACQUIRE);
 
@@ -668,10 +674,11 @@ clad_tapconv_limit_isa(int isa)
 	return isa;
 }
 
+/* The kernels of the instruction set in use. */
 static const panel_kernels *
 panel_kernels_get(void)
 {
-	return &kernels_by_isa[clad_tapconv_isa()];
+	return &kernels_by_isa[chosen_isa()];
 }
 
 /* A layout change of B images, split by images among the trainer's threads. */
@@ -684,7 +691,7 @@ typedef struct layout_args
 
 /*
  * One image's (C, S) -> (S, C), 16 channels at a time so that every write is
- * a contiguous run (a plain loop wrote one float every C and ran 2-3x slower).
+ * a contiguous run (a plain loop would write one float every C).
  */
 CLAD_VECTOR_LOOP
 static void
@@ -701,6 +708,7 @@ image_to_channels_last(float *restrict d, const float *restrict s, int C, int S)
 			d[(size_t) i * C + c0] = s[(size_t) c0 * S + i];
 }
 
+/* One thread's images of to_channels_last. */
 static void
 to_channels_last_images(size_t lo, size_t hi, void *p)
 {
@@ -764,6 +772,7 @@ image_from_channels_last(float *restrict d, const float *restrict s, const float
 	}
 }
 
+/* One thread's images of from_channels_last. */
 static void
 from_channels_last_images(size_t lo, size_t hi, void *p)
 {
@@ -904,6 +913,7 @@ pairs_of(const clad_tapconv *tc)
 	return n;
 }
 
+/* Blocks of TRAIN_GROUP images in a batch of B. */
 static size_t
 group_count(int B)
 {
@@ -919,6 +929,7 @@ group_index_ints(const clad_conv_geom *g)
 	return 2 * TRAIN_GROUP * pos + (size_t) (g->C > g->OC ? g->C : g->OC);
 }
 
+/* Scratch floats of every block's row indices. */
 static size_t
 group_indices_floats(const clad_conv_geom *g, int B)
 {
@@ -940,6 +951,7 @@ typedef struct tap_sum_job
 	int			dst_S, src_S, B, K, M, forward;
 } tap_sum_job;
 
+/* One thread's blocks of a training pass's tap sum. */
 static void
 tap_sum_groups(size_t lo, size_t hi, void *p)
 {
@@ -968,6 +980,7 @@ tap_sum_groups(size_t lo, size_t hi, void *p)
 	}
 }
 
+/* tap_sum over fixed blocks of images, split among the threads. */
 static void
 tap_sum_training(const clad_tapconv *tc, float *dst_cl, int dst_S, const float *src_cl, int src_S,
 				 const float *panels, int B, int K, int M, int forward, int32_t *idx)
@@ -1020,6 +1033,7 @@ typedef struct tap_weights_job
 	int			ntaps, add_back;
 } tap_weights_job;
 
+/* One thread's kernel rows of weights_by_tap or add_grads_by_tap. */
 static void
 tap_weights_range(size_t lo, size_t hi, void *p)
 {
@@ -1077,6 +1091,7 @@ typedef struct tap_rows_job
 	size_t		n;
 } tap_rows_job;
 
+/* One thread's images of a gather or scatter-add. */
 static void
 tap_rows_range(size_t lo, size_t hi, void *p)
 {
@@ -1095,6 +1110,7 @@ tap_rows_range(size_t lo, size_t hi, void *p)
 		}
 }
 
+/* rows (B, npairs, n) <- cl (B, S, n) at pos. */
 static void
 gather_tap_rows(float *rows, const float *cl, const int *pos, int npairs, int S, size_t n, int B)
 {
@@ -1103,6 +1119,7 @@ gather_tap_rows(float *rows, const float *cl, const int *pos, int npairs, int S,
 	clad_parallel_for((size_t) B, clad_parallel_items_each((size_t) npairs * n, 16384), tap_rows_range, &j);
 }
 
+/* cl (B, S, n) at pos += rows (B, npairs, n). */
 static void
 scatter_add_tap_rows(float *cl, const float *rows, const int *pos, int npairs, int S, size_t n, int B)
 {
@@ -1125,6 +1142,7 @@ typedef struct wgrad_job
 	size_t		row_tiles, col_tiles;
 } wgrad_job;
 
+/* One thread's tiles of the weight gradient. */
 static void
 wgrad_range(size_t lo, size_t hi, void *p)
 {
@@ -1140,6 +1158,7 @@ wgrad_range(size_t lo, size_t hi, void *p)
 	}
 }
 
+/* dweight (OC, C, KH, KW) += every tap's dY^T @ X, by register tiles. */
 static void
 weight_grad_taps(const clad_tapconv *tc, float *dweight, const float *dy_cl, const float *x_cl, int B,
 				 const int *idx)

@@ -77,15 +77,14 @@ clad_status clad_tapconv_build_packed(clad_tapconv *tc, const clad_conv_geom *g,
 									  size_t avail_bytes, size_t *used_bytes);
 
 /*
- * The kernels' instruction set, chosen from the CPU's features at first use
- * (CLAD_TAPCONV_ISA_*).  clad_tapconv_limit_isa lowers it (for tests, so
- * that every kernel runs on one machine; a negative isa restores the best)
- * and returns the one now in use.
+ * The kernels' instruction set is chosen from the CPU's features at first
+ * use (CLAD_TAPCONV_ISA_*).  clad_tapconv_limit_isa lowers it (for tests,
+ * so that every kernel runs on one machine; a negative isa restores the
+ * best) and returns the one now in use.
  */
 #define CLAD_TAPCONV_ISA_BASELINE 0
 #define CLAD_TAPCONV_ISA_AVX2 1
 #define CLAD_TAPCONV_ISA_AVX512 2
-int			clad_tapconv_isa(void);
 int			clad_tapconv_limit_isa(int isa);
 
 /* ---- inference plans ---- */

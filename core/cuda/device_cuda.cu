@@ -58,6 +58,7 @@ CLAD_KERNEL_LIST(CLAD_CUDA_WRAPPER)
 
 /* ---- errors ---- */
 
+/* Keep the first failure until the next report. */
 static void
 record(clad_device *dev, clad_status st, const char *what, const char *why)
 {
@@ -70,12 +71,14 @@ record(clad_device *dev, clad_status st, const char *what, const char *why)
 	}
 }
 
+/* clad's status for a CUDA error. */
 static clad_status
 status_of(cudaError_t e)
 {
 	return e == cudaErrorMemoryAllocation ? CLAD_ERR_NOMEM : CLAD_ERR_DEVICE;
 }
 
+/* Whether e is success; else the failure is recorded. */
 static int
 cuda_ok(clad_device *dev, cudaError_t e, const char *what)
 {
@@ -152,6 +155,7 @@ report(clad_device *dev)
 
 /* ---- the operations ---- */
 
+/* The device operations of device_impl.h. */
 static clad_status
 cu_alloc(clad_device *dev, size_t bytes, void **out)
 {
