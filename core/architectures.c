@@ -211,8 +211,10 @@ clad_classifier_build(const char *arch, int C, int H, int W, int K, clad_net **o
 			{
 				snprintf(name, sizeof(name), "layer%d.%d", l + 1, blk);
 				x = basic_block(n, x, name, planes[l], (l > 0 && blk == 0) ? 2 : 1);
+				if (l == 1 && blk == 1)
+					clad_net_mark_feature(n, x);	/* layer2's output */
 			}
-		x = clad_net_avgpool(n, x);
+		x = clad_net_mark_feature(n, clad_net_avgpool(n, x));
 		clad_net_linear(n, x, "fc", K, 1);
 	}
 	else if (strcmp(arch, "cnn") == 0 || strcmp(arch, "cnn_large") == 0)
@@ -221,23 +223,23 @@ clad_classifier_build(const char *arch, int C, int H, int W, int K, clad_net **o
 
 		x = conv_bn_act(n, 0, "conv1", "bn1", large ? 8 * C : 16, large);
 		x = conv_bn_act(n, x, "conv2", "bn2", large ? 16 * C : 32, large);
-		x = clad_net_maxpool(n, x, 2, 2, 0);
+		x = clad_net_mark_feature(n, clad_net_maxpool(n, x, 2, 2, 0));
 		x = conv_bn_act(n, x, "conv3", "bn3", large ? 32 * C : 64, 0);
 		x = clad_net_maxpool(n, x, 2, 2, 0);
 		x = clad_net_relu(n, clad_net_batchnorm(n, clad_net_linear(n, x, "fc1", 128, 1), "bn4"));
 		x = clad_net_relu(n, clad_net_batchnorm(n, clad_net_linear(n, x, "fc2", 64, 1), "bn5"));
-		clad_net_linear(n, x, "fc3", K, 1);
+		clad_net_linear(n, clad_net_mark_feature(n, x), "fc3", K, 1);
 	}
 	else if (strcmp(arch, "fc3") == 0)
 	{
 		int			dim = C * H * W;
 
-		x = clad_net_linear(n, 0, "fc1", dim, 1);
-		x = clad_net_linear(n, x, "fc2", dim, 1);
+		x = clad_net_mark_feature(n, clad_net_linear(n, 0, "fc1", dim, 1));
+		x = clad_net_mark_feature(n, clad_net_linear(n, x, "fc2", dim, 1));
 		clad_net_linear(n, x, "fc3", K, 1);
 	}
 	else
-		clad_net_linear(n, 0, "fc", K, 1);
+		clad_net_linear(n, clad_net_mark_feature(n, 0), "fc", K, 1);
 	return finish_or_free(n, out);
 }
 

@@ -94,6 +94,7 @@ clad_model_free(clad_model *m)
 	free(m->xnorm);
 	clad_odin_work_free(&m->odin);
 	clad_orientation_work_free(&m->orient);
+	clad_neighbours_free(&m->nb);
 	free(m);
 }
 
@@ -144,14 +145,24 @@ model_write(const clad_model *m, int with_nets, uint8_t **buf, size_t *len)
 		return clad_fail(CLAD_ERR_NOMEM, "out of memory writing model");
 #define TRY(call) do { if (st == CLAD_OK) st = (call); } while (0)
 	TRY(clad_st_writer_meta(w, "format", "clad"));
-	/* ODIN models stay version 1, as every model was before orientation models */
-	snprintf(b, sizeof(b), "%d", m->rotations > 1 ? 2 : 1);
+	/* each score keeps the version it came with: ODIN models are written as before */
+	snprintf(b, sizeof(b), "%d", clad_model_format_version(m));
 	TRY(clad_st_writer_meta(w, "format_version", b));
 	if (m->rotations > 1)
 	{
-		TRY(clad_st_writer_meta(w, "score", "orientation"));
+		TRY(clad_st_writer_meta(w, "score", clad_model_score_name(m)));
 		snprintf(b, sizeof(b), "%d", m->rotations);
 		TRY(clad_st_writer_meta(w, "rotations", b));
+	}
+	if (m->neighbours)
+	{
+		float		pool[CLAD_NEIGHBOUR_MAX_TAPS];
+
+		for (int t = 0; t < m->nb.ntaps; t++)
+			pool[t] = (float) m->nb.pool[t];
+		TRY(meta_floats(w, "neighbour_pool", pool, m->nb.ntaps));
+		TRY(meta_floats(w, "neighbour_mean", m->nb.mean, m->nb.ntaps));
+		TRY(meta_floats(w, "neighbour_std", m->nb.std, m->nb.ntaps));
 	}
 	snprintf(b, sizeof(b), "%d,%d,%d", m->C, m->H, m->W);
 	TRY(clad_st_writer_meta(w, "input_shape", b));
@@ -175,6 +186,14 @@ model_write(const clad_model *m, int with_nets, uint8_t **buf, size_t *len)
 	if (with_nets)
 		TRY(clad_net_save(m->clf, w, "classifier."));
 	TRY(clad_st_writer_add(w, "calibration.confidences", CLAD_DTYPE_F32, 1, qshape, m->calib));
+	for (int t = 0; m->neighbours && t < m->nb.ntaps; t++)
+	{
+		char		name[32];
+		int64_t		bshape[3] = {m->nb.R, m->nb.n, m->nb.dim[t]};
+
+		snprintf(name, sizeof(name), "neighbours.bank.%d", t);
+		TRY(clad_st_writer_add(w, name, CLAD_DTYPE_F32, 3, bshape, m->nb.bank[t]));
+	}
 	TRY(clad_st_writer_finish(w, buf, len));
 #undef TRY
 	clad_st_writer_free(w);
@@ -246,6 +265,83 @@ parse_floats(const clad_st_file *f, const char *key, int n, float *out)
 	return CLAD_OK;
 }
 
+/*
+ * The neighbour bank of a format 3 file: per feature tap of the classifier its
+ * pooling, the held-out statistics and a bank tensor (R, n, dim) of unit
+ * (or zero) rows, n the same for every tap.
+ */
+static clad_status
+read_neighbours(const clad_st_file *f, clad_model *m, int borrow)
+{
+	int			ntaps = clad_net_num_features(m->clf), pool[CLAD_NEIGHBOUR_MAX_TAPS], n = 0;
+	float		v[CLAD_NEIGHBOUR_MAX_TAPS];
+	clad_status st;
+
+	if (ntaps < 1)
+		return clad_fail(CLAD_ERR_FORMAT, "classifier %s has no feature taps for a neighbour score", m->classifier);
+	if ((st = parse_floats(f, "neighbour_pool", ntaps, v)) != CLAD_OK)
+		return st;
+	for (int t = 0; t < ntaps; t++)
+	{
+		if (v[t] != floorf(v[t]) || v[t] < 1.0f || v[t] > 4096.0f)
+			return clad_fail(CLAD_ERR_FORMAT, "model metadata \"neighbour_pool\" must be whole numbers of cells");
+		pool[t] = (int) v[t];
+	}
+	for (int t = 0; t < ntaps; t++)
+	{
+		char		name[32];
+		const clad_st_tensor *b;
+
+		snprintf(name, sizeof(name), "neighbours.bank.%d", t);
+		b = clad_st_find(f, name);
+		if (!b || b->dtype != CLAD_DTYPE_F32 || b->ndim != 3 || b->shape[0] != m->rotations ||
+			b->shape[1] < 1 || b->shape[1] > (1 << 24) || (t > 0 && b->shape[1] != n))
+			return clad_fail(CLAD_ERR_FORMAT, "model lacks an F32 \"%s\" of shape (%d, n, features) "
+							 "with the same n for every tap", name, m->rotations);
+		n = (int) b->shape[1];
+	}
+	if ((st = clad_neighbours_init(&m->nb, m->clf, m->rotations, pool, n)) != CLAD_OK)
+		return st == CLAD_ERR_INVALID ? clad_fail(CLAD_ERR_FORMAT, "model metadata \"neighbour_pool\" does not fit "
+												  "the classifier's features") : st;
+	if ((st = parse_floats(f, "neighbour_mean", ntaps, m->nb.mean)) != CLAD_OK ||
+		(st = parse_floats(f, "neighbour_std", ntaps, m->nb.std)) != CLAD_OK)
+		return st;
+	for (int t = 0; t < ntaps; t++)
+	{
+		char		name[32];
+		size_t		D = (size_t) m->nb.dim[t];
+		const clad_st_tensor *b;
+
+		if (!(m->nb.std[t] > 0.0f))
+			return clad_fail(CLAD_ERR_FORMAT, "model metadata \"neighbour_std\" must be positive");
+		snprintf(name, sizeof(name), "neighbours.bank.%d", t);
+		b = clad_st_find(f, name);
+		if (borrow && (uintptr_t) b->data % sizeof(float) == 0)
+		{
+			/* scored where it lies (a prepared file's mapping); checked below as a copy would be */
+			clad_neighbours_borrow(&m->nb, t, (const float *) b->data);
+			for (size_t k = 0; k < b->numel; k++)
+				if (!isfinite(m->nb.bank[t][k]))
+					return clad_fail(CLAD_ERR_NUMERIC, "tensor \"%s\" holds NaN or infinity at element %zu", name, k);
+		}
+		else if ((st = clad_st_read_f32(f, name, 3, (int64_t[]) {m->rotations, n, (int64_t) D},
+										m->nb.owned[t])) != CLAD_OK)
+			return st;
+		for (size_t row = 0; row < (size_t) m->rotations * n; row++)
+		{
+			const float *x = m->nb.bank[t] + row * D;
+			double		norm = 0.0;
+
+			for (size_t k = 0; k < D; k++)
+				norm += (double) x[k] * x[k];
+			if (!isfinite(norm) || (norm != 0.0 && fabs(norm - 1.0) > 1e-3))
+				return clad_fail(CLAD_ERR_FORMAT, "model \"%s\" rows must be finite and of unit length", name);
+		}
+	}
+	m->neighbours = 1;
+	return CLAD_OK;
+}
+
 static clad_status
 model_read(const uint8_t *buf, size_t len, int with_nets, clad_model **out)
 {
@@ -274,10 +370,13 @@ model_read(const uint8_t *buf, size_t len, int with_nets, clad_model **out)
 	}
 	if (version >= 2)
 	{
+		const char *want = version == 2 ? "orientation" : "neighbours";
+
 		TRY(need_meta(f, "score", &s));
-		if (strcmp(s, "orientation") != 0)
+		if (strcmp(s, want) != 0)
 		{
-			st = clad_fail(CLAD_ERR_FORMAT, "model metadata \"score\" must be \"orientation\"");
+			st = clad_fail(CLAD_ERR_FORMAT, "model metadata \"score\" must be \"%s\" in format version %d",
+						   want, version);
 			goto fail;
 		}
 		TRY(parse_int(f, "rotations", 2, 4, &R));
@@ -366,6 +465,8 @@ model_read(const uint8_t *buf, size_t len, int with_nets, clad_model **out)
 				goto fail;
 			}
 	}
+	if (version >= 3)
+		TRY(read_neighbours(f, m, !with_nets));
 #undef TRY
 	clad_st_free(f);
 	*out = m;
@@ -391,7 +492,13 @@ clad_model_load_settings(const uint8_t *buf, size_t len, clad_model **out)
 const char *
 clad_model_score_name(const clad_model *m)
 {
-	return m->rotations > 1 ? "orientation" : "odin";
+	return m->neighbours ? "neighbours" : m->rotations > 1 ? "orientation" : "odin";
+}
+
+int
+clad_model_format_version(const clad_model *m)
+{
+	return m->neighbours ? 3 : m->rotations > 1 ? 2 : 1;
 }
 
 clad_status
@@ -532,8 +639,12 @@ clad_model_score(clad_model *m, const float *pixels, int B, float *conf, float *
 		/* all turns of an image in one pass, within the batch the plans were made for */
 		int			rows = clad_net_inference_batch(m->clf);
 
-		st = clad_orientation_confidence(m->clf, m->xnorm, B, m->K, m->rotations,
-										 rows > 0 ? rows : B * m->rotations, c, NULL, &m->orient);
+		if (m->neighbours)
+			st = clad_neighbour_confidence(&m->nb, m->clf, m->xnorm, B, rows > 0 ? rows : B * m->rotations,
+										   c, &m->orient);
+		else
+			st = clad_orientation_confidence(m->clf, m->xnorm, B, m->K, m->rotations,
+											 rows > 0 ? rows : B * m->rotations, c, NULL, &m->orient);
 	}
 	else
 		st = clad_odin_confidence(m->clf, m->xnorm, B, m->T, m->eps, c, NULL, NULL, &m->odin);
@@ -543,6 +654,20 @@ clad_model_score(clad_model *m, const float *pixels, int B, float *conf, float *
 	if (c != conf && c != &c1)
 		free(c);
 	return st;
+}
+
+clad_status
+clad_model_neighbour_distances(clad_model *m, const float *pixels, int B, float *dist)
+{
+	int			rows = clad_net_inference_batch(m->clf);
+	clad_status st;
+
+	if (!m->neighbours)
+		return clad_fail(CLAD_ERR_INVALID, "the model's score is %s, not neighbours", clad_model_score_name(m));
+	if ((st = normalise(m, pixels, B)) != CLAD_OK)
+		return st;
+	return clad_neighbour_distances(&m->nb, m->clf, m->xnorm, B, rows > 0 ? rows : B * m->rotations, dist,
+									&m->orient);
 }
 
 clad_status
@@ -556,6 +681,9 @@ clad_model_baseline(clad_model *m, const float *pixels, int B, float *conf)
 		return st;
 	if (R == 1)
 		return clad_odin_confidence(m->clf, m->xnorm, B, 1.0f, 0.0f, conf, NULL, NULL, &m->odin);
+	if (m->neighbours)
+		return clad_orientation_confidence(m->clf, m->xnorm, B, m->K, R, rows > 0 ? rows : B * R, conf, NULL,
+										   &m->orient);
 	if (!(lp = malloc(sizeof(float) * B * R)))
 		return clad_fail(CLAD_ERR_NOMEM, "out of memory scoring");
 	st = clad_orientation_confidence(m->clf, m->xnorm, B, m->K, R, rows > 0 ? rows : B * R, NULL, lp,

@@ -8,7 +8,11 @@
  *   normalize_mean / normalize_std (one value per channel, comma separated),
  *   autoencoder, classifier (architecture names), clusters (K), latent,
  *   odin_temperature, odin_epsilon, threshold, summary (JSON text);
- * format_version 2 adds score ("orientation") and rotations (R).
+ * format_version 2 adds score ("orientation") and rotations (R); format_version
+ * 3 is score "neighbours" (neighbours.h): an orientation classifier and a bank
+ * of normal images' features, tensors "neighbours.bank.T" (R, n, dim_T) for
+ * each feature tap T of the classifier, with metadata neighbour_pool (cells a
+ * side per tap), neighbour_mean and neighbour_std (per tap).
  * The confidence of a version 1 model is ODIN's (odin.h): its classifier has
  * K outputs.  That of a version 2 model is the orientation confidence
  * (orientation.h): its classifier has K * R outputs, and ODIN's settings are
@@ -21,10 +25,11 @@
 #define CLAD_MODEL_H
 
 #include "architectures.h"
+#include "neighbours.h"
 #include "odin.h"
 #include "orientation.h"
 
-#define CLAD_FORMAT_VERSION 2	/* the newest this build reads and writes */
+#define CLAD_FORMAT_VERSION 3	/* the newest this build reads and writes */
 #define CLAD_MAX_CHANNELS 4
 
 typedef struct clad_model
@@ -36,6 +41,7 @@ typedef struct clad_model
 	int			K;				/* clusters = classifier outputs */
 	int			latent;
 	int			rotations;		/* 1: ODIN confidence; 2 or 4: orientation confidence */
+	int			neighbours;		/* non-zero: the neighbour confidence (nb), an orientation classifier */
 	float		mean[CLAD_MAX_CHANNELS];
 	float		std[CLAD_MAX_CHANNELS];
 	float		T, eps;			/* ODIN temperature and step (see odin.h) */
@@ -49,6 +55,7 @@ typedef struct clad_model
 	clad_net   *clf;
 	float	   *calib;			/* (n_calib) held-out normal confidences, ascending */
 	int			n_calib;
+	clad_neighbours nb;			/* the feature bank, when neighbours */
 
 	/* scratch reused between calls */
 	float	   *xnorm;
@@ -77,13 +84,16 @@ clad_status clad_model_load(const uint8_t *buf, size_t len, clad_model **out);
  * centres, calibration), and a model read from one, its nets built without
  * weight memory (clad_net_defer_weights: they run nothing until
  * clad_net_use_mapped).  For core/prepared.c, which keeps the weights
- * elsewhere.
+ * elsewhere.  A model loaded from settings scores a neighbour bank where it
+ * lies in buf, which must then outlive the model.
  */
 clad_status clad_model_save_settings(const clad_model *m, uint8_t **buf, size_t *len);
 clad_status clad_model_load_settings(const uint8_t *buf, size_t len, clad_model **out);
 
-/* The model's confidence, by name: "odin" or "orientation". */
+/* The model's confidence, by name: "odin", "orientation" or "neighbours". */
 const char *clad_model_score_name(const clad_model *m);
+/* The format version its file has: 1 (ODIN), 2 (orientation) or 3 (neighbours). */
+int			clad_model_format_version(const clad_model *m);
 
 /* Build the eval-mode plans of the nets for batches up to max_B (after loading). */
 clad_status clad_model_prepare(clad_model *m, int max_B);
@@ -101,7 +111,7 @@ size_t		clad_model_release_weights(clad_model *m);
  * normalisation is applied here.  Any output pointer may be NULL.
  *   z (B, latent): the latent code (mean); probs (B, K): DEC soft assignment;
  *   cluster (B): argmax of probs;
- *   conf (B): the model's confidence (ODIN's or the orientation confidence);
+ *   conf (B): the model's confidence (ODIN's, the orientation or the neighbour confidence);
  *   score (B): calibrated anomaly score in [0,1]
  *   (clad_model_calibrated_score).
  */
@@ -110,11 +120,15 @@ clad_status clad_model_embed(clad_model *m, const float *pixels, int B, float *z
 clad_status clad_model_score(clad_model *m, const float *pixels, int B, float *conf,
 							 float *score);
 
+/* dist (B, taps): a neighbour model's distances d_t of B images (neighbours.h). */
+clad_status clad_model_neighbour_distances(clad_model *m, const float *pixels, int B, float *dist);
+
 /*
  * conf (B): the baseline the model's confidence is measured against: for an
  * ODIN model the classifier's max softmax (T = 1, no step); for an
  * orientation model its probability of "not turned" for the image as it is
- * (one orientation instead of the mean over all).
+ * (one orientation instead of the mean over all); for a neighbour model the
+ * orientation confidence of its classifier.
  */
 clad_status clad_model_baseline(clad_model *m, const float *pixels, int B, float *conf);
 

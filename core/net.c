@@ -425,11 +425,49 @@ clad_net_reparam(clad_net *net, int in)
 	return op->out = add_value(net, v.C / 2, 1, 1, -1);
 }
 
-
 int
 clad_net_value_channels(const clad_net *net, int v)
 {
 	return v >= 0 && v < net->nvals ? net->vals[v].C : 0;
+}
+
+int
+clad_net_mark_feature(clad_net *net, int v)
+{
+	if (v < 0 || v >= net->nvals)
+		return build_error(net, CLAD_ERR_INVALID, "feature tap of a bad value");
+	if (net->nfeatures >= CLAD_NET_MAX_FEATURES)
+		return build_error(net, CLAD_ERR_INVALID, "too many feature taps");
+	net->features[net->nfeatures++] = v;
+	return v;
+}
+
+int
+clad_net_num_features(const clad_net *net)
+{
+	return net->nfeatures;
+}
+
+int
+clad_net_feature_shape(const clad_net *net, int i, int *C, int *H, int *W)
+{
+	const value_info *v;
+
+	if (i < 0 || i >= net->nfeatures)
+		return 0;
+	v = &net->vals[net->features[i]];
+	*C = v->C;
+	*H = v->H;
+	*W = v->W;
+	return 1;
+}
+
+const float *
+clad_net_feature(const clad_net *net, int i)
+{
+	if (i < 0 || i >= net->nfeatures || net->dev || !net->have_forward || !net->act)
+		return NULL;
+	return net->act[net->features[i]];
 }
 
 clad_status

@@ -75,6 +75,19 @@ int			clad_net_reparam(clad_net *net, int in);
 int			clad_net_value_channels(const clad_net *net, int v);
 
 /*
+ * Feature taps: values whose activations stay readable after a forward on
+ * the host (a classifier's mid-level and penultimate features, for the
+ * neighbour score).  The architecture marks them while building; returns v.
+ */
+#define CLAD_NET_MAX_FEATURES 4
+int			clad_net_mark_feature(clad_net *net, int v);
+int			clad_net_num_features(const clad_net *net);
+/* Shape (C,H,W) of feature tap i; 0 for a bad i. */
+int			clad_net_feature_shape(const clad_net *net, int i, int *C, int *H, int *W);
+/* Its activations (B, C,H,W) from the last host forward, or NULL (none, or on a device). */
+const float *clad_net_feature(const clad_net *net, int i);
+
+/*
  * End building: the last value added is the output.  Returns the first
  * build error, or allocates the parameters (zeroed; see architectures.h for the
  * initialisations) and returns CLAD_OK.

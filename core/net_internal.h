@@ -55,6 +55,8 @@ struct clad_net
 	size_t	   *tens_off;
 	int			ntens, cap_tens;
 	int			finished;
+	int			features[CLAD_NET_MAX_FEATURES];	/* feature taps: value ids */
+	int			nfeatures;
 
 	float	   *params, *grads, *opt_m, *opt_v;
 	size_t		nparams;

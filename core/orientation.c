@@ -86,6 +86,32 @@ log_prob_of_turn(const float *l, int K, int R, int r)
 	return log(turn) - log(all);
 }
 
+int
+clad_orientation_group(int B, int R, int max_rows)
+{
+	int			group = max_rows / R;
+
+	if (group < 1)
+		group = 1;
+	return group > B ? B : group;
+}
+
+clad_status
+clad_orientation_forward(clad_net *clf, const float *x, int G, int R, clad_orientation_work *w)
+{
+	int			C, H, W;
+	size_t		img;
+	clad_status st;
+
+	clad_net_in_shape(clf, &C, &H, &W);
+	img = (size_t) C * H * W;
+	if ((st = ensure_work(w, G * R, img)) != CLAD_OK)
+		return st;
+	for (int r = 0; r < R; r++)
+		clad_rotate90(w->x + (size_t) r * G * img, x, G, C, H, W, r * 4 / R);
+	return clad_net_forward(clf, w->x, G * R, CLAD_EVAL);
+}
+
 clad_status
 clad_orientation_confidence(clad_net *clf, const float *x, int B, int K, int R,
 							int max_rows, float *conf, float *log_prob,
@@ -106,22 +132,13 @@ clad_orientation_confidence(clad_net *clf, const float *x, int B, int K, int R,
 	if (B < 1)
 		return clad_fail(CLAD_ERR_INVALID, "batch size must be positive");
 	/* images per forward pass: every turn of an image in the same pass */
-	group = max_rows / R;
-	if (group < 1)
-		group = 1;
-	if (group > B)
-		group = B;
-	if ((st = ensure_work(w, group * R, img)) != CLAD_OK)
-		return st;
+	group = clad_orientation_group(B, R, max_rows);
 	for (int s = 0; s < B; s += group)
 	{
 		int			G = B - s < group ? B - s : group;
 		const float *out;
 
-		/* rows r * G + g: image s + g turned r times */
-		for (int r = 0; r < R; r++)
-			clad_rotate90(w->x + (size_t) r * G * img, x + (size_t) s * img, G, C, H, W, r * 4 / R);
-		if ((st = clad_net_forward(clf, w->x, G * R, CLAD_EVAL)) != CLAD_OK)
+		if ((st = clad_orientation_forward(clf, x + (size_t) s * img, G, R, w)) != CLAD_OK)
 			return st;
 		out = clad_net_output(clf);
 		for (int g = 0; g < G; g++)

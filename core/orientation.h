@@ -36,6 +36,16 @@ typedef struct clad_orientation_work
 
 void		clad_orientation_work_free(clad_orientation_work *w);
 
+/* Images per forward pass when B images are scored in R turns each, at most max(R, max_rows) rows a pass. */
+int			clad_orientation_group(int B, int R, int max_rows);
+
+/*
+ * One eval-mode forward of clf over G normalised images x (G, C,H,W), each
+ * in its R orientations: row r * G + g is image g turned r * 4 / R quarter turns.
+ */
+clad_status clad_orientation_forward(clad_net *clf, const float *x, int G, int R,
+									 clad_orientation_work *w);
+
 /*
  * conf (B): the orientation confidence of B normalised images x (B, C,H,W)
  * under clf, whose outputs are K * R logits.  Runs clf in eval mode on

@@ -316,7 +316,7 @@ clad_model_describe(PG_FUNCTION_ARGS)
 	{
 		initStringInfo(&s);
 		appendStringInfoString(&s, "{\"format_version\": ");
-		appendStringInfo(&s, "%d, \"autoencoder\": ", m->rotations > 1 ? 2 : 1);
+		appendStringInfo(&s, "%d, \"autoencoder\": ", clad_model_format_version(m));
 		escape_json(&s, m->autoencoder);
 		appendStringInfoString(&s, ", \"classifier\": ");
 		escape_json(&s, m->classifier);

@@ -458,7 +458,15 @@ cmd_info(const options *o)
 		printf(", std");
 		for (int c = 0; c < m->C; c++)
 			printf(" %.6g", m->std[c]);
-		if (m->rotations > 1)
+		if (m->neighbours)
+		{
+			printf("\n  score        neighbour confidence, %d normal images in %d turns, features",
+				   m->nb.n, m->rotations);
+			for (int t = 0; t < m->nb.ntaps; t++)
+				printf("%s %d", t ? "," : "", m->nb.dim[t]);
+			printf(" (orientation classifier, outputs %d x %d)\n", m->K, m->rotations);
+		}
+		else if (m->rotations > 1)
 			printf("\n  score        orientation confidence, %d turns (classifier outputs %d x %d)\n",
 				   m->rotations, m->K, m->rotations);
 		else
@@ -520,7 +528,7 @@ cmd_push(const options *o)
 }
 
 /*
- * score: each image file's confidence (orientation or ODIN) and calibrated score, one image
+ * score: each image file's confidence (neighbour, orientation or ODIN) and calibrated score, one image
  * per call as the extension's scalar functions score them (same decoding,
  * same model code), so the two can be compared.  A file that cannot be read
  * or decoded is reported and skipped; the exit status is then 1.

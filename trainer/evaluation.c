@@ -152,6 +152,7 @@ evaluate(clad_model *m, const clad_dataset *test, const clad_scenario *sc, const
 	r->T = T;
 	r->eps = eps;
 	r->rotations = m->rotations;
+	r->bank = m->neighbours ? m->nb.n : 0;
 	r->threshold = m->threshold;
 	r->flagged = (double) (flag_n + flag_a) / test->n;
 	r->flagged_normal = (double) flag_n / r->n_normal;
@@ -200,7 +201,13 @@ print_eval(const eval_result *r, const clad_scenario *sc)
 	printf("test split: %d images, %d normal (%s), %d anomalous\n", r->n, r->n_normal, sc->label,
 		   r->n_anomaly);
 	print_metrics_header();
-	if (r->rotations > 1)
+	if (r->bank > 0)
+	{
+		snprintf(odin, sizeof(odin), "neighbours (%d images)", r->bank);
+		print_metrics_row(odin, &r->odin);
+		print_metrics_row("baseline (orientation)", &r->base);
+	}
+	else if (r->rotations > 1)
 	{
 		snprintf(odin, sizeof(odin), "orientation (%d turns)", r->rotations);
 		print_metrics_row(odin, &r->odin);

@@ -14,7 +14,8 @@ typedef struct eval_result
 {
 	int			n, n_normal, n_anomaly;
 	float		T, eps, threshold;
-	int			rotations;		/* 1: ODIN model; 2, 4: orientation model */
+	int			rotations;		/* 1: ODIN model; 2, 4: orientation or neighbour model */
+	int			bank;			/* a neighbour model's bank images, else 0 */
 	clad_ad_metrics odin, base;	/* the model's confidence (ODIN's or the orientation one), baseline */
 	double		flagged, flagged_normal, flagged_anomaly;
 	double		purity;			/* of the DEC clusters on the normal test images */

@@ -96,7 +96,14 @@ eval_json(const eval_result *r, const clad_scenario *sc, const char *model_path)
 	/* "score": the model's own confidence; an ODIN model's is also under "odin" */
 	odin = metrics_json(&r->odin, &ok);
 	base = metrics_json(&r->base, &ok);
-	if (odin && base && r->rotations > 1)
+	if (odin && base && r->bank > 0)
+	{
+		ok &= json_object_set_new(odin, "name", json_string("neighbours")) == 0;
+		ok &= json_object_set_new(odin, "rotations", json_integer(r->rotations)) == 0;
+		ok &= json_object_set_new(odin, "bank", json_integer(r->bank)) == 0;
+		ok &= json_object_set_new(base, "name", json_string("orientation")) == 0;
+	}
+	else if (odin && base && r->rotations > 1)
 	{
 		ok &= json_object_set_new(odin, "name", json_string("orientation")) == 0;
 		ok &= json_object_set_new(odin, "rotations", json_integer(r->rotations)) == 0;

@@ -35,6 +35,7 @@ const knob knobs[] = {
 	{"clf-batch", KNOB_INT, CFG(clf_batch), 2, 65536, 0, 0, "clf_batch"},
 	{"clf-lr", KNOB_FLOAT, CFG(clf_lr), 0, 100, 1, 0, "clf_lr"},
 	{"rotations", KNOB_INT, CFG(rotations), 1, 4, 0, 0, "rotations"},
+	{"bank", KNOB_INT, CFG(bank), 0, 1 << 20, 0, 0, "bank"},
 	{"temperature", KNOB_FLOAT, CFG(T), 0, 1e6, 1, 0, "temperature"},
 	{"epsilon", KNOB_FLOAT, CFG(eps), 0, 100, 0, 0, "epsilon"},
 	{"reference-epsilon", KNOB_REFERENCE_EPS, CFG(eps), 0, 100 / CLAD_REFERENCE_EPS_FACTOR, 0, 0, NULL},
@@ -250,8 +251,8 @@ print_help(void)
 		   "(postgres_fdw shards, Citus nodes); --version-id chooses the id.  A server that\n"
 		   "holds other bytes under that id refuses, and push fails naming it.\n"
 		   "score prints, for each image file (PNG, JPEG, PGM/PPM, resized to the model's\n"
-		   "input), \"FILE<TAB>confidence<TAB>score\": the model's confidence (orientation\n"
-		   "or ODIN) and the calibrated anomaly score in [0,1], as clad_confidence and\n"
+		   "input), \"FILE<TAB>confidence<TAB>score\": the model's confidence (neighbour,\n"
+		   "orientation or ODIN) and the calibrated anomaly score in [0,1], as clad_confidence and\n"
 		   "clad_score compute them in SQL.\n"
 		   "\n"
 		   "Data:\n"
@@ -317,8 +318,12 @@ print_help(void)
 		   "                        turn of every image turned 0, 90, 180, 270 degrees (4), or\n"
 		   "                        0 and 180 (2), and the score is its confidence in the turn;\n"
 		   "                        1: plain self-labels scored by ODIN (4)\n"
-		   "  --recipe NAME         clad (default: --rotations 4 --clf-epochs 10) or paper (the\n"
-		   "                        reference's: --rotations 1 --clf-epochs 100, ODIN); options\n"
+		   "  --bank N              with --rotations 2 or 4: score by the neighbour confidence,\n"
+		   "                        the classifier's features of an image against those of up\n"
+		   "                        to N normal training images in each turn (stored in the\n"
+		   "                        model); 0: by the orientation confidence (2048)\n"
+		   "  --recipe NAME         clad (default: --rotations 4 --clf-epochs 10 --bank 2048) or\n"
+		   "                        paper (the reference's: --rotations 1 --clf-epochs 100, ODIN); options\n"
 		   "                        given after it still apply\n"
 		   "  --temperature T       ODIN temperature (1000; --rotations 1 only)\n"
 		   "  --epsilon E           ODIN step on the normalised input, x' = x - E sign(grad)\n"

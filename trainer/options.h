@@ -34,7 +34,7 @@ typedef struct knob
 	const char *json;			/* key in the summary's settings */
 } knob;
 
-#define N_KNOBS 31				/* the entries of knobs[] */
+#define N_KNOBS 32				/* the entries of knobs[] */
 extern const knob knobs[N_KNOBS];
 
 typedef struct options

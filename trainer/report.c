@@ -536,7 +536,8 @@ clad_report_write(const char *dir, const clad_report_input *in)
 			chart		c = {0, 1, 0, 1, 360, 320};
 			int			k;
 			char		score_label[64];
-			const char *base_label = m->rotations > 1 ? "baseline (upright only)" : "baseline (T = 1)";
+			const char *base_label = m->neighbours ? "baseline (orientation)"
+				: m->rotations > 1 ? "baseline (upright only)" : "baseline (T = 1)";
 
 			for (int i = 0; i < t->n; i++)
 			{
@@ -545,7 +546,9 @@ clad_report_write(const char *dir, const clad_report_input *in)
 			}
 			out(&p, "<div class=\"cell\"><h3>ROC (anomaly = positive)</h3>\n");
 			chart_begin(&p, &c, "roc", "false positive rate", "true positive rate");
-			if (m->rotations > 1)
+			if (m->neighbours)
+				snprintf(score_label, sizeof(score_label), "neighbours (%d images)", m->nb.n);
+			else if (m->rotations > 1)
 				snprintf(score_label, sizeof(score_label), "orientation (%d turns)", m->rotations);
 			else
 				snprintf(score_label, sizeof(score_label), "ODIN (T = %g)", m->T);

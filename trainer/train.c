@@ -33,6 +33,7 @@ clad_train_defaults(clad_train_config *cfg)
 	cfg->clf_batch = 128;
 	cfg->clf_lr = 1e-4f;
 	cfg->rotations = 4;
+	cfg->bank = 2048;
 	cfg->T = 1000.0f;
 	cfg->eps = 0.0161f;
 	cfg->tpr = 0.95;
@@ -54,12 +55,14 @@ clad_train_recipe(clad_train_config *cfg, const char *name)
 	{
 		cfg->rotations = 4;
 		cfg->clf_epochs = 10;
+		cfg->bank = 2048;
 		return 1;
 	}
 	if (strcmp(name, "paper") == 0)
 	{
 		cfg->rotations = 1;
 		cfg->clf_epochs = 100;
+		cfg->bank = 0;
 		return 1;
 	}
 	return 0;
@@ -462,6 +465,72 @@ train_classifier(run *r, clad_stage_log *log)
 	return st;
 }
 
+/* cells a side each feature tap of the classifier is pooled to for the neighbour bank */
+static int
+neighbour_pool(const char *classifier, int tap)
+{
+	/* ResNet-18's layer2 map (4x4 on MNIST) in 2x2 cells keeps where strokes are */
+	return strcmp(classifier, "resnet18") == 0 && tap == 0 ? 2 : 1;
+}
+
+/*
+ * The neighbour bank: the features of up to cfg->bank fit images (a seeded
+ * choice), then the mean and spread of the held-out normal images' distances.
+ */
+static clad_status
+build_neighbours(run *r, const float *hold, int nh, double *seconds)
+{
+	clad_model *m = r->m;
+	int			pool[CLAD_NEIGHBOUR_MAX_TAPS], n = r->n < r->cfg->bank ? r->n : r->cfg->bank;
+	int			ntaps = clad_net_num_features(m->clf), rows = 256;
+	int32_t    *pick = malloc(sizeof(int32_t) * (r->n > 0 ? r->n : 1));
+	float	   *x = NULL, *dist = NULL;
+	double		t0 = now();
+	clad_status st;
+
+	if (!pick)
+		return clad_fail(CLAD_ERR_NOMEM, "out of memory choosing the neighbour bank");
+	for (int t = 0; t < ntaps && t < CLAD_NEIGHBOUR_MAX_TAPS; t++)
+		pool[t] = neighbour_pool(r->cfg->classifier, t);
+	if ((st = clad_neighbours_init(&m->nb, m->clf, m->rotations, pool, n)) != CLAD_OK)
+		goto done;
+	for (int i = 0; i < r->n; i++)
+		pick[i] = i;
+	clad_rng_shuffle(&r->rng, pick, r->n);
+	if (!(x = malloc(sizeof(float) * r->img * n)) ||
+		!(dist = malloc(sizeof(float) * ntaps * (nh > 0 ? nh : 1))))
+	{
+		st = clad_fail(CLAD_ERR_NOMEM, "out of memory for the neighbour bank");
+		goto done;
+	}
+	gather(x, r->xn, pick, n, r->img);
+	report(r, "neighbours", 1, 1, 0, n + nh, 0, 0, 0);
+	if ((st = clad_neighbours_fill(&m->nb, m->clf, x, rows, &m->orient)) != CLAD_OK)
+		goto done;
+	m->neighbours = 1;
+	for (int s = 0; s < nh && st == CLAD_OK; s += 64)
+	{
+		int			B = nh - s < 64 ? nh - s : 64;
+
+		st = clad_model_neighbour_distances(m, hold + (size_t) s * r->img, B, dist + (size_t) s * ntaps);
+		report(r, "neighbours", 1, 1, n + s + B, n + nh, 0, 0, 0);
+	}
+	if (st == CLAD_OK)
+		clad_neighbours_set_stats(&m->nb, dist, nh);
+	report(r, "neighbours", 1, 1, n + nh, n + nh, 0, 0, 1);
+done:
+	if (st != CLAD_OK)
+	{
+		clad_neighbours_free(&m->nb);
+		m->neighbours = 0;
+	}
+	*seconds = now() - t0;
+	free(pick);
+	free(x);
+	free(dist);
+	return st;
+}
+
 static int
 by_float(const void *a, const void *b)
 {
@@ -633,8 +702,12 @@ clad_train(const clad_train_config *cfg, const clad_dataset *normal,
 			log->cluster_sizes[r.labels[i]]++;
 	/* calibration scores on the CPU, with the scoring path the extension uses */
 	if ((st = train_classifier(&r, &log->clf)) != CLAD_OK ||
-		(st = nets_to(&r, NULL)) != CLAD_OK ||
-		(st = calibrate(&r, hold, nh, &log->calib_seconds)) != CLAD_OK)
+		(st = nets_to(&r, NULL)) != CLAD_OK)
+		goto done;
+	if (cfg->rotations > 1 && cfg->bank > 0 &&
+		(st = build_neighbours(&r, hold, nh, &log->neighbour_seconds)) != CLAD_OK)
+		goto done;
+	if ((st = calibrate(&r, hold, nh, &log->calib_seconds)) != CLAD_OK)
 		goto done;
 	clad_net_free(r.m->decoder);
 	r.m->decoder = NULL;

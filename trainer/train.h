@@ -32,6 +32,9 @@ typedef struct clad_train_config
 	float		clf_lr;				/* 1e-4 */
 	int			rotations;			/* orientation self-labels: 4 quarter turns (2: half turns;
 									 * 1: plain self-labels and ODIN, the paper's recipe) */
+	int			bank;				/* with rotations > 1: the neighbour confidence against up to
+									 * this many fit images (core/neighbours.h); 0: the
+									 * orientation confidence (2048) */
 
 	float		T, eps;				/* ODIN (1000, 0.0161: see core/odin.h) */
 	double		tpr;				/* threshold at this TPR on held-out normals (0.95) */
@@ -51,7 +54,8 @@ typedef struct clad_train_config
 /*
  * The defaults: clad's recipe, the reference's MNIST settings but for the
  * classifier, trained on orientation self-labels (4 turns, 10 epochs) and
- * scored by the orientation confidence (core/orientation.h).
+ * scored by the neighbour confidence (core/neighbours.h) against up to 2048
+ * fit images.
  */
 void		clad_train_defaults(clad_train_config *cfg);
 
@@ -90,6 +94,7 @@ typedef struct clad_stage_log
 typedef struct clad_train_log
 {
 	clad_stage_log ae, dec, clf;
+	double		neighbour_seconds;	/* the neighbour bank and its statistics */
 	double		calib_seconds;
 	int			n_fit, n_holdout;
 	int			cluster_sizes[256];

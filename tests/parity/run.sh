@@ -8,7 +8,9 @@
 # 3. tests/build/unit/test_parity --write-clad-model saves a clad ResNet-18 that
 #    tests/parity/check_clad_model.py runs in torchvision;
 # 4. tests/build/unit/test_orientation --write saves an orientation model whose confidences
-#    tests/parity/check_orientation.py recomputes with torchvision and torch.rot90.
+#    tests/parity/check_orientation.py recomputes with torchvision and torch.rot90;
+# 5. tests/build/unit/test_neighbours --write saves a neighbour model whose features,
+#    distances and confidences tests/parity/check_neighbours.py recomputes.
 # Exits non-zero on any failure.  PYTHON: an interpreter with torch and
 # torchvision (default /usr/bin/python3, Debian's python3-torch).
 set -eu
@@ -42,4 +44,8 @@ echo "== PyTorch on clad's orientation confidence"
 [ -x tests/build/unit/test_orientation ] || make tests/build/unit/test_orientation
 ./tests/build/unit/test_orientation --write "$OUT/clad_orientation.safetensors"
 "$PYTHON" tests/parity/check_orientation.py "$OUT/clad_orientation.safetensors"
+echo "== PyTorch on clad's neighbour confidence"
+[ -x tests/build/unit/test_neighbours ] || make tests/build/unit/test_neighbours
+./tests/build/unit/test_neighbours --write "$OUT/clad_neighbours.safetensors"
+"$PYTHON" tests/parity/check_neighbours.py "$OUT/clad_neighbours.safetensors"
 echo "== parity: all passed"

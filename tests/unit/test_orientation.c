@@ -241,7 +241,7 @@ check_files(void)
 			{"\"rotations\":\"4\"", "\"rotations\":\"8\""},
 			{"\"rotations\":\"4\"", "\"rotations\":\"2\""},	/* classifier then has the wrong outputs */
 			{"\"format_version\":\"2\"", "\"format_version\":\"1\""},	/* ODIN with K*R outputs */
-			{"\"format_version\":\"2\"", "\"format_version\":\"3\""},
+			{"\"format_version\":\"2\"", "\"format_version\":\"3\""},	/* neighbours without a bank */
 		};
 
 		for (size_t i = 0; i < sizeof(swaps) / sizeof(swaps[0]); i++)
@@ -250,7 +250,7 @@ check_files(void)
 			CHECK_MSG(clad_model_load(bad, len, &m2) != CLAD_OK && m2 == NULL, "accepted %s", swaps[i][1]);
 			free(bad);
 		}
-		bad = patched(buf, len, "\"format_version\":\"2\"", "\"format_version\":\"3\"");
+		bad = patched(buf, len, "\"format_version\":\"2\"", "\"format_version\":\"4\"");
 		CHECK(clad_model_load(bad, len, &m2) == CLAD_ERR_UNSUPPORTED);
 		free(bad);
 	}

@@ -207,6 +207,53 @@ main(void)
 		free(qb);
 		clad_model_free(q);
 	}
+	/* a neighbour model: its bank is scored where it lies in the mapping, and a
+	 * changed bank byte is refused like any other */
+	{
+		clad_model *q, *qp = NULL;
+		int			qfd = open(path, O_RDWR | O_TRUNC), pool[2] = {2, 1};
+		uint8_t    *qb;
+		size_t		ql;
+		float		xn[3 * 784];
+		clad_orientation_work w = {0};
+
+		CHECK(clad_model_create_rotations("cvae", "resnet18", 1, 28, 28, 3, 6, 4, &q) == CLAD_OK);
+		clad_autoencoder_init(q->encoder, 5);
+		clad_classifier_init(q->clf, "resnet18", 6);
+		q->n_calib = 1;
+		q->calib = calloc(1, sizeof(float));
+		for (int i = 0; i < 3 * 784; i++)
+			xn[i] = 1.0f - 2.0f * x[(i * 7) % (3 * 784)];
+		CHECK(clad_neighbours_init(&q->nb, q->clf, 4, pool, 3) == CLAD_OK);
+		CHECK(clad_neighbours_fill(&q->nb, q->clf, xn, 8, &w) == CLAD_OK);
+		q->neighbours = 1;
+		q->nb.std[0] = 0.5f;
+		CHECK(clad_model_prepare(q, MAX_B) == CLAD_OK);
+		CHECK(clad_model_score(q, x, 3, c0, s0) == CLAD_OK);
+		CHECK(clad_prepared_write(q, sha_a, MAX_B, qfd) == CLAD_OK);
+		close(qfd);
+		qb = read_aligned(path, &ql);
+		CHECK(clad_prepared_open(qb, ql, sha_a, MAX_B, &qp) == CLAD_OK);
+		if (qp)
+		{
+			CHECK(qp->neighbours && qp->nb.owned[0] == NULL && qp->nb.owned[1] == NULL);
+			CHECK((const uint8_t *) qp->nb.bank[1] > qb && (const uint8_t *) qp->nb.bank[1] < qb + ql);
+			CHECK(clad_model_score(qp, x, 3, c1, s1) == CLAD_OK);
+			CHECK_MSG(memcmp(c0, c1, sizeof(float) * 3) == 0 && memcmp(s0, s1, sizeof(float) * 3) == 0,
+					  "neighbour model: scores differ");
+			{
+				size_t		at = (size_t) ((const uint8_t *) qp->nb.bank[1] - qb) + 40;
+
+				clad_model_free(qp);
+				qp = NULL;
+				qb[at] ^= 0x10;
+				refused(qb, ql, NULL, MAX_B, "a neighbour model with a changed bank byte");
+			}
+		}
+		clad_orientation_work_free(&w);
+		free(qb);
+		clad_model_free(q);
+	}
 	free(buf);
 	unlink(path);
 	clad_model_free(m);

@@ -1,0 +1,496 @@
+/* tests/unit/test_neighbours.c: the neighbour confidence and neighbour model files.
+ *
+ * usage: test_neighbours                  the checks
+ *        test_neighbours --write PATH     a ResNet-18 neighbour model (K 3, 4 turns, a bank of
+ *                                         6 images) to PATH and, in PATH.cases, seeded images
+ *                                         and the confidences clad gives them, for
+ *                                         tests/parity/check_neighbours.py (PyTorch)
+ */
+#include "model.h"
+#include "neighbours.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NBANK 6
+#define NHELD 4
+
+static float *
+seeded_pixels(int n, uint32_t seed)
+{
+	float	   *x = malloc(sizeof(float) * n * 784);
+
+	for (int i = 0; i < n * 784; i++)
+	{
+		seed = seed * 1664525u + 1013904223u;
+		x[i] = (float) (seed >> 8) / 16777216.0f;
+	}
+	return x;
+}
+
+static void
+normalise(const clad_model *m, const float *x, int n, float *out)
+{
+	for (int i = 0; i < n * 784; i++)
+		out[i] = (x[i] - m->mean[0]) / m->std[0];
+}
+
+/*
+ * A model of K 3 clusters and R turns with seeded weights (BatchNorm
+ * statistics away from the identity) and a neighbour bank of NBANK seeded
+ * images whose statistics come from NHELD others.
+ */
+static clad_model *
+neighbour_model(const char *classifier, int R, const int *pool)
+{
+	clad_model *m = NULL;
+	float	   *bank = seeded_pixels(NBANK, 21), *held = seeded_pixels(NHELD, 22);
+	float	   *xn = malloc(sizeof(float) * NBANK * 784), dist[NHELD * CLAD_NEIGHBOUR_MAX_TAPS];
+	clad_orientation_work w = {0};
+
+	CHECK(clad_model_create_rotations("cvae", classifier, 1, 28, 28, 3, 6, R, &m) == CLAD_OK);
+	if (!m)
+		exit(1);
+	clad_autoencoder_init(m->encoder, 1);
+	clad_classifier_init(m->clf, classifier, 2);
+	for (size_t i = 0; i < clad_net_num_tensors(m->clf); i++)
+	{
+		const clad_tensor_info *t = clad_net_tensor(m->clf, i);
+		size_t		n = strlen(t->name);
+
+		if (n > 12 && strcmp(t->name + n - 12, "running_mean") == 0)
+			for (size_t j = 0; j < t->numel; j++)
+				t->data[j] = 0.05f * (float) ((j % 7) - 3);
+		else if (n > 11 && strcmp(t->name + n - 11, "running_var") == 0)
+			for (size_t j = 0; j < t->numel; j++)
+				t->data[j] = 0.5f + 0.1f * (float) (j % 5);
+	}
+	m->mean[0] = 0.13f;
+	m->std[0] = 0.31f;
+	normalise(m, bank, NBANK, xn);
+	CHECK(clad_neighbours_init(&m->nb, m->clf, R, pool, NBANK) == CLAD_OK);
+	CHECK(clad_neighbours_fill(&m->nb, m->clf, xn, 5, &w) == CLAD_OK);
+	m->neighbours = 1;
+	CHECK(clad_model_neighbour_distances(m, held, NHELD, dist) == CLAD_OK);
+	clad_neighbours_set_stats(&m->nb, dist, NHELD);
+	m->n_calib = 3;
+	m->calib = malloc(sizeof(float) * 3);
+	m->calib[0] = -1.0f;
+	m->calib[1] = 0.0f;
+	m->calib[2] = 1.0f;
+	m->threshold = -1.0f;
+	clad_orientation_work_free(&w);
+	free(bank);
+	free(held);
+	free(xn);
+	return m;
+}
+
+/* out (C * P * P): adaptive average pooling of a (C, H, W) map, then unit length, in double */
+static void
+pooled_unit(double *out, const float *a, int C, int H, int W, int P)
+{
+	double		norm = 0;
+
+	for (int c = 0; c < C; c++)
+		for (int i = 0; i < P; i++)
+			for (int j = 0; j < P; j++)
+			{
+				int			h0 = (int) floor((double) i * H / P), h1 = (int) ceil((double) (i + 1) * H / P);
+				int			w0 = (int) floor((double) j * W / P), w1 = (int) ceil((double) (j + 1) * W / P);
+				double		s = 0;
+
+				for (int h = h0; h < h1; h++)
+					for (int w = w0; w < w1; w++)
+						s += a[(c * H + h) * W + w];
+				s /= (h1 - h0) * (w1 - w0);
+				out[(c * P + i) * P + j] = s;
+				norm += s * s;
+			}
+	for (int k = 0; k < C * P * P; k++)
+		out[k] /= sqrt(norm);
+}
+
+/* feats[t] (dim_t): tap t's pooled unit features of one normalised image turned q quarter turns */
+static void
+features_of(clad_model *m, const float *xn, int q, double **feats)
+{
+	float		xr[784];
+
+	clad_rotate90(xr, xn, 1, 1, 28, 28, q);
+	CHECK(clad_net_forward(m->clf, xr, 1, CLAD_EVAL) == CLAD_OK);
+	for (int t = 0; t < m->nb.ntaps; t++)
+	{
+		int			C, H, W;
+
+		clad_net_feature_shape(m->clf, t, &C, &H, &W);
+		pooled_unit(feats[t], clad_net_feature(m->clf, t), C, H, W, m->nb.pool[t]);
+	}
+}
+
+/*
+ * The confidence against its definition, image by image and turn by turn in
+ * double: - sum_t ((1/R) sum_r min_n (1 - cos(f_t(rot_r x), f_t(rot_r bank_n))) - mean_t) / std_t,
+ * with the bank's features recomputed here too.
+ */
+static void
+check_confidence(const char *classifier, int R, const int *pool)
+{
+	clad_model *m = neighbour_model(classifier, R, pool);
+	int			B = 5, T = m->nb.ntaps;
+	float	   *x = seeded_pixels(B, 7), *xn = malloc(sizeof(float) * B * 784);
+	float	   *bank = seeded_pixels(NBANK, 21), *bn = malloc(sizeof(float) * NBANK * 784);
+	float		conf[5], base[5], orient[5], one[1];
+	double		want[5][CLAD_NEIGHBOUR_MAX_TAPS], *fx[CLAD_NEIGHBOUR_MAX_TAPS], *fb[CLAD_NEIGHBOUR_MAX_TAPS];
+	double		bank_err = 0, err = 0;
+	float		dist[5 * CLAD_NEIGHBOUR_MAX_TAPS];
+	clad_orientation_work w = {0};
+
+	CHECK(strcmp(clad_model_score_name(m), "neighbours") == 0 && clad_model_format_version(m) == 3);
+	CHECK(T == clad_net_num_features(m->clf) && T >= 1);
+	for (int t = 0; t < T; t++)
+	{
+		fx[t] = malloc(sizeof(double) * m->nb.dim[t]);
+		fb[t] = malloc(sizeof(double) * NBANK * m->nb.dim[t]);
+	}
+	normalise(m, x, B, xn);
+	normalise(m, bank, NBANK, bn);
+	for (int b = 0; b < B; b++)
+		for (int t = 0; t < T; t++)
+			want[b][t] = 0;
+	for (int r = 0; r < R; r++)
+	{
+		for (int n = 0; n < NBANK; n++)
+		{
+			double	   *f[CLAD_NEIGHBOUR_MAX_TAPS];
+
+			for (int t = 0; t < T; t++)
+				f[t] = fb[t] + (size_t) n * m->nb.dim[t];
+			features_of(m, bn + n * 784, r * 4 / R, f);
+			for (int t = 0; t < T; t++)
+				for (int k = 0; k < m->nb.dim[t]; k++)
+				{
+					double		e = fabs(f[t][k] - m->nb.bank[t][((size_t) r * NBANK + n) * m->nb.dim[t] + k]);
+
+					bank_err = e > bank_err ? e : bank_err;
+				}
+		}
+		for (int b = 0; b < B; b++)
+		{
+			features_of(m, xn + b * 784, r * 4 / R, fx);
+			for (int t = 0; t < T; t++)
+			{
+				double		best = 2.0;
+
+				for (int n = 0; n < NBANK; n++)
+				{
+					double		dot = 0;
+
+					for (int k = 0; k < m->nb.dim[t]; k++)
+						dot += fx[t][k] * fb[t][(size_t) n * m->nb.dim[t] + k];
+					best = 1.0 - dot < best ? 1.0 - dot : best;
+				}
+				want[b][t] += best / R;
+			}
+		}
+	}
+	CHECK_MSG(bank_err < 1e-5, "%s R %d: bank features off by %g", classifier, R, bank_err);
+	/* the distances, unprepared and prepared for batches of 8 rows; the confidence from them */
+	for (int prepared = 0; prepared < 2; prepared++)
+	{
+		if (prepared)
+			CHECK(clad_model_prepare(m, 8) == CLAD_OK);
+		CHECK(clad_model_neighbour_distances(m, x, B, dist) == CLAD_OK);
+		CHECK(clad_model_score(m, x, B, conf, NULL) == CLAD_OK);
+		err = 0;
+		for (int b = 0; b < B; b++)
+		{
+			double		c = 0;
+
+			for (int t = 0; t < T; t++)
+			{
+				err = fmax(err, fabs(dist[b * T + t] - want[b][t]));
+				c -= ((double) dist[b * T + t] - m->nb.mean[t]) / m->nb.std[t];
+			}
+			CHECK_MSG(fabs(conf[b] - c) <= 1e-6 * fmax(1.0, fabs(c)), "confidence %d: %g, want %g", b, conf[b], c);
+		}
+		CHECK_MSG(err < 2e-6, "%s%s R %d: distances off by %g", prepared ? "prepared " : "", classifier, R, err);
+	}
+	for (int b = 0; b < B; b++)
+	{
+		CHECK(clad_model_score(m, x + b * 784, 1, one, NULL) == CLAD_OK);
+		CHECK_MSG(fabsf(one[0] - conf[b]) <= 1e-5f * fmaxf(1.0f, fabsf(conf[b])), "image %d alone", b);
+	}
+	/* the baseline of a neighbour model is its classifier's orientation confidence */
+	CHECK(clad_model_baseline(m, x, B, base) == CLAD_OK);
+	CHECK(clad_orientation_confidence(m->clf, xn, B, m->K, R, 8, orient, NULL, &w) == CLAD_OK);
+	CHECK(max_rel_err(base, orient, B) < 1e-6);
+	/* a bank image is its own nearest neighbour: distance 0 in every tap */
+	{
+		float		d[CLAD_NEIGHBOUR_MAX_TAPS];
+
+		CHECK(clad_model_neighbour_distances(m, bank + 2 * 784, 1, d) == CLAD_OK);
+		for (int t = 0; t < T; t++)
+			CHECK_MSG(fabsf(d[t]) < 1e-5f, "bank image distance %g in tap %d", d[t], t);
+	}
+	/* any pass size gives the same distances */
+	for (int rows = 1; rows <= 3 * R; rows++)
+	{
+		float		d1[5 * CLAD_NEIGHBOUR_MAX_TAPS], d2[5 * CLAD_NEIGHBOUR_MAX_TAPS];
+
+		CHECK(clad_neighbour_distances(&m->nb, m->clf, xn, B, rows, d1, &w) == CLAD_OK);
+		CHECK(clad_neighbour_distances(&m->nb, m->clf, xn, B, 64, d2, &w) == CLAD_OK);
+		CHECK_MSG(max_rel_err(d1, d2, B * T) < 1e-5, "rows %d", rows);
+	}
+	CHECK(clad_neighbour_distances(&m->nb, m->clf, xn, 0, 8, conf, &w) == CLAD_ERR_INVALID);
+	clad_orientation_work_free(&w);
+	for (int t = 0; t < T; t++)
+	{
+		free(fx[t]);
+		free(fb[t]);
+	}
+	clad_model_free(m);
+	free(x);
+	free(xn);
+	free(bank);
+	free(bn);
+}
+
+static void
+check_init(void)
+{
+	clad_model *m = NULL;
+	clad_neighbours nb;
+	int			too_big[2] = {15, 1}, zero[2] = {0, 1}, ok[2] = {2, 1};
+
+	CHECK(clad_model_create_rotations("cvae", "cnn", 1, 28, 28, 3, 6, 4, &m) == CLAD_OK);
+	if (!m)
+		return;
+	CHECK(clad_net_num_features(m->clf) == 2);
+	CHECK(clad_neighbours_init(&nb, m->clf, 4, too_big, 3) == CLAD_ERR_INVALID);	/* tap 0 is 14x14 */
+	CHECK(clad_neighbours_init(&nb, m->clf, 4, zero, 3) == CLAD_ERR_INVALID);
+	CHECK(clad_neighbours_init(&nb, m->clf, 3, ok, 3) == CLAD_ERR_INVALID);
+	CHECK(clad_neighbours_init(&nb, m->clf, 4, ok, 0) == CLAD_ERR_INVALID);
+	CHECK(clad_neighbours_init(&nb, m->clf, 4, ok, 3) == CLAD_OK);
+	CHECK(nb.dim[0] == 32 * 2 * 2 && nb.dim[1] == 64 && nb.mean[0] == 0.0f && nb.std[1] == 1.0f);
+	/* statistics: mean and sample spread per tap; a spread of zero is floored */
+	{
+		float		d[3 * 2] = {1, 5, 2, 5, 3, 5};
+
+		clad_neighbours_set_stats(&nb, d, 3);
+		CHECK(fabsf(nb.mean[0] - 2.0f) < 1e-6f && fabsf(nb.std[0] - 1.0f) < 1e-6f);
+		CHECK(fabsf(nb.mean[1] - 5.0f) < 1e-6f && nb.std[1] > 0.0f && nb.std[1] <= 1e-6f);
+	}
+	clad_neighbours_free(&nb);
+	clad_model_free(m);
+}
+
+/* Is needle in the JSON header of a saved file? */
+static int
+header_has(const uint8_t *buf, size_t len, const char *needle)
+{
+	uint64_t	n = 0;
+
+	for (int i = 7; i >= 0; i--)
+		n = n << 8 | buf[i];
+	if (n + 8 > len)
+		return 0;
+	return memmem(buf + 8, n, needle, strlen(needle)) != NULL;
+}
+
+/* Replace the first occurrence of from by to (same length) in a copy of buf. */
+static uint8_t *
+patched(const uint8_t *buf, size_t len, const char *from, const char *to)
+{
+	uint8_t    *b = malloc(len), *at;
+
+	memcpy(b, buf, len);
+	at = memmem(b, len, from, strlen(from));
+	CHECK_MSG(at != NULL, "no \"%s\" to patch", from);
+	if (at)
+		memcpy(at, to, strlen(to));
+	return b;
+}
+
+/* The offset of a tensor's data in a saved file (its data_offsets start), or 0. */
+static size_t
+tensor_at(const uint8_t *buf, size_t len, const char *name)
+{
+	uint64_t	n = 0;
+	const uint8_t *at;
+	char		key[64];
+
+	for (int i = 7; i >= 0; i--)
+		n = n << 8 | buf[i];
+	snprintf(key, sizeof(key), "\"%s\"", name);
+	if (!(at = memmem(buf + 8, n, key, strlen(key))) ||
+		!(at = memmem(at, buf + 8 + n - at, "\"data_offsets\":[", 16)))
+		return 0;
+	return 8 + n + strtoull((const char *) at + 16, NULL, 10);
+	(void) len;
+}
+
+static void
+check_files(void)
+{
+	int			pool[2] = {2, 1};
+	clad_model *m = neighbour_model("cnn", 4, pool), *m2 = NULL;
+	uint8_t    *buf = NULL, *bad;
+	size_t		len = 0;
+	float	   *x = seeded_pixels(3, 11), c1[3], c2[3], s1[3], s2[3];
+
+	CHECK(clad_model_save(m, &buf, &len) == CLAD_OK);
+	CHECK(header_has(buf, len, "\"format_version\":\"3\""));
+	CHECK(header_has(buf, len, "\"score\":\"neighbours\""));
+	CHECK(header_has(buf, len, "\"neighbour_pool\":\"2,1\""));
+	CHECK(header_has(buf, len, "\"neighbours.bank.0\":{\"dtype\":\"F32\",\"shape\":[4,6,128]"));
+	CHECK(header_has(buf, len, "\"neighbours.bank.1\":{\"dtype\":\"F32\",\"shape\":[4,6,64]"));
+	CHECK(clad_model_load(buf, len, &m2) == CLAD_OK);
+	if (m2)
+	{
+		CHECK(m2->neighbours && m2->nb.n == NBANK && m2->nb.ntaps == 2 && m2->nb.pool[0] == 2);
+		CHECK(memcmp(m2->nb.mean, m->nb.mean, sizeof(float) * 2) == 0);
+		CHECK(memcmp(m2->nb.std, m->nb.std, sizeof(float) * 2) == 0);
+		CHECK(clad_model_score(m, x, 3, c1, s1) == CLAD_OK);
+		CHECK(clad_model_score(m2, x, 3, c2, s2) == CLAD_OK);
+		CHECK(memcmp(c1, c2, sizeof(c1)) == 0 && memcmp(s1, s2, sizeof(s1)) == 0);
+		clad_model_free(m2);
+		m2 = NULL;
+	}
+	/* the settings alone (a prepared file's) keep the bank */
+	{
+		uint8_t    *sbuf;
+		size_t		slen;
+
+		CHECK(clad_model_save_settings(m, &sbuf, &slen) == CLAD_OK);
+		CHECK(clad_model_load_settings(sbuf, slen, &m2) == CLAD_OK);
+		CHECK(m2 && m2->neighbours && memcmp(m2->nb.bank[0], m->nb.bank[0], sizeof(float) * 4 * 6 * 128) == 0);
+		clad_model_free(m2);
+		m2 = NULL;
+		free(sbuf);
+	}
+	/* broken neighbour metadata or banks are refused with a clear error */
+	{
+		static const char *const swaps[][2] = {
+			{"\"score\":\"neighbours\"", "\"score\":\"neighbourz\""},
+			{"\"format_version\":\"3\"", "\"format_version\":\"2\""},	/* orientation with a bank */
+			{"\"neighbour_pool\":\"2,1\"", "\"neighbour_pool\":\"0,1\""},
+			{"\"neighbour_pool\":\"2,1\"", "\"neighbour_pool\":\"9,1\""},	/* 128 = 32 x 2 x 2, not 32 x 9 x 9 */
+			{"\"neighbour_pool\":\"2,1\"", "\"neighbour_pool\":\"2.5,1\""},
+			{"\"neighbour_pool\":\"2,1\"", "\"neighbour_pool\":\"2;1\""},
+			{"\"neighbours.bank.1\"", "\"neighbours.bank.7\""},
+			{"\"shape\":[4,6,64]", "\"shape\":[4,3,64]"},	/* a different n per tap */
+		};
+
+		for (size_t i = 0; i < sizeof(swaps) / sizeof(swaps[0]); i++)
+		{
+			bad = patched(buf, len, swaps[i][0], swaps[i][1]);
+			CHECK_MSG(clad_model_load(bad, len, &m2) != CLAD_OK && m2 == NULL, "accepted %s", swaps[i][1]);
+			free(bad);
+		}
+		bad = patched(buf, len, "\"format_version\":\"3\"", "\"format_version\":\"4\"");
+		CHECK(clad_model_load(bad, len, &m2) == CLAD_ERR_UNSUPPORTED && !m2);
+		free(bad);
+	}
+	/* a bank row not of unit length, a NaN in it, a spread of zero */
+	{
+		size_t		at = tensor_at(buf, len, "neighbours.bank.1");
+		float		v;
+
+		CHECK(at > 0 && at + 64 * sizeof(float) <= len);
+		bad = malloc(len);
+		memcpy(bad, buf, len);
+		memcpy(&v, bad + at, sizeof(v));
+		v = v * 1.5f + 0.5f;
+		memcpy(bad + at, &v, sizeof(v));
+		CHECK(clad_model_load(bad, len, &m2) == CLAD_ERR_FORMAT && !m2);
+		memcpy(bad, buf, len);
+		v = NAN;
+		memcpy(bad + at + 4, &v, sizeof(v));
+		CHECK(clad_model_load(bad, len, &m2) == CLAD_ERR_NUMERIC && !m2);
+		free(bad);
+		m->nb.std[1] = 0.0f;
+		free(buf);
+		CHECK(clad_model_save(m, &buf, &len) == CLAD_OK);
+		CHECK(clad_model_load(buf, len, &m2) == CLAD_ERR_FORMAT && !m2);
+	}
+	free(buf);
+	clad_model_free(m);
+	free(x);
+}
+
+static int
+write_cases(const char *path)
+{
+	int			pool[2] = {2, 1};
+	clad_model *m = neighbour_model("resnet18", 4, pool);
+	uint8_t    *buf;
+	size_t		len;
+	int			B = 6;
+	float	   *x = seeded_pixels(B, 3), conf[6], dist[6 * CLAD_NEIGHBOUR_MAX_TAPS];
+	char		cases[4096];
+	clad_st_writer *w;
+	FILE	   *f;
+
+	if (clad_model_score(m, x, B, conf, NULL) != CLAD_OK || clad_model_neighbour_distances(m, x, B, dist) != CLAD_OK ||
+		clad_model_save(m, &buf, &len) != CLAD_OK)
+	{
+		fprintf(stderr, "test_neighbours: %s\n", clad_last_error());
+		return 1;
+	}
+	f = fopen(path, "wb");
+	if (!f || fwrite(buf, 1, len, f) != len || fclose(f) != 0)
+	{
+		fprintf(stderr, "test_neighbours: cannot write %s\n", path);
+		return 1;
+	}
+	free(buf);
+	/* the bank's images too, so the reference recomputes the bank */
+	{
+		float	   *bank = seeded_pixels(NBANK, 21);
+
+		w = clad_st_writer_new();
+		snprintf(cases, sizeof(cases), "%s.cases", path);
+		if (clad_st_writer_add(w, "input", CLAD_DTYPE_F32, 4, (int64_t[]) {B, 1, 28, 28}, x) != CLAD_OK ||
+			clad_st_writer_add(w, "bank_input", CLAD_DTYPE_F32, 4, (int64_t[]) {NBANK, 1, 28, 28}, bank) != CLAD_OK ||
+			clad_st_writer_add(w, "confidence", CLAD_DTYPE_F32, 1, (int64_t[]) {B}, conf) != CLAD_OK ||
+			clad_st_writer_add(w, "distance", CLAD_DTYPE_F32, 2, (int64_t[]) {B, m->nb.ntaps}, dist) != CLAD_OK ||
+			clad_st_writer_finish(w, &buf, &len) != CLAD_OK)
+		{
+			fprintf(stderr, "test_neighbours: %s\n", clad_last_error());
+			return 1;
+		}
+		free(bank);
+	}
+	clad_st_writer_free(w);
+	f = fopen(cases, "wb");
+	if (!f || fwrite(buf, 1, len, f) != len || fclose(f) != 0)
+	{
+		fprintf(stderr, "test_neighbours: cannot write %s\n", cases);
+		return 1;
+	}
+	free(buf);
+	clad_model_free(m);
+	free(x);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	int			resnet_pool[2] = {2, 1}, cnn_pool[2] = {3, 1}, fc_pool[2] = {1, 1};
+
+	if (argc == 3 && strcmp(argv[1], "--write") == 0)
+		return write_cases(argv[2]);
+	check_init();
+	check_confidence("cnn", 4, cnn_pool);
+	check_confidence("cnn", 2, cnn_pool);
+	check_confidence("resnet18", 4, resnet_pool);
+	check_confidence("fc3", 4, fc_pool);
+	check_confidence("linear", 2, fc_pool);
+	check_files();
+	return test_summary("test_neighbours");
+}
