@@ -37,7 +37,7 @@ check 'grep -q "^dec: epoch 1/2 loss .* changed" "$T/err_a"' "no plain DEC line"
 check 'grep -q "^classifier: epoch 2/2 loss .* acc .*img/s" "$T/err_a"' "no plain classifier line"
 check 'grep -q "^calibration: " "$T/err_a" && grep -q "^evaluation: " "$T/err_a"' "no calibration/evaluation line"
 check '! grep -q $'"'"'\r'"'"' "$T/err_a"' "carriage returns on a non-terminal"
-check 'grep -q "AUROC" "$T/out_a" && grep -q "^  orientation (4 turns)" "$T/out_a" && grep -q "^  baseline" "$T/out_a"' \
+check 'grep -q "AUROC" "$T/out_a" && grep -q "^  neighbours (" "$T/out_a" && grep -q "^  baseline" "$T/out_a"' \
 	"no metrics table: $(cat "$T/out_a")"
 check 'grep -q "^flagged at the stored threshold" "$T/out_a"' "no flagged share"
 
@@ -128,9 +128,9 @@ assert m["n_test"] == 200 and m["n_normal"] == 60 and m["n_anomaly"] == 140, m
 for k in ("score", "baseline"):
     for f in ("auroc", "best_f1", "fpr_at_95tpr", "detection_error", "aupr_in", "aupr_out"):
         assert 0.0 <= m[k][f] <= 1.0, (k, f, m[k][f])
-# the default recipe: orientation self-labels, no ODIN
-assert m["score"]["name"] == "orientation" and m["score"]["rotations"] == 4, m["score"]
-assert m["baseline"]["name"] == "upright only" and "odin" not in m, m
+# the default recipe: orientation self-labels scored by the neighbour confidence, no ODIN
+assert m["score"]["name"] == "neighbours" and m["score"]["rotations"] == 4, m["score"]
+assert m["baseline"]["name"] == "orientation" and "odin" not in m, m
 assert 0.0 <= m["flagged"] <= 1.0 and 0.0 <= m["cluster_purity"] <= 1.0
 # the summary in the model holds the same test metrics and every setting
 raw = open(sys.argv[2], "rb").read()
@@ -141,7 +141,8 @@ assert s["test"]["score"]["auroc"] == m["score"]["auroc"], (s["test"], m)
 st = s["settings"]
 assert st["classifier"] == "cnn" and st["clusters"] == 3 and st["latent"] == 4 and st["seed"] == 7, st
 assert st["ae_epochs"] == 2 and st["clf_lr"] == 0.001 and st["epsilon"] == 0.0161, st
-assert st["rotations"] == 4, st
+assert st["rotations"] == 4 and st["bank"] == 2048, st
+assert m["score"]["bank"] == s["n_fit"], (m["score"], s["n_fit"])  # fewer fit images than --bank: all of them
 for stage in ("autoencoder", "dec", "classifier"):
     assert s["stages"][stage]["epochs"] >= 1 and "seconds" not in s["stages"][stage], s["stages"]
 assert len(s["cluster_sizes"]) == 3 and sum(s["cluster_sizes"]) == s["n_fit"], s
@@ -149,8 +150,20 @@ assert s["n_fit"] + s["n_holdout"] == 120 and s["data"]["format"] == "idx", s
 EOF' "eval --json or the stored summary is wrong: $(cat "$T/eval.json")"
 
 $BIN info "$T/a.safetensors" >"$T/info" 2>&1 || rc=$?
-check '[ $rc -eq 0 ] && grep -q "classifier   cnn, K 3" "$T/info" && grep -q "orientation confidence, 4 turns" "$T/info"' \
+check '[ $rc -eq 0 ] && grep -q "classifier   cnn, K 3" "$T/info" && grep -q "neighbour confidence, [0-9]* normal images in 4 turns" "$T/info"' \
 	"info failed: $(cat "$T/info")"
+
+# --bank 0: the orientation confidence alone, a format-2 model; --bank N keeps N images
+rc=0
+$BIN --data "$T/data" --normal 0,3,8 --out "$T/orient.safetensors" "${FAST[@]}" --seed 7 --bank 0 \
+	--json --quiet >"$T/orient.json" 2>"$T/orient.err" || rc=$?
+check '[ $rc -eq 0 ] && "$PY" -c "import json,sys; m = json.load(open(sys.argv[1])); assert m[\"score\"][\"name\"] == \"orientation\" and m[\"baseline\"][\"name\"] == \"upright only\", m" "$T/orient.json"' \
+	"--bank 0 did not give an orientation model: $(cat "$T/orient.err" "$T/orient.json")"
+rc=0
+$BIN --data "$T/data" --normal 0,3,8 --out "$T/bank5.safetensors" "${FAST[@]}" --seed 7 --bank 5 \
+	--quiet >"$T/bank5.out" 2>"$T/bank5.err" || rc=$?
+check '[ $rc -eq 0 ] && grep -q "^  neighbours (5 images)" "$T/bank5.out"' \
+	"--bank 5 did not keep 5 images: $(cat "$T/bank5.err" "$T/bank5.out")"
 
 # --recipe paper: plain self-labels and ODIN, a format-1 model; options after it still count
 rc=0
