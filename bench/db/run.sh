@@ -62,6 +62,7 @@ fi
 # --- 2. the model ------------------------------------------------------------------------
 model=$(./bench/r18_model.sh)
 omodel=$(./bench/r18_model.sh orientation)
+nmodel=$(./bench/r18_model.sh neighbours)
 "$SYS_PY" bench/db/report.py check-model "$model" || die "$model is not a resnet18 1x28x28 K=10 clad model"
 
 # --- 3. the cluster ----------------------------------------------------------------------
@@ -122,14 +123,16 @@ say "cluster on $SOCK (port $PORT), server environment: ${server_env[*]}"
 
 cp "$model" "$T/r18.safetensors"
 cp "$omodel" "$T/r18_orientation.safetensors"
+cp "$nmodel" "$T/r18_neighbours.safetensors"
 cp bench/db/torch_scorer.py "$T/torch_scorer.py"
-chmod 644 "$T/r18.safetensors" "$T/r18_orientation.safetensors" "$T/torch_scorer.py"
+chmod 644 "$T/r18.safetensors" "$T/r18_orientation.safetensors" "$T/r18_neighbours.safetensors" "$T/torch_scorer.py"
 "$PY" scripts/digits_copy.py data/mnist "$T/digits.copy" 0 2000
 psql_q >/dev/null <<SQL
 CREATE EXTENSION clad;
 CREATE EXTENSION plpython3u;
 SELECT clad_load_model('m', pg_read_binary_file('$T/r18.safetensors'));
 SELECT clad_load_model('o', pg_read_binary_file('$T/r18_orientation.safetensors'));
+SELECT clad_load_model('n', pg_read_binary_file('$T/r18_neighbours.safetensors'));
 ALTER DATABASE postgres SET clad.model = 'm';
 ALTER DATABASE postgres SET bench.torch_dir = '$T';
 ALTER DATABASE postgres SET bench.torch_model = '$T/r18.safetensors';
@@ -200,6 +203,10 @@ timed clad_jiton 2000 "SET jit = on; $warm_clad;" "SELECT sum(clad_score(img)) F
 # pass) against the ODIN model above, the same way
 timed clad_orient 2000 "SET jit = off; SELECT sum(clad_score('o', img)) FROM t2000 WHERE id <= 100;" \
 	"SELECT sum(clad_score('o', img)) FROM t2000"
+# the default recipe's model: the same classifier, the neighbour confidence (a bank of
+# 2,048 images' features scanned per row), against the orientation model
+timed clad_neigh 2000 "SET jit = off; SELECT sum(clad_score('n', img)) FROM t2000 WHERE id <= 100;" \
+	"SELECT sum(clad_score('n', img)) FROM t2000"
 # did the planner JIT-compile it?  (a function's COST counts in cpu_operator_cost units,
 # 0.0025: the plan's cost decides, against jit_above_cost; recorded, not assumed)
 jit_plan=$(psql_q -c "SET jit = on" -c "EXPLAIN SELECT sum(clad_score(img)) FROM t2000")
@@ -226,6 +233,8 @@ timed clad_batch 2000 "SET jit = off; $(batch_q "clad_score('m', array_agg(img))
 	"$(batch_q "clad_score('m', array_agg(img))" "")"
 timed torch_batch 2000 "SET jit = off; $(batch_q "torch_score_batch(array_agg(img), 1)" "WHERE id <= 128");" \
 	"$(batch_q "torch_score_batch(array_agg(img), 1)" "")"
+timed clad_neigh_batch 2000 "SET jit = off; $(batch_q "clad_score('n', array_agg(img))" "WHERE id <= 128");" \
+	"$(batch_q "clad_score('n', array_agg(img))" "")"
 
 # Parallel workers: the first run cold (the cluster restarted, the OS page cache dropped
 # when allowed), then warm with 2 and with 0 workers.  Each run is an EXPLAIN ANALYZE
