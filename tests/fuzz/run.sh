@@ -14,7 +14,7 @@ secs=${FUZZ_SECONDS:-600}
 mkdir -p "$B/artifacts"
 # the largest input: images up to 64 kB; models are a header (or a small file)
 max_len() { case $1 in image) echo 65536 ;; *) echo 262144 ;; esac; }
-fails=0
+. tests/integration/checks.sh
 for name in "$@"; do
 	bin=$B/fuzz_$name
 	opts=(-rss_limit_mb=2048 -timeout=10 -max_len="$(max_len "$name")" -artifact_prefix="$B/artifacts/$name-")
@@ -25,9 +25,8 @@ for name in "$@"; do
 		if "$bin" "${opts[@]}" "${inputs[@]}" >"$B/replay-$name.log" 2>&1; then
 			echo "fuzz $name: ${#inputs[@]} seeds and regression inputs replayed clean"
 		else
-			echo "FAIL: fuzz $name: a committed input fails (see $B/replay-$name.log)" >&2
+			bad "fuzz $name: a committed input fails (see $B/replay-$name.log)"
 			tail -30 "$B/replay-$name.log" >&2
-			fails=1
 		fi
 		continue
 	fi
@@ -39,7 +38,7 @@ for name in "$@"; do
 		res=clean
 	else
 		res=FINDING
-		fails=1
+		bad "fuzz $name: a finding (see $log)"
 	fi
 	execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
 	last=$(grep -E '^#[0-9]+' "$log" | tail -1)
@@ -48,4 +47,4 @@ for name in "$@"; do
 	echo "fuzz $name: $secs s, $execs executions, $cov $ft, corpus $(ls "$work" | wc -l) files: $res"
 	[ $res = clean ] || { grep -A25 -m1 'ERROR\|SUMMARY\|==ERROR' "$log" >&2 || tail -30 "$log" >&2; }
 done
-exit $fails
+[ "$fails" = 0 ]

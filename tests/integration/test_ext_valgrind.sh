@@ -39,21 +39,20 @@ pgc_start clad_test_ext_valgrind "max_worker_processes = 8" "max_parallel_worker
 . tests/ext/fixtures.sh
 regress_fixtures "$T/regress"
 
-fails=0
+. tests/integration/checks.sh
 rm -rf tests/build/regress
 t0=$(date +%s)
 # CLAD_VALGRIND_REGRESS: the pg_regress files to run (all of them when unset);
 # make test runs those that take no minutes under valgrind
 if ! make -s installcheck ${CLAD_VALGRIND_REGRESS:+REGRESS="$CLAD_VALGRIND_REGRESS"}; then
 	[ -f tests/build/regress/regression.diffs ] && head -100 tests/build/regress/regression.diffs
-	echo "FAIL: pg_regress under valgrind failed (tests/build/regress/regression.diffs)" >&2
-	fails=1
+	bad "pg_regress under valgrind failed (tests/build/regress/regression.diffs)"
 fi
 t1=$(date +%s)
 # a backend under valgrind with clad.so mapped (valgrind's own preload shows in the maps)
 maps=$(psql_q -d contrib_regression -c "SELECT clad_cache_loads() >= 0; SELECT pg_read_file('/proc/self/maps')")
 if echo "$maps" | grep -q "/clad.so" && echo "$maps" | grep -q "vgpreload_memcheck"; then :
-else echo "FAIL: the backend is not running clad.so under valgrind" >&2; fails=1; fi
+else bad "the backend is not running clad.so under valgrind"; fi
 pgc_stop
 
 nlogs=$(ls "$VG"/vg.*.log | wc -l)
@@ -62,14 +61,12 @@ trap 'keep_logs; pgc_cleanup' EXIT
 report="== CLAD_VG_ERROR_BEGIN$"
 errors=$(cat "$VG"/vg.*.log | grep -c "$report" || true)
 if [ "$errors" != 0 ]; then
-	echo "FAIL: valgrind reported $errors errors:" >&2
+	bad "valgrind reported $errors errors:"
 	grep -l "$report" "$VG"/vg.*.log | head -3 | xargs cat | head -120 >&2 || true
-	fails=1
 fi
 if grep -qiE "terminated by signal|was terminated|reinitializ" "$T/data/server.log"; then
-	echo "FAIL: the server log shows a crash:" >&2
+	bad "the server log shows a crash:"
 	grep -iE -A5 "terminated by signal|was terminated" "$T/data/server.log" | head -30 >&2
-	fails=1
 fi
 [ $fails = 0 ] || exit 1
 echo "test_ext_valgrind.sh: pg_regress (${CLAD_VALGRIND_REGRESS:-the whole suite}) passed in $((t1 - t0)) s with the server under valgrind" \

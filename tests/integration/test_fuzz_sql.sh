@@ -27,6 +27,7 @@ PY=${PYTHON:-/usr/bin/python3}
 MNIST=${MNIST:-data/mnist}
 N=${FUZZ_MUTATIONS:-10000}
 . tests/integration/pgcluster.sh
+. tests/integration/checks.sh
 pgc_need_clad test_fuzz_sql.sh
 pgc_start clad_test_fuzz_sql
 
@@ -105,16 +106,14 @@ differ=$(psql_q -c "SELECT count(DISTINCT (scored, errors, bad)) FROM
 echo "fuzz: $total inputs ($N byte-flip mutations and every truncation of a PNG, a JPEG and a PGM):" \
 	"$sc scored, $er refused with an ERROR, $bd out of range; backend pid $pid0 -> $pid1;" \
 	"RssAnon $m1 / $m2 / $m3 kB and memory contexts $c1 / $c2 / $c3 bytes after passes 1 / 2 / 3"
-fails=0
-[ "$pid0" = "$pid1" ] || { echo "FAIL: the backend changed (crash?)" >&2; fails=1; }
-[ $((sc + er)) = "$total" ] || { echo "FAIL: not every input was answered" >&2; fails=1; }
-[ "$differ" = 1 ] || { echo "FAIL: the passes answered differently" >&2; fails=1; }
-[ "$bd" = 0 ] || { echo "FAIL: scores out of [0,1]" >&2; fails=1; }
-[ $((m3 - m2)) -lt 1024 ] || { echo "FAIL: RssAnon grew by $((m3 - m2)) kB in the third pass" >&2; fails=1; }
-[ "$c3" -le "$c2" ] || { echo "FAIL: memory contexts grew by $((c3 - c2)) bytes in the third pass" >&2; fails=1; }
+[ "$pid0" = "$pid1" ] && ok || bad "the backend changed (crash?)"
+[ $((sc + er)) = "$total" ] && ok || bad "not every input was answered"
+[ "$differ" = 1 ] && ok || bad "the passes answered differently"
+[ "$bd" = 0 ] && ok || bad "scores out of [0,1]"
+[ $((m3 - m2)) -lt 1024 ] && ok || bad "RssAnon grew by $((m3 - m2)) kB in the third pass"
+[ "$c3" -le "$c2" ] && ok || bad "memory contexts grew by $((c3 - c2)) bytes in the third pass"
 if grep -q "terminated by signal\|server process .* was terminated" "$T/data/server.log"; then
-	echo "FAIL: the server log shows a crashed backend" >&2
-	fails=1
+	bad "the server log shows a crashed backend"
 fi
 [ $fails = 0 ] || exit 1
 echo "test_fuzz_sql.sh: passed"

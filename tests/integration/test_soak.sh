@@ -38,8 +38,7 @@ bg=()
 stop_bg() { for p in "${bg[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap 'stop_bg; pgc_cleanup' EXIT
 
-fails=0
-bad() { fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+. tests/integration/checks.sh
 
 # ---------------------------------------------------------------- data and models
 "$PY" scripts/digits_copy.py "$MNIST" "$T/digits.copy" 200 100
