@@ -1,0 +1,53 @@
+/* core/tapconv_internal.h: what the tapconv files share; private to core.
+ *   tapconv.c           plans, weight packing, layouts, the inference passes
+ *   tapconv_kernels.c   the panel kernels, per instruction set
+ *   tapconv_training.c  the training passes
+ */
+#ifndef CLAD_TAPCONV_INTERNAL_H
+#define CLAD_TAPCONV_INTERNAL_H
+
+#include "tapconv.h"
+
+/* The panel width is part of the prepared file layout (core/prepared.h): changing it
+ * means bumping CLAD_PREPARED_LAYOUT, or mapped files would be read with the wrong layout;
+ * so does changing which plans are shared (tapconv.h). */
+#define PANEL 16
+
+/* What a weight-gradient tile reads and writes (see WGRAD_TILE). */
+typedef struct wgrad_args
+{
+	float	   *dweight;		/* (OC, C, KH, KW), accumulated */
+	const float *dy_cl, *x_cl;	/* (B, P, OC), (B, S, C) */
+	int			B, S, P, C, OC, kk;
+} wgrad_args;
+
+typedef void (*wgrad_tile_fn) (const wgrad_args *, const struct clad_tap *, int k, int oc0, int c0);
+
+typedef void (*panel_gemm_fn) (float *restrict, const float *restrict, const int32_t *, const int32_t *,
+							   const float *restrict, int, int, int, int32_t *restrict);
+
+/*
+ * The kernels of one instruction set: Y += X @ W and Y += X @ W^T over
+ * panels, and the weight gradient's tiles (wgrad_rows output channels by
+ * wgrad_cols input channels at most).
+ */
+typedef struct panel_kernels
+{
+	panel_gemm_fn gemm, gemm_t;
+	wgrad_tile_fn wgrad;
+	int			wgrad_rows, wgrad_cols;
+} panel_kernels;
+
+/* tapconv_kernels.c: the kernels of the instruction set in use */
+const panel_kernels *tapconv_kernels(void);
+
+/* tapconv.c (see there) */
+void		tapconv_pack_panels(float *panels, size_t stride, const float *weight, const clad_conv_geom *g,
+								const int *idx, int ntaps, int backward);
+void		tapconv_to_channels_last(float *dst, const float *src, int B, int C, int S);
+void		tapconv_from_channels_last(float *dst, const float *src, const float *bias, int B, int C, int S,
+									   int accumulate);
+void		tapconv_tap_rows(const clad_tap *tap, int forward, int b0, int nb, int src_S, int dst_S,
+							 int32_t *xrow, int32_t *yrow);
+
+#endif

@@ -1,0 +1,409 @@
+/* core/tapconv_kernels.c: the panel kernels of the tap plans (tapconv_internal.h),
+ * compiled per instruction set and chosen at run time. */
+#include "tapconv_internal.h"
+
+/*
+ * Y (N, M) += X (N, K) @ W, W given as M/16 panels of (K, 16), where row n
+ * of Y is Y + yrow[n] * M and row n of X is X + xrow[n] * K (rows where the
+ * caller keeps them; no two rows of Y the same).  Rows of Y go
+ * eight, then four at a time, over two vectors of columns: sixteen (eight)
+ * independent accumulators keep both FMA units busy through the FMA latency
+ * (four accumulators left half of them idle), and each weight read serves
+ * eight (four) positions.  Column c of W lies in panel c/16 at lane c%16,
+ * so a pair of vectors is two panels for 16-wide vectors and two halves of
+ * one panel for 8-wide ones.  The last one to three rows go by twos and
+ * ones, skipping the inputs that are zero (ReLU outputs, often half of
+ * them) through a list of their indices, so only the weights they need are
+ * read.
+ * The body is compiled for AVX-512, AVX2+FMA and baseline x86-64, chosen by
+ * CPU features at run time.
+ */
+#define COL_W(Wp, c, K) ((Wp) + (size_t) ((c) / PANEL) * (K) * PANEL + (c) % PANEL)
+#define PANEL_GEMM_ROWS(VEC, VW, R) \
+	for (; n + R <= N; n += R) \
+	{ \
+		const float *x[R]; \
+		float	   *y[R]; \
+		int			c = 0; \
+		for (int r = 0; r < R; r++) \
+		{ \
+			x[r] = X + (size_t) xrow[n + r] * K; \
+			y[r] = Y + (size_t) yrow[n + r] * M; \
+		} \
+		for (; c + 2 * VW <= M; c += 2 * VW) \
+		{ \
+			const float *w0 = COL_W(Wp, c, K), *w1 = COL_W(Wp, c + VW, K); \
+			VEC			a[R][2]; \
+			for (int r = 0; r < R; r++) \
+			{ \
+				a[r][0] = *(const VEC *) (y[r] + c); \
+				a[r][1] = *(const VEC *) (y[r] + c + VW); \
+			} \
+			for (int k = 0; k < K; k++, w0 += PANEL, w1 += PANEL) \
+			{ \
+				VEC			v0 = *(const VEC *) w0, v1 = *(const VEC *) w1; \
+				for (int r = 0; r < R; r++) \
+				{ \
+					a[r][0] += x[r][k] * v0; \
+					a[r][1] += x[r][k] * v1; \
+				} \
+			} \
+			for (int r = 0; r < R; r++) \
+			{ \
+				*(VEC *) (y[r] + c) = a[r][0]; \
+				*(VEC *) (y[r] + c + VW) = a[r][1]; \
+			} \
+		} \
+		for (; c < M; c += VW) \
+		{ \
+			const float *w0 = COL_W(Wp, c, K); \
+			VEC			a[R]; \
+			for (int r = 0; r < R; r++) \
+				a[r] = *(const VEC *) (y[r] + c); \
+			for (int k = 0; k < K; k++, w0 += PANEL) \
+			{ \
+				VEC			v0 = *(const VEC *) w0; \
+				for (int r = 0; r < R; r++) \
+					a[r] += x[r][k] * v0; \
+			} \
+			for (int r = 0; r < R; r++) \
+				*(VEC *) (y[r] + c) = a[r]; \
+		} \
+	}
+
+#define PANEL_GEMM_BODY(VEC, VW) \
+	int			n = 0; \
+	PANEL_GEMM_ROWS(VEC, VW, 8) \
+	PANEL_GEMM_ROWS(VEC, VW, 4) \
+	for (; n + 2 <= N; n += 2) \
+	{ \
+		/* two rows: the inputs nonzero in either, listed once */ \
+		const float *x0 = X + (size_t) xrow[n] * K, *x1 = X + (size_t) xrow[n + 1] * K; \
+		float	   *y0 = Y + (size_t) yrow[n] * M, *y1 = Y + (size_t) yrow[n + 1] * M; \
+		int			nnz = 0; \
+		for (int k = 0; k < K; k++) \
+			if (x0[k] != 0.0f || x1[k] != 0.0f) \
+				nz[nnz++] = k; \
+		for (int p = 0; p < M / PANEL; p++) \
+			for (int h = 0; h < PANEL; h += VW) \
+			{ \
+				const float *w = Wp + (size_t) p * K * PANEL + h; \
+				VEC			a0 = *(const VEC *) (y0 + p * PANEL + h), a1 = *(const VEC *) (y1 + p * PANEL + h); \
+				for (int t = 0; t < nnz; t++) \
+				{ \
+					VEC			wv = *(const VEC *) (w + (size_t) nz[t] * PANEL); \
+					a0 += x0[nz[t]] * wv; \
+					a1 += x1[nz[t]] * wv; \
+				} \
+				*(VEC *) (y0 + p * PANEL + h) = a0; \
+				*(VEC *) (y1 + p * PANEL + h) = a1; \
+			} \
+	} \
+	for (; n < N; n++) \
+	{ \
+		const float *x = X + (size_t) xrow[n] * K; \
+		int			nnz = 0; \
+		for (int k = 0; k < K; k++) \
+			if (x[k] != 0.0f) \
+				nz[nnz++] = k; \
+		for (int p = 0; p < M / PANEL; p++) \
+			for (int h = 0; h < PANEL; h += VW) \
+			{ \
+				float	   *y = Y + (size_t) yrow[n] * M + p * PANEL + h; \
+				const float *w = Wp + (size_t) p * K * PANEL + h; \
+				VEC			a0 = *(const VEC *) y, a1 = {0}; \
+				int			t = 0; \
+				for (; t + 2 <= nnz; t += 2) \
+				{ \
+					a0 += x[nz[t]] * *(const VEC *) (w + (size_t) nz[t] * PANEL); \
+					a1 += x[nz[t + 1]] * *(const VEC *) (w + (size_t) nz[t + 1] * PANEL); \
+				} \
+				if (t < nnz) \
+					a0 += x[nz[t]] * *(const VEC *) (w + (size_t) nz[t] * PANEL); \
+				*(VEC *) y = a0 + a1; \
+			} \
+	}
+
+/*
+ * Y (N, M) += X (N, K) @ W^T, rows through yrow and xrow as above, W^T
+ * (K, M) given as K/16 panels of (M, 16):
+ * the forward panels of a conv read for its input gradient (K = OC, M = C),
+ * so that a shared plan keeps one copy of its weights.  Each output is a
+ * dot product over K: rows go R at a time over VW/R columns, each (row,
+ * column) accumulating in a vector of lanes over k, one pass over the
+ * panels; the VW partial vectors of a block are then summed into one
+ * vector of VW results by a shuffle tree (REDUCE).  Weights are read in
+ * order inside each panel row block, R positions per read.
+ */
+#define PANEL_GEMM_T_ROWS(VEC, VW, R, REDUCE) \
+	for (; n + R <= N; n += R) \
+	{ \
+		const float *x[R]; \
+		float	   *y[R]; \
+		for (int r = 0; r < R; r++) \
+		{ \
+			x[r] = X + (size_t) xrow[n + r] * K; \
+			y[r] = Y + (size_t) yrow[n + r] * M; \
+		} \
+		for (int m = 0; m < M; m += VW / R) \
+		{ \
+			VEC			a[R][VW / R][PANEL / VW], s[VW], sums; \
+			for (int r = 0; r < R; r++) \
+				for (int j = 0; j < VW / R; j++) \
+					for (int h = 0; h < PANEL / VW; h++) \
+						a[r][j][h] = (VEC) {0}; \
+			for (int pk = 0; pk < K / PANEL; pk++) \
+			{ \
+				const float *w = Wp + ((size_t) pk * M + m) * PANEL; \
+				VEC			xv[R][PANEL / VW]; \
+				for (int r = 0; r < R; r++) \
+					for (int h = 0; h < PANEL / VW; h++) \
+						xv[r][h] = *(const VEC *) (x[r] + pk * PANEL + h * VW); \
+				for (int j = 0; j < VW / R; j++) \
+					for (int h = 0; h < PANEL / VW; h++) \
+					{ \
+						VEC			wv = *(const VEC *) (w + j * PANEL + h * VW); \
+						for (int r = 0; r < R; r++) \
+							a[r][j][h] += wv * xv[r][h]; \
+					} \
+			} \
+			for (int r = 0; r < R; r++) \
+				for (int j = 0; j < VW / R; j++) \
+				{ \
+					s[r * (VW / R) + j] = a[r][j][0]; \
+					for (int h = 1; h < PANEL / VW; h++) \
+						s[r * (VW / R) + j] += a[r][j][h]; \
+				} \
+			REDUCE(s, sums); \
+			for (int r = 0; r < R; r++) \
+				for (int j = 0; j < VW / R; j++) \
+					y[r][m + j] += sums[r * (VW / R) + j]; \
+		} \
+	}
+
+#define PANEL_GEMM_T_BODY(VEC, VW, REDUCE) \
+	int			n = 0; \
+	PANEL_GEMM_T_ROWS(VEC, VW, 4, REDUCE) \
+	PANEL_GEMM_T_ROWS(VEC, VW, 2, REDUCE) \
+	PANEL_GEMM_T_ROWS(VEC, VW, 1, REDUCE)
+
+/*
+ * out[i] = the sum of the lanes of s[i], for VW vectors s of VW lanes: each
+ * level adds pairs of vectors after interleaving their halves, so lane
+ * order follows s's order at the end.
+ */
+#define SHUF __builtin_shufflevector
+#define REDUCE_4(s, out) \
+	do { \
+		v4f			t_[2]; \
+		for (int i_ = 0; i_ < 2; i_++) \
+			t_[i_] = SHUF(s[2 * i_], s[2 * i_ + 1], 0, 1, 4, 5) + SHUF(s[2 * i_], s[2 * i_ + 1], 2, 3, 6, 7); \
+		(out) = SHUF(t_[0], t_[1], 0, 2, 4, 6) + SHUF(t_[0], t_[1], 1, 3, 5, 7); \
+	} while (0)
+#define REDUCE_8(s, out) \
+	do { \
+		v8f			t_[4], u_[2]; \
+		for (int i_ = 0; i_ < 4; i_++) \
+			t_[i_] = SHUF(s[2 * i_], s[2 * i_ + 1], 0, 1, 2, 3, 8, 9, 10, 11) + \
+				SHUF(s[2 * i_], s[2 * i_ + 1], 4, 5, 6, 7, 12, 13, 14, 15); \
+		for (int i_ = 0; i_ < 2; i_++) \
+			u_[i_] = SHUF(t_[2 * i_], t_[2 * i_ + 1], 0, 1, 4, 5, 8, 9, 12, 13) + \
+				SHUF(t_[2 * i_], t_[2 * i_ + 1], 2, 3, 6, 7, 10, 11, 14, 15); \
+		(out) = SHUF(u_[0], u_[1], 0, 2, 4, 6, 8, 10, 12, 14) + SHUF(u_[0], u_[1], 1, 3, 5, 7, 9, 11, 13, 15); \
+	} while (0)
+#define REDUCE_16(s, out) \
+	do { \
+		v16f		t_[8], u_[4], w_[2]; \
+		for (int i_ = 0; i_ < 8; i_++) \
+			t_[i_] = SHUF(s[2 * i_], s[2 * i_ + 1], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) + \
+				SHUF(s[2 * i_], s[2 * i_ + 1], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31); \
+		for (int i_ = 0; i_ < 4; i_++) \
+			u_[i_] = SHUF(t_[2 * i_], t_[2 * i_ + 1], 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) + \
+				SHUF(t_[2 * i_], t_[2 * i_ + 1], 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31); \
+		for (int i_ = 0; i_ < 2; i_++) \
+			w_[i_] = SHUF(u_[2 * i_], u_[2 * i_ + 1], 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29) + \
+				SHUF(u_[2 * i_], u_[2 * i_ + 1], 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31); \
+		(out) = SHUF(w_[0], w_[1], 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30) + \
+			SHUF(w_[0], w_[1], 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31); \
+	} while (0)
+
+/*
+ * The weight gradient of one tap on channel-last data, one tile at a time:
+ *     dweight[oc, c, k] += sum over images b and pairs i of
+ *                          dy_cl[b, out_pos[i], oc] * x_cl[b, in_pos[i], c]
+ * for R output channels from oc0 by NV vectors of input channels from c0,
+ * the R x NV accumulators held in registers through every row (each row
+ * read where it lies: no gathered copy) and added into the (OC, C, KH, KW)
+ * gradient at the end.  Each sum runs over the rows in one order, whoever
+ * computes the tile.
+ */
+#define WGRAD_TILE(VEC, VW, R, NV) \
+	do { \
+		VEC			acc[R][NV]; \
+		for (int r = 0; r < R; r++) \
+			for (int v = 0; v < NV; v++) \
+				acc[r][v] = (VEC) {0}; \
+		for (int b = 0; b < a->B; b++) \
+		{ \
+			const float *xb = a->x_cl + (size_t) b * a->S * a->C + c0; \
+			const float *db = a->dy_cl + (size_t) b * a->P * a->OC + oc0; \
+			for (int i = 0; i < tap->npairs; i++) \
+			{ \
+				const float *x = xb + (size_t) tap->in_pos[i] * a->C; \
+				const float *d = db + (size_t) tap->out_pos[i] * a->OC; \
+				VEC			xv[NV]; \
+				for (int v = 0; v < NV; v++) \
+					xv[v] = *(const VEC *) (x + v * VW); \
+				for (int r = 0; r < R; r++) \
+					for (int v = 0; v < NV; v++) \
+						acc[r][v] += d[r] * xv[v]; \
+			} \
+		} \
+		for (int r = 0; r < R; r++) \
+			for (int v = 0; v < NV; v++) \
+				for (int l = 0; l < VW; l++) \
+					a->dweight[((size_t) (oc0 + r) * a->C + c0 + v * VW + l) * a->kk + k] += acc[r][v][l]; \
+	} while (0)
+
+typedef float v4f __attribute__((vector_size(16), aligned(4)));
+
+#if defined(__x86_64__) && defined(__GNUC__)
+typedef float v16f __attribute__((vector_size(64), aligned(4)));
+typedef float v8f __attribute__((vector_size(32), aligned(4)));
+
+/* The panel kernels, per instruction set: Y[yrow] += X[xrow] @ panels (gemm), and the
+ * transposed reading of the forward panels (gemm_t). */
+__attribute__((target("avx512f,avx512vl,fma"), optimize("O3", "fp-contract=fast")))
+static void
+panel_gemm_avx512(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
+			const float *restrict Wp, int N, int K, int M, int32_t *restrict nz)
+{
+	PANEL_GEMM_BODY(v16f, 16)
+}
+
+__attribute__((target("avx512f,avx512vl,fma"), optimize("O3", "fp-contract=fast")))
+static void
+panel_gemm_t_avx512(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
+			const float *restrict Wp, int N, int K, int M, int32_t *restrict nz)
+{
+	PANEL_GEMM_T_BODY(v16f, 16, REDUCE_16)
+}
+
+__attribute__((target("avx2,fma"), optimize("O3", "fp-contract=fast")))
+static void
+panel_gemm_avx2(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
+			const float *restrict Wp, int N, int K, int M, int32_t *restrict nz)
+{
+	PANEL_GEMM_BODY(v8f, 8)
+}
+
+__attribute__((target("avx2,fma"), optimize("O3", "fp-contract=fast")))
+static void
+panel_gemm_t_avx2(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
+			const float *restrict Wp, int N, int K, int M, int32_t *restrict nz)
+{
+	PANEL_GEMM_T_BODY(v8f, 8, REDUCE_8)
+}
+
+/* tiles of 8 output channels x 32 input channels (16 at the edge): 16 of the 32 vector registers */
+__attribute__((target("avx512f,avx512vl,fma"), optimize("O3", "fp-contract=fast")))
+static void
+wgrad_tile_avx512(const wgrad_args *a, const clad_tap *tap, int k, int oc0, int c0)
+{
+	if (c0 + 32 <= a->C)
+		WGRAD_TILE(v16f, 16, 8, 2);
+	else
+		WGRAD_TILE(v16f, 16, 8, 1);
+}
+
+/* tiles of 4 x 16 (8 at the edge): 8 of the 16 vector registers */
+__attribute__((target("avx2,fma"), optimize("O3", "fp-contract=fast")))
+static void
+wgrad_tile_avx2(const wgrad_args *a, const clad_tap *tap, int k, int oc0, int c0)
+{
+	if (c0 + 16 <= a->C)
+		WGRAD_TILE(v8f, 8, 4, 2);
+	else
+		WGRAD_TILE(v8f, 8, 4, 1);
+}
+#endif
+
+static void
+panel_gemm_plain(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
+			const float *restrict Wp, int N, int K, int M, int32_t *restrict nz)
+{
+	PANEL_GEMM_BODY(v4f, 4)
+}
+
+static void
+panel_gemm_t_plain(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
+			const float *restrict Wp, int N, int K, int M, int32_t *restrict nz)
+{
+	PANEL_GEMM_T_BODY(v4f, 4, REDUCE_4)
+}
+
+/* One register tile of a tap's weight gradient, without vector extensions. */
+static void
+wgrad_tile_plain(const wgrad_args *a, const clad_tap *tap, int k, int oc0, int c0)
+{
+	if (c0 + 8 <= a->C)
+		WGRAD_TILE(v4f, 4, 4, 2);
+	else
+		WGRAD_TILE(v4f, 4, 4, 1);
+}
+
+static const panel_kernels kernels_by_isa[] = {
+	[CLAD_TAPCONV_ISA_BASELINE] = {panel_gemm_plain, panel_gemm_t_plain, wgrad_tile_plain, 4, 8},
+#if defined(__x86_64__) && defined(__GNUC__)
+	[CLAD_TAPCONV_ISA_AVX2] = {panel_gemm_avx2, panel_gemm_t_avx2, wgrad_tile_avx2, 4, 16},
+	[CLAD_TAPCONV_ISA_AVX512] = {panel_gemm_avx512, panel_gemm_t_avx512, wgrad_tile_avx512, 8, 32},
+#endif
+};
+
+/* The widest instruction set this CPU runs. */
+static int
+best_isa(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
+		return CLAD_TAPCONV_ISA_AVX512;
+	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+		return CLAD_TAPCONV_ISA_AVX2;
+#endif
+	return CLAD_TAPCONV_ISA_BASELINE;
+}
+
+/* Chosen once from the CPU's features (atomically: the trainer may call from threads); -1 until then. */
+static int	isa_chosen = -1;
+
+/* The instruction set the kernels use. */
+static int
+chosen_isa(void)
+{
+	int			isa = __atomic_load_n(&isa_chosen, __ATOMIC_ACQUIRE);
+
+	if (isa < 0)
+	{
+		isa = best_isa();
+		__atomic_store_n(&isa_chosen, isa, __ATOMIC_RELEASE);
+	}
+	return isa;
+}
+
+int
+clad_tapconv_limit_isa(int isa)
+{
+	int			best = best_isa();
+
+	if (isa < 0 || isa > best)
+		isa = best;
+	__atomic_store_n(&isa_chosen, isa, __ATOMIC_RELEASE);
+	return isa;
+}
+
+const panel_kernels *
+tapconv_kernels(void)
+{
+	return &kernels_by_isa[chosen_isa()];
+}
