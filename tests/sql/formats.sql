@@ -1,8 +1,12 @@
 -- formats: one digit in every image format gives the same answer (JPEG: close).
+-- (model 1 is a neighbour model: its confidence is minus a sum of feature distances
+-- measured in held-out normal images' spreads, so a colour image's conversion to gray,
+-- a unit in the last place of a pixel, shows as about 1e-4, and JPEG's loss as about
+-- 0.1 of a spread)
 SELECT img AS ref FROM fmt WHERE name = 'png_gray8.png' \gset
 SELECT name,
-	   CASE WHEN name LIKE 'jpeg%' THEN abs(clad_confidence(1, img) - clad_confidence(1, :'ref'::bytea)) < 0.05
-			ELSE abs(clad_confidence(1, img) - clad_confidence(1, :'ref'::bytea)) < 1e-5 END AS same_confidence,
+	   CASE WHEN name LIKE 'jpeg%' THEN abs(clad_confidence(1, img) - clad_confidence(1, :'ref'::bytea)) < 0.5
+			ELSE abs(clad_confidence(1, img) - clad_confidence(1, :'ref'::bytea)) < 1e-3 END AS same_confidence,
 	   CASE WHEN name LIKE 'jpeg%' THEN true
 			ELSE clad_cluster(1, img) = clad_cluster(1, :'ref'::bytea) END AS same_cluster,
 	   (SELECT max(abs(a - b)) FROM unnest(clad_embed(1, img), clad_embed(1, :'ref'::bytea)) u(a, b))

@@ -50,9 +50,9 @@ WITH imgs AS (SELECT array_agg(img ORDER BY id) a FROM digits WHERE id < 10),
 	 one AS (SELECT array_agg(clad_confidence(1, img) ORDER BY id) c, array_agg(clad_score(1, img) ORDER BY id) s,
 					array_agg(clad_is_anomaly(1, img) ORDER BY id) an, array_agg(clad_cluster(1, img) ORDER BY id) k
 			 FROM digits WHERE id < 10)
-SELECT (SELECT bool_and(abs(x - y) < 1e-4) FROM unnest(clad_confidence(a), one.c) u(x, y)) AS confidence_setting,
-	   (SELECT bool_and(abs(x - y) < 1e-4) FROM unnest(clad_confidence('digits', a), one.c) u(x, y)) AS confidence_name,
-	   (SELECT bool_and(abs(x - y) < 1e-4) FROM unnest(clad_confidence(1, a), one.c) u(x, y)) AS confidence_id,
+SELECT (SELECT bool_and(abs(x - y) < 1e-3) FROM unnest(clad_confidence(a), one.c) u(x, y)) AS confidence_setting,
+	   (SELECT bool_and(abs(x - y) < 1e-3) FROM unnest(clad_confidence('digits', a), one.c) u(x, y)) AS confidence_name,
+	   (SELECT bool_and(abs(x - y) < 1e-3) FROM unnest(clad_confidence(1, a), one.c) u(x, y)) AS confidence_id,
 	   (SELECT bool_and(abs(x - y) < 0.02) FROM unnest(clad_score(a), one.s) u(x, y)) AS score_setting,
 	   (SELECT bool_and(abs(x - y) < 0.02) FROM unnest(clad_score('digits', a), one.s) u(x, y)) AS score_name,
 	   (SELECT bool_and(abs(x - y) < 0.02) FROM unnest(clad_score(1, a), one.s) u(x, y)) AS score_id,

@@ -11,11 +11,12 @@ SELECT clad_score(:'img3'::bytea) = clad_score('digits', :'img3'::bytea) AS by_n
 	   clad_cluster(:'img3'::bytea) = clad_cluster('digits', :'img3'::bytea) AS cluster,
 	   clad_cluster_probs(:'img3'::bytea) = clad_cluster_probs(1, :'img3'::bytea) AS probs;
 
--- ranges and shapes, on 40 real digits (version 1: an orientation model, whose
--- confidence is a geometric mean of probabilities, in (0, 1])
+-- ranges and shapes, on 40 real digits (version 1: a neighbour model, the default
+-- recipe's, whose confidence is minus the sum of its two feature distances, each
+-- standardised on held-out normal images: about 0 for a typical normal digit)
 SELECT count(*) AS n,
 	   bool_and(clad_score(img) BETWEEN 0 AND 1) AS score_in_0_1,
-	   bool_and(clad_confidence(img) > 0 AND clad_confidence(img) <= 1) AS conf_in_0_1,
+	   bool_and(clad_confidence(img) BETWEEN -1e4 AND 1e4) AS conf_finite,
 	   bool_and(array_length(clad_embed(img), 1) = 10) AS latent_10,
 	   bool_and(array_length(clad_cluster_probs(img), 1) = 4) AS k_4,
 	   bool_and(abs((SELECT sum(p) FROM unnest(clad_cluster_probs(img)) p) - 1) < 1e-5) AS probs_sum_1,
@@ -54,7 +55,8 @@ SELECT clad_confidence(1, array_fill(0.5::real, ARRAY[784])) = clad_confidence(1
 
 -- batch forms: the same answers as one image at a time; NULL elements stay NULL
 -- (rounding differs between the batch and row kernels, more on some CPUs: a
--- few units in the last place of a confidence.  The calibrated score is a
+-- few units in the last place of a feature, which the neighbour confidence
+-- divides by the held-out distances' spread: up to about 1e-4.  The calibrated score is a
 -- rank among the held-out confidences, which for these one-epoch models lie
 -- a few units apart at T = 1000, so the same few units can move it across
 -- several of them: the score is checked to be the same decreasing function of
@@ -67,17 +69,17 @@ r AS (SELECT d.id, b.c[d.id + 1] bc, b.k[d.id + 1] bk, b.a[d.id + 1] ba, b.s[d.i
 			 clad_confidence(1, d.img) rc, clad_cluster(1, d.img) rk, clad_is_anomaly(1, d.img) ra,
 			 clad_score(d.img) rs, clad_confidence(d.img) rc0
 	  FROM b, digits d)
-SELECT bool_and(abs(bc - rc) < 1e-4) AS confidence,
+SELECT bool_and(abs(bc - rc) < 1e-3) AS confidence,
 	   bool_and(bk = rk) AS cluster,
 	   bool_and(ba = ra) AS is_anomaly,
-	   bool_and(abs(bc0 - rc0) < 1e-4 AND abs(bs - rs) < 0.1 AND
+	   bool_and(abs(bc0 - rc0) < 1e-3 AND abs(bs - rs) < 0.1 AND
 				CASE WHEN bc0 = rc0 THEN bs = rs WHEN bc0 > rc0 THEN bs <= rs ELSE bs >= rs END) AS score
 FROM r;
 -- (the same image twice in one batch: OpenBLAS's AVX2 kernels, which some machines
 -- pin, round a column differently by its place in a product, so the two copies'
 -- confidences may differ in the last bits; the scores then follow them)
 SELECT s[1] IS NOT NULL AS first, s[2] IS NULL AS second_null,
-	   abs(c[3] - c[1]) < 1e-6 AND CASE WHEN c[3] = c[1] THEN s[3] = s[1] WHEN c[3] > c[1] THEN s[3] <= s[1]
+	   abs(c[3] - c[1]) < 1e-4 AND CASE WHEN c[3] = c[1] THEN s[3] = s[1] WHEN c[3] > c[1] THEN s[3] <= s[1]
 										ELSE s[3] >= s[1] END AS third, array_length(s, 1) AS n
 FROM (SELECT clad_score(1, ARRAY[:'img3'::bytea, NULL, :'img3'::bytea]) s,
 			 clad_confidence(1, ARRAY[:'img3'::bytea, NULL, :'img3'::bytea]) c) q;
