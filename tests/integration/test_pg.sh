@@ -110,7 +110,7 @@ check 'grep -q "loading the training split from PostgreSQL" "$T/err" &&
 	grep -q "300 training images of 1x28x28, labels 0-9" "$T/err" &&
 	grep -q "200 test images of 1x28x28" "$T/err"' "no loading notes: $(cat "$T/err")"
 check 'grep -q "^test split: 200 images, [0-9]* normal (1,4,7), [0-9]* anomalous" "$T/out" &&
-	grep -Eq "^  orientation \(4 turns\) +[01]\.[0-9]{4}" "$T/out" && grep -q "^  baseline" "$T/out"' \
+	grep -Eq "^  neighbours \([0-9]+ images\) +[01]\.[0-9]{4}" "$T/out" && grep -q "^  baseline" "$T/out"' \
 	"no metrics: $(cat "$T/out")"
 rc=0
 $BIN info "$T/m.safetensors" --json >"$T/info.json" 2>"$T/info.err" || rc=$?
