@@ -7,6 +7,7 @@
 static const char *const ae_archs[] = {"cvae", "cvae_large", "linear", "cvae_nobias", NULL};
 static const char *const clf_archs[] = {"resnet18", "cnn", "cnn_large", "fc3", "linear", NULL};
 
+/* Whether s is one of the NULL-terminated list. */
 static int
 in_list(const char *const *list, const char *s)
 {
@@ -37,6 +38,7 @@ conv_bn_act(clad_net *n, int x, const char *conv, const char *bn, int OC, int el
 	return elu ? clad_net_elu(n, x) : clad_net_relu(n, x);
 }
 
+/* Finish n into *out, or free it. */
 static clad_status
 finish_or_free(clad_net *n, clad_net **out)
 {
@@ -243,6 +245,7 @@ clad_classifier_build(const char *arch, int C, int H, int W, int K, clad_net **o
 	return finish_or_free(n, out);
 }
 
+/* Whether s ends with suffix. */
 static int
 ends_with(const char *s, const char *suffix)
 {

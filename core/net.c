@@ -1,4 +1,6 @@
-/* core/net.c: building, running and differentiating a network of layer calls. */
+/* core/net.c: a network of layer calls (net.h): building, parameters, saving
+ * and loading; each pass and step dispatched to the host (net_host.c) or the
+ * device (net_device.c). */
 #include "net_internal.h"
 #include "bigalloc.h"
 
@@ -19,6 +21,7 @@ clad_net_defer_weights(int on)
 
 /* ---------------------------------------------------------------- building */
 
+/* Keep the first build error (sticky, see net.h); returns -1. */
 static int
 build_error(clad_net *net, clad_status st, const char *msg)
 {
@@ -81,6 +84,7 @@ clad_net_free(clad_net *net)
 	free(net);
 }
 
+/* Whether v can be a new layer's input (else the build error is kept). */
 static int
 valid_value(clad_net *net, int v)
 {
@@ -93,6 +97,7 @@ valid_value(clad_net *net, int v)
 	return 1;
 }
 
+/* A new value of shape (C,H,W), sharing alias's memory when alias >= 0; its id or -1. */
 static int
 add_value(clad_net *net, int C, int H, int W, int alias)
 {
@@ -114,6 +119,7 @@ add_value(clad_net *net, int C, int H, int W, int alias)
 	return net->nvals++;
 }
 
+/* A new op of kind reading value in; NULL when out of memory. */
 static net_op *
 add_op(clad_net *net, op_kind kind, int in)
 {
@@ -300,6 +306,7 @@ clad_net_linear(clad_net *net, int in, const char *name, int OUT, int bias)
 	return op->out = add_value(net, OUT, 1, 1, -1);
 }
 
+/* An op whose output has its input's shape (activations, dropout with p). */
 static int
 add_same_shape(clad_net *net, int in, op_kind kind, float p)
 {
@@ -679,6 +686,7 @@ clad_net_grads(clad_net *net)
 	return net->grads;
 }
 
+/* The optimiser's first moment (and with both, its second), zeroed on first use. */
 static clad_status
 ensure_opt_state(clad_net *net, int both)
 {
@@ -752,6 +760,7 @@ clad_net_save(const clad_net *net, clad_st_writer *w, const char *prefix)
 	return CLAD_OK;
 }
 
+/* clad_net_load and clad_net_load_in_place. */
 static clad_status
 net_load(clad_net *net, const clad_st_file *f, const char *prefix, int in_place)
 {

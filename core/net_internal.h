@@ -118,7 +118,9 @@ struct clad_net
 /* net_host.c */
 void		net_host_conv_geom(const clad_net *net, const net_op *op, int B, clad_conv_geom *g);
 size_t		net_host_scratch_floats(const clad_net *net, int B);	/* the most any op needs at batch B */
+/* x (B, C,H,W) -> the output (B, out numel), kept in net->act; as clad_net_forward */
 clad_status net_host_forward(clad_net *net, const float *x, int B, clad_mode mode);
+/* dout (B, out numel), or the loss's gradient when NULL -> dx (B, C,H,W) or NULL; as clad_net_backward */
 clad_status net_host_backward(clad_net *net, const float *dout, int param_grads, float *dx);
 void		net_host_free_runtime(clad_net *net);	/* activations, their gradients, per-op state */
 
@@ -149,8 +151,5 @@ void		net_device_release(clad_net *net);
 void		net_device_free_loss(clad_net *net);	/* the loss's workspace */
 /* the error for what a net on a device refuses (saving, loading, planning) */
 clad_status net_device_refuse(const clad_net *net, const char *what);
-
-/* net_loss.c: clad_net_loss on a device */
-clad_status net_device_loss(clad_net *net, const clad_loss_spec *spec, float *loss);
 
 #endif

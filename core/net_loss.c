@@ -106,21 +106,6 @@ host_loss(clad_net *net, const clad_loss_spec *spec, int B, size_t out, float *l
 	return CLAD_OK;
 }
 
-clad_status
-clad_net_loss(clad_net *net, const clad_loss_spec *spec, float *loss)
-{
-	int			B = net->cur_B;
-	size_t		out = net->vals[net->nvals - 1].numel;
-	clad_status st;
-
-	*loss = NAN;
-	if ((st = check_spec(net, spec)) != CLAD_OK)
-		return st;
-	st = net->dev ? net_device_loss(net, spec, loss) : host_loss(net, spec, B, out, loss);
-	net->have_loss = st == CLAD_OK;
-	return st;
-}
-
 /* ---- on a device ---- */
 
 /* The workspace of one loss call, carved from net->d_loss_ws: doubles first. */
@@ -197,8 +182,9 @@ sum_rows(clad_device *dev, const loss_ws *w, const double *src, size_t n, double
 	clad_dev_run(dev, K_REDUCE_FINISH, 1, &a);
 }
 
-clad_status
-net_device_loss(clad_net *net, const clad_loss_spec *spec, float *loss)
+/* The loss on the device: its gradient stays there (d_loss_grad), the value comes down. */
+static clad_status
+device_loss(clad_net *net, const clad_loss_spec *spec, float *loss)
 {
 	clad_device *dev = net->dev;
 	const clad_device_ops *ops = dev->ops;
@@ -324,4 +310,21 @@ net_device_loss(clad_net *net, const clad_loss_spec *spec, float *loss)
 		free(host);
 		return st;
 	}
+}
+
+/* ---- either ---- */
+
+clad_status
+clad_net_loss(clad_net *net, const clad_loss_spec *spec, float *loss)
+{
+	int			B = net->cur_B;
+	size_t		out = net->vals[net->nvals - 1].numel;
+	clad_status st;
+
+	*loss = NAN;
+	if ((st = check_spec(net, spec)) != CLAD_OK)
+		return st;
+	st = net->dev ? device_loss(net, spec, loss) : host_loss(net, spec, B, out, loss);
+	net->have_loss = st == CLAD_OK;
+	return st;
 }
