@@ -15,10 +15,13 @@ enum { CB_ROW_MAJOR = 101, CB_NO_TRANS = 111, CB_TRANS = 112 };
 typedef void (*cblas_sgemm_fn) (int, int, int, int, int, int, float,
 								const float *, int, const float *, int,
 								float, float *, int);
+typedef void (*cblas_sgemv_fn) (int, int, int, int, float, const float *, int, const float *, int,
+								float, float *, int);
 typedef void (*set_threads_fn) (int);
 typedef char *(*get_str_fn) (void);
 
 static cblas_sgemm_fn blas_sgemm = NULL;	/* NULL: plain C path */
+static cblas_sgemv_fn blas_sgemv = NULL;	/* NULL: plain C path */
 static void *blas_handle = NULL;
 static set_threads_fn blas_set_threads = NULL;
 static get_str_fn blas_corename = NULL;
@@ -166,10 +169,47 @@ load_openblas(void)
 	return CLAD_OK;
 }
 
+/* OpenBLAS's sgemv against the plain C path on a few shapes (a mismatch keeps the C path) */
+static int
+sgemv_agrees(void)
+{
+	static const int shapes[][2] = {{1, 1}, {7, 3}, {65, 130}, {300, 512}};
+	int			ok = 1;
+
+	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]) && ok; s++)
+	{
+		int			M = shapes[s][0], N = shapes[s][1];
+		float	   *A = malloc(sizeof(float) * M * N), *x = malloc(sizeof(float) * N);
+		float	   *y1 = malloc(sizeof(float) * M), *y2 = malloc(sizeof(float) * M);
+		unsigned	r = 777u + (unsigned) s;
+
+		if (!A || !x || !y1 || !y2)
+			ok = 0;
+		else
+		{
+			for (int i = 0; i < M * N; i++)
+				A[i] = ((r = r * 1103515245u + 12345u) >> 9) * (1.0f / 4194304.0f) - 1.0f;
+			for (int i = 0; i < N; i++)
+				x[i] = ((r = r * 1103515245u + 12345u) >> 9) * (1.0f / 4194304.0f) - 1.0f;
+			blas_sgemv(CB_ROW_MAJOR, CB_NO_TRANS, M, N, 1.0f, A, N, x, 1, 0.0f, y1, 1);
+			clad_sgemm_ref(0, 0, M, 1, N, 1.0f, A, N, x, 1, 0.0f, y2, 1);
+			for (int i = 0; i < M; i++)
+				if (!(fabsf(y1[i] - y2[i]) <= 1e-4f * (float) N + 1e-4f * fabsf(y2[i])))
+					ok = 0;
+		}
+		free(A);
+		free(x);
+		free(y1);
+		free(y2);
+	}
+	return ok;
+}
+
 clad_status
 clad_blas_init(clad_blas_backend backend, int threads)
 {
 	static cblas_sgemm_fn verified = NULL;
+	static cblas_sgemv_fn verified_gemv = NULL;
 
 	if (threads < 1)
 		return clad_fail(CLAD_ERR_INVALID, "BLAS threads must be at least 1, not %d", threads);
@@ -178,17 +218,26 @@ clad_blas_init(clad_blas_backend backend, int threads)
 	if (backend == CLAD_BLAS_REFERENCE)
 	{
 		blas_sgemm = NULL;
+		blas_sgemv = NULL;
 		return CLAD_OK;
 	}
 	if (!blas_loaded)
 	{
 		clad_status st = load_openblas();
 
+		if (st == CLAD_OK && blas_handle)
+		{
+			*(void **) &blas_sgemv = dlsym(blas_handle, "cblas_sgemv");
+			if (blas_sgemv && !sgemv_agrees())
+				blas_sgemv = NULL;
+			verified_gemv = blas_sgemv;
+		}
 		verified = blas_sgemm;
 		if (st != CLAD_OK && backend == CLAD_BLAS_OPENBLAS)
 			return st;
 	}
 	blas_sgemm = verified;
+	blas_sgemv = verified_gemv;
 	if (blas_sgemm == NULL && backend == CLAD_BLAS_OPENBLAS)
 		return clad_fail(CLAD_ERR_UNSUPPORTED, "OpenBLAS is not usable in this process");
 	return CLAD_OK;
@@ -317,6 +366,27 @@ clad_sgemm(int trans_a, int trans_b, int M, int N, int K,
 		}
 	}
 	sgemm_one_thread(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void
+clad_sgemv(int M, int N, const float *A, int lda, const float *x, float *y)
+{
+	if (M <= 0)
+		return;
+	if (blas_sgemv && N > 0)
+	{
+		blas_sgemv(CB_ROW_MAJOR, CB_NO_TRANS, M, N, 1.0f, A, lda, x, 1, 0.0f, y, 1);
+		return;
+	}
+	for (int i = 0; i < M; i++)
+	{
+		const float *a = A + (size_t) i * lda;
+		float		s = 0.0f;
+
+		for (int k = 0; k < N; k++)
+			s += a[k] * x[k];
+		y[i] = s;
+	}
 }
 
 void

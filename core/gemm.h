@@ -57,6 +57,14 @@ void		clad_sgemm(int trans_a, int trans_b, int M, int N, int K,
 					   const float *B, int ldb,
 					   float beta, float *C, int ldc);
 
+/*
+ * y (M) = A (M x N, row-major, leading dimension lda) . x (N): one
+ * matrix-vector product, OpenBLAS's sgemv when it is in use and agreed with
+ * the plain C path on a few shapes, else the plain C loop.  The same call
+ * gives the same floats whatever else a process scores.
+ */
+void		clad_sgemv(int M, int N, const float *A, int lda, const float *x, float *y);
+
 /* The plain C path, also the test oracle. */
 void		clad_sgemm_ref(int trans_a, int trans_b, int M, int N, int K,
 						   float alpha, const float *A, int lda,

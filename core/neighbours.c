@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* bank rows per block of the scan: 256 x 512 features = 512 kB, within a core's L2 */
+#define NEIGHBOUR_BLOCK 256
+
 clad_status
 clad_neighbours_init(clad_neighbours *nb, const clad_net *clf, int R, const int *pool, int n)
 {
@@ -50,8 +53,10 @@ free_scratch(clad_neighbours *nb)
 		nb->feat[t] = NULL;
 	}
 	free(nb->sim);
+	free(nb->best);
 	free(nb->dist);
 	nb->sim = NULL;
+	nb->best = NULL;
 	nb->dist = NULL;
 	nb->cap_rows = 0;
 }
@@ -84,7 +89,8 @@ ensure_scratch(clad_neighbours *nb, int rows)
 	for (int t = 0; t < nb->ntaps; t++)
 		if (!(nb->feat[t] = malloc(sizeof(float) * rows * nb->dim[t])))
 			goto nomem;
-	if (!(nb->sim = malloc(sizeof(float) * groups * nb->n)) ||
+	if (!(nb->sim = malloc(sizeof(float) * NEIGHBOUR_BLOCK)) ||
+		!(nb->best = malloc(sizeof(float) * groups)) ||
 		!(nb->dist = malloc(sizeof(double) * groups * nb->ntaps)))
 		goto nomem;
 	nb->cap_rows = rows;
@@ -215,21 +221,32 @@ clad_neighbour_distances(clad_neighbours *nb, clad_net *clf, const float *x, int
 
 			for (int g = 0; g < G; g++)
 				nb->dist[(size_t) g * nb->ntaps + t] = 0.0;
+			/*
+			 * The cosines with the bank of turn r, a block of bank rows at a
+			 * time for every image of the pass (the block stays in cache
+			 * while the images use it), one image at a time: the same calls,
+			 * and so the same floats, wherever an image sits in a batch (a
+			 * product over the whole batch can round an image by its place).
+			 */
 			for (int r = 0; r < nb->R; r++)
 			{
-				/* sim (G, n) = features of the G images turned r . bank of turn r^T */
-				clad_sgemm(0, 1, G, nb->n, D, 1.0f, nb->feat[t] + (size_t) r * G * D, D,
-						   nb->bank[t] + (size_t) r * nb->n * D, D, 0.0f, nb->sim, nb->n);
 				for (int g = 0; g < G; g++)
+					nb->best[g] = -2.0f;
+				for (int b0 = 0; b0 < nb->n; b0 += NEIGHBOUR_BLOCK)
 				{
-					const float *row = nb->sim + (size_t) g * nb->n;
-					float		best = row[0];
+					int			len = nb->n - b0 < NEIGHBOUR_BLOCK ? nb->n - b0 : NEIGHBOUR_BLOCK;
 
-					for (int i = 1; i < nb->n; i++)
-						if (row[i] > best)
-							best = row[i];
-					nb->dist[(size_t) g * nb->ntaps + t] += (1.0 - (double) best) / nb->R;
+					for (int g = 0; g < G; g++)
+					{
+						clad_sgemv(len, D, nb->bank[t] + ((size_t) r * nb->n + b0) * D, D,
+								   nb->feat[t] + ((size_t) r * G + g) * D, nb->sim);
+						for (int i = 0; i < len; i++)
+							if (nb->sim[i] > nb->best[g])
+								nb->best[g] = nb->sim[i];
+					}
 				}
+				for (int g = 0; g < G; g++)
+					nb->dist[(size_t) g * nb->ntaps + t] += (1.0 - (double) nb->best[g]) / nb->R;
 			}
 		}
 		for (size_t i = 0; i < (size_t) G * nb->ntaps; i++)

@@ -36,7 +36,8 @@ typedef struct clad_neighbours
 	/* scratch reused between calls */
 	int			cap_rows;
 	float	   *feat[CLAD_NEIGHBOUR_MAX_TAPS];	/* (rows, dim) features of one pass */
-	float	   *sim;			/* (rows / R, n) cosine similarities */
+	float	   *sim;			/* (block) cosine similarities of one image */
+	float	   *best;			/* (rows / R) the largest so far per image */
 	double	   *dist;			/* (rows / R, ntaps) */
 } clad_neighbours;
 

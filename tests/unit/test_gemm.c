@@ -199,6 +199,39 @@ check_split_products(void)
 	CHECK_MSG(ok, "products split among threads differ from one thread's");
 }
 
+/* clad_sgemv against the plain C product in double, on shapes with a row stride */
+static void
+check_sgemv(const char *what)
+{
+	static const int shapes[][2] = {{1, 1}, {5, 3}, {256, 512}, {300, 17}, {1000, 128}};
+
+	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++)
+	{
+		int			M = shapes[s][0], N = shapes[s][1], lda = N + 3;
+		float	   *A = malloc(sizeof(float) * M * lda), *x = malloc(sizeof(float) * N), *y = malloc(sizeof(float) * M);
+		unsigned	r = 99u + (unsigned) s;
+		double		worst = 0;
+
+		for (int i = 0; i < M * lda; i++)
+			A[i] = ((r = r * 1103515245u + 12345u) >> 9) * (1.0f / 4194304.0f) - 1.0f;
+		for (int i = 0; i < N; i++)
+			x[i] = ((r = r * 1103515245u + 12345u) >> 9) * (1.0f / 4194304.0f) - 1.0f;
+		clad_sgemv(M, N, A, lda, x, y);
+		for (int i = 0; i < M; i++)
+		{
+			double		want = 0;
+
+			for (int k = 0; k < N; k++)
+				want += (double) A[(size_t) i * lda + k] * x[k];
+			worst = fmax(worst, fabs(y[i] - want) / (1e-6 * N + 1e-6 * fabs(want)));
+		}
+		CHECK_MSG(worst <= 1.0, "%s: sgemv %dx%d off by %.3g of the tolerance", what, M, N, worst);
+		free(A);
+		free(x);
+		free(y);
+	}
+}
+
 int
 main(void)
 {
@@ -213,6 +246,7 @@ main(void)
 	CHECK(clad_blas_is_openblas() == 0);
 
 	check_all(clad_sgemm_ref, "clad_sgemm_ref", 0, 1);
+	check_sgemv("sgemv/C");
 
 	CHECK(clad_blas_init(CLAD_BLAS_AUTO, 0) != CLAD_OK);	/* threads < 1 */
 	CHECK(clad_blas_init(CLAD_BLAS_AUTO, 1) == CLAD_OK);
@@ -227,6 +261,7 @@ main(void)
 				  coretype_before ? coretype_copy : "(unset)", after ? after : "(unset)");
 	}
 	check_all(clad_sgemm, have_openblas ? "clad_sgemm/blas" : "clad_sgemm/C", 1, 1);
+	check_sgemv(have_openblas ? "sgemv/blas" : "sgemv/C");
 
 	/* two threads (the trainer's case) give the same answers */
 	CHECK(clad_blas_init(CLAD_BLAS_AUTO, 2) == CLAD_OK);

@@ -259,6 +259,41 @@ check_confidence(const char *classifier, int R, const int *pool)
 	free(bn);
 }
 
+/*
+ * A bank of several scan blocks: an image in a late block is its own nearest
+ * neighbour, and an image's distances are the same floats in any pass size.
+ */
+static void
+check_large_bank(void)
+{
+	clad_model *m = NULL;
+	int			n = 600, pool[2] = {1, 1};
+	float	   *bank = seeded_pixels(n, 31), *x = malloc(sizeof(float) * 5 * 784), d1[10], d2[10];
+	clad_orientation_work w = {0};
+
+	CHECK(clad_model_create_rotations("cvae", "cnn", 1, 28, 28, 3, 6, 2, &m) == CLAD_OK);
+	if (!m)
+		return;
+	clad_classifier_init(m->clf, "cnn", 4);
+	CHECK(clad_neighbours_init(&m->nb, m->clf, 2, pool, n) == CLAD_OK);
+	CHECK(clad_neighbours_fill(&m->nb, m->clf, bank, 7, &w) == CLAD_OK);
+	memcpy(x, bank + 577 * 784, sizeof(float) * 784);	/* the last block */
+	memcpy(x + 784, bank + 300 * 784, sizeof(float) * 784);
+	memcpy(x + 2 * 784, bank + 3 * 784, sizeof(float) * 784);
+	for (int i = 3 * 784; i < 5 * 784; i++)
+		x[i] = bank[i] * 0.5f + 0.25f;
+	CHECK(clad_neighbour_distances(&m->nb, m->clf, x, 5, 2, d1, &w) == CLAD_OK);
+	CHECK(clad_neighbour_distances(&m->nb, m->clf, x, 5, 64, d2, &w) == CLAD_OK);
+	CHECK_MSG(memcmp(d1, d2, sizeof(d1)) == 0, "distances depend on the pass size");
+	for (int i = 0; i < 6; i++)
+		CHECK_MSG(fabsf(d1[i]) < 1e-5f, "a bank image's distance %g", d1[i]);
+	CHECK(d1[6] > 1e-4f && d1[8] > 1e-4f);
+	clad_orientation_work_free(&w);
+	clad_model_free(m);
+	free(bank);
+	free(x);
+}
+
 static void
 check_init(void)
 {
@@ -486,6 +521,7 @@ main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "--write") == 0)
 		return write_cases(argv[2]);
 	check_init();
+	check_large_bank();
 	check_confidence("cnn", 4, cnn_pool);
 	check_confidence("cnn", 2, cnn_pool);
 	check_confidence("resnet18", 4, resnet_pool);
