@@ -201,7 +201,7 @@ tests/build/unit/test_%: tests/unit/test_%.c $(TEST_H) $(CORE_LIB)
 # The device test runs on the emulated device, and on a GPU when CLAD_TEST_DEVICE=cuda
 # (it loads the CUDA module at run time, as clad-train does: no CUDA libraries linked).
 # tests/build/fma/test_device: the same test with the emulated device rounding as a GPU
-# does: core/device.c (where the kernel bodies of core/kernels.h run) compiled with
+# does: core/device.c (where the kernel bodies of core/device_kernels.h run) compiled with
 # -mfma -ffp-contract=fast, as nvcc contracts a*b + c by default, and a GEMM summing in
 # float FMAs in another order (CLAD_EMU_GPU_LIKE).  Without FMA in this CPU
 # (/proc/cpuinfo) only the GEMM differs.  make check runs both.

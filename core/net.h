@@ -292,7 +292,7 @@ clad_status clad_net_use_mapped(clad_net *net, int max_B, const float *params, s
  * draws the same numbers as a CPU run.  While on a device the host copies of the
  * tensors (clad_net_params, clad_net_tensor) are stale until
  * clad_net_sync_host, and saving, loading and preparing for inference are
- * refused.  Tap plans and released or mapped weights are CPU-only: such a
+ * refused.  Inference plans and released or mapped weights are CPU-only: such a
  * net is refused.  On error the net stays where it was.
  */
 clad_status clad_net_to_device(clad_net *net, clad_device *dev);

@@ -1,6 +1,6 @@
 /* core/net_device.c: running a net on a device (device.h).
  *
- * The same walk over the ops as net.c's host passes, with the layers of
+ * The same walk over the ops as net_host.c's passes, with the layers of
  * device_layers.c on device memory.  The host supplies the input and the
  * output gradient, gets the output and the input gradient back, and draws
  * the random numbers (dropout masks, variational noise) from the net's own

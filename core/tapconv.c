@@ -117,7 +117,7 @@ clad_tapconv_build(clad_tapconv *tc, const clad_conv_geom *g, const float *weigh
 
 	memset(tc, 0, sizeof(*tc));
 	if (weight && !clad_tapconv_supported(g))
-		return clad_fail(CLAD_ERR_UNSUPPORTED, "packed tap plans need channels in multiples of %d", PANEL);
+		return clad_fail(CLAD_ERR_UNSUPPORTED, "inference plans need channels in multiples of %d", PANEL);
 	tc->g = *g;
 	tc->taps = calloc(ntap_all, sizeof(clad_tap));
 	idx = calloc(ntap_all, sizeof(int));
@@ -199,7 +199,7 @@ clad_tapconv_build_packed(clad_tapconv *tc, const clad_conv_geom *g, const float
 
 	*used_bytes = 0;
 	if (!clad_tapconv_supported(g))
-		return clad_fail(CLAD_ERR_UNSUPPORTED, "packed tap plans need channels in multiples of %d", PANEL);
+		return clad_fail(CLAD_ERR_UNSUPPORTED, "inference plans need channels in multiples of %d", PANEL);
 	if ((st = clad_tapconv_build(tc, g, NULL)) != CLAD_OK)
 		return st;
 	if (panels_bytes_of(g, tc->ntaps, tc->shared) > avail_bytes)

@@ -1,4 +1,4 @@
-/* core/tapconv_kernels.c: the panel kernels of the tap plans (tapconv_internal.h),
+/* core/tapconv_kernels.c: the panel kernels of both kinds of plan (tapconv_internal.h),
  * compiled per instruction set and chosen at run time. */
 #include "tapconv_internal.h"
 

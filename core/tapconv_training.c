@@ -8,8 +8,8 @@
 
 /*
  * The forward and input-gradient passes of training run the panel kernels
- * above on weights packed at every call, over blocks of TRAIN_GROUP images
- * shared by the trainer's threads.  The kernels take a row through a path
+ * of tapconv_kernels.c on weights packed at every call, over blocks of
+ * TRAIN_GROUP images shared by the trainer's threads.  The kernels take a row through a path
  * chosen by how many rows are left in a call (8, 4, 2 or 1 at a time, the
  * last ones summing in another order), so the blocks are fixed by the batch
  * alone: a row's floats never depend on the thread count.

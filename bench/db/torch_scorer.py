@@ -2,7 +2,7 @@
 
 A clad model file (safetensors) loaded into PyTorch: torchvision's resnet18 with
 conv1 replaced for C input channels (7x7, stride 2, padding 3, no bias; the 3x3
-stride-2 max pool kept), which is exactly how core/models.c builds "resnet18"
+stride-2 max pool kept), which is exactly how core/architectures.c builds "resnet18"
 (tests/parity checks the same equivalence), in eval mode, and clad's score:
 
   x  = (pixels / 255 - mean) / std                 (the model's normalize_mean/std)

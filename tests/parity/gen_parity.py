@@ -28,7 +28,7 @@ and metadata: kind (classifier / autoencoder / dec), arch, C, H, W, K
 (classes or latent size), B, mode (train / eval), and odin.T, odin.eps,
 odin_t1.T, odin_t1.eps, D, alpha where they apply.
 
-The modules carry exactly the tensor names of clad's core/models.c;
+The modules carry exactly the tensor names of clad's core/architectures.c;
 ResNet-18 is torchvision's own (conv1 replaced for C input channels), not a
 re-implementation.  Weights are drawn in float32 from a per-case seed, the
 BatchNorm affine parameters and running statistics are then perturbed to
@@ -88,7 +88,7 @@ class CNN(nn.Module):
 
 
 class FC3(nn.Module):
-    """clad's "fc3": three linear layers with no activation between them (as core/models.c)."""
+    """clad's "fc3": three linear layers with no activation between them (as core/architectures.c)."""
 
     def __init__(self, c, h, w, k):
         super().__init__()

@@ -348,7 +348,7 @@ test_summary_json(const uint8_t *good, size_t len, clad_model *orig)
 }
 
 /*
- * Releasing the weights the tap plans replace: the same scores and
+ * Releasing the weights the inference plans replace: the same scores and
  * embeddings as before, less resident memory, and everything that would need
  * the released weights refused until the model is loaded again.
  */
@@ -379,7 +379,7 @@ test_release(void)
 	CHECK(clad_model_save(m, &buf, &len) == CLAD_OK);
 
 	released = clad_model_release_weights(m);
-	/* ResNet-18's layers 2-4 run on tap plans at 28x28: most of its 44 MB */
+	/* ResNet-18's layers 2-4 run on inference plans at 28x28: most of its 44 MB */
 	CHECK_MSG(released > 30u * 1024 * 1024, "released only %zu bytes", released);
 	CHECK(clad_model_release_weights(m) == 0);	/* twice: nothing more */
 	for (int b = 1; b <= 3; b++)

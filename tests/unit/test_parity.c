@@ -15,9 +15,9 @@
  * optimiser results ("optim", 1e-3: two Adam and two SGD steps applied to
  * PyTorch's saved gradients, see run_classifier) and the running statistics
  * after the step ("stats", 1e-4; in eval mode they must stay unchanged).
- * Eval-mode cases are run again after clad_net_prepare_inference (the tap
- * path), and classifiers once more on image 0 alone.  Every case runs
- * twice: with the plain C GEMM and with CLAD_BLAS_AUTO (OpenBLAS when
+ * Eval-mode cases are run again after clad_net_prepare_inference (on the
+ * inference plans), and classifiers once more on image 0 alone.  Every
+ * case runs twice: with the plain C GEMM and with CLAD_BLAS_AUTO (OpenBLAS when
  * present, as clad_blas_init chooses it).  PARITY_VERBOSE=1 prints every
  * comparison.
  *
@@ -150,7 +150,7 @@ record(parity_case *pc, int kind, const char *label, double err)
 
 /*
  * Compare got (n) with the reference tensor name; note is added to the
- * label (" [tap]"); with scale_name, the error is relative to the largest
+ * label (" [inference]"); with scale_name, the error is relative to the largest
  * |x| of that reference tensor instead (structurally zero gradients).
  */
 static void
@@ -529,20 +529,20 @@ run_classifier(parity_case *pc)
 	if (clad_st_find(pc->f, "odin_t1.grad_input"))
 		check_odin(pc, net, x, B, K, in_numel, "odin_t1", NULL);
 
-	/* eval mode again on the inference path (tap plans for small maps) */
+	/* eval mode again, prepared for inference (inference plans for small maps) */
 	if (mode == CLAD_EVAL &&
 		clad_ok(pc, clad_net_prepare_inference(net, B), "clad_net_prepare_inference") &&
-		clad_ok(pc, clad_net_forward(net, x, B, CLAD_EVAL), "forward [tap]"))
+		clad_ok(pc, clad_net_forward(net, x, B, CLAD_EVAL), "forward [inference]"))
 	{
-		compare(pc, K_OUT, "output", clad_net_output(net), (size_t) B * K, " [tap]");
+		compare(pc, K_OUT, "output", clad_net_output(net), (size_t) B * K, " [inference]");
 		memset(dlogits, 0, sizeof(float) * B * K);
 		clad_cross_entropy_loss(dlogits, clad_net_output(net), labels, B, K, 1.0f);
-		if (clad_ok(pc, clad_net_backward(net, dlogits, 0, dx), "backward [tap]"))
-			compare(pc, K_GRAD, "grad.input", dx, B * in_numel, " [tap]");
+		if (clad_ok(pc, clad_net_backward(net, dlogits, 0, dx), "backward [inference]"))
+			compare(pc, K_GRAD, "grad.input", dx, B * in_numel, " [inference]");
 		if (clad_st_find(pc->f, "odin.grad_input"))
-			check_odin(pc, net, x, B, K, in_numel, "odin", " [tap]");
+			check_odin(pc, net, x, B, K, in_numel, "odin", " [inference]");
 		if (clad_st_find(pc->f, "odin_t1.grad_input"))
-			check_odin(pc, net, x, B, K, in_numel, "odin_t1", " [tap]");
+			check_odin(pc, net, x, B, K, in_numel, "odin_t1", " [inference]");
 	}
 	/* a smaller batch on the same net (activations sized for B are reused): image 0 alone */
 	if (mode == CLAD_EVAL && B > 1 &&
@@ -621,12 +621,12 @@ run_autoencoder(parity_case *pc)
 	if (mode == CLAD_EVAL &&
 		clad_ok(pc, clad_net_prepare_inference(e, B), "clad_net_prepare_inference") &&
 		clad_ok(pc, clad_net_prepare_inference(d, B), "clad_net_prepare_inference") &&
-		clad_ok(pc, clad_net_forward(e, x, B, CLAD_EVAL), "encoder forward [tap]"))
+		clad_ok(pc, clad_net_forward(e, x, B, CLAD_EVAL), "encoder forward [inference]"))
 	{
 		memcpy(z, clad_net_output(e), sizeof(float) * B * h);
-		compare(pc, K_OUT, "latent", z, (size_t) B * h, " [tap]");
-		if (clad_ok(pc, clad_net_forward(d, z, B, CLAD_EVAL), "decoder forward [tap]"))
-			compare(pc, K_OUT, "output", clad_net_output(d), B * in_numel, " [tap]");
+		compare(pc, K_OUT, "latent", z, (size_t) B * h, " [inference]");
+		if (clad_ok(pc, clad_net_forward(d, z, B, CLAD_EVAL), "decoder forward [inference]"))
+			compare(pc, K_OUT, "output", clad_net_output(d), B * in_numel, " [inference]");
 	}
 done:
 	clad_net_free(e);

@@ -175,7 +175,7 @@ main(void)
 		clad_model_free(q);
 		close(qfd);
 	}
-	/* a model without tap plans (the small cnn: no conv on a small map), and one
+	/* a model without inference plans (the small cnn: no conv on a small map), and one
 	 * whose weights were released after preparing, write and map as well */
 	for (int variant = 0; variant < 2; variant++)
 	{
