@@ -26,7 +26,7 @@ CORE_LIB = core/libcladcore.a
 # tests/build/unit/ (make check).
 TEST_SRC  = $(wildcard tests/unit/test_*.c)
 TEST_BIN  = $(patsubst tests/unit/%.c,tests/build/unit/%,$(TEST_SRC))
-TEST_H    = tests/unit/testutil.h tests/unit/testmodel.h
+TEST_H    = tests/unit/testutil.h tests/unit/testmodel.h tests/unit/testimage.h
 # core/device.c looks for the CUDA module in ../core/cuda/ of the running
 # program's directory, which from tests/build/unit/ is not the build's:
 # the unit tests are told where it is (CLAD_CUDA_MODULE) when there is one.
@@ -286,7 +286,7 @@ check-interop: tests/build/integration/st_roundtrip
 	PYTHON=$(PYTHON) ./tests/integration/test_st_interop.sh
 
 # Dataset loaders (trainer/dataset.c) are linked into their test directly.
-tests/build/unit/test_dataset: tests/unit/test_dataset.c tests/unit/testutil.h trainer/dataset.c trainer/dataset.h $(CORE_LIB)
+tests/build/unit/test_dataset: tests/unit/test_dataset.c $(TEST_H) trainer/dataset.c trainer/dataset.h $(CORE_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests/unit -Itrainer -o $@ $< trainer/dataset.c $(CORE_LIB) $(LIBS)
 
@@ -307,7 +307,7 @@ tests/build/unit/test_kmeans: tests/unit/test_kmeans.c tests/unit/testutil.h tra
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests/unit -Itrainer -o $@ $< trainer/kmeans.c $(CORE_LIB) $(LIBS)
 
-tests/build/asan/test_dataset: tests/unit/test_dataset.c tests/unit/testutil.h trainer/dataset.c trainer/dataset.h $(ASAN_CORE_OBJ)
+tests/build/asan/test_dataset: tests/unit/test_dataset.c $(TEST_H) trainer/dataset.c trainer/dataset.h $(ASAN_CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ASAN_FLAGS) $(CLAD_CFLAGS) -Itests/unit -Itrainer -o $@ $< trainer/dataset.c $(ASAN_CORE_OBJ) $(LIBS)
 

@@ -1,6 +1,7 @@
 /* tests/unit/test_image.c: PNG, JPEG and PGM/PPM decoding, conversion, resizing and refusals. */
 #include "image.h"
 #include "safetensors.h"	/* clad_write_file */
+#include "testimage.h"
 #include "testutil.h"
 
 #include <setjmp.h>
@@ -14,38 +15,6 @@
 
 #define MAXPIX ((size_t) 1 << 26)
 
-/* splitmix64: the test's own seeded generator */
-static uint64_t
-next_rand(uint64_t *s)
-{
-	uint64_t	z = (*s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-typedef struct membuf
-{
-	uint8_t    *p;
-	size_t		n,
-				cap;
-} membuf;
-
-static void
-mb_put(membuf *b, const void *d, size_t n)
-{
-	if (b->n + n > b->cap)
-	{
-		b->cap = (b->n + n) * 2 + 64;
-		b->p = realloc(b->p, b->cap);
-		if (!b->p)
-			abort();
-	}
-	memcpy(b->p + b->n, d, n);
-	b->n += n;
-}
-
 static float *
 fbuf(size_t n)
 {
@@ -56,123 +25,6 @@ fbuf(size_t n)
 	for (size_t i = 0; i < n; i++)
 		f[i] = -1.0f;
 	return f;
-}
-
-/* ------------------------------------------------------------ PNG writer */
-
-static void
-png_wr(png_structp png, png_bytep d, size_t n)
-{
-	mb_put(png_get_io_ptr(png), d, n);
-}
-
-static void
-png_fl(png_structp png)
-{
-}
-
-/*
- * A PNG of w x h samples s (nc per pixel, values < 2^depth), packed as
- * libpng wants them: sub-byte depths MSB first, 16 bits big-endian.
- */
-static uint8_t *
-make_png(int w, int h, int ctype, int depth, int interlace, const unsigned *s,
-		 const png_color *pal, int npal, const png_byte *trns, int ntrns, size_t *len)
-{
-	int			nc = ctype == PNG_COLOR_TYPE_GRAY || ctype == PNG_COLOR_TYPE_PALETTE ? 1 :
-		ctype == PNG_COLOR_TYPE_GRAY_ALPHA ? 2 : ctype == PNG_COLOR_TYPE_RGB ? 3 : 4;
-	size_t		rowbytes = ((size_t) w * nc * depth + 7) / 8;
-	uint8_t    *pix = calloc((size_t) h, rowbytes);
-	png_bytep  *rows = malloc(sizeof(png_bytep) * h);
-	membuf		b = {0};
-	png_structp png;
-	png_infop	info;
-
-	for (int y = 0; y < h; y++)
-	{
-		uint8_t    *r = pix + (size_t) y * rowbytes;
-
-		rows[y] = r;
-		for (int i = 0; i < w * nc; i++)
-		{
-			unsigned	v = s[(size_t) y * w * nc + i];
-
-			if (depth == 16)
-			{
-				r[2 * i] = (uint8_t) (v >> 8);
-				r[2 * i + 1] = (uint8_t) v;
-			}
-			else if (depth == 8)
-				r[i] = (uint8_t) v;
-			else
-				r[i * depth / 8] |= (uint8_t) (v << (8 - depth - (i * depth) % 8));
-		}
-	}
-	png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-	info = png_create_info_struct(png);
-	if (setjmp(png_jmpbuf(png)))
-	{
-		fprintf(stderr, "test_image: writing a PNG failed\n");
-		exit(2);
-	}
-	png_set_write_fn(png, &b, png_wr, png_fl);
-	png_set_IHDR(png, info, w, h, depth, ctype, interlace, PNG_COMPRESSION_TYPE_DEFAULT,
-				 PNG_FILTER_TYPE_DEFAULT);
-	if (pal)
-		png_set_PLTE(png, info, pal, npal);
-	if (trns)
-		png_set_tRNS(png, info, trns, ntrns, NULL);
-	png_write_info(png, info);
-	png_write_image(png, rows);		/* does the Adam7 passes itself */
-	png_write_end(png, info);
-	png_destroy_write_struct(&png, &info);
-	free(rows);
-	free(pix);
-	*len = b.n;
-	return b.p;
-}
-
-/* ----------------------------------------------------------- JPEG writer */
-
-/* pix interleaved, nc = 1 (gray), 3 (RGB) or 4 (CMYK); 4:4:4; mode 0 baseline, 1 progressive */
-static uint8_t *
-make_jpeg(int w, int h, int nc, const uint8_t *pix, int quality, int mode,
-		  const jpeg_scan_info *script, int nscans, size_t *len)
-{
-	struct jpeg_compress_struct c;
-	struct jpeg_error_mgr e;
-	unsigned char *mem = NULL;
-	unsigned long memlen = 0;
-
-	c.err = jpeg_std_error(&e);
-	jpeg_create_compress(&c);
-	jpeg_mem_dest(&c, &mem, &memlen);
-	c.image_width = (JDIMENSION) w;
-	c.image_height = (JDIMENSION) h;
-	c.input_components = nc;
-	c.in_color_space = nc == 1 ? JCS_GRAYSCALE : nc == 3 ? JCS_RGB : JCS_CMYK;
-	jpeg_set_defaults(&c);
-	jpeg_set_quality(&c, quality, TRUE);
-	for (int i = 0; i < c.num_components; i++)
-		c.comp_info[i].h_samp_factor = c.comp_info[i].v_samp_factor = 1;
-	if (mode == 1)
-		jpeg_simple_progression(&c);
-	if (script)
-	{
-		c.scan_info = script;
-		c.num_scans = nscans;
-	}
-	jpeg_start_compress(&c, TRUE);
-	while (c.next_scanline < c.image_height)
-	{
-		JSAMPROW	r = (JSAMPROW) (pix + (size_t) c.next_scanline * w * nc);
-
-		jpeg_write_scanlines(&c, &r, 1);
-	}
-	jpeg_finish_compress(&c);
-	jpeg_destroy_compress(&c);
-	*len = memlen;
-	return mem;
 }
 
 /* libjpeg's own decode (gray or RGB, interleaved 8-bit): the exact reference. */
@@ -279,11 +131,11 @@ mutations(const uint8_t *b, size_t len, int C, int h, int w, int rounds, uint64_
 
 	for (int r = 0; r < rounds; r++)
 	{
-		int			k = 1 + (int) (next_rand(&seed) % 4);
+		int			k = 1 + (int) (test_rand(&seed) % 4);
 
 		memcpy(cp, b, len);
 		for (int i = 0; i < k; i++)
-			cp[next_rand(&seed) % len] = (uint8_t) next_rand(&seed);
+			cp[test_rand(&seed) % len] = (uint8_t) test_rand(&seed);
 		(void) clad_image_decode(cp, len, C, h, w, MAXPIX, got);
 		(void) clad_image_decode(cp, len, C, h + 1, w + 2, MAXPIX, got);
 	}
@@ -319,7 +171,7 @@ samples(int n, unsigned maxv, uint64_t seed)
 	unsigned   *s = malloc(sizeof(unsigned) * n);
 
 	for (int i = 0; i < n; i++)
-		s[i] = (unsigned) (next_rand(&seed) % ((uint64_t) maxv + 1));
+		s[i] = (unsigned) (test_rand(&seed) % ((uint64_t) maxv + 1));
 	return s;
 }
 
@@ -395,9 +247,9 @@ test_png(void)
 
 		for (int i = 0; i < npal; i++)
 		{
-			pal[i].red = (png_byte) next_rand(&seed);
-			pal[i].green = (png_byte) next_rand(&seed);
-			pal[i].blue = (png_byte) next_rand(&seed);
+			pal[i].red = (png_byte) test_rand(&seed);
+			pal[i].green = (png_byte) test_rand(&seed);
+			pal[i].blue = (png_byte) test_rand(&seed);
 		}
 		for (int i = 0; i < w * h; i++)
 		{
@@ -944,12 +796,12 @@ test_garbage(void)
 	for (int r = 0; r < 4000; r++)
 	{
 		int			k = r % 4;
-		size_t		n = plen[k] + (size_t) (next_rand(&seed) % 300);
+		size_t		n = plen[k] + (size_t) (test_rand(&seed) % 300);
 		uint8_t    *b = malloc(n + 1);
 
 		memcpy(b, prefixes[k], plen[k]);
 		for (size_t i = plen[k]; i < n; i++)
-			b[i] = (uint8_t) next_rand(&seed);
+			b[i] = (uint8_t) test_rand(&seed);
 		if (k == 0 && n > 0 && (b[0] == 0x89 || b[0] == 0xff || b[0] == 'P'))
 			b[0] = 0;
 		if (clad_image_decode(b, n, 3, 8, 8, MAXPIX, f) == CLAD_OK)
@@ -1074,7 +926,7 @@ float_planes(int nc, int h, int w, uint64_t seed)
 	float	   *f = fbuf(n);
 
 	for (size_t i = 0; i < n; i++)
-		f[i] = (float) (next_rand(&seed) % 1001) / 1000.0f;
+		f[i] = (float) (test_rand(&seed) % 1001) / 1000.0f;
 	f[0] = 0.0f;
 	f[n - 1] = 1.0f;
 	return f;

@@ -17,23 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The test's own generator (splitmix64, Box-Muller): independent of core's rng. */
+/* The test's own generator (testutil.h's splitmix64, Box-Muller): independent of core's rng. */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint64_t
-next_u64(void)
-{
-	uint64_t	z = (rng_state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
 
 static double
 uniform01(void)
 {
-	return (double) (next_u64() >> 11) / 9007199254740992.0;
+	return (double) (test_rand(&rng_state) >> 11) / 9007199254740992.0;
 }
 
 static double
@@ -151,7 +141,7 @@ test_blobs(void)
 			blob[i++] = b;
 	for (int i = n - 1; i > 0; i--)
 	{
-		int			j = (int) (next_u64() % (uint64_t) (i + 1));
+		int			j = (int) (test_rand(&rng_state) % (uint64_t) (i + 1));
 		int32_t		t = blob[i];
 
 		blob[i] = blob[j];

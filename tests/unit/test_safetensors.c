@@ -7,17 +7,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* splitmix64: the test's own seeded generator, independent of core's */
-static uint64_t
-next_rand(uint64_t *s)
-{
-	uint64_t	z = (*s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 static void
 put_u64(uint8_t *b, uint64_t v)
 {
@@ -609,11 +598,11 @@ test_truncation_and_flips(const uint8_t *good, size_t len)
 		for (int i = 0; i < 2000; i++)
 		{
 			uint8_t    *m = malloc(len);
-			int			nflip = 1 + (int) (next_rand(&seed) % 4);
+			int			nflip = 1 + (int) (test_rand(&seed) % 4);
 
 			memcpy(m, good, len);
 			for (int k = 0; k < nflip; k++)
-				m[next_rand(&seed) % len] ^= (uint8_t) (1 + next_rand(&seed) % 255);
+				m[test_rand(&seed) % len] ^= (uint8_t) (1 + test_rand(&seed) % 255);
 			if (clad_st_parse(m, len, &f) == CLAD_OK)
 			{
 				accepted++;

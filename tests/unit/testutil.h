@@ -1,9 +1,10 @@
-/* tests/unit/testutil.h: tiny assertion helpers for the C tests.
+/* tests/unit/testutil.h: tiny assertion helpers and a seeded generator for the C tests.
  * A failed check prints where and why and makes the program exit non-zero. */
 #ifndef CLAD_TESTUTIL_H
 #define CLAD_TESTUTIL_H
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -49,6 +50,17 @@ max_rel_err(const float *got, const float *want, size_t n)
 			worst = isnan(d) ? INFINITY : d / den;
 	}
 	return worst;
+}
+
+/* splitmix64: the tests' own seeded generator, independent of core's */
+static inline uint64_t
+test_rand(uint64_t *s)
+{
+	uint64_t	z = (*s += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
 }
 
 #endif
