@@ -157,6 +157,28 @@ pgc_need_mnist() {
 	fi
 }
 
+# pgc_hold_run MODEL CLIENT: in the background, a session (application_name
+# clad_lock_holder) that begins a training run of clad model MODEL as CLIENT, so
+# holding the model's run lock, for up to 120 s; its pid in pgc_holder.  Returns once
+# the run shows as running (1 if it does not within 20 s).  pgc_release_run ends it.
+pgc_hold_run() {
+	local shows="select count(*) from clad.training_runs where client = '$2' and status = 'running'"
+	PGAPPNAME=clad_lock_holder "$PGBIN/psql" -X -q -h "$SOCK" -p "$PORT" -U postgres -d postgres \
+		-c "select clad_run_begin('$1', '$2')" -c "select pg_sleep(120)" >/dev/null 2>&1 &
+	pgc_holder=$!
+	local _
+	for _ in $(seq 1 100); do
+		[ "$(psql_q -c "$shows")" = 1 ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+pgc_release_run() {
+	psql_q -c "select pg_terminate_backend(pid, 10000) from pg_stat_activity
+	           where application_name = 'clad_lock_holder'" >/dev/null
+	wait "$pgc_holder" 2>/dev/null || true
+}
+
 # pgc_need_clad WHO: install this build of the extension when run as root (the
 # server loads the installed clad.so), else stop unless one is installed.
 pgc_need_clad() {

@@ -281,17 +281,7 @@ for im in imgs:
 EOF' "the training report: $(cat "$T/report.err")"
 
 # ---------------------------------------------------------------- errors
-# expect STATUS NEEDLE -- ARGS...: exit status and a "clad-train: " message containing NEEDLE
-expect() {
-	local want=$1 needle=$2 got=0
-	shift 3
-	$BIN "$@" >"$T/e_out" 2>"$T/e_err" || got=$?
-	if [ "$got" -eq "$want" ] && grep -q "^clad-train: " "$T/e_err" && grep -qF -- "$needle" "$T/e_err"; then
-		ok
-	else
-		bad "clad-train $* -> exit $got, stderr: $(cat "$T/e_err") (want $want, \"$needle\")"
-	fi
-}
+# expect STATUS NEEDLE -- ARGS... (checks.sh): exit status, a "clad-train: " message containing NEEDLE, no model
 D=(--data "$T/data" --out "$T/x.safetensors")
 expect 2 'is not an integer' -- "${D[@]}" --normal 0,3 --ae-epochs abc
 expect 2 'is not an integer' -- "${D[@]}" --normal 0,3 --ae-epochs 2x

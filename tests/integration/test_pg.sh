@@ -174,20 +174,7 @@ EOF
 check '[ $rc -eq 0 ]' "SQL and idx training differ: $(cat "$T/serr" "$T/s.chk")"
 
 # ---------------------------------------------------------------- errors
-# expect STATUS NEEDLE -- ARGS...: exit status, a "clad-train: " message containing NEEDLE, no model
-expect() {
-	local want=$1 needle=$2 got=0
-	shift 3
-	rm -f "$T/x.safetensors"
-	$BIN "$@" >"$T/e_out" 2>"$T/e_err" || got=$?
-	[ -z "${VERBOSE:-}" ] || echo "[exit $got] $(cat "$T/e_err")"
-	if [ "$got" -eq "$want" ] && grep -q "^clad-train: " "$T/e_err" && grep -qF -- "$needle" "$T/e_err" &&
-		[ ! -e "$T/x.safetensors" ]; then
-		ok
-	else
-		bad "clad-train $* -> exit $got, stderr: $(cat "$T/e_err") (want $want, \"$needle\")"
-	fi
-}
+# expect STATUS NEEDLE -- ARGS... (checks.sh): exit status, a "clad-train: " message containing NEEDLE, no model
 O=(--out "$T/x.safetensors" "${FAST[@]}" --quiet)
 N=(--normal 1,4,7)
 expect 1 'first column "label" is smallint, not bytea' -- --db "$CONN" "${N[@]}" "${O[@]}" \

@@ -194,20 +194,13 @@ check '[ $rc = 0 ] && [ "$(logged 75)" = 1 ] && [ $took -le 5 ] && [ "$(runs "$M
 	"with the lock file held: exit $rc after ${took}s, $(runs "$MODEL") runs, log $(tail -n 2 "$T/log/retrain.log")"
 
 # the database's lock held, as by a run of the same model on another host
-PGAPPNAME=clad_lock_holder "$PGBIN/psql" -X -q -h "$SOCK" -p "$PORT" -U postgres -d postgres \
-	-c "select clad_run_begin('$MODEL', 'other host')" -c "select pg_sleep(120)" >/dev/null 2>&1 &
-holder=$!
-for _ in $(seq 1 100); do
-	[ "$(q "select count(*) from clad.training_runs where client = 'other host' and status = 'running'")" = 1 ] && break
-	sleep 0.2
-done
+pgc_hold_run "$MODEL" 'other host' && ok || bad "the other host's run does not show"
 run_cron "$T/lock2"
 check '[ $rc = 0 ] && [ "$(logged 1)" = 2 ] && grep -q "another training run of clad model \"$MODEL\" is in progress" "$T/log/retrain.log"' \
 	"with the advisory lock held elsewhere: exit $rc, log $(tail -n 3 "$T/log/retrain.log")"
 check '[ "$(versions "$MODEL")" = 2 ] && [ "$(active "$MODEL")" = "$V2" ] && [ "$(runs "$MODEL")" = 4 ]' \
 	"the refused run changed the versions or the runs: $(versions "$MODEL"), $(active "$MODEL"), $(runs "$MODEL")"
-q "select pg_terminate_backend(pid, 10000) from pg_stat_activity where application_name = 'clad_lock_holder'" >/dev/null
-wait "$holder" 2>/dev/null || true
+pgc_release_run
 
 # ================================================================ b. systemd
 SVC=$S/clad-retrain.service

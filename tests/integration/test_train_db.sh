@@ -182,15 +182,7 @@ check '[ $rc -eq 1 ] && grep -q "invalid clad model name" "$T/err" && ! grep -q 
 	"a bad model name: exit $rc, $(cat "$T/err")"
 
 # ---------------------------------------------------------------- the run lock
-PGAPPNAME=clad_lock_holder "$PGBIN/psql" -X -q -h "$SOCK" -p "$PORT" -U postgres -d postgres \
-	-c "select clad_run_begin('m', 'lock holder')" -c "select pg_sleep(120)" >/dev/null 2>&1 &
-holder=$!
-for _ in $(seq 1 100); do
-	[ "$(q "select count(*) from clad.training_runs where client = 'lock holder' and status = 'running'")" = 1 ] && break
-	sleep 0.2
-done
-check '[ "$(q "select count(*) from clad.training_runs where client = '"'lock holder'"' and status = '"'running'"'")" = 1 ]' \
-	"the lock holder's run does not show"
+pgc_hold_run m 'lock holder' && ok || bad "the lock holder's run does not show"
 before=$(runs)
 start=$(date +%s)
 train --db "$CONN" --query "$TRAIN_Q" "${N[@]}" "${FAST[@]}" --model-name m --activate
@@ -200,8 +192,7 @@ check '[ $rc -eq 1 ] && grep -q "another training run of clad model \"m\" is in 
 check '[ $took -le 10 ] && ! grep -q "loading the training" "$T/err"' "refused after ${took}s, or read rows: $(cat "$T/err")"
 check '[ "$(runs)" = "$before" ] && [ "$(versions)" = 2 ] && [ "$(active)" = "$V1" ]' \
 	"the refused run changed the log or the versions"
-q "select pg_terminate_backend(pid, 10000) from pg_stat_activity where application_name = 'clad_lock_holder'" >/dev/null
-wait "$holder" 2>/dev/null || true
+pgc_release_run
 train --db "$CONN" --query "$TRAIN_Q" "${N[@]}" "${FAST[@]}" --model-name m --activate
 check '[ $rc -eq 0 ] && grep -q "stored clad model \"m\" version [0-9]* (active)" "$T/err"' \
 	"after the lock holder ended: exit $rc, $(cat "$T/err")"
@@ -339,17 +330,7 @@ $BIN push --db "host=$SOCK port=$PORT user=postgres dbname=nosuchdb password=s3c
 check '[ $rc -eq 1 ] && grep -q "cannot connect" "$T/err" && ! grep -q "s3cret-pw" "$T/err"' \
 	"push to a database that does not exist: exit $rc, $(cat "$T/err")"
 
-# expect STATUS NEEDLE -- ARGS...: exit status and a "clad-train: " message containing NEEDLE
-expect() {
-	local want=$1 needle=$2 got=0
-	shift 3
-	$BIN "$@" >"$T/e_out" 2>"$T/e_err" || got=$?
-	if [ "$got" -eq "$want" ] && grep -q "^clad-train: " "$T/e_err" && grep -qF -- "$needle" "$T/e_err"; then
-		ok
-	else
-		bad "clad-train $* -> exit $got, stderr: $(cat "$T/e_err") (want $want, \"$needle\")"
-	fi
-}
+# expect STATUS NEEDLE -- ARGS... (checks.sh): exit status, a "clad-train: " message containing NEEDLE, no model
 expect 2 '--model-name needs --db' -- --data "$MNIST" "${N[@]}" --model-name m --out "$T/x.safetensors"
 expect 2 '--activate needs --model-name' -- --db "$CONN" --query "$TRAIN_Q" "${N[@]}" --activate \
 	--out "$T/x.safetensors"
