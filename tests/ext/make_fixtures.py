@@ -20,8 +20,8 @@ import struct
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_images import read  # noqa: E402  (an idx file, plain or gzipped)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+from mnist_idx import read  # noqa: E402  (an idx file, plain or gzipped)
 
 CLASSES = (3, 7)
 PER_CLASS = 300

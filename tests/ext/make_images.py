@@ -18,7 +18,6 @@ Writes, from real MNIST test digits (an idx directory, as `make data` makes):
                         tests/build/unit/test_image with CLAD_TEST_WRITE_MANY_SCANS=PATH).
 Uses Pillow (Debian's python3-pil) for PNG palette/16-bit and JPEG encoding.
 """
-import gzip
 import os
 import shutil
 import random
@@ -28,19 +27,14 @@ import zlib
 
 from PIL import Image
 
-
-def read(src, name):
-    p = os.path.join(src, name)
-    if os.path.exists(p):
-        return open(p, "rb").read()
-    return gzip.open(p + ".gz", "rb").read()
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+from mnist_idx import split  # noqa: E402  (the idx digits, plain or gzipped)
 
 
 def digits(src, n):
-    im, lb = read(src, "t10k-images-idx3-ubyte"), read(src, "t10k-labels-idx1-ubyte")
-    magic, cnt, h, w = struct.unpack(">IIII", im[:16])
-    assert magic == 0x803 and (h, w) == (28, 28) and cnt >= n
-    return [(im[16 + i * 784:16 + (i + 1) * 784], lb[8 + i]) for i in range(n)]
+    ds, w, h = split(src, "t10k", n)
+    assert (w, h) == (28, 28) and len(ds) == n
+    return ds
 
 
 def png_chunk(t, d):

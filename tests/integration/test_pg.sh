@@ -34,42 +34,28 @@ pgc_start clad_test_pg
 # directory $T/idx, to check that the same digits from SQL and from files
 # train the same model.
 "$PY" - "$MNIST" "$T/digits.sql" "$T/idx" <<'EOF'
-import gzip, os, struct, sys, zlib
+import os, struct, sys
+sys.path.insert(0, "scripts")
+from mnist_idx import png, split as idx_split
 src, out, idxdir = sys.argv[1], sys.argv[2], sys.argv[3]
 
-def read(name):
-    p = os.path.join(src, name)
-    if os.path.exists(p):
-        return open(p, "rb").read()
-    return gzip.open(p + ".gz", "rb").read()
-
 def idx(prefix, n):
-    im, lb = read(prefix + "-images-idx3-ubyte"), read(prefix + "-labels-idx1-ubyte")
-    magic, cnt, h, w = struct.unpack(">IIII", im[:16])
-    assert magic == 0x803 and h == 28 and w == 28 and cnt >= n
-    assert struct.unpack(">II", lb[:8])[0] == 0x801
-    return [(im[16 + i * 784:16 + (i + 1) * 784], lb[8 + i]) for i in range(n)]
-
-def png(w, h, ctype, px):
-    def chunk(t, d):
-        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
-    bpp = 3 if ctype == 2 else 1
-    raw = b"".join(b"\0" + px[y * w * bpp:(y + 1) * w * bpp] for y in range(h))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, ctype, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    rows, w, h = idx_split(src, prefix, n)
+    assert (w, h) == (28, 28) and len(rows) == n
+    return rows
 
 def encode(i, px):
     k = i % 10
     if k == 3:
         return "pgm", b"P5\n28 28\n255\n" + px
     if k == 5:
-        return "rgb", png(28, 28, 2, bytes(v for v in px for _ in range(3)))
+        return "rgb", png(28, 28, bytes(v for v in px for _ in range(3)), 2)
     if k == 7:
         big = bytearray(32 * 32)
         for y in range(28):
             big[(y + 2) * 32 + 2:(y + 2) * 32 + 30] = px[y * 28:(y + 1) * 28]
-        return "png32", png(32, 32, 0, bytes(big))
-    return "png", png(28, 28, 0, px)
+        return "png32", png(32, 32, bytes(big))
+    return "png", png(28, 28, px)
 
 os.makedirs(idxdir)
 with open(out, "w") as f:
