@@ -5,11 +5,12 @@ PATH comes from `tests/build/unit/test_neighbours --write PATH`: a clad model fi
 features) and, in PATH.cases, seeded images in [0,1] ("input"), the bank's images
 ("bank_input"), and the distances and confidences clad gave the images.
 The classifier's tensors are loaded into torchvision's resnet18 (conv1 replaced for one
-channel) with load_state_dict(strict=True).  In float64, for each image and turn r
-(torch.rot90), the features of layer2's output average-pooled to 2 x 2 cells and of the
-global average pool (the penultimate features) are scaled to unit length; the bank is
-recomputed from its images the same way and must match the file's; each tap's distance is
-the mean over turns of 1 - the largest cosine to a bank image of the same turn, and
+channel) with load_state_dict(strict=True), as check_orientation.py loads them.  In float64,
+for each image and turn r (torch.rot90), the features of layer2's output average-pooled to
+2 x 2 cells and of the global average pool (the penultimate features) are scaled to unit
+length; the bank is recomputed from its images the same way and must match the file's;
+each tap's distance is the mean over turns of 1 - the largest cosine to a bank image of the
+same turn, and
     conf = - sum_t (d_t - neighbour_mean_t) / neighbour_std_t.
 Distances must match clad's within 1e-5, and confidences within what that allows once
 divided by the spreads: 1e-5 x sum_t 1 / neighbour_std_t.  Run with /usr/bin/python3.
@@ -18,12 +19,11 @@ import os
 import sys
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
-import torchvision
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import st_io  # noqa: E402
+from check_orientation import load_classifier  # noqa: E402
 
 
 def features(m, x):
@@ -44,11 +44,7 @@ def main(path):
     mean, std = float(meta["normalize_mean"]), float(meta["normalize_std"])
     nmean = [float(v) for v in meta["neighbour_mean"].split(",")]
     nstd = [float(v) for v in meta["neighbour_std"].split(",")]
-    m = torchvision.models.resnet18(num_classes=K * R)
-    m.conv1 = nn.Conv2d(1, 64, 7, 2, 3, bias=False)
-    sd = {name[len("classifier."):]: v for name, v in t.items() if name.startswith("classifier.")}
-    m.load_state_dict(sd, strict=True)
-    m = m.double().eval()
+    m = load_classifier(t, meta)
     x = (cases["input"].double() - mean) / std
     xb = (cases["bank_input"].double() - mean) / std
     dist = torch.zeros(x.shape[0], 2, dtype=torch.float64)

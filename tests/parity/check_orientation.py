@@ -23,6 +23,17 @@ import st_io  # noqa: E402
 TOL = 1e-5
 
 
+def load_classifier(t, meta):
+    """A model file's classifier (tensors t, K * R outputs, one channel) as torchvision's
+    resnet18, loaded with load_state_dict(strict=True), in float64 and eval mode."""
+    K, R = int(meta["clusters"]), int(meta["rotations"])
+    m = torchvision.models.resnet18(num_classes=K * R)
+    m.conv1 = nn.Conv2d(1, 64, 7, 2, 3, bias=False)
+    sd = {name[len("classifier."):]: v for name, v in t.items() if name.startswith("classifier.")}
+    m.load_state_dict(sd, strict=True)
+    return m.double().eval()
+
+
 def main(path):
     t, meta = st_io.load(path)
     cases, _ = st_io.load(path + ".cases")
@@ -31,11 +42,7 @@ def main(path):
         return 1
     K, R = int(meta["clusters"]), int(meta["rotations"])
     mean, std = float(meta["normalize_mean"]), float(meta["normalize_std"])
-    m = torchvision.models.resnet18(num_classes=K * R)
-    m.conv1 = nn.Conv2d(1, 64, 7, 2, 3, bias=False)
-    sd = {name[len("classifier."):]: v for name, v in t.items() if name.startswith("classifier.")}
-    m.load_state_dict(sd, strict=True)
-    m = m.double().eval()
+    m = load_classifier(t, meta)
     x = (cases["input"].double() - mean) / std
     with torch.no_grad():
         lp = []
