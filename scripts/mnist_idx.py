@@ -8,10 +8,14 @@ make_fixtures.py.  Standard library only (gzip, zlib): runs wherever python3 doe
                             (prefix "train" or "t10k") as (pixels, label) pairs,
                             with the images' width and height; ValueError unless
                             the files are an idx image/label pair
+  digits(src, prefix, n)    exactly the first n of a split's (pixels, label), 28 x 28
+                            (AssertionError otherwise): the tests' digits
   png(w, h, px, ctype, level)
                             an 8-bit PNG file of px: gray (ctype 0) or interleaved
                             RGB (ctype 2), compressed at zlib level (-1: zlib's
                             default)
+  rgb(px)                   gray pixels as interleaved RGB (each value three times)
+  framed(px, w, h, by)      a w x h gray image in a black frame by pixels wide
 """
 import gzip
 import os
@@ -38,6 +42,12 @@ def split(src, prefix, n=None):
     return [(im[16 + i * size:16 + (i + 1) * size], lb[8 + i]) for i in range(n)], w, h
 
 
+def digits(src, prefix, n):
+    rows, w, h = split(src, prefix, n)
+    assert (w, h) == (28, 28) and len(rows) == n, (prefix, src, w, h, len(rows))
+    return rows
+
+
 def png(w, h, px, ctype=0, level=-1):
     def chunk(t, d):
         return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
@@ -45,3 +55,14 @@ def png(w, h, px, ctype=0, level=-1):
     raw = b"".join(b"\0" + px[y * w * bpp:(y + 1) * w * bpp] for y in range(h))
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, ctype, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(raw, level)) + chunk(b"IEND", b""))
+
+
+def rgb(px):
+    return bytes(v for v in px for _ in range(3))
+
+
+def framed(px, w, h, by):
+    out = bytearray((w + 2 * by) * (h + 2 * by))
+    for y in range(h):
+        out[(y + by) * (w + 2 * by) + by:(y + by) * (w + 2 * by) + by + w] = px[y * w:(y + 1) * w]
+    return bytes(out)

@@ -28,13 +28,7 @@ import zlib
 from PIL import Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
-from mnist_idx import split  # noqa: E402  (the idx digits, plain or gzipped)
-
-
-def digits(src, n):
-    ds, w, h = split(src, "t10k", n)
-    assert (w, h) == (28, 28) and len(ds) == n
-    return ds
+from mnist_idx import digits, rgb  # noqa: E402  (the idx digits, plain or gzipped)
 
 
 def png_chunk(t, d):
@@ -45,7 +39,7 @@ def main():
     src, out = sys.argv[1], sys.argv[2]
     for sub in ("formats", "digits", "bad"):
         os.makedirs(os.path.join(out, sub), exist_ok=True)
-    ds = digits(src, 40)
+    ds = digits(src, "t10k", 40)
     px = next(p for p, l in ds if l == 3)
     gray = Image.frombytes("L", (28, 28), px)
     f = lambda name: os.path.join(out, "formats", name)
@@ -66,7 +60,7 @@ def main():
     open(f("pgm_ascii.pgm"), "wb").write(
         b"P2\n# an ASCII graymap\n28 28\n255\n" + b"\n".join(
             b" ".join(str(v).encode() for v in px[y * 28:(y + 1) * 28]) for y in range(28)) + b"\n")
-    open(f("ppm_binary.ppm"), "wb").write(b"P6\n28 28\n255\n" + bytes(v for v in px for _ in range(3)))
+    open(f("ppm_binary.ppm"), "wb").write(b"P6\n28 28\n255\n" + rgb(px))
     gray.resize((56, 56), Image.NEAREST).save(f("png_56x56.png"))
     open(f("raw.bin"), "wb").write(px)
 

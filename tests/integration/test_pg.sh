@@ -36,25 +36,17 @@ pgc_start clad_test_pg
 "$PY" - "$MNIST" "$T/digits.sql" "$T/idx" <<'EOF'
 import os, struct, sys
 sys.path.insert(0, "scripts")
-from mnist_idx import png, split as idx_split
+from mnist_idx import digits, framed, png, rgb
 src, out, idxdir = sys.argv[1], sys.argv[2], sys.argv[3]
-
-def idx(prefix, n):
-    rows, w, h = idx_split(src, prefix, n)
-    assert (w, h) == (28, 28) and len(rows) == n
-    return rows
 
 def encode(i, px):
     k = i % 10
     if k == 3:
         return "pgm", b"P5\n28 28\n255\n" + px
     if k == 5:
-        return "rgb", png(28, 28, bytes(v for v in px for _ in range(3)), 2)
+        return "rgb", png(28, 28, rgb(px), 2)
     if k == 7:
-        big = bytearray(32 * 32)
-        for y in range(28):
-            big[(y + 2) * 32 + 2:(y + 2) * 32 + 30] = px[y * 28:(y + 1) * 28]
-        return "png32", png(32, 32, bytes(big))
+        return "png32", png(32, 32, framed(px, 28, 28, 2))
     return "png", png(28, 28, px)
 
 os.makedirs(idxdir)
@@ -64,7 +56,7 @@ with open(out, "w") as f:
     f.write("copy digits (split, fmt, img, label) from stdin;\n")
     for split, prefix, n in (("train", "train", 300), ("test", "t10k", 200)):
         same = []
-        for i, (px, y) in enumerate(idx(prefix, n)):
+        for i, (px, y) in enumerate(digits(src, prefix, n)):
             fmt, data = encode(i, px)
             f.write("%s\t%s\t\\\\x%s\t%d\n" % (split, fmt, data.hex(), y))
             if fmt in ("png", "pgm"):

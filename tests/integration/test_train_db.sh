@@ -43,30 +43,22 @@ q() { psql_q -c "$1"; }
 "$PY" - "$MNIST" "$T/digits.sql" "$T/img" <<'EOF'
 import os, struct, sys
 sys.path.insert(0, "scripts")
-from mnist_idx import png, split as idx_split
+from mnist_idx import digits, framed, png, rgb
 src, out, imgdir = sys.argv[1], sys.argv[2], sys.argv[3]
-
-def idx(prefix, n):
-    rows, w, h = idx_split(src, prefix, n)
-    assert (w, h) == (28, 28) and len(rows) == n
-    return rows
 
 def variant(i, px):
     if i % 5 == 1:
-        return png(28, 28, bytes(v for v in px for _ in range(3)), 2)
+        return png(28, 28, rgb(px), 2)
     if i % 5 == 3:
-        big = bytearray(32 * 32)
-        for y in range(28):
-            big[(y + 2) * 32 + 2:(y + 2) * 32 + 30] = px[y * 28:(y + 1) * 28]
-        return png(32, 32, bytes(big))
+        return png(32, 32, framed(px, 28, 28, 2))
     return png(28, 28, px)
 
 os.makedirs(imgdir)
-test = idx("t10k", 220)
+test = digits(src, "t10k", 220)
 with open(out, "w") as f:
     f.write("create table digits (id serial primary key, split text not null, img bytea, label smallint);\n")
     f.write("copy digits (split, img, label) from stdin;\n")
-    for split, rows in (("train", idx("train", 300)), ("test", test[:200])):
+    for split, rows in (("train", digits(src, "train", 300)), ("test", test[:200])):
         for px, y in rows:
             f.write("%s\t\\\\x%s\t%d\n" % (split, png(28, 28, px).hex(), y))
     f.write("\\.\n")
