@@ -66,7 +66,7 @@ def main():
                         a = torch.cat([b[name] for b in acts])
                         if a.dim() == 4:
                             feats.setdefault((name + "_pool", tag), []).append(a.mean((2, 3)))
-                            if name in ("layer2", "layer3"):
+                            if name in ("layer2", "layer3"):  # (layer1's 7 x 7 map: pooled only)
                                 feats.setdefault((name + "_flat", tag), []).append(a.flatten(1))
                             if name == "layer2":
                                 feats.setdefault((name + "_p2", tag), []).append(
@@ -81,6 +81,9 @@ def main():
             scores[f"{name}_cos_k1_bank1024"] = -sum(nn_dist(fe[r], ff[r][bank_idx], 1) for r in range(R)) / R
             scores[f"{name}_cos_k1_bank512"] = -sum(nn_dist(fe[r], ff[r][bank_idx[:512]], 1)
                                                     for r in range(R)) / R
+            if name == "layer4_pool":
+                scores[f"{name}_cos_k5"] = -sum(nn_dist(fe[r], ff[r], 5) for r in range(R)) / R
+                scores[f"{name}_l2_k1"] = -sum(nn_dist(fe[r], ff[r], 1, "l2") for r in range(R)) / R
 
         def z(v):
             return (v - v[normal].mean()) / v[normal].std()
