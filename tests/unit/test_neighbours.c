@@ -8,7 +8,7 @@
  */
 #include "model.h"
 #include "neighbours.h"
-#include "testutil.h"
+#include "testmodel.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -17,19 +17,6 @@
 
 #define NBANK 6
 #define NHELD 4
-
-static float *
-seeded_pixels(int n, uint32_t seed)
-{
-	float	   *x = malloc(sizeof(float) * n * 784);
-
-	for (int i = 0; i < n * 784; i++)
-	{
-		seed = seed * 1664525u + 1013904223u;
-		x[i] = (float) (seed >> 8) / 16777216.0f;
-	}
-	return x;
-}
 
 static void
 normalise(const clad_model *m, const float *x, int n, float *out)
@@ -321,33 +308,6 @@ check_init(void)
 	}
 	clad_neighbours_free(&nb);
 	clad_model_free(m);
-}
-
-/* Is needle in the JSON header of a saved file? */
-static int
-header_has(const uint8_t *buf, size_t len, const char *needle)
-{
-	uint64_t	n = 0;
-
-	for (int i = 7; i >= 0; i--)
-		n = n << 8 | buf[i];
-	if (n + 8 > len)
-		return 0;
-	return memmem(buf + 8, n, needle, strlen(needle)) != NULL;
-}
-
-/* Replace the first occurrence of from by to (same length) in a copy of buf. */
-static uint8_t *
-patched(const uint8_t *buf, size_t len, const char *from, const char *to)
-{
-	uint8_t    *b = malloc(len), *at;
-
-	memcpy(b, buf, len);
-	at = memmem(b, len, from, strlen(from));
-	CHECK_MSG(at != NULL, "no \"%s\" to patch", from);
-	if (at)
-		memcpy(at, to, strlen(to));
-	return b;
 }
 
 /* The offset of a tensor's data in a saved file (its data_offsets start), or 0. */

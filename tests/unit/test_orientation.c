@@ -8,7 +8,7 @@
  */
 #include "model.h"
 #include "orientation.h"
-#include "testutil.h"
+#include "testmodel.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -59,19 +59,6 @@ check_rotate90(void)
 		clad_rotate90(g2, s2, 1, 1, 2, 3, 2);
 		CHECK(memcmp(g2, w2, sizeof(g2)) == 0);
 	}
-}
-
-static float *
-seeded_pixels(int n, uint32_t seed)
-{
-	float	   *x = malloc(sizeof(float) * n * 784);
-
-	for (int i = 0; i < n * 784; i++)
-	{
-		seed = seed * 1664525u + 1013904223u;
-		x[i] = (float) (seed >> 8) / 16777216.0f;
-	}
-	return x;
 }
 
 /* A model of K 3 clusters and R turns, seeded weights. */
@@ -180,33 +167,6 @@ check_confidence(const char *classifier, int R)
 	free(x);
 	free(xn);
 	free(xr);
-}
-
-/* A metadata key's value in a saved file, or NULL: the header is JSON text. */
-static int
-header_has(const uint8_t *buf, size_t len, const char *needle)
-{
-	uint64_t	n = 0;
-
-	for (int i = 7; i >= 0; i--)
-		n = n << 8 | buf[i];
-	if (n + 8 > len)
-		return 0;
-	return memmem(buf + 8, n, needle, strlen(needle)) != NULL;
-}
-
-/* Replace the first occurrence of from by to (same length) in a copy of buf. */
-static uint8_t *
-patched(const uint8_t *buf, size_t len, const char *from, const char *to)
-{
-	uint8_t    *b = malloc(len), *at;
-
-	memcpy(b, buf, len);
-	at = memmem(b, len, from, strlen(from));
-	CHECK_MSG(at != NULL, "no \"%s\" to patch", from);
-	if (at)
-		memcpy(at, to, strlen(to));
-	return b;
 }
 
 static void

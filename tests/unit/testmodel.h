@@ -1,5 +1,5 @@
 /* tests/unit/testmodel.h: a small CLAD model with seeded weights and plausible settings,
- * for the C tests of model files and prepared files. */
+ * seeded images, and the header probes and patches of the C tests of model files. */
 #ifndef CLAD_TESTMODEL_H
 #define CLAD_TESTMODEL_H
 
@@ -9,9 +9,50 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* n seeded 28x28 images of pixels in [0,1) */
+static inline float *
+seeded_pixels(int n, uint32_t seed)
+{
+	float	   *x = malloc(sizeof(float) * n * 784);
+
+	for (int i = 0; i < n * 784; i++)
+	{
+		seed = seed * 1664525u + 1013904223u;
+		x[i] = (float) (seed >> 8) / 16777216.0f;
+	}
+	return x;
+}
+
+/* Is needle in the JSON header of a saved file? */
+static inline int
+header_has(const uint8_t *buf, size_t len, const char *needle)
+{
+	uint64_t	n = 0;
+
+	for (int i = 7; i >= 0; i--)
+		n = n << 8 | buf[i];
+	if (n + 8 > len)
+		return 0;
+	return memmem(buf + 8, n, needle, strlen(needle)) != NULL;
+}
+
+/* Replace the first occurrence of from by to (same length) in a copy of buf. */
+static inline uint8_t *
+patched(const uint8_t *buf, size_t len, const char *from, const char *to)
+{
+	uint8_t    *b = malloc(len), *at;
+
+	memcpy(b, buf, len);
+	at = memmem(b, len, from, strlen(from));
+	CHECK_MSG(at != NULL, "no \"%s\" to patch", from);
+	if (at)
+		memcpy(at, to, strlen(to));
+	return b;
+}
+
 /* cvae + classifier (cnn, resnet18, ...), 1x28x28, K 4, latent 6; n_calib calibration
  * confidences 0.1, 0.1001, ...; threshold 0.1. */
-static clad_model *
+static inline clad_model *
 test_model_new(const char *classifier, int n_calib)
 {
 	clad_model *m;
