@@ -14,7 +14,9 @@ SELECT err($$SELECT clad_load_model('bad name!', '\x00')$$);
 SELECT err($$SELECT clad_load_model('x', NULL)$$);
 SELECT err($$SELECT clad_load_model('x', '\x00')$$);
 SELECT err($$SELECT clad_load_model('x', '\x0800000000000000')$$);
-SELECT err($$SELECT clad_load_model('x', substr(fixture('model1.safetensors'), 1, 5000))$$);
+-- (the header's length varies with the digits of the settings it holds)
+SELECT regexp_replace(err($$SELECT clad_load_model('x', substr(fixture('model1.safetensors'), 1, 5000))$$),
+					  'length \d+ beyond', 'length N beyond') AS err;
 SELECT err($$SELECT clad_model_describe('\xffffffffffffffff7b7d')$$);
 SELECT count(*) AS no_model_x FROM clad.models WHERE name = 'x';
 
