@@ -55,6 +55,14 @@ suitable_coretype(void)
  * kernel tiles in M and N, K with a tail, each transpose.  Small, because
  * every backend runs it before its first score.
  */
+/* the agreement checks' values: a seeded LCG, uniform in [-1, 1) */
+static float
+check_value(unsigned *r)
+{
+	*r = *r * 1103515245u + 12345u;
+	return (*r >> 9) * (1.0f / 4194304.0f) - 1.0f;
+}
+
 static int
 openblas_agrees(void)
 {
@@ -79,9 +87,9 @@ openblas_agrees(void)
 			else
 			{
 				for (int i = 0; i < M * K; i++)
-					A[i] = ((x = x * 1103515245u + 12345u) >> 9) * (1.0f / 4194304.0f) - 1.0f;
+					A[i] = check_value(&x);
 				for (int i = 0; i < K * N; i++)
-					B[i] = ((x = x * 1103515245u + 12345u) >> 9) * (1.0f / 4194304.0f) - 1.0f;
+					B[i] = check_value(&x);
 				for (int i = 0; i < M * N; i++)
 					C1[i] = C2[i] = (float) (i % 7) - 3.0f;
 				blas_sgemm(CB_ROW_MAJOR, ta ? CB_TRANS : CB_NO_TRANS, tb ? CB_TRANS : CB_NO_TRANS,
@@ -188,9 +196,9 @@ sgemv_agrees(void)
 		else
 		{
 			for (int i = 0; i < M * N; i++)
-				A[i] = ((r = r * 1103515245u + 12345u) >> 9) * (1.0f / 4194304.0f) - 1.0f;
+				A[i] = check_value(&r);
 			for (int i = 0; i < N; i++)
-				x[i] = ((r = r * 1103515245u + 12345u) >> 9) * (1.0f / 4194304.0f) - 1.0f;
+				x[i] = check_value(&r);
 			blas_sgemv(CB_ROW_MAJOR, CB_NO_TRANS, M, N, 1.0f, A, N, x, 1, 0.0f, y1, 1);
 			clad_sgemm_ref(0, 0, M, 1, N, 1.0f, A, N, x, 1, 0.0f, y2, 1);
 			for (int i = 0; i < M; i++)

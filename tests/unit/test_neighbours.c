@@ -428,7 +428,6 @@ write_cases(const char *path)
 	float	   *x = seeded_pixels(B, 3), conf[6], dist[6 * CLAD_NEIGHBOUR_MAX_TAPS];
 	char		cases[4096];
 	clad_st_writer *w;
-	FILE	   *f;
 
 	if (clad_model_score(m, x, B, conf, NULL) != CLAD_OK || clad_model_neighbour_distances(m, x, B, dist) != CLAD_OK ||
 		clad_model_save(m, &buf, &len) != CLAD_OK)
@@ -436,12 +435,8 @@ write_cases(const char *path)
 		fprintf(stderr, "test_neighbours: %s\n", clad_last_error());
 		return 1;
 	}
-	f = fopen(path, "wb");
-	if (!f || fwrite(buf, 1, len, f) != len || fclose(f) != 0)
-	{
-		fprintf(stderr, "test_neighbours: cannot write %s\n", path);
+	if (write_bytes("test_neighbours", path, buf, len))
 		return 1;
-	}
 	free(buf);
 	/* the bank's images too, so the reference recomputes the bank */
 	{
@@ -461,12 +456,8 @@ write_cases(const char *path)
 		free(bank);
 	}
 	clad_st_writer_free(w);
-	f = fopen(cases, "wb");
-	if (!f || fwrite(buf, 1, len, f) != len || fclose(f) != 0)
-	{
-		fprintf(stderr, "test_neighbours: cannot write %s\n", cases);
+	if (write_bytes("test_neighbours", cases, buf, len))
 		return 1;
-	}
 	free(buf);
 	clad_model_free(m);
 	free(x);

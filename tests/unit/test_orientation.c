@@ -243,7 +243,6 @@ write_cases(const char *path)
 	float	   *x = seeded_pixels(B, 3), conf[6];
 	char		cases[4096];
 	clad_st_writer *w;
-	FILE	   *f;
 
 	/* BatchNorm statistics away from the identity, so eval mode is exercised */
 	for (size_t i = 0; i < clad_net_num_tensors(m->clf); i++)
@@ -263,12 +262,8 @@ write_cases(const char *path)
 		fprintf(stderr, "test_orientation: %s\n", clad_last_error());
 		return 1;
 	}
-	f = fopen(path, "wb");
-	if (!f || fwrite(buf, 1, len, f) != len || fclose(f) != 0)
-	{
-		fprintf(stderr, "test_orientation: cannot write %s\n", path);
+	if (write_bytes("test_orientation", path, buf, len))
 		return 1;
-	}
 	free(buf);
 	w = clad_st_writer_new();
 	snprintf(cases, sizeof(cases), "%s.cases", path);
@@ -280,12 +275,8 @@ write_cases(const char *path)
 		return 1;
 	}
 	clad_st_writer_free(w);
-	f = fopen(cases, "wb");
-	if (!f || fwrite(buf, 1, len, f) != len || fclose(f) != 0)
-	{
-		fprintf(stderr, "test_orientation: cannot write %s\n", cases);
+	if (write_bytes("test_orientation", cases, buf, len))
 		return 1;
-	}
 	free(buf);
 	clad_model_free(m);
 	free(x);

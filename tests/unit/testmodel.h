@@ -6,6 +6,7 @@
 #include "model.h"
 #include "testutil.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,6 +49,20 @@ patched(const uint8_t *buf, size_t len, const char *from, const char *to)
 	if (at)
 		memcpy(at, to, strlen(to));
 	return b;
+}
+
+/* Write len bytes to path; 0 on success, else 1 after a message naming the test. */
+static inline int
+write_bytes(const char *test, const char *path, const uint8_t *buf, size_t len)
+{
+	FILE	   *f = fopen(path, "wb");
+
+	if (!f || fwrite(buf, 1, len, f) != len || fclose(f) != 0)
+	{
+		fprintf(stderr, "%s: cannot write %s\n", test, path);
+		return 1;
+	}
+	return 0;
 }
 
 /* cvae + classifier (cnn, resnet18, ...), 1x28x28, K 4, latent 6; n_calib calibration
