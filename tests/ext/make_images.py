@@ -48,14 +48,14 @@ def main():
     Image.frombytes("I;16", (28, 28), b"".join(struct.pack("<H", v * 257) for v in px)).save(f("png_gray16.png"))
     la = Image.merge("LA", (gray, Image.new("L", (28, 28), 200)))
     la.save(f("png_gray_alpha.png"))
-    rgb = Image.merge("RGB", (gray, gray, gray))
-    rgb.save(f("png_rgb.png"))
+    colour = Image.merge("RGB", (gray, gray, gray))
+    colour.save(f("png_rgb.png"))
     Image.merge("RGBA", (gray, gray, gray, Image.new("L", (28, 28), 255))).save(f("png_rgba.png"))
     pal = gray.convert("P")          # a 256-entry gray palette: lossless
     assert pal.mode == "P"
     pal.save(f("png_palette.png"))
     gray.save(f("jpeg_baseline.jpg"), quality=95)
-    rgb.save(f("jpeg_progressive.jpg"), quality=95, progressive=True)
+    colour.save(f("jpeg_progressive.jpg"), quality=95, progressive=True)
     open(f("pgm_binary.pgm"), "wb").write(b"P5\n28 28\n255\n" + px)
     open(f("pgm_ascii.pgm"), "wb").write(
         b"P2\n# an ASCII graymap\n28 28\n255\n" + b"\n".join(
