@@ -43,18 +43,7 @@ neighbour_model(const char *classifier, int R, const int *pool)
 		exit(1);
 	clad_autoencoder_init(m->encoder, 1);
 	clad_classifier_init(m->clf, classifier, 2);
-	for (size_t i = 0; i < clad_net_num_tensors(m->clf); i++)
-	{
-		const clad_tensor_info *t = clad_net_tensor(m->clf, i);
-		size_t		n = strlen(t->name);
-
-		if (n > 12 && strcmp(t->name + n - 12, "running_mean") == 0)
-			for (size_t j = 0; j < t->numel; j++)
-				t->data[j] = 0.05f * (float) ((j % 7) - 3);
-		else if (n > 11 && strcmp(t->name + n - 11, "running_var") == 0)
-			for (size_t j = 0; j < t->numel; j++)
-				t->data[j] = 0.5f + 0.1f * (float) (j % 5);
-	}
+	test_set_bn_stats(m->clf);
 	m->mean[0] = 0.13f;
 	m->std[0] = 0.31f;
 	normalise(m, bank, NBANK, xn);

@@ -244,19 +244,7 @@ write_cases(const char *path)
 	char		cases[4096];
 	clad_st_writer *w;
 
-	/* BatchNorm statistics away from the identity, so eval mode is exercised */
-	for (size_t i = 0; i < clad_net_num_tensors(m->clf); i++)
-	{
-		const clad_tensor_info *t = clad_net_tensor(m->clf, i);
-		size_t		n = strlen(t->name);
-
-		if (n > 12 && strcmp(t->name + n - 12, "running_mean") == 0)
-			for (size_t j = 0; j < t->numel; j++)
-				t->data[j] = 0.05f * (float) ((j % 7) - 3);
-		else if (n > 11 && strcmp(t->name + n - 11, "running_var") == 0)
-			for (size_t j = 0; j < t->numel; j++)
-				t->data[j] = 0.5f + 0.1f * (float) (j % 5);
-	}
+	test_set_bn_stats(m->clf);
 	if (clad_model_score(m, x, B, conf, NULL) != CLAD_OK || clad_model_save(m, &buf, &len) != CLAD_OK)
 	{
 		fprintf(stderr, "test_orientation: %s\n", clad_last_error());

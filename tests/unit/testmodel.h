@@ -51,6 +51,24 @@ patched(const uint8_t *buf, size_t len, const char *from, const char *to)
 	return b;
 }
 
+/* BatchNorm running statistics of net set away from the identity, so eval mode is exercised */
+static inline void
+test_set_bn_stats(clad_net *net)
+{
+	for (size_t i = 0; i < clad_net_num_tensors(net); i++)
+	{
+		const clad_tensor_info *t = clad_net_tensor(net, i);
+		size_t		n = strlen(t->name);
+
+		if (n > 12 && strcmp(t->name + n - 12, "running_mean") == 0)
+			for (size_t j = 0; j < t->numel; j++)
+				t->data[j] = 0.05f * (float) ((j % 7) - 3);
+		else if (n > 11 && strcmp(t->name + n - 11, "running_var") == 0)
+			for (size_t j = 0; j < t->numel; j++)
+				t->data[j] = 0.5f + 0.1f * (float) (j % 5);
+	}
+}
+
 /* Write len bytes to path; 0 on success, else 1 after a message naming the test. */
 static inline int
 write_bytes(const char *test, const char *path, const uint8_t *buf, size_t len)
