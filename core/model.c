@@ -192,7 +192,7 @@ model_write(const clad_model *m, int with_nets, uint8_t **buf, size_t *len)
 		int64_t		bshape[3] = {m->nb.R, m->nb.n, m->nb.dim[t]};
 
 		snprintf(name, sizeof(name), "neighbours.bank.%d", t);
-		TRY(clad_st_writer_add(w, name, CLAD_DTYPE_F32, 3, bshape, m->nb.bank[t]));
+		TRY(clad_st_writer_add(w, name, m->nb.bf16 ? CLAD_DTYPE_BF16 : CLAD_DTYPE_F32, 3, bshape, m->nb.bank[t]));
 	}
 	TRY(clad_st_writer_finish(w, buf, len));
 #undef TRY
@@ -268,12 +268,13 @@ parse_floats(const clad_st_file *f, const char *key, int n, float *out)
 /*
  * The neighbour bank of a format 3 file: per feature tap of the classifier its
  * pooling, the held-out statistics and a bank tensor (R, n, dim) of unit
- * (or zero) rows, n the same for every tap.
+ * (or zero) rows, F32 or BF16 (the same for every tap), n the same for every tap.
  */
 static clad_status
 read_neighbours(const clad_st_file *f, clad_model *m, int borrow)
 {
 	int			ntaps = clad_net_num_features(m->clf), pool[CLAD_NEIGHBOUR_MAX_TAPS], n = 0;
+	clad_dtype	dtype = CLAD_DTYPE_F32;
 	float		v[CLAD_NEIGHBOUR_MAX_TAPS];
 	clad_status st;
 
@@ -294,13 +295,16 @@ read_neighbours(const clad_st_file *f, clad_model *m, int borrow)
 
 		snprintf(name, sizeof(name), "neighbours.bank.%d", t);
 		b = clad_st_find(f, name);
-		if (!b || b->dtype != CLAD_DTYPE_F32 || b->ndim != 3 || b->shape[0] != m->rotations ||
+		if (b && t == 0)
+			dtype = b->dtype;
+		if (!b || (b->dtype != CLAD_DTYPE_F32 && b->dtype != CLAD_DTYPE_BF16) || b->dtype != dtype ||
+			b->ndim != 3 || b->shape[0] != m->rotations ||
 			b->shape[1] < 1 || b->shape[1] > (1 << 24) || (t > 0 && b->shape[1] != n))
-			return clad_fail(CLAD_ERR_FORMAT, "model lacks an F32 \"%s\" of shape (%d, n, features) "
-							 "with the same n for every tap", name, m->rotations);
+			return clad_fail(CLAD_ERR_FORMAT, "model lacks an F32 or BF16 \"%s\" of shape (%d, n, features) "
+							 "with the same n and type for every tap", name, m->rotations);
 		n = (int) b->shape[1];
 	}
-	if ((st = clad_neighbours_init(&m->nb, m->clf, m->rotations, pool, n)) != CLAD_OK)
+	if ((st = clad_neighbours_init(&m->nb, m->clf, m->rotations, pool, n, dtype == CLAD_DTYPE_BF16)) != CLAD_OK)
 		return st == CLAD_ERR_INVALID ? clad_fail(CLAD_ERR_FORMAT, "model metadata \"neighbour_pool\" does not fit "
 												  "the classifier's features") : st;
 	if ((st = parse_floats(f, "neighbour_mean", ntaps, m->nb.mean)) != CLAD_OK ||
@@ -309,32 +313,37 @@ read_neighbours(const clad_st_file *f, clad_model *m, int borrow)
 	for (int t = 0; t < ntaps; t++)
 	{
 		char		name[32];
-		size_t		D = (size_t) m->nb.dim[t];
+		size_t		D = (size_t) m->nb.dim[t], esize = clad_neighbours_elem_size(&m->nb);
+		/* a row's squared length may miss 1 by its elements' rounding: 2^-24 x 2 or 2^-8 x 2, and a margin */
+		double		tol = m->nb.bf16 ? 1e-2 : 1e-3;
 		const clad_st_tensor *b;
 
 		if (!(m->nb.std[t] > 0.0f))
 			return clad_fail(CLAD_ERR_FORMAT, "model metadata \"neighbour_std\" must be positive");
 		snprintf(name, sizeof(name), "neighbours.bank.%d", t);
 		b = clad_st_find(f, name);
-		if (borrow && (uintptr_t) b->data % sizeof(float) == 0)
-		{
-			/* scored where it lies (a prepared file's mapping); checked below as a copy would be */
-			clad_neighbours_borrow(&m->nb, t, (const float *) b->data);
-			for (size_t k = 0; k < b->numel; k++)
-				if (!isfinite(m->nb.bank[t][k]))
-					return clad_fail(CLAD_ERR_NUMERIC, "tensor \"%s\" holds NaN or infinity at element %zu", name, k);
-		}
-		else if ((st = clad_st_read_f32(f, name, 3, (int64_t[]) {m->rotations, n, (int64_t) D},
-										m->nb.owned[t])) != CLAD_OK)
-			return st;
+		if (b->shape[2] != (int64_t) D)
+			return clad_fail(CLAD_ERR_SHAPE, "tensor \"%s\" dim 2 is %lld, expected %lld", name,
+							 (long long) b->shape[2], (long long) D);
+		if (borrow && (uintptr_t) b->data % esize == 0)
+			/* scored where it lies (a prepared file's mapping); checked below as a copy is */
+			clad_neighbours_borrow(&m->nb, t, b->data);
+		else
+			memcpy(m->nb.owned[t], b->data, b->nbytes);
 		for (size_t row = 0; row < (size_t) m->rotations * n; row++)
 		{
-			const float *x = m->nb.bank[t] + row * D;
 			double		norm = 0.0;
 
 			for (size_t k = 0; k < D; k++)
-				norm += (double) x[k] * x[k];
-			if (!isfinite(norm) || (norm != 0.0 && fabs(norm - 1.0) > 1e-3))
+			{
+				double		x = clad_neighbours_bank_value(&m->nb, t, row * D + k);
+
+				if (!isfinite(x))
+					return clad_fail(CLAD_ERR_NUMERIC, "tensor \"%s\" holds NaN or infinity at element %zu",
+									 name, row * D + k);
+				norm += x * x;
+			}
+			if (norm != 0.0 && fabs(norm - 1.0) > tol)
 				return clad_fail(CLAD_ERR_FORMAT, "model \"%s\" rows must be finite and of unit length", name);
 		}
 	}

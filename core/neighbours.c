@@ -7,15 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* bank rows per block of the scan: 256 x 512 features = 512 kB, within a core's L2 */
+/* bank rows per block of the scan: 256 x 512 floats = 512 kB (half as bfloat16), within a core's L2 */
 #define NEIGHBOUR_BLOCK 256
 
 clad_status
-clad_neighbours_init(clad_neighbours *nb, const clad_net *clf, int R, const int *pool, int n)
+clad_neighbours_init(clad_neighbours *nb, const clad_net *clf, int R, const int *pool, int n, int bf16)
 {
 	memset(nb, 0, sizeof(*nb));
 	nb->R = R;
 	nb->n = n;
+	nb->bf16 = bf16 != 0;
 	nb->ntaps = clad_net_num_features(clf);
 	if (R != 1 && R != 2 && R != 4)
 		return clad_fail(CLAD_ERR_INVALID, "neighbour banks need 1, 2 or 4 turns, not %d", R);
@@ -35,7 +36,7 @@ clad_neighbours_init(clad_neighbours *nb, const clad_net *clf, int R, const int 
 		nb->dim[t] = C * pool[t] * pool[t];
 		nb->mean[t] = 0.0f;
 		nb->std[t] = 1.0f;
-		if (!(nb->bank[t] = nb->owned[t] = calloc((size_t) R * n * nb->dim[t], sizeof(float))))
+		if (!(nb->bank[t] = nb->owned[t] = calloc((size_t) R * n * nb->dim[t], clad_neighbours_elem_size(nb))))
 		{
 			clad_neighbours_free(nb);
 			return clad_fail(CLAD_ERR_NOMEM, "out of memory for a bank of %d images", n);
@@ -70,8 +71,20 @@ clad_neighbours_free(clad_neighbours *nb)
 	memset(nb, 0, sizeof(*nb));
 }
 
+size_t
+clad_neighbours_elem_size(const clad_neighbours *nb)
+{
+	return nb->bf16 ? sizeof(clad_bf16) : sizeof(float);
+}
+
+float
+clad_neighbours_bank_value(const clad_neighbours *nb, int t, size_t k)
+{
+	return nb->bf16 ? clad_bf16_float(((const clad_bf16 *) nb->bank[t])[k]) : ((const float *) nb->bank[t])[k];
+}
+
 void
-clad_neighbours_borrow(clad_neighbours *nb, int t, const float *data)
+clad_neighbours_borrow(clad_neighbours *nb, int t, const void *data)
 {
 	free(nb->owned[t]);
 	nb->owned[t] = NULL;
@@ -191,8 +204,15 @@ clad_neighbours_fill(clad_neighbours *nb, clad_net *clf, const float *x, int max
 			return st;
 		for (int t = 0; t < nb->ntaps; t++)
 			for (int r = 0; r < nb->R; r++)
-				memcpy(nb->owned[t] + ((size_t) r * nb->n + s) * nb->dim[t],
-					   nb->feat[t] + (size_t) r * G * nb->dim[t], sizeof(float) * G * nb->dim[t]);
+			{
+				size_t		at = ((size_t) r * nb->n + s) * nb->dim[t], len = (size_t) G * nb->dim[t];
+				const float *src = nb->feat[t] + (size_t) r * G * nb->dim[t];
+
+				if (nb->bf16)
+					clad_bf16_round_array((clad_bf16 *) nb->owned[t] + at, src, len);
+				else
+					memcpy((float *) nb->owned[t] + at, src, sizeof(float) * len);
+			}
 	}
 	return CLAD_OK;
 }
@@ -236,10 +256,16 @@ clad_neighbour_distances(clad_neighbours *nb, clad_net *clf, const float *x, int
 				{
 					int			len = nb->n - b0 < NEIGHBOUR_BLOCK ? nb->n - b0 : NEIGHBOUR_BLOCK;
 
+					size_t		at = ((size_t) r * nb->n + b0) * D;
+
 					for (int g = 0; g < G; g++)
 					{
-						clad_sgemv(len, D, nb->bank[t] + ((size_t) r * nb->n + b0) * D, D,
-								   nb->feat[t] + ((size_t) r * G + g) * D, nb->sim);
+						const float *f = nb->feat[t] + ((size_t) r * G + g) * D;
+
+						if (nb->bf16)
+							clad_bf16_gemv(len, D, (const clad_bf16 *) nb->bank[t] + at, D, f, nb->sim);
+						else
+							clad_sgemv(len, D, (const float *) nb->bank[t] + at, D, f, nb->sim);
 						for (int i = 0; i < len; i++)
 							if (nb->sim[i] > nb->best[g])
 								nb->best[g] = nb->sim[i];

@@ -13,10 +13,14 @@
  * images and summed:
  *     conf(x) = - sum_t (d_t(x) - mean_t) / std_t.
  * Higher is more normal; 0 is a typical held-out normal image.
+ *
+ * The bank is stored as floats or as bfloat16 (bf16.h: half the bytes, which
+ * each score streams once; the cosines are still summed in float).
  */
 #ifndef CLAD_NEIGHBOURS_H
 #define CLAD_NEIGHBOURS_H
 
+#include "bf16.h"
 #include "orientation.h"
 
 #define CLAD_NEIGHBOUR_MAX_TAPS CLAD_NET_MAX_FEATURES
@@ -28,8 +32,9 @@ typedef struct clad_neighbours
 	int			n;				/* bank images (each in every turn) */
 	int			pool[CLAD_NEIGHBOUR_MAX_TAPS];	/* tap t pooled to pool x pool cells */
 	int			dim[CLAD_NEIGHBOUR_MAX_TAPS];	/* C * pool * pool */
-	const float *bank[CLAD_NEIGHBOUR_MAX_TAPS];	/* (R, n, dim) unit rows */
-	float	   *owned[CLAD_NEIGHBOUR_MAX_TAPS];	/* bank[t] when allocated here, else NULL */
+	int			bf16;			/* bank rows are bfloat16 (clad_bf16), else float */
+	const void *bank[CLAD_NEIGHBOUR_MAX_TAPS];	/* (R, n, dim) unit rows */
+	void	   *owned[CLAD_NEIGHBOUR_MAX_TAPS];	/* bank[t] when allocated here, else NULL */
 	float		mean[CLAD_NEIGHBOUR_MAX_TAPS];	/* of d_t over held-out normal images */
 	float		std[CLAD_NEIGHBOUR_MAX_TAPS];	/* likewise, > 0 */
 
@@ -43,19 +48,31 @@ typedef struct clad_neighbours
 
 /*
  * Set up nb for clf's feature taps (pool[t] cells a side each, 1..the tap's
- * height and width) with a bank of n images in R turns (1, 2 or 4), its
- * memory allocated and zeroed; mean 0 and std 1 until set.
+ * height and width) with a bank of n images in R turns (1, 2 or 4), stored
+ * as bfloat16 when bf16 is non-zero, else as floats, its memory allocated
+ * and zeroed; mean 0 and std 1 until set.
  */
-clad_status clad_neighbours_init(clad_neighbours *nb, const clad_net *clf, int R, const int *pool, int n);
+clad_status clad_neighbours_init(clad_neighbours *nb, const clad_net *clf, int R, const int *pool, int n,
+								 int bf16);
+
+/* Bytes of one bank element (2 or 4). */
+size_t		clad_neighbours_elem_size(const clad_neighbours *nb);
+
+/* Element k of tap t's bank (R, n, dim), as a float. */
+float		clad_neighbours_bank_value(const clad_neighbours *nb, int t, size_t k);
 void		clad_neighbours_free(clad_neighbours *nb);
 
 /*
- * Score against data (R, n, dim) instead of tap t's own bank memory, which
- * is freed: the caller keeps data alive and unchanged until clad_neighbours_free.
+ * Score against data (R, n, dim, in the bank's element type) instead of tap
+ * t's own bank memory, which is freed: the caller keeps data alive and
+ * unchanged until clad_neighbours_free.
  */
-void		clad_neighbours_borrow(clad_neighbours *nb, int t, const float *data);
+void		clad_neighbours_borrow(clad_neighbours *nb, int t, const void *data);
 
-/* Fill the bank with the features of n normalised images x (n, C,H,W) in every turn. */
+/*
+ * Fill the bank with the features of n normalised images x (n, C,H,W) in
+ * every turn (rounded to bfloat16 for such a bank).
+ */
 clad_status clad_neighbours_fill(clad_neighbours *nb, clad_net *clf, const float *x, int max_rows,
 								 clad_orientation_work *w);
 

@@ -34,6 +34,7 @@
 #define CLAD_TAPCONV_SHARED_MAX_PAIRS 4
 #define CLAD_TAPCONV_SHARED_MIN_OC 64	/* below it, the transposed kernel's reductions cost too much */
 
+#include "cpu_isa.h"
 #include "layers.h"
 
 typedef struct clad_tap
@@ -82,9 +83,9 @@ clad_status clad_tapconv_build_packed(clad_tapconv *tc, const clad_conv_geom *g,
  * so that every kernel runs on one machine; a negative isa restores the
  * best) and returns the one now in use.
  */
-#define CLAD_TAPCONV_ISA_BASELINE 0
-#define CLAD_TAPCONV_ISA_AVX2 1
-#define CLAD_TAPCONV_ISA_AVX512 2
+#define CLAD_TAPCONV_ISA_BASELINE CLAD_ISA_BASELINE
+#define CLAD_TAPCONV_ISA_AVX2 CLAD_ISA_AVX2
+#define CLAD_TAPCONV_ISA_AVX512 CLAD_ISA_AVX512
 int			clad_tapconv_limit_isa(int isa);
 
 /* ---- inference plans ---- */

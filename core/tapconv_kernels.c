@@ -360,50 +360,17 @@ static const panel_kernels kernels_by_isa[] = {
 #endif
 };
 
-/* The widest instruction set this CPU runs. */
-static int
-best_isa(void)
-{
-#if defined(__x86_64__) && defined(__GNUC__)
-	__builtin_cpu_init();
-	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
-		return CLAD_TAPCONV_ISA_AVX512;
-	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-		return CLAD_TAPCONV_ISA_AVX2;
-#endif
-	return CLAD_TAPCONV_ISA_BASELINE;
-}
-
-/* Chosen once from the CPU's features (atomically: the trainer may call from threads); -1 until then. */
+/* the kernels' instruction set, chosen at first use (cpu_isa.h); -1 until then */
 static int	isa_chosen = -1;
-
-/* The instruction set the kernels use. */
-static int
-chosen_isa(void)
-{
-	int			isa = __atomic_load_n(&isa_chosen, __ATOMIC_ACQUIRE);
-
-	if (isa < 0)
-	{
-		isa = best_isa();
-		__atomic_store_n(&isa_chosen, isa, __ATOMIC_RELEASE);
-	}
-	return isa;
-}
 
 int
 clad_tapconv_limit_isa(int isa)
 {
-	int			best = best_isa();
-
-	if (isa < 0 || isa > best)
-		isa = best;
-	__atomic_store_n(&isa_chosen, isa, __ATOMIC_RELEASE);
-	return isa;
+	return clad_cpu_isa_limit(&isa_chosen, isa);
 }
 
 const panel_kernels *
 tapconv_kernels(void)
 {
-	return &kernels_by_isa[chosen_isa()];
+	return &kernels_by_isa[clad_cpu_isa_chosen(&isa_chosen)];
 }

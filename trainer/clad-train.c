@@ -460,8 +460,8 @@ cmd_info(const options *o)
 			printf(" %.6g", m->std[c]);
 		if (m->neighbours)
 		{
-			printf("\n  score        neighbour confidence, %d normal images in %d turns, features",
-				   m->nb.n, m->rotations);
+			printf("\n  score        neighbour confidence, %d normal images in %d turns (%s), features",
+				   m->nb.n, m->rotations, m->nb.bf16 ? "bfloat16" : "float");
 			for (int t = 0; t < m->nb.ntaps; t++)
 				printf("%s %d", t ? "," : "", m->nb.dim[t]);
 			printf(" (orientation classifier, outputs %d x %d)\n", m->K, m->rotations);

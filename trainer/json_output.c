@@ -309,6 +309,7 @@ build_summary(const options *o, const data_source *src, const clad_scenario *sc,
 			case KNOB_CLASSIFIER:
 			case KNOB_DEVICE:
 			case KNOB_AE_TARGET:
+			case KNOB_BANK_PRECISION:
 				SET(set, k->json, json_string(base));
 				break;
 			case KNOB_INT:

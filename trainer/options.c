@@ -36,6 +36,7 @@ const knob knobs[] = {
 	{"clf-lr", KNOB_FLOAT, CFG(clf_lr), 0, 100, 1, 0, "clf_lr"},
 	{"rotations", KNOB_INT, CFG(rotations), 1, 4, 0, 0, "rotations"},
 	{"bank", KNOB_INT, CFG(bank), 0, 1 << 20, 0, 0, "bank"},
+	{"bank-precision", KNOB_BANK_PRECISION, CFG(bank_precision), 0, 0, 0, 0, "bank_precision"},
 	{"temperature", KNOB_FLOAT, CFG(T), 0, 1e6, 1, 0, "temperature"},
 	{"epsilon", KNOB_FLOAT, CFG(eps), 0, 100, 0, 0, "epsilon"},
 	{"reference-epsilon", KNOB_REFERENCE_EPS, CFG(eps), 0, 100 / CLAD_REFERENCE_EPS_FACTOR, 0, 0, NULL},
@@ -167,6 +168,11 @@ apply_knob(const knob *k, const char *arg, clad_train_config *cfg)
 			if (!clad_is_ae_target(arg))
 				die_usage("--ae-target: \"%s\" is not normalised or pixels", arg);
 			snprintf(base, sizeof(cfg->ae_target), "%s", arg);
+			return;
+		case KNOB_BANK_PRECISION:
+			if (!clad_is_bank_precision(arg))
+				die_usage("--bank-precision: \"%s\" is not bf16 or f32", arg);
+			snprintf(base, sizeof(cfg->bank_precision), "%s", arg);
 			return;
 		case KNOB_INT:
 			{
@@ -323,6 +329,7 @@ print_help(void)
 		   "                        the classifier's features of an image against those of up\n"
 		   "                        to N normal training images in each turn (stored in the\n"
 		   "                        model); 0: by the orientation confidence (2048)\n"
+		   "  --bank-precision P    bf16 (half the bytes each score reads) or f32 (bf16)\n"
 		   "  --recipe NAME         clad (default: --rotations 4 --clf-epochs 10 --bank 2048)\n"
 		   "                        or paper (the reference's: --rotations 1 --clf-epochs 100,\n"
 		   "                        ODIN); options given after it still apply\n"

@@ -20,6 +20,7 @@ typedef enum knob_type
 	KNOB_CLASSIFIER,
 	KNOB_DEVICE,
 	KNOB_AE_TARGET,
+	KNOB_BANK_PRECISION,
 	KNOB_REFERENCE_EPS			/* sets eps from the reference's convention */
 } knob_type;
 
@@ -34,7 +35,7 @@ typedef struct knob
 	const char *json;			/* key in the summary's settings */
 } knob;
 
-#define N_KNOBS 32				/* the entries of knobs[] */
+#define N_KNOBS 33				/* the entries of knobs[] */
 extern const knob knobs[N_KNOBS];
 
 typedef struct options

@@ -34,6 +34,7 @@ clad_train_defaults(clad_train_config *cfg)
 	cfg->clf_lr = 1e-4f;
 	cfg->rotations = 4;
 	cfg->bank = 2048;
+	strcpy(cfg->bank_precision, "bf16");
 	cfg->T = 1000.0f;
 	cfg->eps = 0.0161f;
 	cfg->tpr = 0.95;
@@ -66,6 +67,12 @@ clad_train_recipe(clad_train_config *cfg, const char *name)
 		return 1;
 	}
 	return 0;
+}
+
+int
+clad_is_bank_precision(const char *name)
+{
+	return strcmp(name, "bf16") == 0 || strcmp(name, "f32") == 0;
 }
 
 int
@@ -492,7 +499,8 @@ build_neighbours(run *r, const float *hold, int nh, double *seconds)
 		return clad_fail(CLAD_ERR_NOMEM, "out of memory choosing the neighbour bank");
 	for (int t = 0; t < ntaps && t < CLAD_NEIGHBOUR_MAX_TAPS; t++)
 		pool[t] = neighbour_pool(r->cfg->classifier, t);
-	if ((st = clad_neighbours_init(&m->nb, m->clf, m->rotations, pool, n)) != CLAD_OK)
+	if ((st = clad_neighbours_init(&m->nb, m->clf, m->rotations, pool, n,
+								   strcmp(r->cfg->bank_precision, "bf16") == 0)) != CLAD_OK)
 		goto done;
 	for (int i = 0; i < r->n; i++)
 		pick[i] = i;
@@ -683,6 +691,9 @@ clad_train(const clad_train_config *cfg, const clad_dataset *normal,
 	if (!clad_is_ae_target(cfg->ae_target))
 		return clad_fail(CLAD_ERR_INVALID, "the autoencoder's target must be normalised or pixels, not \"%.32s\"",
 						 cfg->ae_target);
+	if (!clad_is_bank_precision(cfg->bank_precision))
+		return clad_fail(CLAD_ERR_INVALID, "the bank's precision must be bf16 or f32, not \"%.8s\"",
+						 cfg->bank_precision);
 	if ((st = run_setup(&r, cfg, normal, cfg->autoencoder, cfg->classifier, cfg->K, cfg->rotations,
 						&hold, &nh, log)) != CLAD_OK)
 		goto done;

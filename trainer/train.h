@@ -35,6 +35,8 @@ typedef struct clad_train_config
 	int			bank;				/* with rotations > 1: the neighbour confidence against up to
 									 * this many fit images (core/neighbours.h); 0: the
 									 * orientation confidence (2048) */
+	char		bank_precision[8];	/* the bank's storage: "bf16" (half the bytes a score
+									 * reads) or "f32" (bf16) */
 
 	float		T, eps;				/* ODIN (1000, 0.0161: see core/odin.h) */
 	double		tpr;				/* threshold at this TPR on held-out normals (0.95) */
@@ -68,6 +70,8 @@ int			clad_train_recipe(clad_train_config *cfg, const char *name);
 
 /* 1 when name is an autoencoder target ("normalised" or "pixels"), else 0. */
 int			clad_is_ae_target(const char *name);
+/* 1 when name is a neighbour bank's precision ("bf16" or "f32"), else 0. */
+int			clad_is_bank_precision(const char *name);
 
 /* Progress of a stage: called once per batch and once at each epoch's end. */
 typedef struct clad_progress

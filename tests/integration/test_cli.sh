@@ -141,7 +141,10 @@ assert s["test"]["score"]["auroc"] == m["score"]["auroc"], (s["test"], m)
 st = s["settings"]
 assert st["classifier"] == "cnn" and st["clusters"] == 3 and st["latent"] == 4 and st["seed"] == 7, st
 assert st["ae_epochs"] == 2 and st["clf_lr"] == 0.001 and st["epsilon"] == 0.0161, st
-assert st["rotations"] == 4 and st["bank"] == 2048, st
+assert st["rotations"] == 4 and st["bank"] == 2048 and st["bank_precision"] == "bf16", st
+# the bank is stored as bfloat16 by default
+h = json.loads(raw[8:8 + n])
+assert h["neighbours.bank.0"]["dtype"] == "BF16" and h["neighbours.bank.1"]["dtype"] == "BF16", h
 assert m["score"]["bank"] == s["n_fit"], (m["score"], s["n_fit"])  # fewer fit images than --bank: all of them
 for stage in ("autoencoder", "dec", "classifier"):
     assert s["stages"][stage]["epochs"] >= 1 and "seconds" not in s["stages"][stage], s["stages"]
@@ -150,7 +153,7 @@ assert s["n_fit"] + s["n_holdout"] == 120 and s["data"]["format"] == "idx", s
 EOF' "eval --json or the stored summary is wrong: $(cat "$T/eval.json")"
 
 $BIN info "$T/a.safetensors" >"$T/info" 2>&1 || rc=$?
-check '[ $rc -eq 0 ] && grep -q "classifier   cnn, K 3" "$T/info" && grep -q "neighbour confidence, [0-9]* normal images in 4 turns" "$T/info"' \
+check '[ $rc -eq 0 ] && grep -q "classifier   cnn, K 3" "$T/info" && grep -q "neighbour confidence, [0-9]* normal images in 4 turns (bfloat16)" "$T/info"' \
 	"info failed: $(cat "$T/info")"
 
 # --bank 0: the orientation confidence alone, a format-2 model; --bank N keeps N images
@@ -164,6 +167,35 @@ $BIN --data "$T/data" --normal 0,3,8 --out "$T/bank5.safetensors" "${FAST[@]}" -
 	--quiet >"$T/bank5.out" 2>"$T/bank5.err" || rc=$?
 check '[ $rc -eq 0 ] && grep -q "^  neighbours (5 images)" "$T/bank5.out"' \
 	"--bank 5 did not keep 5 images: $(cat "$T/bank5.err" "$T/bank5.out")"
+
+# --bank-precision f32: a bank of floats (the distances against the bfloat16 bank are
+# compared in tests/unit/test_neighbours.c); anything else is refused
+rc=0
+$BIN --data "$T/data" --normal 0,3,8 --out "$T/f32.safetensors" "${FAST[@]}" --seed 7 --bank-precision f32 \
+	--quiet >/dev/null 2>"$T/f32.err" || rc=$?
+check '[ $rc -eq 0 ]' "--bank-precision f32 failed: $(cat "$T/f32.err")"
+# eight test images as PGM files, for score
+mkdir -p "$T/img"
+"$PY" - "$T/data/t10k-images-idx3-ubyte" "$T/img" <<'EOF'
+import sys
+raw = open(sys.argv[1], "rb").read()
+for i in range(8):
+    open("%s/%d.pgm" % (sys.argv[2], i), "wb").write(b"P5\n28 28\n255\n" + raw[16 + 784 * i:16 + 784 * (i + 1)])
+EOF
+rc=0
+$BIN score "$T/f32.safetensors" "$T/img/"*.pgm >"$T/score_f32" 2>&1 || rc=$?
+$BIN info "$T/f32.safetensors" >"$T/info" 2>&1 || rc=$?
+check '[ $rc -eq 0 ] && grep -q "4 turns (float)" "$T/info" && "$PY" - "$T/f32.safetensors" "$T/score_f32" <<'"'"'EOF'"'"'
+import json, math, struct, sys
+raw = open(sys.argv[1], "rb").read()
+h = json.loads(raw[8:8 + struct.unpack("<Q", raw[:8])[0]])
+assert h["neighbours.bank.0"]["dtype"] == "F32" and h["neighbours.bank.1"]["dtype"] == "F32", h
+rows = [l.split("\t") for l in open(sys.argv[2]).read().split("\n") if l]
+assert len(rows) == 8 and all(math.isfinite(float(r[1])) and 0 <= float(r[2]) <= 1 for r in rows), rows
+EOF' "a model with a bank of floats: $(cat "$T/score_f32" "$T/info" 2>/dev/null)"
+rc=0
+$BIN --bank-precision f16 --data "$T/data" --normal 0,3,8 >"$T/out" 2>&1 || rc=$?
+check '[ $rc -eq 2 ] && grep -q "bank-precision: \"f16\" is not bf16 or f32" "$T/out"' "bad --bank-precision: rc $rc $(cat "$T/out")"
 
 # --recipe paper: plain self-labels and ODIN, a format-1 model; options after it still count
 rc=0

@@ -1,8 +1,8 @@
 /* tests/unit/test_neighbours.c: the neighbour confidence and neighbour model files.
  *
- * usage: test_neighbours                  the checks
- *        test_neighbours --write PATH     a ResNet-18 neighbour model (K 3, 4 turns, a bank of
- *                                         6 images) to PATH and, in PATH.cases, seeded images
+ * usage: test_neighbours                  the checks, with banks of floats and of bfloat16
+ *        test_neighbours --write PATH     a ResNet-18 neighbour model (K 3, 4 turns, a bfloat16
+ *                                         bank of 6 images) to PATH and, in PATH.cases, seeded images
  *                                         and the confidences clad gives them, for
  *                                         tests/parity/check_neighbours.py (PyTorch)
  */
@@ -27,11 +27,11 @@ normalise(const clad_model *m, const float *x, int n, float *out)
 
 /*
  * A model of K 3 clusters and R turns with seeded weights (BatchNorm
- * statistics away from the identity) and a neighbour bank of NBANK seeded
- * images whose statistics come from NHELD others.
+ * statistics away from the identity) and a neighbour bank (of bfloat16 when
+ * bf16, else floats) of NBANK seeded images whose statistics come from NHELD others.
  */
 static clad_model *
-neighbour_model(const char *classifier, int R, const int *pool)
+neighbour_model(const char *classifier, int R, const int *pool, int bf16)
 {
 	clad_model *m = NULL;
 	float	   *bank = seeded_pixels(NBANK, 21), *held = seeded_pixels(NHELD, 22);
@@ -47,7 +47,7 @@ neighbour_model(const char *classifier, int R, const int *pool)
 	m->mean[0] = 0.13f;
 	m->std[0] = 0.31f;
 	normalise(m, bank, NBANK, xn);
-	CHECK(clad_neighbours_init(&m->nb, m->clf, R, pool, NBANK) == CLAD_OK);
+	CHECK(clad_neighbours_init(&m->nb, m->clf, R, pool, NBANK, bf16) == CLAD_OK);
 	CHECK(clad_neighbours_fill(&m->nb, m->clf, xn, 5, &w) == CLAD_OK);
 	m->neighbours = 1;
 	CHECK(clad_model_neighbour_distances(m, held, NHELD, dist) == CLAD_OK);
@@ -110,12 +110,14 @@ features_of(clad_model *m, const float *xn, int q, double **feats)
 /*
  * The confidence against its definition, image by image and turn by turn in
  * double: - sum_t ((1/R) sum_r min_n (1 - cos(f_t(rot_r x), f_t(rot_r bank_n))) - mean_t) / std_t,
- * with the bank's features recomputed here too.
+ * with the bank's features recomputed here too (a bfloat16 bank's stored
+ * values must be the recomputed features within its rounding, 2^-8 relative,
+ * and the cosines are then taken with the stored values).
  */
 static void
-check_confidence(const char *classifier, int R, const int *pool)
+check_confidence(const char *classifier, int R, const int *pool, int bf16)
 {
-	clad_model *m = neighbour_model(classifier, R, pool);
+	clad_model *m = neighbour_model(classifier, R, pool, bf16);
 	int			B = 5, T = m->nb.ntaps;
 	float	   *x = seeded_pixels(B, 7), *xn = malloc(sizeof(float) * B * 784);
 	float	   *bank = seeded_pixels(NBANK, 21), *bn = malloc(sizeof(float) * NBANK * 784);
@@ -149,9 +151,12 @@ check_confidence(const char *classifier, int R, const int *pool)
 			for (int t = 0; t < T; t++)
 				for (int k = 0; k < m->nb.dim[t]; k++)
 				{
-					double		e = fabs(f[t][k] - m->nb.bank[t][((size_t) r * NBANK + n) * m->nb.dim[t] + k]);
+					double		stored = clad_neighbours_bank_value(&m->nb, t, ((size_t) r * NBANK + n) * m->nb.dim[t] + k);
+					double		e = fabs(f[t][k] - stored) / (bf16 ? fabs(f[t][k]) / 256 + 1e-5 : 1e-5);
 
 					bank_err = e > bank_err ? e : bank_err;
+					if (bf16)
+						f[t][k] = stored;
 				}
 		}
 		for (int b = 0; b < B; b++)
@@ -173,7 +178,8 @@ check_confidence(const char *classifier, int R, const int *pool)
 			}
 		}
 	}
-	CHECK_MSG(bank_err < 1e-5, "%s R %d: bank features off by %g", classifier, R, bank_err);
+	CHECK_MSG(bank_err <= 1.0, "%s R %d%s: bank features off by %g of the bound", classifier, R,
+			  bf16 ? " bf16" : "", bank_err);
 	/* the distances, unprepared and prepared for batches of 8 rows; the confidence from them */
 	for (int prepared = 0; prepared < 2; prepared++)
 	{
@@ -193,7 +199,8 @@ check_confidence(const char *classifier, int R, const int *pool)
 			}
 			CHECK_MSG(fabs(conf[b] - c) <= 1e-6 * fmax(1.0, fabs(c)), "confidence %d: %g, want %g", b, conf[b], c);
 		}
-		CHECK_MSG(err < 2e-6, "%s%s R %d: distances off by %g", prepared ? "prepared " : "", classifier, R, err);
+		CHECK_MSG(err < 2e-6, "%s%s R %d%s: distances off by %g", prepared ? "prepared " : "", classifier, R,
+				  bf16 ? " bf16" : "", err);
 	}
 	for (int b = 0; b < B; b++)
 	{
@@ -204,13 +211,16 @@ check_confidence(const char *classifier, int R, const int *pool)
 	CHECK(clad_model_baseline(m, x, B, base) == CLAD_OK);
 	CHECK(clad_orientation_confidence(m->clf, xn, B, m->K, R, 8, orient, NULL, &w) == CLAD_OK);
 	CHECK(max_rel_err(base, orient, B) < 1e-6);
-	/* a bank image is its own nearest neighbour: distance 0 in every tap */
+	/*
+	 * a bank image is its own nearest neighbour: distance 0 in every tap
+	 * (for bfloat16, 1 - <f, round(f)>: at most 2^-8, the rounding's)
+	 */
 	{
 		float		d[CLAD_NEIGHBOUR_MAX_TAPS];
 
 		CHECK(clad_model_neighbour_distances(m, bank + 2 * 784, 1, d) == CLAD_OK);
 		for (int t = 0; t < T; t++)
-			CHECK_MSG(fabsf(d[t]) < 1e-5f, "bank image distance %g in tap %d", d[t], t);
+			CHECK_MSG(fabsf(d[t]) < (bf16 ? 1.0f / 256 : 1e-5f), "bank image distance %g in tap %d", d[t], t);
 	}
 	/* any pass size gives the same distances */
 	for (int rows = 1; rows <= 3 * R; rows++)
@@ -240,7 +250,7 @@ check_confidence(const char *classifier, int R, const int *pool)
  * neighbour, and an image's distances are the same floats in any pass size.
  */
 static void
-check_large_bank(void)
+check_large_bank(int bf16)
 {
 	clad_model *m = NULL;
 	int			n = 600, pool[2] = {1, 1};
@@ -251,7 +261,7 @@ check_large_bank(void)
 	if (!m)
 		return;
 	clad_classifier_init(m->clf, "cnn", 4);
-	CHECK(clad_neighbours_init(&m->nb, m->clf, 2, pool, n) == CLAD_OK);
+	CHECK(clad_neighbours_init(&m->nb, m->clf, 2, pool, n, bf16) == CLAD_OK);
 	CHECK(clad_neighbours_fill(&m->nb, m->clf, bank, 7, &w) == CLAD_OK);
 	memcpy(x, bank + 577 * 784, sizeof(float) * 784);	/* the last block */
 	memcpy(x + 784, bank + 300 * 784, sizeof(float) * 784);
@@ -262,12 +272,53 @@ check_large_bank(void)
 	CHECK(clad_neighbour_distances(&m->nb, m->clf, x, 5, 64, d2, &w) == CLAD_OK);
 	CHECK_MSG(memcmp(d1, d2, sizeof(d1)) == 0, "distances depend on the pass size");
 	for (int i = 0; i < 6; i++)
-		CHECK_MSG(fabsf(d1[i]) < 1e-5f, "a bank image's distance %g", d1[i]);
+		CHECK_MSG(fabsf(d1[i]) < (bf16 ? 1.0f / 256 : 1e-5f), "a bank image's distance %g", d1[i]);
 	CHECK(d1[6] > 1e-4f && d1[8] > 1e-4f);
 	clad_orientation_work_free(&w);
 	clad_model_free(m);
 	free(bank);
 	free(x);
+}
+
+/*
+ * A bfloat16 bank is the float bank rounded (the same features, element for
+ * element), and moves each distance by at most 2^-8: |<f, e>| <= sum_k |f_k|
+ * |e_k| <= 2^-8 sum_k f_k^2 for a unit f and the rounding e of a unit row.
+ */
+static void
+check_bf16_against_f32(const char *classifier, const int *pool)
+{
+	clad_model *m = neighbour_model(classifier, 4, pool, 0);
+	clad_neighbours nb16;
+	int			B = 5, T = m->nb.ntaps;
+	float	   *bank = seeded_pixels(NBANK, 21), *bn = malloc(sizeof(float) * NBANK * 784);
+	float	   *x = seeded_pixels(B, 9), *xn = malloc(sizeof(float) * B * 784);
+	float		d32[5 * CLAD_NEIGHBOUR_MAX_TAPS], d16[5 * CLAD_NEIGHBOUR_MAX_TAPS];
+	double		worst = 0;
+	size_t		differ = 0;
+	clad_orientation_work w = {0};
+
+	normalise(m, bank, NBANK, bn);
+	normalise(m, x, B, xn);
+	CHECK(clad_neighbours_init(&nb16, m->clf, 4, pool, NBANK, 1) == CLAD_OK);
+	CHECK(clad_neighbours_fill(&nb16, m->clf, bn, 64, &w) == CLAD_OK);
+	for (int t = 0; t < T; t++)
+		for (size_t k = 0; k < (size_t) 4 * NBANK * m->nb.dim[t]; k++)
+			differ += ((const clad_bf16 *) nb16.bank[t])[k] != clad_bf16_round(((const float *) m->nb.bank[t])[k]);
+	CHECK_MSG(differ == 0, "%s: %zu bank elements are not the float bank's rounding", classifier, differ);
+	CHECK(clad_neighbour_distances(&m->nb, m->clf, xn, B, 64, d32, &w) == CLAD_OK);
+	CHECK(clad_neighbour_distances(&nb16, m->clf, xn, B, 64, d16, &w) == CLAD_OK);
+	for (int i = 0; i < B * T; i++)
+		worst = fmax(worst, fabs((double) d16[i] - d32[i]));
+	CHECK_MSG(worst <= 1.0 / 256 + 1e-6, "%s: bfloat16 distances off by %g", classifier, worst);
+	CHECK_MSG(worst > 0, "%s: a bfloat16 bank gave the float bank's very distances", classifier);
+	clad_neighbours_free(&nb16);
+	clad_orientation_work_free(&w);
+	clad_model_free(m);
+	free(bank);
+	free(bn);
+	free(x);
+	free(xn);
 }
 
 static void
@@ -281,11 +332,15 @@ check_init(void)
 	if (!m)
 		return;
 	CHECK(clad_net_num_features(m->clf) == 2);
-	CHECK(clad_neighbours_init(&nb, m->clf, 4, too_big, 3) == CLAD_ERR_INVALID);	/* tap 0 is 14x14 */
-	CHECK(clad_neighbours_init(&nb, m->clf, 4, zero, 3) == CLAD_ERR_INVALID);
-	CHECK(clad_neighbours_init(&nb, m->clf, 3, ok, 3) == CLAD_ERR_INVALID);
-	CHECK(clad_neighbours_init(&nb, m->clf, 4, ok, 0) == CLAD_ERR_INVALID);
-	CHECK(clad_neighbours_init(&nb, m->clf, 4, ok, 3) == CLAD_OK);
+	CHECK(clad_neighbours_init(&nb, m->clf, 4, too_big, 3, 0) == CLAD_ERR_INVALID);	/* tap 0 is 14x14 */
+	CHECK(clad_neighbours_init(&nb, m->clf, 4, zero, 3, 0) == CLAD_ERR_INVALID);
+	CHECK(clad_neighbours_init(&nb, m->clf, 3, ok, 3, 0) == CLAD_ERR_INVALID);
+	CHECK(clad_neighbours_init(&nb, m->clf, 4, ok, 0, 0) == CLAD_ERR_INVALID);
+	CHECK(clad_neighbours_init(&nb, m->clf, 4, ok, 3, 1) == CLAD_OK);
+	CHECK(nb.bf16 && clad_neighbours_elem_size(&nb) == 2);
+	clad_neighbours_free(&nb);
+	CHECK(clad_neighbours_init(&nb, m->clf, 4, ok, 3, 0) == CLAD_OK);
+	CHECK(!nb.bf16 && clad_neighbours_elem_size(&nb) == 4);
 	CHECK(nb.dim[0] == 32 * 2 * 2 && nb.dim[1] == 64 && nb.mean[0] == 0.0f && nb.std[1] == 1.0f);
 	/* statistics: mean and sample spread per tap; a spread of zero is floored */
 	{
@@ -317,11 +372,40 @@ tensor_at(const uint8_t *buf, size_t len, const char *name)
 	(void) len;
 }
 
+/* value k of a saved bank tensor at byte at, as a float, and setting it */
+static float
+saved_value(const uint8_t *buf, size_t at, int bf16, size_t k)
+{
+	float		v;
+	clad_bf16	h;
+
+	if (!bf16)
+	{
+		memcpy(&v, buf + at + 4 * k, sizeof(v));
+		return v;
+	}
+	memcpy(&h, buf + at + 2 * k, sizeof(h));
+	return clad_bf16_float(h);
+}
+
 static void
-check_files(void)
+set_saved_value(uint8_t *buf, size_t at, int bf16, size_t k, float v)
+{
+	clad_bf16	h = clad_bf16_round(v);
+
+	if (bf16)
+		memcpy(buf + at + 2 * k, &h, sizeof(h));
+	else
+		memcpy(buf + at + 4 * k, &v, sizeof(v));
+}
+
+static void
+check_files(int bf16)
 {
 	int			pool[2] = {2, 1};
-	clad_model *m = neighbour_model("cnn", 4, pool), *m2 = NULL;
+	clad_model *m = neighbour_model("cnn", 4, pool, bf16), *m2 = NULL;
+	const char *dtype = bf16 ? "BF16" : "F32";
+	char		want[96];
 	uint8_t    *buf = NULL, *bad;
 	size_t		len = 0;
 	float	   *x = seeded_pixels(3, 11), c1[3], c2[3], s1[3], s2[3];
@@ -330,12 +414,14 @@ check_files(void)
 	CHECK(header_has(buf, len, "\"format_version\":\"3\""));
 	CHECK(header_has(buf, len, "\"score\":\"neighbours\""));
 	CHECK(header_has(buf, len, "\"neighbour_pool\":\"2,1\""));
-	CHECK(header_has(buf, len, "\"neighbours.bank.0\":{\"dtype\":\"F32\",\"shape\":[4,6,128]"));
-	CHECK(header_has(buf, len, "\"neighbours.bank.1\":{\"dtype\":\"F32\",\"shape\":[4,6,64]"));
+	snprintf(want, sizeof(want), "\"neighbours.bank.0\":{\"dtype\":\"%s\",\"shape\":[4,6,128]", dtype);
+	CHECK(header_has(buf, len, want));
+	snprintf(want, sizeof(want), "\"neighbours.bank.1\":{\"dtype\":\"%s\",\"shape\":[4,6,64]", dtype);
+	CHECK(header_has(buf, len, want));
 	CHECK(clad_model_load(buf, len, &m2) == CLAD_OK);
 	if (m2)
 	{
-		CHECK(m2->neighbours && m2->nb.n == NBANK && m2->nb.ntaps == 2 && m2->nb.pool[0] == 2);
+		CHECK(m2->neighbours && m2->nb.n == NBANK && m2->nb.ntaps == 2 && m2->nb.pool[0] == 2 && m2->nb.bf16 == bf16);
 		CHECK(memcmp(m2->nb.mean, m->nb.mean, sizeof(float) * 2) == 0);
 		CHECK(memcmp(m2->nb.std, m->nb.std, sizeof(float) * 2) == 0);
 		CHECK(clad_model_score(m, x, 3, c1, s1) == CLAD_OK);
@@ -351,7 +437,8 @@ check_files(void)
 
 		CHECK(clad_model_save_settings(m, &sbuf, &slen) == CLAD_OK);
 		CHECK(clad_model_load_settings(sbuf, slen, &m2) == CLAD_OK);
-		CHECK(m2 && m2->neighbours && memcmp(m2->nb.bank[0], m->nb.bank[0], sizeof(float) * 4 * 6 * 128) == 0);
+		CHECK(m2 && m2->neighbours && m2->nb.bf16 == bf16 &&
+			  memcmp(m2->nb.bank[0], m->nb.bank[0], clad_neighbours_elem_size(&m->nb) * 4 * 6 * 128) == 0);
 		clad_model_free(m2);
 		m2 = NULL;
 		free(sbuf);
@@ -375,6 +462,13 @@ check_files(void)
 			CHECK_MSG(clad_model_load(bad, len, &m2) != CLAD_OK && m2 == NULL, "accepted %s", swaps[i][1]);
 			free(bad);
 		}
+		/* a bank of another type of the same size (F16 for BF16) */
+		if (bf16)
+		{
+			bad = patched(buf, len, "\"dtype\":\"BF16\",\"shape\":[4,6,64]", "\"dtype\":\"F16\" ,\"shape\":[4,6,64]");
+			CHECK(clad_model_load(bad, len, &m2) == CLAD_ERR_FORMAT && !m2);
+			free(bad);
+		}
 		bad = patched(buf, len, "\"format_version\":\"3\"", "\"format_version\":\"4\"");
 		CHECK(clad_model_load(bad, len, &m2) == CLAD_ERR_UNSUPPORTED && !m2);
 		free(bad);
@@ -382,18 +476,17 @@ check_files(void)
 	/* a bank row not of unit length, a NaN in it, a spread of zero */
 	{
 		size_t		at = tensor_at(buf, len, "neighbours.bank.1");
-		float		v;
 
-		CHECK(at > 0 && at + 64 * sizeof(float) <= len);
+		CHECK(at > 0 && at + 64 * clad_neighbours_elem_size(&m->nb) <= len);
 		bad = malloc(len);
 		memcpy(bad, buf, len);
-		memcpy(&v, bad + at, sizeof(v));
-		v = v * 1.5f + 0.5f;
-		memcpy(bad + at, &v, sizeof(v));
+		set_saved_value(bad, at, bf16, 0, saved_value(bad, at, bf16, 0) * 1.5f + 0.5f);
 		CHECK(clad_model_load(bad, len, &m2) == CLAD_ERR_FORMAT && !m2);
 		memcpy(bad, buf, len);
-		v = NAN;
-		memcpy(bad + at + 4, &v, sizeof(v));
+		set_saved_value(bad, at, bf16, 1, NAN);
+		CHECK(clad_model_load(bad, len, &m2) == CLAD_ERR_NUMERIC && !m2);
+		memcpy(bad, buf, len);
+		set_saved_value(bad, at, bf16, 1, INFINITY);
 		CHECK(clad_model_load(bad, len, &m2) == CLAD_ERR_NUMERIC && !m2);
 		free(bad);
 		m->nb.std[1] = 0.0f;
@@ -410,7 +503,7 @@ static int
 write_cases(const char *path)
 {
 	int			pool[2] = {2, 1};
-	clad_model *m = neighbour_model("resnet18", 4, pool);
+	clad_model *m = neighbour_model("resnet18", 4, pool, 1);
 	uint8_t    *buf;
 	size_t		len;
 	int			B = 6;
@@ -461,12 +554,17 @@ main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "--write") == 0)
 		return write_cases(argv[2]);
 	check_init();
-	check_large_bank();
-	check_confidence("cnn", 4, cnn_pool);
-	check_confidence("cnn", 2, cnn_pool);
-	check_confidence("resnet18", 4, resnet_pool);
-	check_confidence("fc3", 4, fc_pool);
-	check_confidence("linear", 2, fc_pool);
-	check_files();
+	check_bf16_against_f32("resnet18", resnet_pool);
+	check_bf16_against_f32("cnn", cnn_pool);
+	for (int bf16 = 0; bf16 < 2; bf16++)
+	{
+		check_large_bank(bf16);
+		check_confidence("cnn", 4, cnn_pool, bf16);
+		check_confidence("cnn", 2, cnn_pool, bf16);
+		check_confidence("resnet18", 4, resnet_pool, bf16);
+		check_confidence("fc3", 4, fc_pool, bf16);
+		check_confidence("linear", 2, fc_pool, bf16);
+		check_files(bf16);
+	}
 	return test_summary("test_neighbours");
 }

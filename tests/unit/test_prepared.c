@@ -207,8 +207,10 @@ main(void)
 		free(qb);
 		clad_model_free(q);
 	}
-	/* a neighbour model: its bank is scored where it lies in the mapping, and a
-	 * changed bank byte is refused like any other */
+	/* a neighbour model (a bank of floats, then of bfloat16): its bank is
+	 * scored where it lies in the mapping, and a changed bank byte is refused
+	 * like any other */
+	for (int bf16 = 0; bf16 < 2; bf16++)
 	{
 		clad_model *q, *qp = NULL;
 		int			qfd = open(path, O_RDWR | O_TRUNC), pool[2] = {2, 1};
@@ -224,7 +226,7 @@ main(void)
 		q->calib = calloc(1, sizeof(float));
 		for (int i = 0; i < 3 * 784; i++)
 			xn[i] = 1.0f - 2.0f * x[(i * 7) % (3 * 784)];
-		CHECK(clad_neighbours_init(&q->nb, q->clf, 4, pool, 3) == CLAD_OK);
+		CHECK(clad_neighbours_init(&q->nb, q->clf, 4, pool, 3, bf16) == CLAD_OK);
 		CHECK(clad_neighbours_fill(&q->nb, q->clf, xn, 8, &w) == CLAD_OK);
 		q->neighbours = 1;
 		q->nb.std[0] = 0.5f;
@@ -240,7 +242,7 @@ main(void)
 			CHECK((const uint8_t *) qp->nb.bank[1] > qb && (const uint8_t *) qp->nb.bank[1] < qb + ql);
 			CHECK(clad_model_score(qp, x, 3, c1, s1) == CLAD_OK);
 			CHECK_MSG(memcmp(c0, c1, sizeof(float) * 3) == 0 && memcmp(s0, s1, sizeof(float) * 3) == 0,
-					  "neighbour model: scores differ");
+					  "neighbour model%s: scores differ", bf16 ? " (bf16)" : "");
 			{
 				size_t		at = (size_t) ((const uint8_t *) qp->nb.bank[1] - qb) + 40;
 
