@@ -261,6 +261,18 @@ def report(model, rpath, jpath, svgpath):
           " %.1f ms; model file %.1f MB: < 50 ms: %s" % (
               first_med, len(first), ", ".join("%.1f" % f[0] for f in first), second_med,
               int(one(d, "model_file_bytes", "0")) / 1e6, st(first_med < 50)))
+    nfirst = [[float(x) for x in v.split()] for v in d.get("first_call_neigh", [])]
+    if nfirst:
+        nb = [kb_triplet(v) for v in d.get("neigh_rss_before", [])]
+        nc = [kb_triplet(v) for v in d.get("neigh_rss_cached", [])]
+        cost = statistics.median((c["RssAnon_kB"] + c["RssFile_kB"] - b["RssAnon_kB"] - b["RssFile_kB"]) / 1024.0
+                                 for b, c in zip(nb, nc))
+        filec = statistics.median((c["RssFile_kB"] - b["RssFile_kB"]) / 1024.0 for b, c in zip(nb, nc))
+        nmed = statistics.median(f[0] for f in nfirst)
+        print("first clad_score call of the neighbour model: median %.1f ms of %d sessions (%s ms), a second call"
+              " %.1f ms: < 50 ms: %s; the backend's RssAnon + RssFile +%.1f MB (%.1f MB of it file pages, the prepared"
+              " file's and the libraries')" % (nmed, len(nfirst), ", ".join("%.1f" % f[0] for f in nfirst),
+                                               statistics.median(f[1] for f in nfirst), st(nmed < 50), cost, filec))
     for key, what in (("first_call_phases", "mapping the prepared file"),
                       ("first_call_unmapped_phases", "without it (clad.prepared_files = off)")):
         phases = [[float(x) for x in v.split()[:3]] for v in d.get(key, [])]

@@ -291,6 +291,16 @@ for i in 1 2 3 4 5 6 7 8; do
 	sed -n "s/^phases /${k}_phases /p" <<<"$o" >>"$R"
 done
 rec prepared_file_bytes "$(stat -c %s "$T"/data/pg_clad/*.prep 2>/dev/null | head -1)"
+say "first clad_score call of the neighbour model ('n', its prepared file mapped), 3 sessions, with the backend's memory"
+for _ in 1 2 3; do
+	o=$(printf '%s\n' '\o /dev/null' "SELECT length(img) FROM t2000 WHERE id = 1;" '\o' \
+		"SELECT 'neigh_rss_before ' || ($rss_sql);" '\timing on' \
+		"SELECT clad_score('n', img) FROM t2000 WHERE id = 1;" "SELECT clad_score('n', img) FROM t2000 WHERE id = 2;" \
+		'\timing off' "SELECT 'neigh_rss_cached ' || ($rss_sql);" | psql_q)
+	[ "$(grep -c '^Time: ' <<<"$o")" = 2 ] || die "first call of the neighbour model: $o"
+	rec first_call_neigh "$(awk '/^Time: /{printf "%s ", $2}' <<<"$o")"
+	grep '^neigh_rss_' <<<"$o" >>"$R"
+done
 say "first PL/Python torch_score call of a new session (import torch, build the model), 3 sessions"
 for _ in 1 2 3; do
 	o=$(printf '%s\n' '\o /dev/null' "SELECT length(img) FROM t2000 WHERE id = 1;" '\o' '\timing on' \
