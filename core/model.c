@@ -26,7 +26,11 @@ clad_model_create_rotations(const char *autoencoder, const char *classifier,
 	return model_create(autoencoder, classifier, C, H, W, K, latent, R, 1, out);
 }
 
-/* A new model; without the decoder (which only training uses) when with_decoder is 0. */
+/*
+ * A new model; without the decoder (which only training uses) when
+ * with_decoder is 0; without a classifier and DEC centres when classifier is
+ * NULL (then K is 0).
+ */
 static clad_status
 model_create(const char *autoencoder, const char *classifier, int C, int H, int W,
 			 int K, int latent, int R, int with_decoder, clad_model **out)
@@ -49,6 +53,8 @@ model_create(const char *autoencoder, const char *classifier, int C, int H, int 
 		return clad_fail(CLAD_ERR_NOMEM, "out of memory creating model");
 	snprintf(m->autoencoder, sizeof(m->autoencoder), "%s", autoencoder ? autoencoder : "");
 	snprintf(m->classifier, sizeof(m->classifier), "%s", classifier ? classifier : "");
+	if (!classifier)
+		K = 0;
 	m->C = C;
 	m->H = H;
 	m->W = W;
@@ -64,20 +70,44 @@ model_create(const char *autoencoder, const char *classifier, int C, int H, int 
 	m->eps = 0.0f;
 	m->threshold = 0.0f;
 	if (!(m->summary = strdup("{}")) ||
-		!(m->centers = calloc((size_t) K * (latent > 0 ? latent : 1), sizeof(float))))
+		(classifier && !(m->centers = calloc((size_t) K * (latent > 0 ? latent : 1), sizeof(float)))))
 	{
 		clad_model_free(m);
 		return clad_fail(CLAD_ERR_NOMEM, "out of memory creating model");
 	}
 	if ((st = clad_autoencoder_build(autoencoder, C, H, W, latent, &m->encoder,
 									 with_decoder ? &m->decoder : NULL)) != CLAD_OK ||
-		(st = clad_classifier_build(classifier, C, H, W, K * R, &m->clf)) != CLAD_OK)
+		(classifier && (st = clad_classifier_build(classifier, C, H, W, K * R, &m->clf)) != CLAD_OK))
 	{
 		clad_model_free(m);
 		return st;
 	}
 	*out = m;
 	return CLAD_OK;
+}
+
+clad_status
+clad_model_create_deepsvdd(const char *autoencoder, int C, int H, int W, int latent, int with_decoder,
+						   clad_model **out)
+{
+	clad_status st = model_create(autoencoder, NULL, C, H, W, 0, latent, 1, with_decoder, out);
+
+	if (st != CLAD_OK)
+		return st;
+	(*out)->method = CLAD_METHOD_DEEPSVDD;
+	if (!((*out)->svdd_center = calloc(latent > 0 ? latent : 1, sizeof(float))))
+	{
+		clad_model_free(*out);
+		*out = NULL;
+		return clad_fail(CLAD_ERR_NOMEM, "out of memory creating model");
+	}
+	return CLAD_OK;
+}
+
+const char *
+clad_model_method_name(const clad_model *m)
+{
+	return m->method == CLAD_METHOD_DEEPSVDD ? "deepsvdd" : "clad";
 }
 
 void
@@ -89,6 +119,7 @@ clad_model_free(clad_model *m)
 	clad_net_free(m->decoder);
 	clad_net_free(m->clf);
 	free(m->centers);
+	free(m->svdd_center);
 	free(m->calib);
 	free(m->summary);
 	free(m->xnorm);
@@ -137,7 +168,8 @@ model_write(const clad_model *m, int with_nets, uint8_t **buf, size_t *len)
 	clad_st_writer *w = clad_st_writer_new();
 	clad_status st = CLAD_OK;
 	char		b[64];
-	int64_t		cshape[2] = {m->K, m->latent}, qshape[1] = {m->n_calib};
+	int64_t		cshape[2] = {m->K, m->latent}, qshape[1] = {m->n_calib}, zshape[1] = {m->latent};
+	int			svdd = m->method == CLAD_METHOD_DEEPSVDD;
 
 	*buf = NULL;
 	*len = 0;
@@ -148,6 +180,8 @@ model_write(const clad_model *m, int with_nets, uint8_t **buf, size_t *len)
 	/* each score keeps the version it came with: ODIN models are written as before */
 	snprintf(b, sizeof(b), "%d", clad_model_format_version(m));
 	TRY(clad_st_writer_meta(w, "format_version", b));
+	if (svdd)
+		TRY(clad_st_writer_meta(w, "method", clad_model_method_name(m)));
 	if (m->rotations > 1)
 	{
 		TRY(clad_st_writer_meta(w, "score", clad_model_score_name(m)));
@@ -169,22 +203,33 @@ model_write(const clad_model *m, int with_nets, uint8_t **buf, size_t *len)
 	TRY(meta_floats(w, "normalize_mean", m->mean, m->C));
 	TRY(meta_floats(w, "normalize_std", m->std, m->C));
 	TRY(clad_st_writer_meta(w, "autoencoder", m->autoencoder));
-	TRY(clad_st_writer_meta(w, "classifier", m->classifier));
-	snprintf(b, sizeof(b), "%d", m->K);
-	TRY(clad_st_writer_meta(w, "clusters", b));
+	if (!svdd)
+	{
+		TRY(clad_st_writer_meta(w, "classifier", m->classifier));
+		snprintf(b, sizeof(b), "%d", m->K);
+		TRY(clad_st_writer_meta(w, "clusters", b));
+	}
 	snprintf(b, sizeof(b), "%d", m->latent);
 	TRY(clad_st_writer_meta(w, "latent", b));
-	TRY(meta_float(w, "odin_temperature", m->T));
-	TRY(meta_float(w, "odin_epsilon", m->eps));
+	if (!svdd)
+	{
+		TRY(meta_float(w, "odin_temperature", m->T));
+		TRY(meta_float(w, "odin_epsilon", m->eps));
+	}
 	TRY(meta_float(w, "threshold", m->threshold));
 	if (st == CLAD_OK && !summary_is_object(m->summary ? m->summary : "{}"))
 		st = clad_fail(CLAD_ERR_INVALID, "model summary must be a JSON object");
 	TRY(clad_st_writer_meta(w, "summary", m->summary ? m->summary : "{}"));
 	if (with_nets)
 		TRY(clad_net_save(m->encoder, w, "encoder."));
-	TRY(clad_st_writer_add(w, "dec.centers", CLAD_DTYPE_F32, 2, cshape, m->centers));
-	if (with_nets)
-		TRY(clad_net_save(m->clf, w, "classifier."));
+	if (svdd)
+		TRY(clad_st_writer_add(w, "svdd.center", CLAD_DTYPE_F32, 1, zshape, m->svdd_center));
+	else
+	{
+		TRY(clad_st_writer_add(w, "dec.centers", CLAD_DTYPE_F32, 2, cshape, m->centers));
+		if (with_nets)
+			TRY(clad_net_save(m->clf, w, "classifier."));
+	}
 	TRY(clad_st_writer_add(w, "calibration.confidences", CLAD_DTYPE_F32, 1, qshape, m->calib));
 	for (int t = 0; m->neighbours && t < m->nb.ntaps; t++)
 	{
@@ -357,8 +402,8 @@ model_read(const uint8_t *buf, size_t len, int with_nets, clad_model **out)
 	clad_st_file *f = NULL;
 	clad_model *m = NULL;
 	clad_status st;
-	const char *s, *ae, *clf;
-	int			version, C, H, W, K, latent, R = 1;
+	const char *s, *ae, *clf = NULL;
+	int			version, C, H, W, K = 0, latent, R = 1, svdd = 0;
 
 	*out = NULL;
 	if ((st = clad_st_parse(buf, len, &f)) != CLAD_OK)
@@ -377,7 +422,25 @@ model_read(const uint8_t *buf, size_t len, int with_nets, clad_model **out)
 					   version, CLAD_FORMAT_VERSION);
 		goto fail;
 	}
-	if (version >= 2)
+	if (version == 4)
+	{
+		/* another method than CLAD */
+		TRY(need_meta(f, "method", &s));
+		if (strcmp(s, "deepsvdd") != 0)
+		{
+			st = clad_fail(CLAD_ERR_UNSUPPORTED, "model method \"%.32s\": this build reads deepsvdd "
+						   "in format version 4 (and clad in 1 to 3)", s);
+			goto fail;
+		}
+		svdd = 1;
+	}
+	else if (clad_st_meta(f, "method"))
+	{
+		st = clad_fail(CLAD_ERR_FORMAT, "model metadata \"method\" belongs to format version 4, not %d",
+					   version);
+		goto fail;
+	}
+	if (version == 2 || version == 3)
 	{
 		const char *want = version == 2 ? "orientation" : "neighbours";
 
@@ -406,12 +469,23 @@ model_read(const uint8_t *buf, size_t len, int with_nets, clad_model **out)
 		}
 	}
 	TRY(need_meta(f, "autoencoder", &ae));
-	TRY(need_meta(f, "classifier", &clf));
-	TRY(parse_int(f, "clusters", 2, 65536, &K));
+	if (svdd && (clad_st_meta(f, "classifier") || clad_st_meta(f, "clusters") || clad_st_find(f, "dec.centers")))
+	{
+		st = clad_fail(CLAD_ERR_FORMAT, "a deepsvdd model has no classifier, clusters or DEC centres");
+		goto fail;
+	}
+	if (!svdd)
+	{
+		TRY(need_meta(f, "classifier", &clf));
+		TRY(parse_int(f, "clusters", 2, 65536, &K));
+	}
 	TRY(parse_int(f, "latent", 1, 65536, &latent));
 	/* settings only: nets without weight memory, for clad_net_use_mapped */
 	clad_net_defer_weights(!with_nets);
-	st = model_create(ae, clf, C, H, W, K, latent, R, 0, &m);	/* the decoder is for training only */
+	if (svdd)
+		st = clad_model_create_deepsvdd(ae, C, H, W, latent, 0, &m);
+	else
+		st = model_create(ae, clf, C, H, W, K, latent, R, 0, &m);	/* the decoder is for training only */
 	clad_net_defer_weights(0);
 	if (st != CLAD_OK)
 		goto fail;
@@ -423,8 +497,11 @@ model_read(const uint8_t *buf, size_t len, int with_nets, clad_model **out)
 			st = clad_fail(CLAD_ERR_FORMAT, "model normalisation std must be positive");
 			goto fail;
 		}
-	TRY(parse_floats(f, "odin_temperature", 1, &m->T));
-	TRY(parse_floats(f, "odin_epsilon", 1, &m->eps));
+	if (!svdd)
+	{
+		TRY(parse_floats(f, "odin_temperature", 1, &m->T));
+		TRY(parse_floats(f, "odin_epsilon", 1, &m->eps));
+	}
 	TRY(parse_floats(f, "threshold", 1, &m->threshold));
 	if (!(m->T > 0.0f) || !(m->eps >= 0.0f))
 	{
@@ -449,9 +526,13 @@ model_read(const uint8_t *buf, size_t len, int with_nets, clad_model **out)
 	if (with_nets)
 	{
 		TRY(clad_net_load_in_place(m->encoder, f, "encoder."));
-		TRY(clad_net_load_in_place(m->clf, f, "classifier."));
+		if (!svdd)
+			TRY(clad_net_load_in_place(m->clf, f, "classifier."));
 	}
-	TRY(clad_st_read_f32(f, "dec.centers", 2, (int64_t[]) {K, latent}, m->centers));
+	if (svdd)
+		TRY(clad_st_read_f32(f, "svdd.center", 1, (int64_t[]) {latent}, m->svdd_center));
+	else
+		TRY(clad_st_read_f32(f, "dec.centers", 2, (int64_t[]) {K, latent}, m->centers));
 	{
 		const clad_st_tensor *q = clad_st_find(f, "calibration.confidences");
 
@@ -474,7 +555,7 @@ model_read(const uint8_t *buf, size_t len, int with_nets, clad_model **out)
 				goto fail;
 			}
 	}
-	if (version >= 3)
+	if (version == 3)
 		TRY(read_neighbours(f, m, !with_nets));
 #undef TRY
 	clad_st_free(f);
@@ -501,19 +582,23 @@ clad_model_load_settings(const uint8_t *buf, size_t len, clad_model **out)
 const char *
 clad_model_score_name(const clad_model *m)
 {
+	if (m->method == CLAD_METHOD_DEEPSVDD)
+		return "deepsvdd";
 	return m->neighbours ? "neighbours" : m->rotations > 1 ? "orientation" : "odin";
 }
 
 int
 clad_model_format_version(const clad_model *m)
 {
+	if (m->method != CLAD_METHOD_CLAD)
+		return 4;
 	return m->neighbours ? 3 : m->rotations > 1 ? 2 : 1;
 }
 
 clad_status
 clad_model_prepare(clad_model *m, int max_B)
 {
-	clad_status st = clad_net_prepare_inference(m->clf, max_B);
+	clad_status st = m->clf ? clad_net_prepare_inference(m->clf, max_B) : CLAD_OK;
 
 	if (st == CLAD_OK)
 		st = clad_net_prepare_inference(m->encoder, max_B);
@@ -523,7 +608,16 @@ clad_model_prepare(clad_model *m, int max_B)
 size_t
 clad_model_release_weights(clad_model *m)
 {
-	return clad_net_release_planned_weights(m->encoder) + clad_net_release_planned_weights(m->clf);
+	return clad_net_release_planned_weights(m->encoder) +
+		(m->clf ? clad_net_release_planned_weights(m->clf) : 0);
+}
+
+/* A Deep SVDD model has no clusters: what is asked of one and cannot be, by its method. */
+static clad_status
+no_clusters(const clad_model *m, const char *what)
+{
+	return clad_fail(CLAD_ERR_INVALID, "a %s model has no %s: it is not a CLAD model",
+					 clad_model_method_name(m), what);
 }
 
 /* ------------------------------------------------------------------ scoring */
@@ -575,6 +669,8 @@ clad_model_embed(clad_model *m, const float *pixels, int B, float *z, float *pro
 	code = clad_net_output(m->encoder);
 	if (z)
 		memcpy(z, code, sizeof(float) * B * m->latent);
+	if ((probs || cluster) && m->method != CLAD_METHOD_CLAD)
+		return no_clusters(m, "clusters");
 	if (probs || cluster)
 	{
 		q = probs ? probs : malloc(sizeof(float) * B * m->K);
@@ -643,7 +739,12 @@ clad_model_score(clad_model *m, const float *pixels, int B, float *conf, float *
 		else if (!(c = malloc(sizeof(float) * B)))
 			return clad_fail(CLAD_ERR_NOMEM, "out of memory scoring");
 	}
-	if (m->rotations > 1)
+	if (m->method == CLAD_METHOD_DEEPSVDD)
+	{
+		if ((st = clad_net_forward(m->encoder, m->xnorm, B, CLAD_EVAL)) == CLAD_OK)
+			clad_svdd_confidence(clad_net_output(m->encoder), m->svdd_center, B, m->latent, c);
+	}
+	else if (m->rotations > 1)
 	{
 		/* all turns of an image in one pass, within the batch the plans were made for */
 		int			rows = clad_net_inference_batch(m->clf);
@@ -668,11 +769,12 @@ clad_model_score(clad_model *m, const float *pixels, int B, float *conf, float *
 clad_status
 clad_model_neighbour_distances(clad_model *m, const float *pixels, int B, float *dist)
 {
-	int			rows = clad_net_inference_batch(m->clf);
+	int			rows;
 	clad_status st;
 
 	if (!m->neighbours)
 		return clad_fail(CLAD_ERR_INVALID, "the model's score is %s, not neighbours", clad_model_score_name(m));
+	rows = clad_net_inference_batch(m->clf);
 	if ((st = normalise(m, pixels, B)) != CLAD_OK)
 		return st;
 	return clad_neighbour_distances(&m->nb, m->clf, m->xnorm, B, rows > 0 ? rows : B * m->rotations, dist,
@@ -684,8 +786,11 @@ clad_model_baseline(clad_model *m, const float *pixels, int B, float *conf)
 {
 	clad_status st;
 	float	   *lp;
-	int			R = m->rotations, rows = clad_net_inference_batch(m->clf);
+	int			R = m->rotations, rows;
 
+	if (m->method != CLAD_METHOD_CLAD)
+		return no_clusters(m, "baseline confidence (its classifier's)");
+	rows = clad_net_inference_batch(m->clf);
 	if ((st = normalise(m, pixels, B)) != CLAD_OK)
 		return st;
 	if (R == 1)

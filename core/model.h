@@ -19,26 +19,42 @@
  * kept but unused.  So a model of the paper's recipe is written as version 1,
  * byte for byte as before, and a build that reads only version 1 refuses a
  * version 2 file by its version instead of misreading it.
+ * Format version 4 holds another method than CLAD, named by the metadata
+ * "method": "deepsvdd" (Deep SVDD, Ruff et al. 2018): the encoder
+ * ("encoder.", its autoencoder architecture in "autoencoder"), the centre
+ * ("svdd.center", latent floats), the calibration and, in __metadata__,
+ * input_shape, normalize_mean / normalize_std, autoencoder, latent, threshold
+ * and summary; no classifier, clusters, DEC centres or ODIN settings.  Its
+ * confidence is - ||z - c||^2, z the encoder's code (higher = more normal).
  * Loading validates all of it and every tensor's name, dtype and shape.
  */
 #ifndef CLAD_MODEL_H
 #define CLAD_MODEL_H
 
 #include "architectures.h"
+#include "deepsvdd.h"
 #include "neighbours.h"
 #include "odin.h"
 #include "orientation.h"
 
-#define CLAD_FORMAT_VERSION 3	/* the newest this build reads and writes */
+#define CLAD_FORMAT_VERSION 4	/* the newest this build reads and writes */
 #define CLAD_MAX_CHANNELS 4
+
+/* The detection methods a model file may hold. */
+typedef enum clad_method
+{
+	CLAD_METHOD_CLAD,			/* autoencoder, self-labels, classifier, confidence */
+	CLAD_METHOD_DEEPSVDD		/* encoder and centre: - ||z - c||^2 */
+} clad_method;
 
 typedef struct clad_model
 {
 	/* settings */
+	clad_method method;
 	char		autoencoder[32];
-	char		classifier[32];
+	char		classifier[32];	/* "" without a classifier (Deep SVDD) */
 	int			C, H, W;
-	int			K;				/* clusters = classifier outputs */
+	int			K;				/* clusters = classifier outputs; 0 without (Deep SVDD) */
 	int			latent;
 	int			rotations;		/* 1: ODIN confidence; 2 or 4: orientation confidence */
 	int			neighbours;		/* non-zero: the neighbour confidence (nb), an orientation classifier */
@@ -51,8 +67,9 @@ typedef struct clad_model
 	/* weights */
 	clad_net   *encoder;
 	clad_net   *decoder;		/* only while training; never saved */
-	float	   *centers;		/* (K, latent) */
-	clad_net   *clf;
+	float	   *centers;		/* (K, latent); NULL for Deep SVDD */
+	clad_net   *clf;			/* NULL for Deep SVDD */
+	float	   *svdd_center;	/* (latent) Deep SVDD's centre c, else NULL */
 	float	   *calib;			/* (n_calib) held-out normal confidences, ascending */
 	int			n_calib;
 	clad_neighbours nb;			/* the feature bank, when neighbours */
@@ -71,7 +88,16 @@ clad_status clad_model_create(const char *autoencoder, const char *classifier,
 clad_status clad_model_create_rotations(const char *autoencoder, const char *classifier,
 										int C, int H, int W, int K, int latent, int R,
 										clad_model **out);
+/*
+ * A new Deep SVDD model: the encoder of autoencoder (built, zero-initialised;
+ * the decoder too when with_decoder, for pretraining) and a zero centre.
+ */
+clad_status clad_model_create_deepsvdd(const char *autoencoder, int C, int H, int W, int latent,
+									   int with_decoder, clad_model **out);
 void		clad_model_free(clad_model *m);
+
+/* The method's name: "clad" or "deepsvdd". */
+const char *clad_model_method_name(const clad_model *m);
 
 /* Serialise (encoder, centres, classifier, calibration, metadata) to safetensors. */
 clad_status clad_model_save(const clad_model *m, uint8_t **buf, size_t *len);
@@ -90,9 +116,9 @@ clad_status clad_model_load(const uint8_t *buf, size_t len, clad_model **out);
 clad_status clad_model_save_settings(const clad_model *m, uint8_t **buf, size_t *len);
 clad_status clad_model_load_settings(const uint8_t *buf, size_t len, clad_model **out);
 
-/* The model's confidence, by name: "odin", "orientation" or "neighbours". */
+/* The model's confidence, by name: "odin", "orientation", "neighbours" or "deepsvdd". */
 const char *clad_model_score_name(const clad_model *m);
-/* The format version its file has: 1 (ODIN), 2 (orientation) or 3 (neighbours). */
+/* The format version its file has: 1 (ODIN), 2 (orientation), 3 (neighbours) or 4 (another method). */
 int			clad_model_format_version(const clad_model *m);
 
 /* Build the eval-mode plans of the nets for batches up to max_B (after loading). */
@@ -110,8 +136,10 @@ size_t		clad_model_release_weights(clad_model *m);
  * Scoring, for B images of pixels in [0,1], (B, C,H,W); the model's
  * normalisation is applied here.  Any output pointer may be NULL.
  *   z (B, latent): the latent code (mean); probs (B, K): DEC soft assignment;
- *   cluster (B): argmax of probs;
- *   conf (B): the model's confidence (ODIN's, the orientation or the neighbour confidence);
+ *   cluster (B): argmax of probs (CLAD models only: a Deep SVDD model has no
+ *   clusters, and asking for them is an error naming its method);
+ *   conf (B): the model's confidence (ODIN's, the orientation or the neighbour
+ *   confidence; Deep SVDD's - ||z - c||^2);
  *   score (B): calibrated anomaly score in [0,1]
  *   (clad_model_calibrated_score).
  */
@@ -128,7 +156,7 @@ clad_status clad_model_neighbour_distances(clad_model *m, const float *pixels, i
  * ODIN model the classifier's max softmax (T = 1, no step); for an
  * orientation model its probability of "not turned" for the image as it is
  * (one orientation instead of the mean over all); for a neighbour model the
- * orientation confidence of its classifier.
+ * orientation confidence of its classifier.  A Deep SVDD model has none (an error).
  */
 clad_status clad_model_baseline(clad_model *m, const float *pixels, int B, float *conf);
 

@@ -91,6 +91,23 @@ memo_reset(clad_memo *memo, int kind, const void *bytes, Size len)
 	memo->kind = kind;
 }
 
+/*
+ * The outputs that need a CLAD model's clusters, asked of a model of another
+ * method (Deep SVDD): an error naming the model and its method, before any
+ * image is decoded.
+ */
+static void
+check_clusters(const clad_cached_model *e, clad_output what)
+{
+	if ((what == OUT_CLUSTER || what == OUT_PROBS) && e->model->method != CLAD_METHOD_CLAD)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("clad model \"%s\" is a %s model: it has no clusters", e->name,
+						clad_model_method_name(e->model)),
+				 errhint("clad_cluster and clad_cluster_probs need a CLAD model; clad_score, "
+						 "clad_confidence, clad_is_anomaly and clad_embed serve every method.")));
+}
+
 static Datum
 image_call(FunctionCallInfo fcinfo, clad_output what, clad_ref_kind kind, bool pixel_array)
 {
@@ -117,6 +134,7 @@ image_call(FunctionCallInfo fcinfo, clad_output what, clad_ref_kind kind, bool p
 		key = VARDATA_ANY(img);
 		keylen = VARSIZE_ANY_EXHDR(img);
 	}
+	check_clusters(e, what);
 	if (!memo_matches(memo, pixel_array ? 2 : 1, key, keylen))
 		memo_reset(memo, pixel_array ? 2 : 1, key, keylen);
 	else
@@ -137,15 +155,18 @@ image_call(FunctionCallInfo fcinfo, clad_output what, clad_ref_kind kind, bool p
 		}
 		else
 		{
+			bool		clad = m->method == CLAD_METHOD_CLAD;
+
 			if (!memo->z)
 				memo->z = malloc(sizeof(float) * m->latent);
-			if (!memo->probs)
+			if (clad && !memo->probs)
 				memo->probs = malloc(sizeof(float) * m->K);
-			if (!memo->z || !memo->probs)
+			if (!memo->z || (clad && !memo->probs))
 				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 			/* a failed run must not leave half an answer behind */
 			memo->has_embed = false;
-			run_model(m, px, 1, NULL, NULL, memo->z, memo->probs, &memo->cluster);
+			/* another method than CLAD has no clusters: its code alone */
+			run_model(m, px, 1, NULL, NULL, memo->z, clad ? memo->probs : NULL, clad ? &memo->cluster : NULL);
 			memo->has_embed = memo->kind != 0;
 		}
 	}
@@ -193,6 +214,7 @@ batch_call(FunctionCallInfo fcinfo, clad_output what, clad_ref_kind kind)
 	int32		cluster[CLAD_EXT_BATCH];
 	int			idx[CLAD_EXT_BATCH];
 
+	check_clusters(e, what);
 	if (ARR_NDIM(arr) > 1)
 		ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 						errmsg("images must be a one-dimensional array, not %d-dimensional",
@@ -316,7 +338,8 @@ clad_model_describe(PG_FUNCTION_ARGS)
 	{
 		initStringInfo(&s);
 		appendStringInfoString(&s, "{\"format_version\": ");
-		appendStringInfo(&s, "%d, \"autoencoder\": ", clad_model_format_version(m));
+		appendStringInfo(&s, "%d, \"method\": \"%s\", \"autoencoder\": ", clad_model_format_version(m),
+						 clad_model_method_name(m));
 		escape_json(&s, m->autoencoder);
 		appendStringInfoString(&s, ", \"classifier\": ");
 		escape_json(&s, m->classifier);

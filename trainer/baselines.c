@@ -24,8 +24,7 @@ struct clad_baseline
 	struct svm_node *query;		/* (features + 1) nodes for one image */
 
 	/* deepsvdd */
-	clad_model *svdd;			/* encoder and normalisation */
-	float	   *center;			/* (latent) */
+	clad_model *svdd;			/* a Deep SVDD model (model.h) */
 };
 
 int
@@ -151,7 +150,7 @@ clad_baseline_train(const char *method, const clad_train_config *cfg, const clad
 	}
 	else
 	{
-		st = clad_train_deepsvdd(cfg, normal, progress, arg, &b->svdd, &b->center, log);
+		st = clad_train_deepsvdd(cfg, normal, progress, arg, &b->svdd, log);
 		if (st == CLAD_OK)
 		{
 			for (int c = 0; c < b->C; c++)
@@ -190,46 +189,24 @@ clad_baseline_score(clad_baseline *b, const float *pixels, int n, float *anomaly
 		}
 		return CLAD_OK;
 	}
-	/* Deep SVDD: normalise, encode (eval: z = mu), squared distance to c, in batches */
+	/* Deep SVDD: the model's confidence, - ||z - c||^2, in batches */
+	for (int s = 0; s < n; s += 256)
 	{
-		enum { BATCH = 256 };
-		int			h = b->svdd->latent;
-		float	   *x = malloc(sizeof(float) * img * BATCH);
+		int			B = n - s < 256 ? n - s : 256;
+		clad_status st = clad_model_score(b->svdd, pixels + img * s, B, anomaly + s, NULL);
 
-		if (!x)
-			return clad_fail(CLAD_ERR_NOMEM, "out of memory scoring");
-		for (int s = 0; s < n; s += BATCH)
-		{
-			int			B = n - s < BATCH ? n - s : BATCH;
-			const float *z;
-			clad_status st;
-
-			for (int i = 0; i < B; i++)
-				for (int c = 0; c < b->C; c++)
-					for (size_t j = 0; j < plane; j++)
-						x[img * i + c * plane + j] = (pixels[img * (s + i) + c * plane + j] - b->mean[c]) / b->std[c];
-			if ((st = clad_net_forward(b->svdd->encoder, x, B, CLAD_EVAL)) != CLAD_OK)
-			{
-				free(x);
-				return st;
-			}
-			z = clad_net_output(b->svdd->encoder);
-			for (int i = 0; i < B; i++)
-			{
-				double		d2 = 0;
-
-				for (int j = 0; j < h; j++)
-				{
-					double		d = z[(size_t) i * h + j] - b->center[j];
-
-					d2 += d * d;
-				}
-				anomaly[s + i] = (float) d2;
-			}
-		}
-		free(x);
+		if (st != CLAD_OK)
+			return st;
+		for (int i = 0; i < B; i++)
+			anomaly[s + i] = -anomaly[s + i];
 	}
 	return CLAD_OK;
+}
+
+clad_model *
+clad_baseline_model(clad_baseline *b)
+{
+	return b->svdd;
 }
 
 const char *
@@ -249,6 +226,5 @@ clad_baseline_free(clad_baseline *b)
 	free(b->rows);
 	free(b->query);
 	clad_model_free(b->svdd);
-	free(b->center);
 	free(b);
 }

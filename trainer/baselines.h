@@ -9,9 +9,10 @@
  *   deepsvdd  Deep SVDD (Ruff et al. 2018; train.h, clad_train_deepsvdd);
  *             anomaly score: ||z - c||^2.
  *
- * Scores are higher for more anomalous images, as the metrics expect.  The
- * baselines are evaluated in the run that trains them: they are not stored
- * as model files, and the extension scores CLAD models only.
+ * Scores are higher for more anomalous images, as the metrics expect.  A
+ * Deep SVDD baseline is a model (model.h, format version 4) that clad-train
+ * --out saves and the extension scores; the OCSVM is evaluated in the run that
+ * trains it and not stored.
  */
 #ifndef CLAD_BASELINES_H
 #define CLAD_BASELINES_H
@@ -29,6 +30,9 @@ clad_status clad_baseline_train(const char *method, const clad_train_config *cfg
 
 /* pixels (n, C,H,W) in [0,1] -> anomaly (n), higher = more anomalous. */
 clad_status clad_baseline_score(clad_baseline *b, const float *pixels, int n, float *anomaly);
+
+/* The model of a stored baseline (Deep SVDD), or NULL (the OCSVM). */
+clad_model *clad_baseline_model(clad_baseline *b);
 
 /* One line saying what was trained (kernel, nu, gamma, support vectors; or the SVDD radius). */
 const char *clad_baseline_describe(const clad_baseline *b);

@@ -85,7 +85,8 @@ print_stage(const char *name, const clad_stage_log *l, int epochs_set)
 
 /*
  * --method ocsvm / deepsvdd: train the baseline on the normal images, score
- * the test split, report the metrics as for CLAD (text or --json).
+ * the test split (unless test is NULL: --no-eval), report the metrics as for
+ * CLAD (text or --json); with --out, save the Deep SVDD model.
  */
 static int
 run_baseline(const options *o, const clad_train_config *cfg, clad_scenario *sc, clad_dataset *normal,
@@ -95,12 +96,12 @@ run_baseline(const options *o, const clad_train_config *cfg, clad_scenario *sc, 
 	clad_train_log log;
 	clad_progress_state ps;
 	clad_ad_metrics met;
-	float	   *score = malloc(sizeof(float) * test->n);
-	uint8_t    *anomaly = malloc(test->n);
+	float	   *score = test ? malloc(sizeof(float) * test->n) : NULL;
+	uint8_t    *anomaly = test ? malloc(test->n) : NULL;
 	int			n_anomaly = 0;
 	struct timespec t0, t1;
 
-	if (!score || !anomaly)
+	if (test && (!score || !anomaly))
 		die("out of memory evaluating %d images", test->n);
 	clad_progress_init(&ps, stderr, o->quiet);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -110,14 +111,37 @@ run_baseline(const options *o, const clad_train_config *cfg, clad_scenario *sc, 
 		die("training %s failed: %s", o->method, clad_last_error());
 	}
 	clad_progress_finish(&ps);
-	if (clad_baseline_score(b, test->pixels, test->n, score) != CLAD_OK)
-		die("scoring the test split failed: %s", clad_last_error());
+	if (test)
+	{
+		if (clad_baseline_score(b, test->pixels, test->n, score) != CLAD_OK)
+			die("scoring the test split failed: %s", clad_last_error());
+		for (int i = 0; i < test->n; i++)
+			n_anomaly += (anomaly[i] = normal_at[i] < 0);
+		if (clad_ad_evaluate(score, anomaly, test->n, &met) != CLAD_OK)
+			die("cannot compute the metrics: %s", clad_last_error());
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	for (int i = 0; i < test->n; i++)
-		n_anomaly += (anomaly[i] = normal_at[i] < 0);
-	if (clad_ad_evaluate(score, anomaly, test->n, &met) != CLAD_OK)
-		die("cannot compute the metrics: %s", clad_last_error());
-	if (o->json)
+	if (o->out)
+	{
+		/* a Deep SVDD model, its summary with the test split's metrics */
+		clad_model *m = clad_baseline_model(b);
+		char	   *summary;
+
+		if (!m)
+			die("--method %s is not stored", o->method);
+		if (!(summary = build_baseline_summary(o, src, sc, train, normal, cfg, &log, m, test ? &met : NULL)))
+			die("out of memory building the training summary");
+		free(m->summary);
+		m->summary = summary;
+		save_model(m, o->out);
+	}
+	if (!test)
+	{
+		if (!o->quiet)
+			printf("trained %s on %d normal images of %s: %s\n", clad_baseline_describe(b), normal->n,
+				   sc->label, o->out);
+	}
+	else if (o->json)
 		print_baseline_json(o->method, clad_baseline_describe(b), sc, normal->n, test->n, n_anomaly, &met,
 							(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9);
 	else
@@ -135,7 +159,8 @@ run_baseline(const options *o, const clad_train_config *cfg, clad_scenario *sc, 
 	free(score);
 	free(anomaly);
 	free(normal_at);
-	clad_dataset_free(test);
+	if (test)
+		clad_dataset_free(test);
 	clad_dataset_free(normal);
 	clad_dataset_free(train);
 	clad_scenario_free(sc);
@@ -274,7 +299,7 @@ cmd_train(const options *o)
 	}
 
 	if (o->method)
-		return run_baseline(o, &cfg, &sc, &normal, &test, normal_at, &train, &src);
+		return run_baseline(o, &cfg, &sc, &normal, evaluate_after ? &test : NULL, normal_at, &train, &src);
 
 	clad_progress_init(&ps, stderr, o->quiet);
 	if (clad_train(&cfg, &normal, clad_progress_report, &ps, &m, &log) != CLAD_OK)
@@ -422,8 +447,11 @@ cmd_eval(const options *o)
 		print_eval_json(&er, &sc, o->model);
 	else
 	{
-		printf("model %s: %s + %s, K %d, latent %d\n", o->model, m->autoencoder, m->classifier,
-			   m->K, m->latent);
+		if (m->method == CLAD_METHOD_CLAD)
+			printf("model %s: %s + %s, K %d, latent %d\n", o->model, m->autoencoder, m->classifier,
+				   m->K, m->latent);
+		else
+			printf("model %s: Deep SVDD, %s encoder, latent %d\n", o->model, m->autoencoder, m->latent);
 		print_eval(&er, &sc);
 	}
 	if (fflush(stdout) != 0)
@@ -450,15 +478,20 @@ cmd_info(const options *o)
 	else
 	{
 		printf("model %s\n", o->model);
-		printf("  autoencoder  %s, latent %d\n", m->autoencoder, m->latent);
-		printf("  classifier   %s, K %d\n", m->classifier, m->K);
+		printf("  method       %s\n", m->method == CLAD_METHOD_CLAD ? "CLAD" : "Deep SVDD");
+		printf("  %s  %s, latent %d\n", m->method == CLAD_METHOD_CLAD ? "autoencoder" : "encoder    ",
+			   m->autoencoder, m->latent);
+		if (m->method == CLAD_METHOD_CLAD)
+			printf("  classifier   %s, K %d\n", m->classifier, m->K);
 		printf("  input        %dx%dx%d, mean", m->C, m->H, m->W);
 		for (int c = 0; c < m->C; c++)
 			printf(" %.6g", m->mean[c]);
 		printf(", std");
 		for (int c = 0; c < m->C; c++)
 			printf(" %.6g", m->std[c]);
-		if (m->neighbours)
+		if (m->method == CLAD_METHOD_DEEPSVDD)
+			printf("\n  score        - ||z - c||^2, the code's squared distance to the centre (Deep SVDD)\n");
+		else if (m->neighbours)
 		{
 			printf("\n  score        neighbour confidence, %d normal images in %d turns (%s), features",
 				   m->nb.n, m->rotations, m->nb.bf16 ? "bfloat16" : "float");

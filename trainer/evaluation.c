@@ -94,7 +94,8 @@ evaluate(clad_model *m, const clad_dataset *test, const clad_scenario *sc, const
 	float	   *score = malloc(sizeof(float) * test->n);
 	uint8_t    *anomaly = malloc(test->n);
 	int32_t    *cluster = malloc(sizeof(int32_t) * EVAL_BATCH);
-	int		   *counts = calloc((size_t) m->K * sc->n_classes, sizeof(int));
+	int		   *counts = calloc((size_t) (m->K > 0 ? m->K : 1) * sc->n_classes, sizeof(int));
+	int			clad = m->method == CLAD_METHOD_CLAD;
 	float		T = m->T, eps = m->eps;
 	int			flag_n = 0, flag_a = 0, pure = 0;
 	clad_status st;
@@ -116,11 +117,14 @@ evaluate(clad_model *m, const clad_dataset *test, const clad_scenario *sc, const
 		/* the model's confidence, and the baseline it refines (clad_model_baseline) */
 		if ((st = clad_model_score(m, x, B, conf + s, NULL)) != CLAD_OK)
 			die("scoring failed: %s", clad_last_error());
-		if ((st = clad_model_baseline(m, x, B, base + s)) != CLAD_OK)
+		/* another method has no baseline or clusters: its own confidence stands for the baseline */
+		if (!clad)
+			memcpy(base + s, conf + s, sizeof(float) * B);
+		else if ((st = clad_model_baseline(m, x, B, base + s)) != CLAD_OK)
 			die("scoring failed: %s", clad_last_error());
-		if ((st = clad_model_embed(m, x, B, NULL, NULL, cluster)) != CLAD_OK)
+		if (clad && (st = clad_model_embed(m, x, B, NULL, NULL, cluster)) != CLAD_OK)
 			die("embedding failed: %s", clad_last_error());
-		for (int b = 0; b < B; b++)
+		for (int b = 0; clad && b < B; b++)
 			if (normal_at[s + b] >= 0)
 				counts[(size_t) cluster[b] * sc->n_classes + normal_at[s + b]]++;
 		clad_progress_report(&p, ps);
@@ -153,6 +157,7 @@ evaluate(clad_model *m, const clad_dataset *test, const clad_scenario *sc, const
 	r->eps = eps;
 	r->rotations = m->rotations;
 	r->bank = m->neighbours ? m->nb.n : 0;
+	r->clad = clad;
 	r->threshold = m->threshold;
 	r->flagged = (double) (flag_n + flag_a) / test->n;
 	r->flagged_normal = (double) flag_n / r->n_normal;
@@ -201,7 +206,9 @@ print_eval(const eval_result *r, const clad_scenario *sc)
 	printf("test split: %d images, %d normal (%s), %d anomalous\n", r->n, r->n_normal, sc->label,
 		   r->n_anomaly);
 	print_metrics_header();
-	if (r->bank > 0)
+	if (!r->clad)
+		print_metrics_row("Deep SVDD (- ||z - c||^2)", &r->odin);
+	else if (r->bank > 0)
 	{
 		snprintf(odin, sizeof(odin), "neighbours (%d images)", r->bank);
 		print_metrics_row(odin, &r->odin);
@@ -222,5 +229,6 @@ print_eval(const eval_result *r, const clad_scenario *sc)
 	printf("flagged at the stored threshold %.6g: %.1f%% of test images "
 		   "(%.1f%% of normal, %.1f%% of anomalous)\n",
 		   r->threshold, 100.0 * r->flagged, 100.0 * r->flagged_normal, 100.0 * r->flagged_anomaly);
-	printf("cluster purity on normal test images: %.4f\n", r->purity);
+	if (r->clad)
+		printf("cluster purity on normal test images: %.4f\n", r->purity);
 }

@@ -96,7 +96,9 @@ eval_json(const eval_result *r, const clad_scenario *sc, const char *model_path)
 	/* "score": the model's own confidence; an ODIN model's is also under "odin" */
 	odin = metrics_json(&r->odin, &ok);
 	base = metrics_json(&r->base, &ok);
-	if (odin && base && r->bank > 0)
+	if (odin && base && !r->clad)
+		ok &= json_object_set_new(odin, "name", json_string("deepsvdd")) == 0;
+	else if (odin && base && r->bank > 0)
 	{
 		ok &= json_object_set_new(odin, "name", json_string("neighbours")) == 0;
 		ok &= json_object_set_new(odin, "rotations", json_integer(r->rotations)) == 0;
@@ -120,12 +122,16 @@ eval_json(const eval_result *r, const clad_scenario *sc, const char *model_path)
 		SET(o, "odin", json_deep_copy(odin));
 	}
 	SET(o, "score", odin);
-	SET(o, "baseline", base);
+	if (r->clad)
+		SET(o, "baseline", base);
+	else
+		json_decref(base);
 	SET(o, "threshold", num_float(r->threshold));
 	SET(o, "flagged", num(r->flagged, 6));
 	SET(o, "flagged_normal", num(r->flagged_normal, 6));
 	SET(o, "flagged_anomaly", num(r->flagged_anomaly, 6));
-	SET(o, "cluster_purity", num(r->purity, 6));
+	if (r->clad)
+		SET(o, "cluster_purity", num(r->purity, 6));
 	if (!ok)
 	{
 		json_decref(o);
@@ -190,15 +196,19 @@ print_model_info_json(const char *path, const clad_model *m, json_t *summary)
 	if (j)
 	{
 		SET(j, "model", json_string(path));
+		SET(j, "method", json_string(clad_model_method_name(m)));
 		SET(j, "autoencoder", json_string(m->autoencoder));
-		SET(j, "classifier", json_string(m->classifier));
 		SET(j, "input_shape", json_pack("[iii]", m->C, m->H, m->W));
-		SET(j, "clusters", json_integer(m->K));
 		SET(j, "latent", json_integer(m->latent));
 		SET(j, "score", json_string(clad_model_score_name(m)));
-		SET(j, "rotations", json_integer(m->rotations));
-		SET(j, "temperature", num_float(m->T));
-		SET(j, "epsilon", num_float(m->eps));
+		if (m->method == CLAD_METHOD_CLAD)
+		{
+			SET(j, "classifier", json_string(m->classifier));
+			SET(j, "clusters", json_integer(m->K));
+			SET(j, "rotations", json_integer(m->rotations));
+			SET(j, "temperature", num_float(m->T));
+			SET(j, "epsilon", num_float(m->eps));
+		}
 		SET(j, "threshold", num_float(m->threshold));
 		SET(j, "n_calibration", json_integer(m->n_calib));
 		SET(j, "summary", summary ? json_incref(summary) : json_string(m->summary));
@@ -365,5 +375,79 @@ build_summary(const options *o, const data_source *src, const clad_scenario *sc,
 	/* json_dumps allocates with jansson's allocator; the model frees with free() */
 	copy = strdup(text);
 	free(text);
+	return copy;
+}
+
+/*
+ * A stored baseline's summary: build_summary's (data, scenario, settings,
+ * stages, fit and held-out counts, threshold) for a model of another method,
+ * with its "method", the settings of that method, its stages renamed (the
+ * autoencoder's pretraining, then "deepsvdd"), no clusters, and the test
+ * split's metrics under "test"."score" when met is not NULL.
+ */
+char *
+build_baseline_summary(const options *o, const data_source *src, const clad_scenario *sc,
+					   const clad_dataset *train, const clad_dataset *normal,
+					   const clad_train_config *cfg, const clad_train_log *log, const clad_model *m,
+					   const clad_ad_metrics *met)
+{
+	char	   *text = build_summary(o, src, sc, train, normal, cfg, log, m, NULL), *out = NULL, *copy;
+	json_t	   *root = text ? json_loads(text, 0, NULL) : NULL, *set, *stages;
+	int			ok = root != NULL;
+
+	free(text);
+	if (!ok)
+		return NULL;
+	set = json_object_get(root, "settings");
+	stages = json_object_get(root, "stages");
+	SET(root, "method", json_string(clad_model_method_name(m)));
+	json_object_del(root, "cluster_sizes");
+	if (set)
+	{
+		/* the settings CLAD's stages use and Deep SVDD does not */
+		static const char *const clad_only[] = {
+			"classifier", "clusters", "kmeans_restarts", "dec_epochs", "dec_batch", "dec_lr", "dec_momentum",
+			"dec_tol", "clf_epochs", "clf_batch", "clf_lr", "rotations", "bank", "bank_precision",
+			"temperature", "epsilon", "reference_epsilon", "epsilon_convention"
+		};
+
+		for (size_t i = 0; i < sizeof(clad_only) / sizeof(clad_only[0]); i++)
+			json_object_del(set, clad_only[i]);
+		SET(set, "autoencoder", json_string(m->autoencoder));
+		SET(set, "ae_target", json_string("pixels"));
+		SET(set, "svdd_epochs", json_integer(cfg->svdd_epochs));
+		SET(set, "svdd_lr", num_float(cfg->svdd_lr));
+		SET(set, "svdd_weight_decay", num_float(cfg->svdd_weight_decay));
+	}
+	if (stages)
+	{
+		json_t	   *svdd = json_object_get(stages, "classifier");
+
+		if (svdd)
+		{
+			SET(svdd, "epochs_set", json_integer(cfg->svdd_epochs));
+			SET(stages, "deepsvdd", json_incref(svdd));
+		}
+		json_object_del(stages, "classifier");
+		json_object_del(stages, "dec");
+	}
+	if (met)
+	{
+		json_t	   *test = json_object();
+
+		ok &= test != NULL;
+		if (test)
+		{
+			SET(test, "score", metrics_json(met, &ok));
+			SET(root, "test", test);
+		}
+	}
+	if (ok)
+		out = json_dumps(root, JSON_DUMP_FLAGS);
+	json_decref(root);
+	if (!out)
+		return NULL;
+	copy = strdup(out);
+	free(out);
 	return copy;
 }

@@ -25,4 +25,10 @@ char	   *build_summary(const options *o, const data_source *src, const clad_scen
 						  const clad_train_config *cfg, const clad_train_log *log, const clad_model *m,
 						  const eval_result *test);
 
+/* The same for a stored baseline model (Deep SVDD), with its test metrics when met is not NULL. */
+char	   *build_baseline_summary(const options *o, const data_source *src, const clad_scenario *sc,
+								   const clad_dataset *train, const clad_dataset *normal,
+								   const clad_train_config *cfg, const clad_train_log *log,
+								   const clad_model *m, const clad_ad_metrics *met);
+
 #endif

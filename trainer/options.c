@@ -592,10 +592,13 @@ parse_options(int argc, char **argv, const char *version, options *o)
 		die_usage("--method applies to training only");
 	if (o->report && (strcmp(o->command, "train") != 0 || o->method))
 		die_usage("--report applies to training CLAD (not eval, info, score or the baselines)");
-	if (o->method && (o->out || o->model_name || o->db || o->no_eval || o->record_times))
+	if (o->method && o->out && strcmp(o->method, "deepsvdd") != 0)
 		die_usage("--method %s trains a baseline and evaluates it in the same run: it is not stored "
-				  "(--out, --model-name), takes no --db or --record-times and needs the evaluation "
-				  "(no --no-eval)", o->method);
+				  "(--out: deepsvdd only)", o->method);
+	if (o->method && (o->model_name || o->db || o->record_times || (o->no_eval && !o->out)))
+		die_usage("--method %s trains a baseline and evaluates it in the same run: it takes no "
+				  "--model-name, --db or --record-times, and --no-eval only with --out; "
+				  "a Deep SVDD model saved with --out is stored with clad-train push", o->method);
 	if (strcmp(o->command, "score") == 0)
 	{
 		if (optind < argc && !o->model)

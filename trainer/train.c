@@ -604,8 +604,13 @@ run_setup(run *r, const clad_train_config *cfg, const clad_dataset *normal, cons
 	if ((st = clad_device_open(cfg->device[0] ? cfg->device : "cpu", &r->dev)) != CLAD_OK)
 		return st;
 	snprintf(log->device, sizeof(log->device), "%s", clad_device_describe(r->dev));
-	if ((st = clad_model_create_rotations(autoencoder, classifier, normal->C, normal->H, normal->W,
-										  K, cfg->latent, rotations, &r->m)) != CLAD_OK)
+	/* without a classifier: a Deep SVDD model (encoder and centre) */
+	if (classifier)
+		st = clad_model_create_rotations(autoencoder, classifier, normal->C, normal->H, normal->W,
+										 K, cfg->latent, rotations, &r->m);
+	else
+		st = clad_model_create_deepsvdd(autoencoder, normal->C, normal->H, normal->W, cfg->latent, 1, &r->m);
+	if (st != CLAD_OK)
 		return st;
 	r->cfg = cfg;
 	r->img = (size_t) normal->C * normal->H * normal->W;
@@ -614,7 +619,7 @@ run_setup(run *r, const clad_train_config *cfg, const clad_dataset *normal, cons
 	/* hold out a seeded fraction of the normal images for calibration */
 	*nh = (int) floor(normal->n * cfg->holdout);
 	r->n = normal->n - *nh;
-	if (r->n < K * 2 || *nh < 1)
+	if (r->n < (K > 1 ? K : 1) * 2 || *nh < 1)
 		return clad_fail(CLAD_ERR_INVALID, "%d normal images are too few for K = %d and a held-out part",
 						 normal->n, K);
 	maxb = cfg->ae_batch;
@@ -630,7 +635,7 @@ run_setup(run *r, const clad_train_config *cfg, const clad_dataset *normal, cons
 	r->xb = malloc(sizeof(float) * maxb * r->img);
 	r->tb = malloc(sizeof(float) * maxb * r->img);
 	r->z = malloc(sizeof(float) * r->n * cfg->latent);
-	r->q = malloc(sizeof(float) * r->n * K);
+	r->q = malloc(sizeof(float) * r->n * (K > 1 ? K : 1));
 	r->labels = malloc(sizeof(int32_t) * r->n);
 	r->yb = malloc(sizeof(int32_t) * maxb);
 	if (!perm || !r->pix || !r->xn || !*hold || !r->order || !r->xb || !r->tb || !r->z ||
@@ -783,18 +788,16 @@ train_svdd(run *r, const float *c, clad_stage_log *log)
 
 clad_status
 clad_train_deepsvdd(const clad_train_config *cfg, const clad_dataset *normal, clad_progress_fn progress,
-					void *arg, clad_model **out, float **center, clad_train_log *log)
+					void *arg, clad_model **out, clad_train_log *log)
 {
 	run			r;
 	clad_status st;
 	int			nh;
-	float	   *hold = NULL, *c = NULL;
+	float	   *hold = NULL, *c;
 
 	*out = NULL;
-	*center = NULL;
 	memset(log, 0, sizeof(*log));
-	/* the classifier is a stub that is never trained: the smallest there is */
-	if ((st = run_setup(&r, cfg, normal, "cvae_nobias", "linear", 2, 1, &hold, &nh, log)) != CLAD_OK)
+	if ((st = run_setup(&r, cfg, normal, "cvae_nobias", NULL, 0, 1, &hold, &nh, log)) != CLAD_OK)
 		goto done;
 	r.progress = progress;
 	r.arg = arg;
@@ -805,11 +808,9 @@ clad_train_deepsvdd(const clad_train_config *cfg, const clad_dataset *normal, cl
 	if ((st = nets_to(&r, r.dev)) != CLAD_OK ||
 		(st = train_autoencoder(&r, r.pix, &log->ae)) != CLAD_OK || (st = embed_all(&r)) != CLAD_OK)
 		goto done;
-	if (!(c = calloc(cfg->latent, sizeof(float))))
-	{
-		st = clad_fail(CLAD_ERR_NOMEM, "out of memory");
-		goto done;
-	}
+	c = r.m->svdd_center;
+	for (int j = 0; j < cfg->latent; j++)
+		c[j] = 0.0f;
 	for (int i = 0; i < r.n; i++)
 		for (int j = 0; j < cfg->latent; j++)
 			c[j] += r.z[(size_t) i * cfg->latent + j] / (float) r.n;
@@ -821,12 +822,12 @@ clad_train_deepsvdd(const clad_train_config *cfg, const clad_dataset *normal, cl
 		goto done;
 	clad_net_free(r.m->decoder);
 	r.m->decoder = NULL;
+	/* calibration and threshold on the held-out normal images, as CLAD's */
+	if ((st = calibrate(&r, hold, nh, &log->calib_seconds)) != CLAD_OK)
+		goto done;
 	*out = r.m;
 	r.m = NULL;
-	*center = c;
-	c = NULL;
 done:
-	free(c);
 	run_free(&r, hold);
 	return st;
 }

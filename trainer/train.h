@@ -114,14 +114,14 @@ void		clad_train_log_free(clad_train_log *log);
  * autoencoder (cfg->ae_*), the centre c is the mean code of the fit images
  * (coordinates nearer 0 than 0.1 pushed to +-0.1, as the reference does),
  * then the encoder learns to pull codes toward c: mean ||z - c||^2 with Adam
- * (cfg->svdd_lr, svdd_weight_decay) for cfg->svdd_epochs.  *out holds the
- * encoder and normalisation (its classifier is an untrained stub), *center
- * (cfg->latent floats, malloc'd) the centre; log->ae and log->clf (the SVDD
- * stage) record the epochs.
+ * (cfg->svdd_lr, svdd_weight_decay) for cfg->svdd_epochs; last, the
+ * confidences (- ||z - c||^2) of the held-out normal images calibrate it and
+ * set its threshold (cfg->tpr), as for CLAD.  *out is a Deep SVDD model
+ * (model.h: encoder, normalisation, centre, calibration); log->ae and log->clf
+ * (the SVDD stage) record the epochs.
  */
 clad_status clad_train_deepsvdd(const clad_train_config *cfg, const clad_dataset *normal,
-								clad_progress_fn progress, void *arg, clad_model **out, float **center,
-								clad_train_log *log);
+								clad_progress_fn progress, void *arg, clad_model **out, clad_train_log *log);
 
 /*
  * Train on normal images (labels ignored).  On success *out is a model with

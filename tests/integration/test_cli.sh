@@ -116,6 +116,31 @@ a, b = c["metrics"]["auroc"], d["metrics"]["auroc"]
 assert abs(a - b) <= 0.01, (a, b)
 EOF' "Deep SVDD on the emulated device differs from the CPU: $(cat "$T/svdd.err" "$T"/svdd_*.json)"
 
+# a Deep SVDD model saved with --out (format version 4): eval and info of the file answer
+# as the run that trained it did, and that run as the same run without --out
+rc=0
+$BIN --data "$T/data" --normal 0,3,8 --method deepsvdd --ae-epochs 2 --svdd-epochs 2 --ae-batch 32 \
+	--latent 4 --seed 7 --json --quiet --out "$T/svdd.safetensors" >"$T/svdd_out.json" 2>"$T/svdd.err" || rc=$?
+$BIN eval --model "$T/svdd.safetensors" --data "$T/data" --normal 0,3,8 --json --quiet \
+	>"$T/svdd_eval.json" 2>>"$T/svdd.err" || rc=$?
+$BIN info "$T/svdd.safetensors" --json >"$T/svdd_info.json" 2>>"$T/svdd.err" || rc=$?
+$BIN info "$T/svdd.safetensors" >"$T/svdd_info.txt" 2>>"$T/svdd.err" || rc=$?
+check '[ $rc -eq 0 ] && grep -q "method       Deep SVDD" "$T/svdd_info.txt" && "$PY" - "$T"/svdd_{out,cpu,eval,info}.json "$T/svdd.safetensors" <<'"'"'EOF'"'"'
+import json, struct, sys
+out, cpu, ev, info = (json.load(open(p)) for p in sys.argv[1:5])
+raw = open(sys.argv[5], "rb").read()
+meta = json.loads(raw[8:8 + struct.unpack("<Q", raw[:8])[0]])["__metadata__"]
+assert meta["format_version"] == "4" and meta["method"] == "deepsvdd" and "classifier" not in meta, meta
+assert out["metrics"] == cpu["metrics"], (out, cpu)
+assert ev["score"]["name"] == "deepsvdd" and ev["score"]["auroc"] == out["metrics"]["auroc"], (ev, out)
+assert "baseline" not in ev and "cluster_purity" not in ev, ev
+assert info["method"] == "deepsvdd" and info["score"] == "deepsvdd" and info["latent"] == 4, info
+s = info["summary"]
+assert s["method"] == "deepsvdd" and s["test"]["score"]["auroc"] == out["metrics"]["auroc"], s
+assert s["settings"]["autoencoder"] == "cvae_nobias" and s["settings"]["svdd_epochs"] == 2, s["settings"]
+assert "clusters" not in s["settings"] and "dec" not in s["stages"] and s["stages"]["deepsvdd"]["epochs"] == 2, s
+EOF' "a saved Deep SVDD model: $(cat "$T/svdd.err" "$T"/svdd_{out,eval,info}.json 2>/dev/null)"
+
 # ---------------------------------------------------------------- eval, info
 $BIN eval --model "$T/a.safetensors" --data "$T/data" --normal mnist:CUR --json --quiet \
 	>"$T/eval.json" 2>"$T/eval.err" || rc=$?
@@ -339,7 +364,8 @@ expect 2 'does not apply to eval' -- eval --model "$T/a.safetensors" --data "$T/
 expect 2 '--report applies to training CLAD' -- eval --model "$T/a.safetensors" --data "$T/data" --normal 0,3 --report "$T/r2"
 expect 2 '--method must be clad, ocsvm or deepsvdd' -- "${D[@]}" --normal 0,3 --method svm
 expect 2 'it is not stored' -- "${D[@]}" --normal 0,3 --method ocsvm
-expect 2 'it is not stored' -- --data "$T/data" --normal 0,3 --method deepsvdd --no-eval
+expect 2 '--no-eval only with --out' -- --data "$T/data" --normal 0,3 --method deepsvdd --no-eval
+expect 2 'stored with clad-train push' -- "${D[@]}" --normal 0,3 --method deepsvdd --record-times
 expect 2 '--method applies to training only' -- eval --model "$T/a.safetensors" --data "$T/data" --normal 0,3 --method ocsvm
 expect 2 'must be > 0' -- --data "$T/data" --normal 0,3 --method ocsvm --ocsvm-nu 0
 expect 2 'is not cpu, cuda, cuda:N or emulated' -- "${D[@]}" --normal 0,3 --device tpu

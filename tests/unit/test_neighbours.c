@@ -469,7 +469,7 @@ check_files(int bf16)
 			CHECK(clad_model_load(bad, len, &m2) == CLAD_ERR_FORMAT && !m2);
 			free(bad);
 		}
-		bad = patched(buf, len, "\"format_version\":\"3\"", "\"format_version\":\"4\"");
+		bad = patched(buf, len, "\"format_version\":\"3\"", "\"format_version\":\"5\"");
 		CHECK(clad_model_load(bad, len, &m2) == CLAD_ERR_UNSUPPORTED && !m2);
 		free(bad);
 	}

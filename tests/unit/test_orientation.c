@@ -210,7 +210,7 @@ check_files(void)
 			CHECK_MSG(clad_model_load(bad, len, &m2) != CLAD_OK && m2 == NULL, "accepted %s", swaps[i][1]);
 			free(bad);
 		}
-		bad = patched(buf, len, "\"format_version\":\"2\"", "\"format_version\":\"4\"");
+		bad = patched(buf, len, "\"format_version\":\"2\"", "\"format_version\":\"5\"");
 		CHECK(clad_model_load(bad, len, &m2) == CLAD_ERR_UNSUPPORTED);
 		free(bad);
 	}

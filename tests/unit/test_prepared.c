@@ -256,6 +256,38 @@ main(void)
 		free(qb);
 		clad_model_free(q);
 	}
+	/* a Deep SVDD model: its encoder mapped, the classifier's sections empty */
+	{
+		clad_model *q, *qp = NULL;
+		int			qfd = open(path, O_RDWR | O_TRUNC);
+		uint8_t    *qb;
+		size_t		ql;
+
+		CHECK(clad_model_create_deepsvdd("cvae_nobias", 1, 28, 28, 6, 0, &q) == CLAD_OK);
+		clad_autoencoder_init(q->encoder, 9);
+		for (int j = 0; j < 6; j++)
+			q->svdd_center[j] = 0.2f * (float) j - 0.5f;
+		q->n_calib = 2;
+		q->calib = malloc(sizeof(float) * 2);
+		q->calib[0] = -2.0f;
+		q->calib[1] = -1.0f;
+		CHECK(clad_model_prepare(q, MAX_B) == CLAD_OK);
+		CHECK(clad_model_score(q, x, 3, c0, s0) == CLAD_OK);
+		CHECK(clad_prepared_write(q, sha_a, MAX_B, qfd) == CLAD_OK);
+		close(qfd);
+		qb = read_aligned(path, &ql);
+		CHECK(clad_prepared_open(qb, ql, sha_a, MAX_B, &qp) == CLAD_OK);
+		if (qp)
+		{
+			CHECK(qp->method == CLAD_METHOD_DEEPSVDD && qp->clf == NULL);
+			CHECK(clad_model_score(qp, x, 3, c1, s1) == CLAD_OK);
+			CHECK_MSG(memcmp(c0, c1, sizeof(float) * 3) == 0 && memcmp(s0, s1, sizeof(float) * 3) == 0,
+					  "Deep SVDD model: scores differ");
+			clad_model_free(qp);
+		}
+		free(qb);
+		clad_model_free(q);
+	}
 	free(buf);
 	unlink(path);
 	clad_model_free(m);
