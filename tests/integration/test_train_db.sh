@@ -222,6 +222,14 @@ P2=$(cat "$T/out")
 check '[ $rc -eq 0 ] && [ ! -s "$T/err" ] && [ "$(active)" = "$P2" ] && [ "$(versions)" = 4 ]' \
 	"push --activate: exit $rc, stdout $P2, active $(active), $(cat "$T/err")"
 check '[ "$(runs)" = 7 ]' "push recorded a training run ($(runs) runs)"
+# a Deep SVDD model file (format 4) is pushed like a CLAD one and scored in SQL
+rc=0
+"$BIN" --data "mnist:$MNIST" --normal mnist:1 --method deepsvdd --ae-epochs 1 --svdd-epochs 1 --latent 8 \
+	--ae-batch 64 --no-eval --quiet --out "$T/svdd.safetensors" >/dev/null 2>"$T/err" &&
+	PS=$($BIN push --db "$CONN" --model-name svdd --quiet "$T/svdd.safetensors" 2>>"$T/err") || rc=$?
+row=$(q "select v.metrics->>'method', (select clad_score('svdd', img) between 0 and 1 from digits limit 1)
+         from clad.model_versions v where v.id = ${PS:-0}")
+check '[ $rc -eq 0 ] && [ "$row" = "deepsvdd|t" ]' "push of a Deep SVDD model: exit $rc, row '$row', $(cat "$T/err")"
 # a hostile search_path (lookalikes of the lifecycle functions and an "=" on text
 # that is always true, before the extension's schema) changes nothing
 q "create schema evil;
