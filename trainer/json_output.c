@@ -248,6 +248,21 @@ stage_json(const clad_stage_log *l, int epochs_set, int record_times, int *okp)
 	return o;
 }
 
+/* A summary as malloc'd JSON text (the model frees it with free()), root released; NULL unless ok. */
+static char *
+summary_text(json_t *root, int ok)
+{
+	char	   *text = ok ? json_dumps(root, JSON_DUMP_FLAGS) : NULL, *copy;
+
+	json_decref(root);
+	if (!text)
+		return NULL;
+	/* json_dumps allocates with jansson's allocator */
+	copy = strdup(text);
+	free(text);
+	return copy;
+}
+
 /* The training summary stored in the model (JSON text, malloc'd). */
 char *
 build_summary(const options *o, const data_source *src, const clad_scenario *sc,
@@ -258,7 +273,6 @@ build_summary(const options *o, const data_source *src, const clad_scenario *sc,
 	json_t	   *root = json_object(), *data = json_object(), *set = json_object(),
 			   *stages = json_object(), *sizes = json_array();
 	int			ok = root && data && set && stages && sizes;
-	char	   *text = NULL, *copy;
 
 	if (!ok)
 	{
@@ -367,15 +381,7 @@ build_summary(const options *o, const data_source *src, const clad_scenario *sc,
 		ok &= t != NULL;
 		SET(root, "test", t);
 	}
-	if (ok)
-		text = json_dumps(root, JSON_DUMP_FLAGS);
-	json_decref(root);
-	if (!text)
-		return NULL;
-	/* json_dumps allocates with jansson's allocator; the model frees with free() */
-	copy = strdup(text);
-	free(text);
-	return copy;
+	return summary_text(root, ok);
 }
 
 /*
@@ -391,7 +397,7 @@ build_baseline_summary(const options *o, const data_source *src, const clad_scen
 					   const clad_train_config *cfg, const clad_train_log *log, const clad_model *m,
 					   const clad_ad_metrics *met)
 {
-	char	   *text = build_summary(o, src, sc, train, normal, cfg, log, m, NULL), *out = NULL, *copy;
+	char	   *text = build_summary(o, src, sc, train, normal, cfg, log, m, NULL);
 	json_t	   *root = text ? json_loads(text, 0, NULL) : NULL, *set, *stages;
 	int			ok = root != NULL;
 
@@ -442,12 +448,5 @@ build_baseline_summary(const options *o, const data_source *src, const clad_scen
 			SET(root, "test", test);
 		}
 	}
-	if (ok)
-		out = json_dumps(root, JSON_DUMP_FLAGS);
-	json_decref(root);
-	if (!out)
-		return NULL;
-	copy = strdup(out);
-	free(out);
-	return copy;
+	return summary_text(root, ok);
 }

@@ -55,6 +55,26 @@ refused(const uint8_t *buf, size_t len, const uint8_t *sha, int max_B, const cha
 	CHECK_MSG(st != CLAD_OK && m == NULL && clad_last_error()[0], "%s was accepted", what);
 }
 
+/*
+ * q prepared for MAX_B, scored (c0, s0 for the 3 images x), written as a
+ * prepared file at path and mapped again: the mapped model, its bytes in *qb.
+ */
+static clad_model *
+prepared_roundtrip(clad_model *q, const char *path, const uint8_t *sha, const float *x, float *c0, float *s0,
+				   uint8_t **qb, size_t *ql)
+{
+	int			qfd = open(path, O_RDWR | O_TRUNC);
+	clad_model *qp = NULL;
+
+	CHECK(clad_model_prepare(q, MAX_B) == CLAD_OK);
+	CHECK(clad_model_score(q, x, 3, c0, s0) == CLAD_OK);
+	CHECK(clad_prepared_write(q, sha, MAX_B, qfd) == CLAD_OK);
+	close(qfd);
+	*qb = read_aligned(path, ql);
+	CHECK(clad_prepared_open(*qb, *ql, sha, MAX_B, &qp) == CLAD_OK);
+	return qp;
+}
+
 int
 main(void)
 {
@@ -213,7 +233,7 @@ main(void)
 	for (int bf16 = 0; bf16 < 2; bf16++)
 	{
 		clad_model *q, *qp = NULL;
-		int			qfd = open(path, O_RDWR | O_TRUNC), pool[2] = {2, 1};
+		int			pool[2] = {2, 1};
 		uint8_t    *qb;
 		size_t		ql;
 		float		xn[3 * 784];
@@ -230,12 +250,7 @@ main(void)
 		CHECK(clad_neighbours_fill(&q->nb, q->clf, xn, 8, &w) == CLAD_OK);
 		q->neighbours = 1;
 		q->nb.std[0] = 0.5f;
-		CHECK(clad_model_prepare(q, MAX_B) == CLAD_OK);
-		CHECK(clad_model_score(q, x, 3, c0, s0) == CLAD_OK);
-		CHECK(clad_prepared_write(q, sha_a, MAX_B, qfd) == CLAD_OK);
-		close(qfd);
-		qb = read_aligned(path, &ql);
-		CHECK(clad_prepared_open(qb, ql, sha_a, MAX_B, &qp) == CLAD_OK);
+		qp = prepared_roundtrip(q, path, sha_a, x, c0, s0, &qb, &ql);
 		if (qp)
 		{
 			CHECK(qp->neighbours && qp->nb.owned[0] == NULL && qp->nb.owned[1] == NULL);
@@ -258,8 +273,7 @@ main(void)
 	}
 	/* a Deep SVDD model: its encoder mapped, the classifier's sections empty */
 	{
-		clad_model *q, *qp = NULL;
-		int			qfd = open(path, O_RDWR | O_TRUNC);
+		clad_model *q, *qp;
 		uint8_t    *qb;
 		size_t		ql;
 
@@ -271,12 +285,7 @@ main(void)
 		q->calib = malloc(sizeof(float) * 2);
 		q->calib[0] = -2.0f;
 		q->calib[1] = -1.0f;
-		CHECK(clad_model_prepare(q, MAX_B) == CLAD_OK);
-		CHECK(clad_model_score(q, x, 3, c0, s0) == CLAD_OK);
-		CHECK(clad_prepared_write(q, sha_a, MAX_B, qfd) == CLAD_OK);
-		close(qfd);
-		qb = read_aligned(path, &ql);
-		CHECK(clad_prepared_open(qb, ql, sha_a, MAX_B, &qp) == CLAD_OK);
+		qp = prepared_roundtrip(q, path, sha_a, x, c0, s0, &qb, &ql);
 		if (qp)
 		{
 			CHECK(qp->method == CLAD_METHOD_DEEPSVDD && qp->clf == NULL);
