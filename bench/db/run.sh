@@ -4,8 +4,8 @@
 #
 # One run, on a throwaway PostgreSQL 15 cluster (tests/integration/pgcluster.sh), the same trained
 # ResNet-18 (1x28x28, K = 10; bench/build/r18_odin.safetensors and, for the default
-# recipe, r18_orientation.safetensors and r18_neighbours[_f32].safetensors; trained once
-# and cached) in
+# recipe, r18_orientation.safetensors and r18_neighbours[_f32].safetensors; and a Deep
+# SVDD model of the same digits, deepsvdd.safetensors; trained once and cached) in
 # clad (clad_load_model) and in a PL/Python + PyTorch scorer that a user would assemble
 # today (bench/db/plpython_scorer.sql, bench/db/torch_scorer.py: torchvision's resnet18
 # with the file's weights, cached in GD, the same ODIN score and calibration), and the
@@ -66,6 +66,7 @@ model=$(./bench/r18_model.sh)
 omodel=$(./bench/r18_model.sh orientation)
 nmodel=$(./bench/r18_model.sh neighbours)
 fmodel=$(./bench/r18_model.sh neighbours_f32)
+smodel=$(./bench/r18_model.sh deepsvdd)
 "$SYS_PY" bench/db/report.py check-model "$model" || die "$model is not a resnet18 1x28x28 K=10 clad model"
 
 # --- 3. the cluster ----------------------------------------------------------------------
@@ -128,9 +129,10 @@ cp "$model" "$T/r18.safetensors"
 cp "$omodel" "$T/r18_orientation.safetensors"
 cp "$nmodel" "$T/r18_neighbours.safetensors"
 cp "$fmodel" "$T/r18_neighbours_f32.safetensors"
+cp "$smodel" "$T/deepsvdd.safetensors"
 cp bench/db/torch_scorer.py "$T/torch_scorer.py"
 chmod 644 "$T/r18.safetensors" "$T/r18_orientation.safetensors" "$T/r18_neighbours.safetensors" \
-	"$T/r18_neighbours_f32.safetensors" "$T/torch_scorer.py"
+	"$T/r18_neighbours_f32.safetensors" "$T/deepsvdd.safetensors" "$T/torch_scorer.py"
 "$PY" scripts/digits_copy.py data/mnist "$T/digits.copy" 0 2000
 psql_q >/dev/null <<SQL
 CREATE EXTENSION clad;
@@ -139,6 +141,7 @@ SELECT clad_load_model('m', pg_read_binary_file('$T/r18.safetensors'));
 SELECT clad_load_model('o', pg_read_binary_file('$T/r18_orientation.safetensors'));
 SELECT clad_load_model('n', pg_read_binary_file('$T/r18_neighbours.safetensors'));
 SELECT clad_load_model('nf', pg_read_binary_file('$T/r18_neighbours_f32.safetensors'));
+SELECT clad_load_model('svdd', pg_read_binary_file('$T/deepsvdd.safetensors'));
 ALTER DATABASE postgres SET clad.model = 'm';
 ALTER DATABASE postgres SET bench.torch_dir = '$T';
 ALTER DATABASE postgres SET bench.torch_model = '$T/r18.safetensors';
@@ -216,6 +219,9 @@ timed clad_neigh 2000 "SET jit = off; SELECT sum(clad_score('n', img)) FROM t200
 	"SELECT sum(clad_score('n', img)) FROM t2000"
 timed clad_neigh_f32 2000 "SET jit = off; SELECT sum(clad_score('nf', img)) FROM t2000 WHERE id <= 100;" \
 	"SELECT sum(clad_score('nf', img)) FROM t2000"
+# a Deep SVDD model of the same digits (its encoder alone) against the CLAD models above
+timed clad_svdd 2000 "SET jit = off; SELECT sum(clad_score('svdd', img)) FROM t2000 WHERE id <= 100;" \
+	"SELECT sum(clad_score('svdd', img)) FROM t2000"
 # did the planner JIT-compile it?  (a function's COST counts in cpu_operator_cost units,
 # 0.0025: the plan's cost decides, against jit_above_cost; recorded, not assumed)
 jit_plan=$(psql_q -c "SET jit = on" -c "EXPLAIN SELECT sum(clad_score(img)) FROM t2000")
