@@ -86,7 +86,8 @@ print_stage(const char *name, const clad_stage_log *l, int epochs_set)
 /*
  * --method ocsvm / deepsvdd: train the baseline on the normal images, score
  * the test split (unless test is NULL: --no-eval), report the metrics as for
- * CLAD (text or --json); with --out, save the Deep SVDD model.
+ * CLAD (text or --json); with --out, save the Deep SVDD model, with
+ * --model-name store it (the run begun in cmd_train).
  */
 static int
 run_baseline(const options *o, const clad_train_config *cfg, clad_scenario *sc, clad_dataset *normal,
@@ -121,7 +122,7 @@ run_baseline(const options *o, const clad_train_config *cfg, clad_scenario *sc, 
 			die("cannot compute the metrics: %s", clad_last_error());
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	if (o->out)
+	if (o->out || o->model_name)
 	{
 		/* a Deep SVDD model, its summary with the test split's metrics */
 		clad_model *m = clad_baseline_model(b);
@@ -133,13 +134,16 @@ run_baseline(const options *o, const clad_train_config *cfg, clad_scenario *sc, 
 			die("out of memory building the training summary");
 		free(m->summary);
 		m->summary = summary;
-		save_model(m, o->out);
+		if (o->out)
+			save_model(m, o->out);
+		/* stored with its summary (test metrics included) as its metrics */
+		if (o->model_name)
+			store_trained(o, m);
 	}
 	if (!test)
 	{
 		if (!o->quiet)
-			printf("trained %s on %d normal images of %s: %s\n", clad_baseline_describe(b), normal->n,
-				   sc->label, o->out);
+			printf("trained %s on %d normal images of %s\n", clad_baseline_describe(b), normal->n, sc->label);
 	}
 	else if (o->json)
 		print_baseline_json(o->method, clad_baseline_describe(b), sc, normal->n, test->n, n_anomaly, &met,

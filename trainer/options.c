@@ -592,13 +592,13 @@ parse_options(int argc, char **argv, const char *version, options *o)
 		die_usage("--method applies to training only");
 	if (o->report && (strcmp(o->command, "train") != 0 || o->method))
 		die_usage("--report applies to training CLAD (not eval, info, score or the baselines)");
-	if (o->method && o->out && strcmp(o->method, "deepsvdd") != 0)
+	if (o->method && strcmp(o->method, "deepsvdd") != 0 &&
+		(o->out || o->model_name || o->db || o->no_eval || o->record_times))
 		die_usage("--method %s trains a baseline and evaluates it in the same run: it is not stored "
-				  "(--out: deepsvdd only)", o->method);
-	if (o->method && (o->model_name || o->db || o->record_times || (o->no_eval && !o->out)))
-		die_usage("--method %s trains a baseline and evaluates it in the same run: it takes no "
-				  "--model-name, --db or --record-times, and --no-eval only with --out; "
-				  "a Deep SVDD model saved with --out is stored with clad-train push", o->method);
+				  "(--out, --model-name: deepsvdd only), takes no --db or --record-times and needs the "
+				  "evaluation (no --no-eval)", o->method);
+	if (o->method && o->no_eval && !o->out && !o->model_name)
+		die_usage("--method %s --no-eval needs --out or --model-name: the model would be lost", o->method);
 	if (strcmp(o->command, "score") == 0)
 	{
 		if (optind < argc && !o->model)

@@ -364,8 +364,8 @@ expect 2 'does not apply to eval' -- eval --model "$T/a.safetensors" --data "$T/
 expect 2 '--report applies to training CLAD' -- eval --model "$T/a.safetensors" --data "$T/data" --normal 0,3 --report "$T/r2"
 expect 2 '--method must be clad, ocsvm or deepsvdd' -- "${D[@]}" --normal 0,3 --method svm
 expect 2 'it is not stored' -- "${D[@]}" --normal 0,3 --method ocsvm
-expect 2 '--no-eval only with --out' -- --data "$T/data" --normal 0,3 --method deepsvdd --no-eval
-expect 2 'stored with clad-train push' -- "${D[@]}" --normal 0,3 --method deepsvdd --record-times
+expect 2 'needs --out or --model-name' -- --data "$T/data" --normal 0,3 --method deepsvdd --no-eval
+expect 2 'it is not stored' -- --data "$T/data" --normal 0,3 --method ocsvm --record-times
 expect 2 '--method applies to training only' -- eval --model "$T/a.safetensors" --data "$T/data" --normal 0,3 --method ocsvm
 expect 2 'must be > 0' -- --data "$T/data" --normal 0,3 --method ocsvm --ocsvm-nu 0
 expect 2 'is not cpu, cuda, cuda:N or emulated' -- "${D[@]}" --normal 0,3 --device tpu

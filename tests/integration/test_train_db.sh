@@ -230,6 +230,15 @@ rc=0
 row=$(q "select v.metrics->>'method', (select clad_score('svdd', img) between 0 and 1 from digits limit 1)
          from clad.model_versions v where v.id = ${PS:-0}")
 check '[ $rc -eq 0 ] && [ "$row" = "deepsvdd|t" ]' "push of a Deep SVDD model: exit $rc, row '$row', $(cat "$T/err")"
+# and trained from the database and stored as a version (--method deepsvdd --model-name):
+# the run recorded, the test split's metrics in the version's
+train --db "$CONN" --query "$TRAIN_Q" --test-query "$TEST_Q" "${N[@]}" --method deepsvdd --ae-epochs 1 \
+	--svdd-epochs 1 --latent 8 --ae-batch 64 --model-name svdd_db --activate
+row=$(q "select r.status, r.rows, v.metrics->>'method', (v.metrics->'test'->'score'->>'auroc')::float between 0 and 1,
+                (select clad_score('svdd_db', img) between 0 and 1 from digits limit 1)
+         from clad.training_runs r join clad.model_versions v on v.id = r.version_id where r.model_name = 'svdd_db'")
+check '[ $rc -eq 0 ] && [ "$row" = "succeeded|300|deepsvdd|t|t" ]' \
+	"Deep SVDD trained with --db --model-name: exit $rc, row '$row', $(cat "$T/err")"
 # a hostile search_path (lookalikes of the lifecycle functions and an "=" on text
 # that is always true, before the extension's schema) changes nothing
 q "create schema evil;
