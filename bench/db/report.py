@@ -184,6 +184,18 @@ def report(model, rpath, jpath, svgpath):
     def st(ok):
         return "met" if ok else "NOT met"
 
+    # the interleaved rounds: per round, each model's rows/s; ratios per round, their median
+    ilv = {}
+    for mk in ("m", "o", "n", "nf"):
+        for v in d.get("ilv_" + mk, []):
+            f = v.split()
+            ilv.setdefault(int(f[2]), {})[mk] = int(f[1]) / (float(f[0]) / 1000.0)
+    rounds = [r for r in sorted(ilv) if len(ilv[r]) == 4]
+
+    def ilv_ratio(a, b):
+        return statistics.median(ilv[r][a] / ilv[r][b] for r in rounds) if rounds else None
+
+    ilv_n_m, ilv_n_o, ilv_n_nf = ilv_ratio("n", "m"), ilv_ratio("n", "o"), ilv_ratio("n", "nf")
     t_abs = rs["clad_jitoff"] >= 400
     r1 = rs["clad_jitoff"] / rs["torch_1t"]
     ro = rs["clad_orient"] / rs["clad_jitoff"]
@@ -199,6 +211,11 @@ def report(model, rpath, jpath, svgpath):
         "per_row_400_rows_per_s": {"value": rs["clad_jitoff"], "target": 400, "met": t_abs},
         "orientation_per_row_vs_odin": {"value": round(ro, 3), "target": 0.8, "met": ro >= 0.8},
         "neighbours_per_row_vs_odin": {"value": round(rn, 3), "target": 0.8, "met": rn >= 0.8},
+        "neighbours_per_row_vs_odin_interleaved": {
+            "value": round(ilv_n_m, 3) if ilv_n_m else None, "target": 0.8, "met": bool(ilv_n_m and ilv_n_m >= 0.8),
+            "vs_orientation": round(ilv_n_o, 3) if ilv_n_o else None,
+            "bf16_vs_f32_bank": round(ilv_n_nf, 3) if ilv_n_nf else None, "rounds": len(rounds),
+            "rows_per_s": {mk: [round(ilv[r][mk], 1) for r in rounds] for mk in ("m", "o", "n", "nf")}},
         "neighbours_per_row_vs_orientation": {"value": round(rno, 3)},
         "neighbours_bf16_vs_f32_bank": {"value": round(rs["clad_neigh"] / rs["clad_neigh_f32"], 3)},
         "deepsvdd_per_row_3x_odin": {"value": round(rsv, 3), "target": 3, "met": rsv >= 3,
@@ -262,6 +279,14 @@ def report(model, rpath, jpath, svgpath):
     ]
     for label, k, ratio, tgt in rows:
         print("%-*s %9.1f %12s   %s" % (w, label, rs[k], "%.1fx" % ratio if ratio else "", tgt))
+    if rounds:
+        print()
+        print("interleaved, %d rounds of the same 400 rows per model, rows/s per round:" % len(rounds))
+        for mk, label in (("m", "ODIN"), ("o", "orientation"), ("n", "neighbours (bfloat16 bank)"),
+                          ("nf", "neighbours (float bank)")):
+            print("  %-28s %s" % (label, "  ".join("%6.1f" % ilv[r][mk] for r in rounds)))
+        print("  median of the rounds' ratios: neighbours / ODIN %.2fx (>= 0.8x: %s), / orientation %.2fx,"
+              " bfloat16 / float bank %.2fx" % (ilv_n_m, st(ilv_n_m >= 0.8), ilv_n_o, ilv_n_nf))
     print()
     print("first clad_score call in a new session: median %.1f ms of %d sessions (%s ms); a second call"
           " %.1f ms; model file %.1f MB: < 50 ms: %s" % (

@@ -222,6 +222,19 @@ timed clad_neigh_f32 2000 "SET jit = off; SELECT sum(clad_score('nf', img)) FROM
 # a Deep SVDD model of the same digits (its encoder alone) against the CLAD models above
 timed clad_svdd 2000 "SET jit = off; SELECT sum(clad_score('svdd', img)) FROM t2000 WHERE id <= 100;" \
 	"SELECT sum(clad_score('svdd', img)) FROM t2000"
+# The same models interleaved: this machine's throughput drifts by a third within a run
+# (the soak's passes of one query range that far), so rows measured minutes apart make
+# poor ratios.  ROUNDS rounds, each scoring the same 400 rows with every model in turn
+# (each in a new session after a 50-row warm-up): a ratio per round from neighbouring
+# measurements, the median of the rounds reported.
+for round in 1 2 3 4 5; do
+	for mk in m o n nf; do
+		o=$(printf '%s\n' '\o /dev/null' "SET jit = off; SELECT sum(clad_score('$mk', img)) FROM t2000 WHERE id <= 50;" '\o' \
+			'\timing on' "SELECT sum(clad_score('$mk', img)) FROM t2000 WHERE id > 1000 AND id <= 1400;" | psql_q)
+		rec "ilv_$mk" "$(awk '/^Time: /{t = $2} END {print t}' <<<"$o") 400 $round"
+	done
+done
+say "interleaved: 5 rounds of 400 rows per model (ODIN, orientation, neighbours, float bank) recorded"
 # did the planner JIT-compile it?  (a function's COST counts in cpu_operator_cost units,
 # 0.0025: the plan's cost decides, against jit_above_cost; recorded, not assumed)
 jit_plan=$(psql_q -c "SET jit = on" -c "EXPLAIN SELECT sum(clad_score(img)) FROM t2000")
