@@ -313,9 +313,10 @@ parse_floats(const clad_st_file *f, const char *key, int n, float *out)
 /*
  * The sum of squares of bank row `row` of tap t, and in *bad the first
  * element that is NaN or infinite (left alone when there is none).  Every
- * score of a mapped model's first call reads the whole bank through here, so
- * it runs as 8 independent float sums (within 1e-5 of the double sum for a
- * unit row, far inside the tolerance) and tests the exponent bits.
+ * load reads the whole bank through here (for a mapped prepared file, in a
+ * backend's first call), so it runs as 8 independent float sums (within 1e-5
+ * of the double sum for a unit row, far inside the tolerance) and tests the
+ * exponent bits.
  */
 static double
 bank_row_sumsq(const clad_neighbours *nb, int t, size_t row, size_t *bad)

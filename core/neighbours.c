@@ -255,7 +255,6 @@ clad_neighbour_distances(clad_neighbours *nb, clad_net *clf, const float *x, int
 				for (int b0 = 0; b0 < nb->n; b0 += NEIGHBOUR_BLOCK)
 				{
 					int			len = nb->n - b0 < NEIGHBOUR_BLOCK ? nb->n - b0 : NEIGHBOUR_BLOCK;
-
 					size_t		at = ((size_t) r * nb->n + b0) * D;
 
 					for (int g = 0; g < G; g++)

@@ -10,14 +10,17 @@
 #include <string.h>
 #include <time.h>
 
+/* images a Deep SVDD pass scores: bounds the model's scratch for a large test split */
+#define SCORE_BATCH 256
+
 struct clad_baseline
 {
 	char		method[16];
 	int			C, H, W;
-	float		mean[CLAD_MAX_CHANNELS], std[CLAD_MAX_CHANNELS];
 	char		described[256];
 
 	/* ocsvm */
+	float		mean[CLAD_MAX_CHANNELS], std[CLAD_MAX_CHANNELS];	/* its input normalisation */
 	struct svm_model *svm;
 	struct svm_node *nodes;		/* the training problem: libsvm's model points into it */
 	struct svm_node **rows;
@@ -152,16 +155,9 @@ clad_baseline_train(const char *method, const clad_train_config *cfg, const clad
 	{
 		st = clad_train_deepsvdd(cfg, normal, progress, arg, &b->svdd, log);
 		if (st == CLAD_OK)
-		{
-			for (int c = 0; c < b->C; c++)
-			{
-				b->mean[c] = b->svdd->mean[c];
-				b->std[c] = b->svdd->std[c];
-			}
 			snprintf(b->described, sizeof(b->described),
 					 "Deep SVDD (bias-free cvae encoder, latent %d, %d pretraining + %d one-class epochs)",
 					 b->svdd->latent, log->ae.epochs_run, log->clf.epochs_run);
-		}
 	}
 	if (st != CLAD_OK)
 	{
@@ -189,10 +185,10 @@ clad_baseline_score(clad_baseline *b, const float *pixels, int n, float *anomaly
 		}
 		return CLAD_OK;
 	}
-	/* Deep SVDD: the model's confidence, - ||z - c||^2, in batches */
-	for (int s = 0; s < n; s += 256)
+	/* Deep SVDD: the model's confidence, - ||z - c||^2, SCORE_BATCH images at a time */
+	for (int s = 0; s < n; s += SCORE_BATCH)
 	{
-		int			B = n - s < 256 ? n - s : 256;
+		int			B = n - s < SCORE_BATCH ? n - s : SCORE_BATCH;
 		clad_status st = clad_model_score(b->svdd, pixels + img * s, B, anomaly + s, NULL);
 
 		if (st != CLAD_OK)

@@ -83,6 +83,18 @@ print_stage(const char *name, const clad_stage_log *l, int epochs_set)
 		printf("  %-12s no epochs\n", name);
 }
 
+/* The model's training summary becomes summary (NULL: out of memory); saved with it to --out when given. */
+static void
+keep_summary(const options *o, clad_model *m, char *summary)
+{
+	if (!summary)
+		die("out of memory building the training summary");
+	free(m->summary);
+	m->summary = summary;
+	if (o->out)
+		save_model(m, o->out);
+}
+
 /*
  * --method ocsvm / deepsvdd: train the baseline on the normal images, score
  * the test split (unless test is NULL: --no-eval), report the metrics as for
@@ -126,16 +138,10 @@ run_baseline(const options *o, const clad_train_config *cfg, clad_scenario *sc, 
 	{
 		/* a Deep SVDD model, its summary with the test split's metrics */
 		clad_model *m = clad_baseline_model(b);
-		char	   *summary;
 
 		if (!m)
 			die("--method %s is not stored", o->method);
-		if (!(summary = build_baseline_summary(o, src, sc, train, normal, cfg, &log, m, test ? &met : NULL)))
-			die("out of memory building the training summary");
-		free(m->summary);
-		m->summary = summary;
-		if (o->out)
-			save_model(m, o->out);
+		keep_summary(o, m, build_baseline_summary(o, src, sc, train, normal, cfg, &log, m, test ? &met : NULL));
 		/* stored with its summary (test metrics included) as its metrics */
 		if (o->model_name)
 			store_trained(o, m);
@@ -186,7 +192,6 @@ cmd_train(const options *o)
 	int32_t    *normal_at = NULL;
 	int			n_normal_test = 0, *per_class;
 	eval_result er = {0};
-	char	   *summary;
 	int			evaluate_after = !o->no_eval;
 	int			all_normal = 0;	/* --db with no label column: every row is normal */
 
@@ -314,12 +319,7 @@ cmd_train(const options *o)
 	clad_progress_finish(&ps);
 
 	/* save at once: a failure below keeps the trained model */
-	if (!(summary = build_summary(o, &src, &sc, &train, &normal, &cfg, &log, m, NULL)))
-		die("out of memory building the training summary");
-	free(m->summary);
-	m->summary = summary;
-	if (o->out)
-		save_model(m, o->out);
+	keep_summary(o, m, build_summary(o, &src, &sc, &train, &normal, &cfg, &log, m, NULL));
 
 	if (!o->json)
 	{
@@ -346,12 +346,7 @@ cmd_train(const options *o)
 	if (evaluate_after)
 	{
 		evaluate(m, &test, &sc, normal_at, &ps, &er);
-		if (!(summary = build_summary(o, &src, &sc, &train, &normal, &cfg, &log, m, &er)))
-			die("out of memory building the training summary");
-		free(m->summary);
-		m->summary = summary;
-		if (o->out)
-			save_model(m, o->out);
+		keep_summary(o, m, build_summary(o, &src, &sc, &train, &normal, &cfg, &log, m, &er));
 	}
 	if (o->report)
 	{
