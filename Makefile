@@ -258,7 +258,7 @@ bench: bench/bench_core trainer/clad-train data bench-db
 
 # Sanitizer build of core and the tests that feed it untrusted bytes.
 ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-ASAN_TESTS = test_safetensors test_model test_image test_layers_grad test_tapconv test_bf16 test_deepsvdd \
+ASAN_TESTS = test_safetensors test_model test_image test_layers_grad test_tapconv test_bf16 test_deepsvdd test_ocsvm \
              test_dataset test_prepared test_device test_neighbours test_orientation
 ASAN_BIN   = $(addprefix tests/build/asan/,$(ASAN_TESTS))
 
@@ -361,6 +361,11 @@ tests/build/unit/test_scenario: tests/unit/test_scenario.c tests/unit/testutil.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests/unit -Itrainer -o $@ $< $(TRAINER_OBJ) $(CORE_LIB) $(LIBS) $(TRAINER_LIBS)
 
+# The one-class SVM the trainer keeps, against libsvm's own decision values.
+tests/build/unit/test_ocsvm_libsvm: tests/unit/test_ocsvm_libsvm.c tests/unit/testutil.h $(TRAINER_OBJ) $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(CLAD_CFLAGS) -Itests/unit -Itrainer -o $@ $< $(TRAINER_OBJ) $(CORE_LIB) $(LIBS) $(TRAINER_LIBS)
+
 # clad-train end to end on a small synthetic idx set the script writes.
 .PHONY: check-cli clean-trainer
 check-cli: trainer/clad-train
@@ -398,7 +403,7 @@ PQ_LIBS   = $(shell pkg-config --libs libpq)
 trainer/dataset_pg.o: CLAD_CFLAGS += $(PQ_CFLAGS)
 trainer/db_store.o: CLAD_CFLAGS += $(PQ_CFLAGS)
 trainer/pg_common.o: CLAD_CFLAGS += $(PQ_CFLAGS)
-trainer/clad-train tests/build/unit/test_scenario: LIBS += $(PQ_LIBS)
+trainer/clad-train tests/build/unit/test_scenario tests/build/unit/test_ocsvm_libsvm: LIBS += $(PQ_LIBS)
 
 .PHONY: check-pg
 check-pg: trainer/clad-train data

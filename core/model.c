@@ -29,7 +29,7 @@ clad_model_create_rotations(const char *autoencoder, const char *classifier,
 /*
  * A new model; without the decoder (which only training uses) when
  * with_decoder is 0; without a classifier and DEC centres when classifier is
- * NULL (then K is 0).
+ * NULL (then K is 0); without an encoder when autoencoder is NULL too.
  */
 static clad_status
 model_create(const char *autoencoder, const char *classifier, int C, int H, int W,
@@ -75,8 +75,8 @@ model_create(const char *autoencoder, const char *classifier, int C, int H, int 
 		clad_model_free(m);
 		return clad_fail(CLAD_ERR_NOMEM, "out of memory creating model");
 	}
-	if ((st = clad_autoencoder_build(autoencoder, C, H, W, latent, &m->encoder,
-									 with_decoder ? &m->decoder : NULL)) != CLAD_OK ||
+	if ((autoencoder && (st = clad_autoencoder_build(autoencoder, C, H, W, latent, &m->encoder,
+													 with_decoder ? &m->decoder : NULL)) != CLAD_OK) ||
 		(classifier && (st = clad_classifier_build(classifier, C, H, W, K * R, &m->clf)) != CLAD_OK))
 	{
 		clad_model_free(m);
@@ -104,10 +104,34 @@ clad_model_create_deepsvdd(const char *autoencoder, int C, int H, int W, int lat
 	return CLAD_OK;
 }
 
+clad_status
+clad_model_create_ocsvm(int C, int H, int W, int n_sv, float gamma, float rho, clad_model **out)
+{
+	clad_status st = model_create(NULL, NULL, C, H, W, 0, 0, 1, 0, out);
+
+	if (st != CLAD_OK)
+		return st;
+	(*out)->method = CLAD_METHOD_OCSVM;
+	if ((st = clad_ocsvm_init(&(*out)->svm, n_sv, C * H * W, gamma, rho)) != CLAD_OK)
+	{
+		clad_model_free(*out);
+		*out = NULL;
+	}
+	return st;
+}
+
 const char *
 clad_model_method_name(const clad_model *m)
 {
-	return m->method == CLAD_METHOD_DEEPSVDD ? "deepsvdd" : "clad";
+	switch (m->method)
+	{
+		case CLAD_METHOD_DEEPSVDD:
+			return "deepsvdd";
+		case CLAD_METHOD_OCSVM:
+			return "ocsvm";
+		default:
+			return "clad";
+	}
 }
 
 void
@@ -126,6 +150,7 @@ clad_model_free(clad_model *m)
 	clad_odin_work_free(&m->odin);
 	clad_orientation_work_free(&m->orient);
 	clad_neighbours_free(&m->nb);
+	clad_ocsvm_free(&m->svm);
 	free(m);
 }
 
@@ -169,7 +194,8 @@ model_write(const clad_model *m, int with_nets, uint8_t **buf, size_t *len)
 	clad_status st = CLAD_OK;
 	char		b[64];
 	int64_t		cshape[2] = {m->K, m->latent}, qshape[1] = {m->n_calib}, zshape[1] = {m->latent};
-	int			svdd = m->method == CLAD_METHOD_DEEPSVDD;
+	int			svdd = m->method == CLAD_METHOD_DEEPSVDD, svm = m->method == CLAD_METHOD_OCSVM;
+	int64_t		sshape[2] = {m->svm.n_sv, m->svm.dim}, ashape[1] = {m->svm.n_sv};
 
 	*buf = NULL;
 	*len = 0;
@@ -180,7 +206,7 @@ model_write(const clad_model *m, int with_nets, uint8_t **buf, size_t *len)
 	/* each score keeps the version it came with: ODIN models are written as before */
 	snprintf(b, sizeof(b), "%d", clad_model_format_version(m));
 	TRY(clad_st_writer_meta(w, "format_version", b));
-	if (svdd)
+	if (m->method != CLAD_METHOD_CLAD)
 		TRY(clad_st_writer_meta(w, "method", clad_model_method_name(m)));
 	if (m->rotations > 1)
 	{
@@ -202,16 +228,24 @@ model_write(const clad_model *m, int with_nets, uint8_t **buf, size_t *len)
 	TRY(clad_st_writer_meta(w, "input_shape", b));
 	TRY(meta_floats(w, "normalize_mean", m->mean, m->C));
 	TRY(meta_floats(w, "normalize_std", m->std, m->C));
-	TRY(clad_st_writer_meta(w, "autoencoder", m->autoencoder));
-	if (!svdd)
+	if (svm)
+	{
+		TRY(clad_st_writer_meta(w, "kernel", "rbf"));
+		TRY(meta_float(w, "gamma", m->svm.gamma));
+		TRY(meta_float(w, "rho", m->svm.rho));
+	}
+	else
+		TRY(clad_st_writer_meta(w, "autoencoder", m->autoencoder));
+	if (m->method == CLAD_METHOD_CLAD)
 	{
 		TRY(clad_st_writer_meta(w, "classifier", m->classifier));
 		snprintf(b, sizeof(b), "%d", m->K);
 		TRY(clad_st_writer_meta(w, "clusters", b));
 	}
 	snprintf(b, sizeof(b), "%d", m->latent);
-	TRY(clad_st_writer_meta(w, "latent", b));
-	if (!svdd)
+	if (!svm)
+		TRY(clad_st_writer_meta(w, "latent", b));
+	if (m->method == CLAD_METHOD_CLAD)
 	{
 		TRY(meta_float(w, "odin_temperature", m->T));
 		TRY(meta_float(w, "odin_epsilon", m->eps));
@@ -220,10 +254,16 @@ model_write(const clad_model *m, int with_nets, uint8_t **buf, size_t *len)
 	if (st == CLAD_OK && !summary_is_object(m->summary ? m->summary : "{}"))
 		st = clad_fail(CLAD_ERR_INVALID, "model summary must be a JSON object");
 	TRY(clad_st_writer_meta(w, "summary", m->summary ? m->summary : "{}"));
-	if (with_nets)
+	if (with_nets && m->encoder)
 		TRY(clad_net_save(m->encoder, w, "encoder."));
 	if (svdd)
 		TRY(clad_st_writer_add(w, "svdd.center", CLAD_DTYPE_F32, 1, zshape, m->svdd_center));
+	else if (svm)
+	{
+		/* the support vectors are what scoring reads, so a prepared file's settings hold them too */
+		TRY(clad_st_writer_add(w, "ocsvm.support_vectors", CLAD_DTYPE_F32, 2, sshape, m->svm.sv));
+		TRY(clad_st_writer_add(w, "ocsvm.coefficients", CLAD_DTYPE_F32, 1, ashape, m->svm.coef));
+	}
 	else
 	{
 		TRY(clad_st_writer_add(w, "dec.centers", CLAD_DTYPE_F32, 2, cshape, m->centers));
@@ -438,6 +478,66 @@ read_neighbours(const clad_st_file *f, clad_model *m, int borrow)
 	return CLAD_OK;
 }
 
+/*
+ * A one-class SVM model from its settings: kernel, gamma and rho, the number
+ * of support vectors; and nothing of the other methods (no nets, no
+ * clusters or centres, no other tensors).
+ */
+static clad_status
+read_ocsvm_settings(const clad_st_file *f, int C, int H, int W, clad_model **out)
+{
+	static const char *others[] = {"autoencoder", "latent", "classifier", "clusters", "odin_temperature",
+	"odin_epsilon", "score", "rotations"};
+	const clad_st_tensor *sv = clad_st_find(f, "ocsvm.support_vectors");
+	const char *s;
+	float		gamma, rho;
+	clad_status st;
+
+	for (size_t i = 0; i < sizeof(others) / sizeof(*others); i++)
+		if (clad_st_meta(f, others[i]))
+			return clad_fail(CLAD_ERR_FORMAT, "an ocsvm model has no \"%s\" (it has no nets)", others[i]);
+	for (size_t i = 0; i < f->n_tensors; i++)
+	{
+		const char *name = f->tensors[i].name;
+
+		if (strcmp(name, "ocsvm.support_vectors") != 0 && strcmp(name, "ocsvm.coefficients") != 0 &&
+			strcmp(name, "calibration.confidences") != 0)
+			return clad_fail(CLAD_ERR_FORMAT, "an ocsvm model has no tensor \"%.64s\"", name);
+	}
+	if ((st = need_meta(f, "kernel", &s)) != CLAD_OK)
+		return st;
+	if (strcmp(s, "rbf") != 0)
+		return clad_fail(CLAD_ERR_UNSUPPORTED, "ocsvm kernel \"%.32s\": this build scores rbf", s);
+	if ((st = parse_floats(f, "gamma", 1, &gamma)) != CLAD_OK ||
+		(st = parse_floats(f, "rho", 1, &rho)) != CLAD_OK)
+		return st;
+	if (C < 1 || C > CLAD_MAX_CHANNELS || H < 1 || W < 1 || H > 4096 || W > 4096)
+		return clad_fail(CLAD_ERR_INVALID, "input shape %dx%dx%d out of range (1-%d channels, sides up to 4096)",
+						 C, H, W, CLAD_MAX_CHANNELS);
+	if (!sv || sv->dtype != CLAD_DTYPE_F32 || sv->ndim != 2 || sv->shape[0] < 1 || sv->shape[0] > (1 << 24) ||
+		sv->shape[1] != (int64_t) C * H * W)
+		return clad_fail(CLAD_ERR_FORMAT, "model lacks an F32 \"ocsvm.support_vectors\" of shape (n, %d)",
+						 C * H * W);
+	return clad_model_create_ocsvm(C, H, W, (int) sv->shape[0], gamma, rho, out);
+}
+
+/* The support vectors (borrowed where they lie when borrow and aligned) and coefficients, checked. */
+static clad_status
+read_ocsvm_vectors(const clad_st_file *f, clad_model *m, int borrow)
+{
+	const clad_st_tensor *sv = clad_st_find(f, "ocsvm.support_vectors");
+	clad_status st;
+
+	if (borrow && (uintptr_t) sv->data % sizeof(float) == 0)
+		/* scored where it lies (a prepared file's mapping); checked below as a copy is */
+		clad_ocsvm_borrow(&m->svm, (const float *) sv->data);
+	else
+		memcpy(m->svm.sv_owned, sv->data, sv->nbytes);
+	if ((st = clad_st_read_f32(f, "ocsvm.coefficients", 1, (int64_t[]) {m->svm.n_sv}, m->svm.coef)) != CLAD_OK)
+		return st;
+	return clad_ocsvm_check(&m->svm);
+}
+
 static clad_status
 model_read(const uint8_t *buf, size_t len, int with_nets, clad_model **out)
 {
@@ -445,7 +545,7 @@ model_read(const uint8_t *buf, size_t len, int with_nets, clad_model **out)
 	clad_model *m = NULL;
 	clad_status st;
 	const char *s, *ae, *clf = NULL;
-	int			version, C, H, W, K = 0, latent, R = 1, svdd = 0;
+	int			version, C, H, W, K = 0, latent = 0, R = 1, svdd = 0, svm = 0;
 
 	*out = NULL;
 	if ((st = clad_st_parse(buf, len, &f)) != CLAD_OK)
@@ -468,13 +568,14 @@ model_read(const uint8_t *buf, size_t len, int with_nets, clad_model **out)
 	{
 		/* another method than CLAD */
 		TRY(need_meta(f, "method", &s));
-		if (strcmp(s, "deepsvdd") != 0)
+		svdd = strcmp(s, "deepsvdd") == 0;
+		svm = strcmp(s, "ocsvm") == 0;
+		if (!svdd && !svm)
 		{
-			st = clad_fail(CLAD_ERR_UNSUPPORTED, "model method \"%.32s\": this build reads deepsvdd "
-						   "in format version 4 (and clad in 1 to 3)", s);
+			st = clad_fail(CLAD_ERR_UNSUPPORTED, "model method \"%.32s\": this build reads deepsvdd and "
+						   "ocsvm in format version 4 (and clad in 1 to 3)", s);
 			goto fail;
 		}
-		svdd = 1;
 	}
 	else if (clad_st_meta(f, "method"))
 	{
@@ -510,27 +611,37 @@ model_read(const uint8_t *buf, size_t len, int with_nets, clad_model **out)
 			goto fail;
 		}
 	}
-	TRY(need_meta(f, "autoencoder", &ae));
-	if (svdd && (clad_st_meta(f, "classifier") || clad_st_meta(f, "clusters") || clad_st_find(f, "dec.centers")))
+	if (svm)
+		TRY(read_ocsvm_settings(f, C, H, W, &m));
+	else if (clad_st_meta(f, "kernel") || clad_st_find(f, "ocsvm.support_vectors"))
 	{
-		st = clad_fail(CLAD_ERR_FORMAT, "a deepsvdd model has no classifier, clusters or DEC centres");
+		st = clad_fail(CLAD_ERR_FORMAT, "only an ocsvm model has a kernel and support vectors");
 		goto fail;
 	}
-	if (!svdd)
-	{
-		TRY(need_meta(f, "classifier", &clf));
-		TRY(parse_int(f, "clusters", 2, 65536, &K));
-	}
-	TRY(parse_int(f, "latent", 1, 65536, &latent));
-	/* settings only: nets without weight memory, for clad_net_use_mapped */
-	clad_net_defer_weights(!with_nets);
-	if (svdd)
-		st = clad_model_create_deepsvdd(ae, C, H, W, latent, 0, &m);
 	else
-		st = model_create(ae, clf, C, H, W, K, latent, R, 0, &m);	/* the decoder is for training only */
-	clad_net_defer_weights(0);
-	if (st != CLAD_OK)
-		goto fail;
+	{
+		TRY(need_meta(f, "autoencoder", &ae));
+		if (svdd && (clad_st_meta(f, "classifier") || clad_st_meta(f, "clusters") || clad_st_find(f, "dec.centers")))
+		{
+			st = clad_fail(CLAD_ERR_FORMAT, "a deepsvdd model has no classifier, clusters or DEC centres");
+			goto fail;
+		}
+		if (!svdd)
+		{
+			TRY(need_meta(f, "classifier", &clf));
+			TRY(parse_int(f, "clusters", 2, 65536, &K));
+		}
+		TRY(parse_int(f, "latent", 1, 65536, &latent));
+		/* settings only: nets without weight memory, for clad_net_use_mapped */
+		clad_net_defer_weights(!with_nets);
+		if (svdd)
+			st = clad_model_create_deepsvdd(ae, C, H, W, latent, 0, &m);
+		else
+			st = model_create(ae, clf, C, H, W, K, latent, R, 0, &m);	/* the decoder is for training only */
+		clad_net_defer_weights(0);
+		if (st != CLAD_OK)
+			goto fail;
+	}
 	TRY(parse_floats(f, "normalize_mean", C, m->mean));
 	TRY(parse_floats(f, "normalize_std", C, m->std));
 	for (int c = 0; c < C; c++)
@@ -539,7 +650,7 @@ model_read(const uint8_t *buf, size_t len, int with_nets, clad_model **out)
 			st = clad_fail(CLAD_ERR_FORMAT, "model normalisation std must be positive");
 			goto fail;
 		}
-	if (!svdd)
+	if (m->method == CLAD_METHOD_CLAD)
 	{
 		TRY(parse_floats(f, "odin_temperature", 1, &m->T));
 		TRY(parse_floats(f, "odin_epsilon", 1, &m->eps));
@@ -565,14 +676,16 @@ model_read(const uint8_t *buf, size_t len, int with_nets, clad_model **out)
 		goto fail;
 	}
 	/* a new model, freed on error: load in place */
-	if (with_nets)
+	if (with_nets && m->encoder)
 	{
 		TRY(clad_net_load_in_place(m->encoder, f, "encoder."));
-		if (!svdd)
+		if (m->clf)
 			TRY(clad_net_load_in_place(m->clf, f, "classifier."));
 	}
 	if (svdd)
 		TRY(clad_st_read_f32(f, "svdd.center", 1, (int64_t[]) {latent}, m->svdd_center));
+	else if (svm)
+		TRY(read_ocsvm_vectors(f, m, !with_nets));
 	else
 		TRY(clad_st_read_f32(f, "dec.centers", 2, (int64_t[]) {K, latent}, m->centers));
 	{
@@ -624,8 +737,8 @@ clad_model_load_settings(const uint8_t *buf, size_t len, clad_model **out)
 const char *
 clad_model_score_name(const clad_model *m)
 {
-	if (m->method == CLAD_METHOD_DEEPSVDD)
-		return "deepsvdd";
+	if (m->method != CLAD_METHOD_CLAD)
+		return clad_model_method_name(m);
 	return m->neighbours ? "neighbours" : m->rotations > 1 ? "orientation" : "odin";
 }
 
@@ -642,7 +755,7 @@ clad_model_prepare(clad_model *m, int max_B)
 {
 	clad_status st = m->clf ? clad_net_prepare_inference(m->clf, max_B) : CLAD_OK;
 
-	if (st == CLAD_OK)
+	if (st == CLAD_OK && m->encoder)
 		st = clad_net_prepare_inference(m->encoder, max_B);
 	return st;
 }
@@ -650,11 +763,11 @@ clad_model_prepare(clad_model *m, int max_B)
 size_t
 clad_model_release_weights(clad_model *m)
 {
-	return clad_net_release_planned_weights(m->encoder) +
+	return (m->encoder ? clad_net_release_planned_weights(m->encoder) : 0) +
 		(m->clf ? clad_net_release_planned_weights(m->clf) : 0);
 }
 
-/* A Deep SVDD model has no clusters: what is asked of one and cannot be, by its method. */
+/* What a model of another method has not (clusters; a one-class SVM's code): an error naming its method. */
 static clad_status
 no_clusters(const clad_model *m, const char *what)
 {
@@ -705,6 +818,9 @@ clad_model_embed(clad_model *m, const float *pixels, int B, float *z, float *pro
 	const float *code;
 	float	   *q = NULL;
 
+	if (!m->encoder)
+		return clad_fail(CLAD_ERR_INVALID, "a %s model has no latent code: it has no encoder",
+						 clad_model_method_name(m));
 	if ((st = normalise(m, pixels, B)) != CLAD_OK ||
 		(st = clad_net_forward(m->encoder, m->xnorm, B, CLAD_EVAL)) != CLAD_OK)
 		return st;
@@ -786,6 +902,8 @@ clad_model_score(clad_model *m, const float *pixels, int B, float *conf, float *
 		if ((st = clad_net_forward(m->encoder, m->xnorm, B, CLAD_EVAL)) == CLAD_OK)
 			clad_svdd_confidence(clad_net_output(m->encoder), m->svdd_center, B, m->latent, c);
 	}
+	else if (m->method == CLAD_METHOD_OCSVM)
+		st = clad_ocsvm_confidence(&m->svm, m->xnorm, B, c);
 	else if (m->rotations > 1)
 	{
 		/* all turns of an image in one pass, within the batch the plans were made for */

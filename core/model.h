@@ -26,6 +26,11 @@
  * input_shape, normalize_mean / normalize_std, autoencoder, latent, threshold
  * and summary; no classifier, clusters, DEC centres or ODIN settings.  Its
  * confidence is - ||z - c||^2, z the encoder's code (higher = more normal).
+ * The method "ocsvm" (a one-class SVM with an RBF kernel, ocsvm.h) has no
+ * nets: tensors "ocsvm.support_vectors" (n, C x H x W normalised pixels),
+ * "ocsvm.coefficients" (n, positive) and the calibration; metadata
+ * input_shape, normalize_mean / normalize_std, kernel ("rbf"), gamma, rho,
+ * threshold and summary.  Its confidence is the SVM's decision value.
  * Loading validates all of it and every tensor's name, dtype and shape.
  */
 #ifndef CLAD_MODEL_H
@@ -34,6 +39,7 @@
 #include "architectures.h"
 #include "deepsvdd.h"
 #include "neighbours.h"
+#include "ocsvm.h"
 #include "odin.h"
 #include "orientation.h"
 
@@ -44,18 +50,19 @@
 typedef enum clad_method
 {
 	CLAD_METHOD_CLAD,			/* autoencoder, self-labels, classifier, confidence */
-	CLAD_METHOD_DEEPSVDD		/* encoder and centre: - ||z - c||^2 */
+	CLAD_METHOD_DEEPSVDD,		/* encoder and centre: - ||z - c||^2 */
+	CLAD_METHOD_OCSVM			/* support vectors: the one-class SVM's decision value */
 } clad_method;
 
 typedef struct clad_model
 {
 	/* settings */
 	clad_method method;
-	char		autoencoder[32];
-	char		classifier[32];	/* "" without a classifier (Deep SVDD) */
+	char		autoencoder[32];	/* "" without an encoder (one-class SVM) */
+	char		classifier[32];	/* "" without a classifier (Deep SVDD, one-class SVM) */
 	int			C, H, W;
 	int			K;				/* clusters = classifier outputs; 0 without (Deep SVDD) */
-	int			latent;
+	int			latent;			/* 0 without an encoder */
 	int			rotations;		/* 1: ODIN confidence; 2 or 4: orientation confidence */
 	int			neighbours;		/* non-zero: the neighbour confidence (nb), an orientation classifier */
 	float		mean[CLAD_MAX_CHANNELS];
@@ -65,7 +72,7 @@ typedef struct clad_model
 	char	   *summary;		/* training summary, JSON text (may be "{}") */
 
 	/* weights */
-	clad_net   *encoder;
+	clad_net   *encoder;		/* NULL for the one-class SVM */
 	clad_net   *decoder;		/* only while training; never saved */
 	float	   *centers;		/* (K, latent); NULL for Deep SVDD */
 	clad_net   *clf;			/* NULL for Deep SVDD */
@@ -73,6 +80,7 @@ typedef struct clad_model
 	float	   *calib;			/* (n_calib) held-out normal confidences, ascending */
 	int			n_calib;
 	clad_neighbours nb;			/* the feature bank, when neighbours */
+	clad_ocsvm	svm;			/* the one-class SVM, when method is CLAD_METHOD_OCSVM */
 
 	/* scratch reused between calls */
 	float	   *xnorm;
@@ -94,9 +102,14 @@ clad_status clad_model_create_rotations(const char *autoencoder, const char *cla
  */
 clad_status clad_model_create_deepsvdd(const char *autoencoder, int C, int H, int W, int latent,
 									   int with_decoder, clad_model **out);
+/*
+ * A new one-class SVM model of n_sv support vectors (zeros; fill m->svm's and
+ * call clad_ocsvm_check) for images of C x H x W.
+ */
+clad_status clad_model_create_ocsvm(int C, int H, int W, int n_sv, float gamma, float rho, clad_model **out);
 void		clad_model_free(clad_model *m);
 
-/* The method's name: "clad" or "deepsvdd". */
+/* The method's name: "clad", "deepsvdd" or "ocsvm". */
 const char *clad_model_method_name(const clad_model *m);
 
 /* Serialise (encoder, centres, classifier, calibration, metadata) to safetensors. */
@@ -116,7 +129,7 @@ clad_status clad_model_load(const uint8_t *buf, size_t len, clad_model **out);
 clad_status clad_model_save_settings(const clad_model *m, uint8_t **buf, size_t *len);
 clad_status clad_model_load_settings(const uint8_t *buf, size_t len, clad_model **out);
 
-/* The model's confidence, by name: "odin", "orientation", "neighbours" or "deepsvdd". */
+/* The model's confidence, by name: "odin", "orientation", "neighbours", "deepsvdd" or "ocsvm". */
 const char *clad_model_score_name(const clad_model *m);
 /* The format version its file has: 1 (ODIN), 2 (orientation), 3 (neighbours) or 4 (another method). */
 int			clad_model_format_version(const clad_model *m);
@@ -135,11 +148,12 @@ size_t		clad_model_release_weights(clad_model *m);
 /*
  * Scoring, for B images of pixels in [0,1], (B, C,H,W); the model's
  * normalisation is applied here.  Any output pointer may be NULL.
- *   z (B, latent): the latent code (mean); probs (B, K): DEC soft assignment;
+ *   z (B, latent): the latent code (mean; a one-class SVM has none: an
+ *   error naming its method); probs (B, K): DEC soft assignment;
  *   cluster (B): argmax of probs (CLAD models only: a Deep SVDD model has no
  *   clusters, and asking for them is an error naming its method);
  *   conf (B): the model's confidence (ODIN's, the orientation or the neighbour
- *   confidence; Deep SVDD's - ||z - c||^2);
+ *   confidence; Deep SVDD's - ||z - c||^2; the one-class SVM's decision value);
  *   score (B): calibrated anomaly score in [0,1]
  *   (clad_model_calibrated_score).
  */
@@ -156,7 +170,7 @@ clad_status clad_model_neighbour_distances(clad_model *m, const float *pixels, i
  * ODIN model the classifier's max softmax (T = 1, no step); for an
  * orientation model its probability of "not turned" for the image as it is
  * (one orientation instead of the mean over all); for a neighbour model the
- * orientation confidence of its classifier.  A Deep SVDD model has none (an error).
+ * orientation confidence of its classifier.  Other methods have none (an error).
  */
 clad_status clad_model_baseline(clad_model *m, const float *pixels, int B, float *conf);
 

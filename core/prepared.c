@@ -148,9 +148,11 @@ clad_prepared_write(const clad_model *m, const uint8_t sha256[32], int max_B, in
 	writer		w = {fd, 0, NULL};
 	clad_status st;
 
-	if (!m || !m->encoder || (!m->clf && m->method == CLAD_METHOD_CLAD) || max_B < 1)
+	if (!m || (!m->encoder && m->method != CLAD_METHOD_OCSVM) || (!m->clf && m->method == CLAD_METHOD_CLAD) ||
+		max_B < 1)
 		return clad_fail(CLAD_ERR_INVALID, "prepared_write needs a loaded model and max_B >= 1");
-	if ((m->clf && clad_net_inference_batch(m->clf) != max_B) || clad_net_inference_batch(m->encoder) != max_B)
+	if ((m->clf && clad_net_inference_batch(m->clf) != max_B) ||
+		(m->encoder && clad_net_inference_batch(m->encoder) != max_B))
 		return clad_fail(CLAD_ERR_INVALID, "prepared_write needs a model prepared for batches up to %d", max_B);
 	if ((st = clad_model_save_settings(m, &settings, &settings_len)) != CLAD_OK)
 		return st;
@@ -172,12 +174,22 @@ clad_prepared_write(const clad_model *m, const uint8_t sha256[32], int max_B, in
 	st = put(&w, raw, sizeof(raw));
 #define SECTION(call) do { if (st == CLAD_OK) st = (call); } while (0)
 	SECTION(put_section(&w, &h.sect[SEC_SETTINGS], settings, settings_len));
-	SECTION(put_blocks(&w, &h.sect[SEC_ENC_PARAMS], m->encoder, clad_net_kept_param_floats(m->encoder),
-					   clad_net_kept_param_block));
-	SECTION(put_section(&w, &h.sect[SEC_ENC_BUFFERS], clad_net_buffer_data(m->encoder),
-						sizeof(float) * clad_net_num_buffers(m->encoder)));
-	SECTION(put_blocks(&w, &h.sect[SEC_ENC_PANELS], m->encoder, clad_net_panel_floats(m->encoder),
-					   clad_net_panel_block));
+	if (m->encoder)
+	{
+		SECTION(put_blocks(&w, &h.sect[SEC_ENC_PARAMS], m->encoder, clad_net_kept_param_floats(m->encoder),
+						   clad_net_kept_param_block));
+		SECTION(put_section(&w, &h.sect[SEC_ENC_BUFFERS], clad_net_buffer_data(m->encoder),
+							sizeof(float) * clad_net_num_buffers(m->encoder)));
+		SECTION(put_blocks(&w, &h.sect[SEC_ENC_PANELS], m->encoder, clad_net_panel_floats(m->encoder),
+						   clad_net_panel_block));
+	}
+	else
+	{
+		/* a method without nets (the one-class SVM): its settings hold everything */
+		SECTION(put_section(&w, &h.sect[SEC_ENC_PARAMS], "", 0));
+		SECTION(put_section(&w, &h.sect[SEC_ENC_BUFFERS], "", 0));
+		SECTION(put_section(&w, &h.sect[SEC_ENC_PANELS], "", 0));
+	}
 	if (m->clf)
 	{
 		SECTION(put_blocks(&w, &h.sect[SEC_CLF_PARAMS], m->clf, clad_net_kept_param_floats(m->clf),
@@ -302,8 +314,12 @@ clad_prepared_open(const uint8_t *buf, size_t len, const uint8_t sha256[32], int
 	if ((st = clad_model_load_settings(buf + h.sect[SEC_SETTINGS].off, h.sect[SEC_SETTINGS].len, &m))
 		!= CLAD_OK)
 		return st;
-	st = map_net(m->encoder, buf, &h.sect[SEC_ENC_PARAMS], &h.sect[SEC_ENC_BUFFERS],
-				 &h.sect[SEC_ENC_PANELS], max_B, "encoder");
+	if (m->encoder)
+		st = map_net(m->encoder, buf, &h.sect[SEC_ENC_PARAMS], &h.sect[SEC_ENC_BUFFERS],
+					 &h.sect[SEC_ENC_PANELS], max_B, "encoder");
+	else if (h.sect[SEC_ENC_PARAMS].len || h.sect[SEC_ENC_BUFFERS].len || h.sect[SEC_ENC_PANELS].len)
+		st = clad_fail(CLAD_ERR_FORMAT, "prepared model: a %s model without an encoder has encoder sections",
+					   clad_model_method_name(m));
 	if (st == CLAD_OK && m->clf)
 		st = map_net(m->clf, buf, &h.sect[SEC_CLF_PARAMS], &h.sect[SEC_CLF_BUFFERS],
 					 &h.sect[SEC_CLF_PANELS], max_B, "classifier");

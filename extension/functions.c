@@ -93,8 +93,9 @@ memo_reset(clad_memo *memo, int kind, const void *bytes, Size len)
 
 /*
  * The outputs that need a CLAD model's clusters, asked of a model of another
- * method (Deep SVDD): an error naming the model and its method, before any
- * image is decoded.
+ * method (Deep SVDD, one-class SVM), or a latent code asked of a model
+ * without an encoder (one-class SVM): an error naming the model and its
+ * method, before any image is decoded.
  */
 static void
 check_clusters(const clad_cached_model *e, clad_output what)
@@ -105,7 +106,14 @@ check_clusters(const clad_cached_model *e, clad_output what)
 				 errmsg("clad model \"%s\" is a %s model: it has no clusters", e->name,
 						clad_model_method_name(e->model)),
 				 errhint("clad_cluster and clad_cluster_probs need a CLAD model; clad_score, "
-						 "clad_confidence, clad_is_anomaly and clad_embed serve every method.")));
+						 "clad_confidence and clad_is_anomaly serve every method.")));
+	if (what == OUT_EMBED && e->model->latent < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("clad model \"%s\" is a %s model: it has no latent code", e->name,
+						clad_model_method_name(e->model)),
+				 errhint("clad_embed needs a model with an encoder (CLAD or Deep SVDD); clad_score, "
+						 "clad_confidence and clad_is_anomaly serve every method.")));
 }
 
 static Datum
@@ -350,6 +358,9 @@ clad_model_describe(PG_FUNCTION_ARGS)
 		appendStringInfoString(&s, ", \"normalize_std\": ");
 		json_floats(&s, m->std, m->C);
 		appendStringInfo(&s, ", \"score\": \"%s\", \"rotations\": %d", clad_model_score_name(m), m->rotations);
+		if (m->method == CLAD_METHOD_OCSVM)
+			appendStringInfo(&s, ", \"kernel\": \"rbf\", \"gamma\": %.9g, \"rho\": %.9g, \"support_vectors\": %d",
+							 (double) m->svm.gamma, (double) m->svm.rho, m->svm.n_sv);
 		appendStringInfo(&s, ", \"odin_temperature\": %.9g, \"odin_epsilon\": %.9g, \"threshold\": %.9g"
 						 ", \"calibration_images\": %d, \"bytes\": %zu, \"summary\": %s}",
 						 (double) m->T, (double) m->eps, (double) m->threshold, m->n_calib,

@@ -16,18 +16,8 @@
 struct clad_baseline
 {
 	char		method[16];
-	int			C, H, W;
 	char		described[256];
-
-	/* ocsvm */
-	float		mean[CLAD_MAX_CHANNELS], std[CLAD_MAX_CHANNELS];	/* its input normalisation */
-	struct svm_model *svm;
-	struct svm_node *nodes;		/* the training problem: libsvm's model points into it */
-	struct svm_node **rows;
-	struct svm_node *query;		/* (features + 1) nodes for one image */
-
-	/* deepsvdd */
-	clad_model *svdd;			/* a Deep SVDD model (model.h) */
+	clad_model *model;			/* a one-class SVM or Deep SVDD model (model.h) */
 };
 
 int
@@ -43,59 +33,109 @@ svm_silent(const char *s)
 	(void) s;
 }
 
-/* One image's normalised pixels as libsvm nodes (dense: every index, then -1). */
+/* One normalised image as libsvm nodes (dense: every index, then -1). */
 static void
-to_nodes(const clad_baseline *b, const float *px, struct svm_node *out)
+to_nodes(const float *x, size_t feat, struct svm_node *out)
 {
-	size_t		plane = (size_t) b->H * b->W;
-	int			k = 0;
-
-	for (int c = 0; c < b->C; c++)
-		for (size_t j = 0; j < plane; j++, k++)
-		{
-			out[k].index = k + 1;
-			out[k].value = (px[c * plane + j] - b->mean[c]) / b->std[c];
-		}
-	out[k].index = -1;
-	out[k].value = 0;
+	for (size_t k = 0; k < feat; k++)
+	{
+		out[k].index = (int) k + 1;
+		out[k].value = x[k];
+	}
+	out[feat].index = -1;
+	out[feat].value = 0;
 }
 
-static clad_status
-train_ocsvm(clad_baseline *b, const clad_train_config *cfg, const clad_dataset *d)
+clad_status
+clad_ocsvm_model_from_libsvm(const struct svm_model *svm, int C, int H, int W, const float *mean,
+							 const float *std, clad_model **out)
 {
-	size_t		feat = (size_t) d->C * d->H * d->W;
-	struct svm_problem prob;
+	size_t		feat = (size_t) C * H * W;
+	clad_model *m;
+	clad_status st;
+
+	*out = NULL;
+	if (svm_get_svm_type(svm) != ONE_CLASS || svm->param.kernel_type != RBF || svm->nr_class != 2)
+		return clad_fail(CLAD_ERR_INVALID, "not a one-class SVM with an RBF kernel");
+	if ((st = clad_model_create_ocsvm(C, H, W, svm->l, (float) svm->param.gamma, (float) svm->rho[0], &m)) != CLAD_OK)
+		return st;
+	for (int c = 0; c < C; c++)
+	{
+		m->mean[c] = mean[c];
+		m->std[c] = std[c];
+	}
+	for (int i = 0; i < svm->l; i++)
+	{
+		float	   *row = m->svm.sv_owned + feat * i;
+
+		/* libsvm's nodes are sparse in general: what is not listed is 0 (calloc) */
+		for (const struct svm_node *n = svm->SV[i]; n->index != -1; n++)
+			if (n->index >= 1 && (size_t) n->index <= feat)
+				row[n->index - 1] = (float) n->value;
+		m->svm.coef[i] = (float) svm->sv_coef[0][i];
+	}
+	if ((st = clad_ocsvm_check(&m->svm)) != CLAD_OK)
+	{
+		clad_model_free(m);
+		return st;
+	}
+	*out = m;
+	return CLAD_OK;
+}
+
+/*
+ * The one-class SVM on the fit split's normalised images; the model it
+ * becomes calibrated on the held-out ones.
+ */
+static clad_status
+train_ocsvm(clad_baseline *b, const clad_train_config *cfg, const clad_dataset *d, clad_train_log *log)
+{
+	size_t		plane = (size_t) d->H * d->W, feat = (size_t) d->C * plane;
+	struct svm_problem prob = {0};
 	struct svm_parameter param;
+	struct svm_model *svm = NULL;
+	struct svm_node *nodes = NULL;
+	float	   *fit = NULL, *hold = NULL, mean[CLAD_MAX_CHANNELS], std[CLAD_MAX_CHANNELS];
+	int			nfit, nh;
 	const char *why;
-	double		var = 0, s = 0, s2 = 0;
+	double		s = 0, s2 = 0, var;
+	clad_status st;
 
 	if (!(cfg->ocsvm_nu > 0.0 && cfg->ocsvm_nu <= 1.0) || !(cfg->ocsvm_gamma >= 0.0))
 		return clad_fail(CLAD_ERR_INVALID, "--ocsvm-nu must be in (0, 1] and --ocsvm-gamma at least 0");
-	/* normalised as CLAD normalises its input */
-	clad_channel_stats(d->pixels, d->n, d->C, (size_t) d->H * d->W, b->mean, b->std);
-	b->nodes = malloc(sizeof(struct svm_node) * (feat + 1) * d->n);
-	b->rows = malloc(sizeof(struct svm_node *) * d->n);
-	b->query = malloc(sizeof(struct svm_node) * (feat + 1));
-	prob.y = malloc(sizeof(double) * d->n);
-	if (!b->nodes || !b->rows || !b->query || !prob.y)
+	if (!(cfg->tpr > 0.0 && cfg->tpr < 1.0))
+		return clad_fail(CLAD_ERR_INVALID, "--tpr must be between 0 and 1");
+	if ((st = clad_blas_init(CLAD_BLAS_AUTO, cfg->threads)) != CLAD_OK ||
+		(st = clad_train_split(cfg, d, &fit, &nfit, &hold, &nh)) != CLAD_OK)
+		return st;
+	/* normalised as CLAD normalises its input: with the fit images' statistics */
+	clad_channel_stats(fit, nfit, d->C, plane, mean, std);
+	for (int i = 0; i < nfit; i++)
+		for (int c = 0; c < d->C; c++)
+			for (size_t j = 0; j < plane; j++)
+			{
+				float	   *v = fit + feat * i + c * plane + j;
+
+				*v = (*v - mean[c]) / std[c];
+				s += *v;
+				s2 += (double) *v * *v;
+			}
+	var = s2 / ((double) nfit * feat) - (s / ((double) nfit * feat)) * (s / ((double) nfit * feat));
+	nodes = malloc(sizeof(struct svm_node) * (feat + 1) * nfit);
+	prob.x = malloc(sizeof(struct svm_node *) * nfit);
+	prob.y = malloc(sizeof(double) * nfit);
+	if (!nodes || !prob.x || !prob.y)
 	{
-		free(prob.y);
-		return clad_fail(CLAD_ERR_NOMEM, "out of memory for the OCSVM's %d images", d->n);
+		st = clad_fail(CLAD_ERR_NOMEM, "out of memory for the OCSVM's %d images", nfit);
+		goto done;
 	}
-	for (int i = 0; i < d->n; i++)
+	for (int i = 0; i < nfit; i++)
 	{
-		b->rows[i] = b->nodes + (feat + 1) * i;
-		to_nodes(b, d->pixels + feat * i, b->rows[i]);
+		prob.x[i] = nodes + (feat + 1) * i;
+		to_nodes(fit + feat * i, feat, prob.x[i]);
 		prob.y[i] = 1.0;
-		for (size_t j = 0; j < feat; j++)
-		{
-			s += b->rows[i][j].value;
-			s2 += b->rows[i][j].value * b->rows[i][j].value;
-		}
 	}
-	var = s2 / ((double) d->n * feat) - (s / ((double) d->n * feat)) * (s / ((double) d->n * feat));
-	prob.l = d->n;
-	prob.x = b->rows;
+	prob.l = nfit;
 	memset(&param, 0, sizeof(param));
 	param.svm_type = ONE_CLASS;
 	param.kernel_type = RBF;
@@ -106,18 +146,34 @@ train_ocsvm(clad_baseline *b, const clad_train_config *cfg, const clad_dataset *
 	param.shrinking = 1;
 	if ((why = svm_check_parameter(&prob, &param)) != NULL)
 	{
-		free(prob.y);
-		return clad_fail(CLAD_ERR_INVALID, "libsvm refuses the OCSVM's settings: %s", why);
+		st = clad_fail(CLAD_ERR_INVALID, "libsvm refuses the OCSVM's settings: %s", why);
+		goto done;
 	}
 	svm_set_print_string_function(svm_silent);
-	b->svm = svm_train(&prob, &param);
-	free(prob.y);
-	if (!b->svm)
-		return clad_fail(CLAD_ERR_NOMEM, "libsvm could not train the OCSVM");
+	if (!(svm = svm_train(&prob, &param)))
+	{
+		st = clad_fail(CLAD_ERR_NOMEM, "libsvm could not train the OCSVM");
+		goto done;
+	}
+	/* the model scores as the extension will (core/ocsvm.c), calibrated on the held-out images */
+	if ((st = clad_ocsvm_model_from_libsvm(svm, d->C, d->H, d->W, mean, std, &b->model)) != CLAD_OK ||
+		(st = clad_train_calibrate(b->model, hold, nh, cfg->tpr)) != CLAD_OK)
+		goto done;
+	log->n_fit = nfit;
+	log->n_holdout = nh;
 	snprintf(b->described, sizeof(b->described),
 			 "OCSVM (libsvm, RBF kernel, nu %g, gamma %.3g, %d support vectors of %d images)",
-			 param.nu, param.gamma, svm_get_nr_sv(b->svm), d->n);
-	return CLAD_OK;
+			 param.nu, param.gamma, svm->l, nfit);
+done:
+	/* libsvm's model points into the nodes */
+	if (svm)
+		svm_free_and_destroy_model(&svm);
+	free(nodes);
+	free(prob.x);
+	free(prob.y);
+	free(fit);
+	free(hold);
+	return st;
 }
 
 clad_status
@@ -135,9 +191,6 @@ clad_baseline_train(const char *method, const clad_train_config *cfg, const clad
 	if (!(b = calloc(1, sizeof(*b))))
 		return clad_fail(CLAD_ERR_NOMEM, "out of memory");
 	snprintf(b->method, sizeof(b->method), "%s", method);
-	b->C = normal->C;
-	b->H = normal->H;
-	b->W = normal->W;
 	memset(log, 0, sizeof(*log));
 	if (strcmp(method, "ocsvm") == 0)
 	{
@@ -146,18 +199,17 @@ clad_baseline_train(const char *method, const clad_train_config *cfg, const clad
 
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		t0 = ts.tv_sec + ts.tv_nsec * 1e-9;
-		st = train_ocsvm(b, cfg, normal);
+		st = train_ocsvm(b, cfg, normal, log);
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		log->clf.seconds = ts.tv_sec + ts.tv_nsec * 1e-9 - t0;
-		log->n_fit = normal->n;
 	}
 	else
 	{
-		st = clad_train_deepsvdd(cfg, normal, progress, arg, &b->svdd, log);
+		st = clad_train_deepsvdd(cfg, normal, progress, arg, &b->model, log);
 		if (st == CLAD_OK)
 			snprintf(b->described, sizeof(b->described),
 					 "Deep SVDD (bias-free cvae encoder, latent %d, %d pretraining + %d one-class epochs)",
-					 b->svdd->latent, log->ae.epochs_run, log->clf.epochs_run);
+					 b->model->latent, log->ae.epochs_run, log->clf.epochs_run);
 	}
 	if (st != CLAD_OK)
 	{
@@ -171,25 +223,13 @@ clad_baseline_train(const char *method, const clad_train_config *cfg, const clad
 clad_status
 clad_baseline_score(clad_baseline *b, const float *pixels, int n, float *anomaly)
 {
-	size_t		plane = (size_t) b->H * b->W, img = (size_t) b->C * plane;
+	size_t		img = (size_t) b->model->C * b->model->H * b->model->W;
 
-	if (b->svm)
-	{
-		for (int i = 0; i < n; i++)
-		{
-			double		dec = 0;
-
-			to_nodes(b, pixels + img * i, b->query);
-			svm_predict_values(b->svm, b->query, &dec);
-			anomaly[i] = (float) -dec;
-		}
-		return CLAD_OK;
-	}
-	/* Deep SVDD: the model's confidence, - ||z - c||^2, SCORE_BATCH images at a time */
+	/* the model's confidence, SCORE_BATCH images at a time; the anomaly score is its negative */
 	for (int s = 0; s < n; s += SCORE_BATCH)
 	{
 		int			B = n - s < SCORE_BATCH ? n - s : SCORE_BATCH;
-		clad_status st = clad_model_score(b->svdd, pixels + img * s, B, anomaly + s, NULL);
+		clad_status st = clad_model_score(b->model, pixels + img * s, B, anomaly + s, NULL);
 
 		if (st != CLAD_OK)
 			return st;
@@ -202,7 +242,7 @@ clad_baseline_score(clad_baseline *b, const float *pixels, int n, float *anomaly
 clad_model *
 clad_baseline_model(clad_baseline *b)
 {
-	return b->svdd;
+	return b->model;
 }
 
 const char *
@@ -216,11 +256,6 @@ clad_baseline_free(clad_baseline *b)
 {
 	if (!b)
 		return;
-	if (b->svm)
-		svm_free_and_destroy_model(&b->svm);
-	free(b->nodes);
-	free(b->rows);
-	free(b->query);
-	clad_model_free(b->svdd);
+	clad_model_free(b->model);
 	free(b);
 }

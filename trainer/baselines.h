@@ -1,18 +1,18 @@
 /* trainer/baselines.h: the one-class baselines the paper compares CLAD with,
- * trained on the same normal images and evaluated the same way.
+ * trained on the same normal images (the same seeded fit split, normalised
+ * the same way), calibrated on the same held-out ones and evaluated the same way.
  *
  *   ocsvm     a one-class SVM (libsvm, Schoelkopf et al. 2001) with an RBF
- *             kernel on the normalised pixels of every normal training image;
+ *             kernel on the normalised pixels of the fit images;
  *             nu cfg->ocsvm_nu, gamma cfg->ocsvm_gamma or, when 0,
  *             1 / (features x pixel variance) (scikit-learn's "scale");
- *             anomaly score: minus the decision value.
+ *             confidence: the decision value (core/ocsvm.h).
  *   deepsvdd  Deep SVDD (Ruff et al. 2018; train.h, clad_train_deepsvdd);
- *             anomaly score: ||z - c||^2.
+ *             confidence: - ||z - c||^2.
  *
- * Scores are higher for more anomalous images, as the metrics expect.  A
- * Deep SVDD baseline is a model (model.h, format version 4) that clad-train
- * --out saves and the extension scores; the OCSVM is evaluated in the run that
- * trains it and not stored.
+ * Each is a model (model.h, format version 4) that clad-train --out saves
+ * and the extension scores; the anomaly scores the metrics take are minus
+ * its confidences (higher = more anomalous).
  */
 #ifndef CLAD_BASELINES_H
 #define CLAD_BASELINES_H
@@ -31,12 +31,21 @@ clad_status clad_baseline_train(const char *method, const clad_train_config *cfg
 /* pixels (n, C,H,W) in [0,1] -> anomaly (n), higher = more anomalous. */
 clad_status clad_baseline_score(clad_baseline *b, const float *pixels, int n, float *anomaly);
 
-/* The model of a stored baseline (Deep SVDD), or NULL (the OCSVM). */
+/* The baseline's model (calibrated; owned by b). */
 clad_model *clad_baseline_model(clad_baseline *b);
 
-/* One line saying what was trained (kernel, nu, gamma, support vectors; or the SVDD radius). */
+/* One line saying what was trained (kernel, nu, gamma, support vectors; or the SVDD's epochs). */
 const char *clad_baseline_describe(const clad_baseline *b);
 
 void		clad_baseline_free(clad_baseline *b);
+
+/*
+ * A one-class SVM model of a one-class RBF libsvm model svm trained on
+ * images of C x H x W normalised with mean and std (per channel): its support
+ * vectors, coefficients, gamma and rho, checked (uncalibrated).
+ */
+struct svm_model;
+clad_status clad_ocsvm_model_from_libsvm(const struct svm_model *svm, int C, int H, int W, const float *mean,
+										 const float *std, clad_model **out);
 
 #endif

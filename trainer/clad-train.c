@@ -98,8 +98,8 @@ keep_summary(const options *o, clad_model *m, char *summary)
 /*
  * --method ocsvm / deepsvdd: train the baseline on the normal images, score
  * the test split (unless test is NULL: --no-eval), report the metrics as for
- * CLAD (text or --json); with --out, save the Deep SVDD model, with
- * --model-name store it (the run begun in cmd_train).
+ * CLAD (text or --json); with --out, save its model, with --model-name store
+ * it (the run begun in cmd_train).
  */
 static int
 run_baseline(const options *o, const clad_train_config *cfg, clad_scenario *sc, clad_dataset *normal,
@@ -136,11 +136,9 @@ run_baseline(const options *o, const clad_train_config *cfg, clad_scenario *sc, 
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (o->out || o->model_name)
 	{
-		/* a Deep SVDD model, its summary with the test split's metrics */
+		/* the model, its summary with the test split's metrics */
 		clad_model *m = clad_baseline_model(b);
 
-		if (!m)
-			die("--method %s is not stored", o->method);
 		keep_summary(o, m, build_baseline_summary(o, src, sc, train, normal, cfg, &log, m, test ? &met : NULL));
 		/* stored with its summary (test metrics included) as its metrics */
 		if (o->model_name)
@@ -449,6 +447,8 @@ cmd_eval(const options *o)
 		if (m->method == CLAD_METHOD_CLAD)
 			printf("model %s: %s + %s, K %d, latent %d\n", o->model, m->autoencoder, m->classifier,
 				   m->K, m->latent);
+		else if (m->method == CLAD_METHOD_OCSVM)
+			printf("model %s: one-class SVM, RBF kernel, %d support vectors\n", o->model, m->svm.n_sv);
 		else
 			printf("model %s: Deep SVDD, %s encoder, latent %d\n", o->model, m->autoencoder, m->latent);
 		print_eval(&er, &sc);
@@ -477,9 +477,14 @@ cmd_info(const options *o)
 	else
 	{
 		printf("model %s\n", o->model);
-		printf("  method       %s\n", m->method == CLAD_METHOD_CLAD ? "CLAD" : "Deep SVDD");
-		printf("  %s  %s, latent %d\n", m->method == CLAD_METHOD_CLAD ? "autoencoder" : "encoder    ",
-			   m->autoencoder, m->latent);
+		printf("  method       %s\n", m->method == CLAD_METHOD_CLAD ? "CLAD" :
+			   m->method == CLAD_METHOD_OCSVM ? "one-class SVM" : "Deep SVDD");
+		if (m->method == CLAD_METHOD_OCSVM)
+			printf("  kernel       rbf, gamma %.6g, rho %.6g, %d support vectors\n", m->svm.gamma, m->svm.rho,
+				   m->svm.n_sv);
+		else
+			printf("  %s  %s, latent %d\n", m->method == CLAD_METHOD_CLAD ? "autoencoder" : "encoder    ",
+				   m->autoencoder, m->latent);
 		if (m->method == CLAD_METHOD_CLAD)
 			printf("  classifier   %s, K %d\n", m->classifier, m->K);
 		printf("  input        %dx%dx%d, mean", m->C, m->H, m->W);
@@ -490,6 +495,8 @@ cmd_info(const options *o)
 			printf(" %.6g", m->std[c]);
 		if (m->method == CLAD_METHOD_DEEPSVDD)
 			printf("\n  score        - ||z - c||^2, the code's squared distance to the centre (Deep SVDD)\n");
+		else if (m->method == CLAD_METHOD_OCSVM)
+			printf("\n  score        the SVM's decision value, sum_i a_i exp(-gamma ||x - s_i||^2) - rho\n");
 		else if (m->neighbours)
 		{
 			printf("\n  score        neighbour confidence, %d normal images in %d turns (%s), features",

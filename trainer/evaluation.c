@@ -158,6 +158,7 @@ evaluate(clad_model *m, const clad_dataset *test, const clad_scenario *sc, const
 	r->rotations = m->rotations;
 	r->bank = m->neighbours ? m->nb.n : 0;
 	r->clad = clad;
+	r->score_name = clad_model_score_name(m);
 	r->threshold = m->threshold;
 	r->flagged = (double) (flag_n + flag_a) / test->n;
 	r->flagged_normal = (double) flag_n / r->n_normal;
@@ -207,7 +208,8 @@ print_eval(const eval_result *r, const clad_scenario *sc)
 		   r->n_anomaly);
 	print_metrics_header();
 	if (!r->clad)
-		print_metrics_row("Deep SVDD (- ||z - c||^2)", &r->odin);
+		print_metrics_row(strcmp(r->score_name, "ocsvm") == 0 ? "one-class SVM (decision value)" :
+						  "Deep SVDD (- ||z - c||^2)", &r->odin);
 	else if (r->bank > 0)
 	{
 		snprintf(odin, sizeof(odin), "neighbours (%d images)", r->bank);

@@ -16,7 +16,8 @@ typedef struct eval_result
 	float		T, eps, threshold;
 	int			rotations;		/* 1: ODIN model; 2, 4: orientation or neighbour model */
 	int			bank;			/* a neighbour model's bank images, else 0 */
-	int			clad;			/* a CLAD model; else (Deep SVDD) no baseline and no clusters */
+	int			clad;			/* a CLAD model; else (Deep SVDD, OCSVM) no baseline and no clusters */
+	const char *score_name;		/* clad_model_score_name of the model */
 	clad_ad_metrics odin, base;	/* the model's confidence (ODIN's or the orientation one), baseline */
 	double		flagged, flagged_normal, flagged_anomaly;
 	double		purity;			/* of the DEC clusters on the normal test images */

@@ -97,7 +97,7 @@ eval_json(const eval_result *r, const clad_scenario *sc, const char *model_path)
 	odin = metrics_json(&r->odin, &ok);
 	base = metrics_json(&r->base, &ok);
 	if (odin && base && !r->clad)
-		ok &= json_object_set_new(odin, "name", json_string("deepsvdd")) == 0;
+		ok &= json_object_set_new(odin, "name", json_string(r->score_name)) == 0;
 	else if (odin && base && r->bank > 0)
 	{
 		ok &= json_object_set_new(odin, "name", json_string("neighbours")) == 0;
@@ -197,9 +197,19 @@ print_model_info_json(const char *path, const clad_model *m, json_t *summary)
 	{
 		SET(j, "model", json_string(path));
 		SET(j, "method", json_string(clad_model_method_name(m)));
-		SET(j, "autoencoder", json_string(m->autoencoder));
 		SET(j, "input_shape", json_pack("[iii]", m->C, m->H, m->W));
-		SET(j, "latent", json_integer(m->latent));
+		if (m->method == CLAD_METHOD_OCSVM)
+		{
+			SET(j, "kernel", json_string("rbf"));
+			SET(j, "gamma", num_float(m->svm.gamma));
+			SET(j, "rho", num_float(m->svm.rho));
+			SET(j, "support_vectors", json_integer(m->svm.n_sv));
+		}
+		else
+		{
+			SET(j, "autoencoder", json_string(m->autoencoder));
+			SET(j, "latent", json_integer(m->latent));
+		}
 		SET(j, "score", json_string(clad_model_score_name(m)));
 		if (m->method == CLAD_METHOD_CLAD)
 		{
@@ -410,22 +420,50 @@ build_baseline_summary(const options *o, const data_source *src, const clad_scen
 	json_object_del(root, "cluster_sizes");
 	if (set)
 	{
-		/* the settings CLAD's stages use and Deep SVDD does not */
+		/* the settings CLAD's stages use and the other methods do not */
 		static const char *const clad_only[] = {
 			"classifier", "clusters", "kmeans_restarts", "dec_epochs", "dec_batch", "dec_lr", "dec_momentum",
 			"dec_tol", "clf_epochs", "clf_batch", "clf_lr", "rotations", "bank", "bank_precision",
 			"temperature", "epsilon", "reference_epsilon", "epsilon_convention"
 		};
+		/* and those a one-class SVM, without nets, does not either */
+		static const char *const nets_only[] = {
+			"autoencoder", "latent", "ae_epochs", "ae_batch", "ae_lr", "ae_target", "device"
+		};
 
 		for (size_t i = 0; i < sizeof(clad_only) / sizeof(clad_only[0]); i++)
 			json_object_del(set, clad_only[i]);
-		SET(set, "autoencoder", json_string(m->autoencoder));
-		SET(set, "ae_target", json_string("pixels"));
-		SET(set, "svdd_epochs", json_integer(cfg->svdd_epochs));
-		SET(set, "svdd_lr", num_float(cfg->svdd_lr));
-		SET(set, "svdd_weight_decay", num_float(cfg->svdd_weight_decay));
+		if (m->method == CLAD_METHOD_OCSVM)
+		{
+			for (size_t i = 0; i < sizeof(nets_only) / sizeof(nets_only[0]); i++)
+				json_object_del(set, nets_only[i]);
+			SET(set, "ocsvm_nu", num(cfg->ocsvm_nu, 9));
+			SET(set, "ocsvm_gamma", num_float(m->svm.gamma));	/* as used: "scale" resolved */
+			SET(set, "kernel", json_string("rbf"));
+			SET(set, "support_vectors", json_integer(m->svm.n_sv));
+		}
+		else
+		{
+			SET(set, "autoencoder", json_string(m->autoencoder));
+			SET(set, "ae_target", json_string("pixels"));
+			SET(set, "svdd_epochs", json_integer(cfg->svdd_epochs));
+			SET(set, "svdd_lr", num_float(cfg->svdd_lr));
+			SET(set, "svdd_weight_decay", num_float(cfg->svdd_weight_decay));
+		}
 	}
-	if (stages)
+	if (stages && m->method == CLAD_METHOD_OCSVM)
+	{
+		json_t	   *fit = json_object();
+
+		ok &= fit != NULL;
+		if (fit && o->record_times)
+			SET(fit, "seconds", num(log->clf.seconds, 4));
+		json_object_del(stages, "autoencoder");
+		json_object_del(stages, "classifier");
+		json_object_del(stages, "dec");
+		SET(stages, "ocsvm", fit);
+	}
+	else if (stages)
 	{
 		json_t	   *svdd = json_object_get(stages, "classifier");
 

@@ -345,7 +345,7 @@ print_help(void)
 		   "  --device D            where the nets train: cpu (default), cuda, cuda:N (a GPU, in\n"
 		   "                        builds with the CUDA backend), emulated (the GPU code on the CPU)\n"
 		   "\n"
-		   "Baselines (the paper's one-class methods, evaluated like CLAD in the same run):\n"
+		   "Baselines (the paper's one-class methods: trained, evaluated, saved and stored as CLAD):\n"
 		   "  --method M            clad (default), ocsvm or deepsvdd\n"
 		   "  --ocsvm-nu F  --ocsvm-gamma G                    one-class SVM (libsvm), RBF kernel on\n"
 		   "                        the normalised pixels (0.1; 0 = 1/(pixels x variance))\n"
@@ -592,11 +592,6 @@ parse_options(int argc, char **argv, const char *version, options *o)
 		die_usage("--method applies to training only");
 	if (o->report && (strcmp(o->command, "train") != 0 || o->method))
 		die_usage("--report applies to training CLAD (not eval, info, score or the baselines)");
-	if (o->method && strcmp(o->method, "deepsvdd") != 0 &&
-		(o->out || o->model_name || o->db || o->no_eval || o->record_times))
-		die_usage("--method %s trains a baseline and evaluates it in the same run: it is not stored "
-				  "(--out, --model-name: deepsvdd only), takes no --db or --record-times and needs the "
-				  "evaluation (no --no-eval)", o->method);
 	if (o->method && o->no_eval && !o->out && !o->model_name)
 		die_usage("--method %s --no-eval needs --out or --model-name: the model would be lost", o->method);
 	if (strcmp(o->command, "score") == 0)

@@ -547,16 +547,13 @@ by_float(const void *a, const void *b)
 	return x < y ? -1 : (x > y ? 1 : 0);
 }
 
-/* Stage 4: ODIN confidences of the held-out normal images. */
+/* The model's confidences of the held-out normal images, sorted, and the threshold at tpr; progress to r (or none). */
 static clad_status
-calibrate(run *r, const float *hold, int nh, double *seconds)
+calibrate_model(clad_model *m, const float *hold, int nh, double tpr, run *r)
 {
-	clad_model *m = r->m;
-	double		t0 = now();
+	size_t		img = (size_t) m->C * m->H * m->W;
 	clad_status st = CLAD_OK;
 
-	m->T = r->cfg->T;
-	m->eps = r->cfg->eps;
 	free(m->calib);
 	m->n_calib = 0;
 	if (!(m->calib = malloc(sizeof(float) * (nh > 0 ? nh : 1))))
@@ -567,16 +564,83 @@ calibrate(run *r, const float *hold, int nh, double *seconds)
 	{
 		int			B = nh - s < 64 ? nh - s : 64;
 
-		st = clad_model_score(m, hold + (size_t) s * r->img, B, m->calib + s, NULL);
-		report(r, "calibration", 1, 1, s + B, nh, 0, 0, 0);
+		st = clad_model_score(m, hold + (size_t) s * img, B, m->calib + s, NULL);
+		if (r)
+			report(r, "calibration", 1, 1, s + B, nh, 0, 0, 0);
 	}
 	if (st != CLAD_OK)
 		return st;
 	qsort(m->calib, nh, sizeof(float), by_float);
 	m->n_calib = nh;
-	m->threshold = nh > 0 ? clad_threshold_at_tpr(m->calib, nh, r->cfg->tpr) : 0.0f;
-	report(r, "calibration", 1, 1, nh, nh, 0, 0, 1);
+	m->threshold = nh > 0 ? clad_threshold_at_tpr(m->calib, nh, tpr) : 0.0f;
+	if (r)
+		report(r, "calibration", 1, 1, nh, nh, 0, 0, 1);
+	return CLAD_OK;
+}
+
+clad_status
+clad_train_calibrate(clad_model *m, const float *hold, int nh, double tpr)
+{
+	return calibrate_model(m, hold, nh, tpr, NULL);
+}
+
+/* Stage 4: ODIN confidences of the held-out normal images. */
+static clad_status
+calibrate(run *r, const float *hold, int nh, double *seconds)
+{
+	double		t0 = now();
+	clad_status st;
+
+	r->m->T = r->cfg->T;
+	r->m->eps = r->cfg->eps;
+	if ((st = calibrate_model(r->m, hold, nh, r->cfg->tpr, r)) != CLAD_OK)
+		return st;
 	*seconds = now() - t0;
+	return CLAD_OK;
+}
+
+/* The seeded order every method splits the normal images by: the first n - nh fit, the rest are held out. */
+static void
+holdout_order(clad_rng *rng, int n, int32_t *perm)
+{
+	for (int i = 0; i < n; i++)
+		perm[i] = i;
+	clad_rng_shuffle(rng, perm, n);
+}
+
+clad_status
+clad_train_split(const clad_train_config *cfg, const clad_dataset *normal, float **fit, int *nfit,
+				 float **hold, int *nh)
+{
+	size_t		img = (size_t) normal->C * normal->H * normal->W;
+	int32_t    *perm;
+	clad_rng	rng;
+
+	*fit = *hold = NULL;
+	if (!(cfg->holdout > 0.0 && cfg->holdout < 1.0))
+		return clad_fail(CLAD_ERR_INVALID, "--holdout must be between 0 and 1");
+	*nh = (int) floor(normal->n * cfg->holdout);
+	*nfit = normal->n - *nh;
+	if (*nh < 1 || *nfit < 2)
+		return clad_fail(CLAD_ERR_INVALID, "%d normal images are too few for a fit and a held-out part",
+						 normal->n);
+	perm = malloc(sizeof(int32_t) * normal->n);
+	*fit = malloc(sizeof(float) * *nfit * img);
+	*hold = malloc(sizeof(float) * *nh * img);
+	if (!perm || !*fit || !*hold)
+	{
+		free(perm);
+		free(*fit);
+		free(*hold);
+		*fit = *hold = NULL;
+		return clad_fail(CLAD_ERR_NOMEM, "out of memory for %d training images", normal->n);
+	}
+	clad_rng_seed(&rng, cfg->seed);
+	holdout_order(&rng, normal->n, perm);
+	for (int i = 0; i < normal->n; i++)
+		memcpy(i < *nfit ? *fit + (size_t) i * img : *hold + (size_t) (i - *nfit) * img,
+			   normal->pixels + (size_t) perm[i] * img, sizeof(float) * img);
+	free(perm);
 	return CLAD_OK;
 }
 
@@ -644,9 +708,7 @@ run_setup(run *r, const clad_train_config *cfg, const clad_dataset *normal, cons
 		free(perm);
 		return clad_fail(CLAD_ERR_NOMEM, "out of memory for %d training images", normal->n);
 	}
-	for (int i = 0; i < normal->n; i++)
-		perm[i] = i;
-	clad_rng_shuffle(&r->rng, perm, normal->n);
+	holdout_order(&r->rng, normal->n, perm);
 	for (int i = 0; i < r->n; i++)
 	{
 		memcpy(r->pix + (size_t) i * r->img, normal->pixels + (size_t) perm[i] * r->img, sizeof(float) * r->img);

@@ -124,6 +124,23 @@ clad_status clad_train_deepsvdd(const clad_train_config *cfg, const clad_dataset
 								clad_progress_fn progress, void *arg, clad_model **out, clad_train_log *log);
 
 /*
+ * The fit and held-out images of every method: the normal images in a
+ * seeded order (cfg->seed), floor(n x cfg->holdout) of them held out, as
+ * clad_train and clad_train_deepsvdd split them.  *fit (*nfit images) and
+ * *hold (*nh) are new copies for the caller to free.
+ */
+clad_status clad_train_split(const clad_train_config *cfg, const clad_dataset *normal, float **fit, int *nfit,
+							 float **hold, int *nh);
+
+/*
+ * Calibrate a model of any method: its confidences of the nh held-out
+ * normal images hold (nh, C,H,W) become its calibration (sorted) and its
+ * threshold the confidence at true-positive rate tpr.  Prepares the model
+ * for batches of 64.
+ */
+clad_status clad_train_calibrate(clad_model *m, const float *hold, int nh, double tpr);
+
+/*
  * Train on normal images (labels ignored).  On success *out is a model with
  * normalisation, weights, threshold and calibration filled in.
  */
