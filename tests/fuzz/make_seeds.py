@@ -7,7 +7,8 @@ real digit in every format the decoders read).  Writes OUT_DIR/image/ (each
 file twice, behind a first byte 0 and 1: the gray 28x28 and colour 32x32
 targets), OUT_DIR/safetensors/ and OUT_DIR/model/ (each model's header alone
 behind a first byte 1, which the harnesses complete with zero weights, see
-complete.h; and two small plain safetensors files behind a 0).
+complete.h; two small plain safetensors files and a whole tiny one-class SVM
+model behind a 0).
 """
 import json
 import os
@@ -66,6 +67,15 @@ def main():
     for i, b in enumerate(small):
         for d in ("safetensors", "model"):
             open(os.path.join(out, d, "plain%d.st" % i), "wb").write(b"\0" + b)
+    # a whole one-class SVM model of 1x2x2 images and two support vectors (it has no nets,
+    # so a tiny one is valid as it is): behind a 0, every check of its values runs
+    meta = {"format": "clad", "format_version": "4", "method": "ocsvm", "input_shape": "1,2,2",
+            "normalize_mean": "0.5", "normalize_std": "0.25", "kernel": "rbf", "gamma": "0.5", "rho": "0.25",
+            "threshold": "-0.1", "summary": "{}"}
+    svm = plain_st([("ocsvm.support_vectors", [2, 4], [0.5, -1.0, 1.5, 0.0, -0.5, 2.0, 0.25, 1.0]),
+                    ("ocsvm.coefficients", [2], [0.5, 0.75]),
+                    ("calibration.confidences", [3], [-0.2, 0.0, 0.3])], meta)
+    open(os.path.join(out, "model", "ocsvm_tiny.st"), "wb").write(b"\0" + svm)
 
 
 main()

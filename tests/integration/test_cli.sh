@@ -141,6 +141,41 @@ assert s["settings"]["autoencoder"] == "cvae_nobias" and s["settings"]["svdd_epo
 assert "clusters" not in s["settings"] and "dec" not in s["stages"] and s["stages"]["deepsvdd"]["epochs"] == 2, s
 EOF' "a saved Deep SVDD model: $(cat "$T/svdd.err" "$T"/svdd_{out,eval,info}.json 2>/dev/null)"
 
+# a one-class SVM saved with --out (format version 4, no nets): eval and info of the
+# file answer as the run that trained it did, and that run as the same run without --out
+rc=0
+$BIN --data "$T/data" --normal 0,3,8 --method ocsvm --seed 7 --json --quiet >"$T/svm_plain.json" 2>"$T/svm.err" || rc=$?
+$BIN --data "$T/data" --normal 0,3,8 --method ocsvm --seed 7 --json --quiet --out "$T/svm.safetensors" \
+	>"$T/svm_out.json" 2>>"$T/svm.err" || rc=$?
+$BIN eval --model "$T/svm.safetensors" --data "$T/data" --normal 0,3,8 --json --quiet \
+	>"$T/svm_eval.json" 2>>"$T/svm.err" || rc=$?
+$BIN info "$T/svm.safetensors" --json >"$T/svm_info.json" 2>>"$T/svm.err" || rc=$?
+$BIN info "$T/svm.safetensors" >"$T/svm_info.txt" 2>>"$T/svm.err" || rc=$?
+check '[ $rc -eq 0 ] && grep -q "method       one-class SVM" "$T/svm_info.txt" && "$PY" - "$T"/svm_{out,plain,eval,info}.json "$T/svm.safetensors" <<'"'"'EOF'"'"'
+import json, struct, sys
+out, plain, ev, info = (json.load(open(p)) for p in sys.argv[1:5])
+raw = open(sys.argv[5], "rb").read()
+head = json.loads(raw[8:8 + struct.unpack("<Q", raw[:8])[0]])
+meta = head["__metadata__"]
+assert meta["format_version"] == "4" and meta["method"] == "ocsvm" and meta["kernel"] == "rbf", meta
+assert "autoencoder" not in meta and "latent" not in meta and "classifier" not in meta, meta
+assert sorted(k for k in head if k != "__metadata__") == ["calibration.confidences", "ocsvm.coefficients",
+                                                          "ocsvm.support_vectors"], head.keys()
+n_sv = head["ocsvm.support_vectors"]["shape"][0]
+assert out["metrics"] == plain["metrics"], (out, plain)
+assert ev["score"]["name"] == "ocsvm" and ev["score"]["auroc"] == out["metrics"]["auroc"], (ev, out)
+assert "baseline" not in ev and "cluster_purity" not in ev, ev
+assert info["method"] == "ocsvm" and info["score"] == "ocsvm" and info["support_vectors"] == n_sv, info
+assert "latent" not in info and "autoencoder" not in info, info
+s = info["summary"]
+assert s["method"] == "ocsvm" and s["test"]["score"]["auroc"] == out["metrics"]["auroc"], s
+assert s["settings"]["ocsvm_nu"] == 0.1 and abs(s["settings"]["ocsvm_gamma"] - info["gamma"]) < 1e-9, s["settings"]
+assert "autoencoder" not in s["settings"] and "ae_epochs" not in s["settings"], s["settings"]
+assert list(s["stages"]) == ["ocsvm"] and s["n_fit"] + s["n_holdout"] == s["data"]["normal_images"], s
+# the nu-property: at least nu x the fit images are support vectors
+assert n_sv >= 0.1 * s["n_fit"], (n_sv, s["n_fit"])
+EOF' "a saved one-class SVM model: $(cat "$T/svm.err" "$T"/svm_{out,eval,info}.json 2>/dev/null)"
+
 # ---------------------------------------------------------------- eval, info
 $BIN eval --model "$T/a.safetensors" --data "$T/data" --normal mnist:CUR --json --quiet \
 	>"$T/eval.json" 2>"$T/eval.err" || rc=$?
@@ -363,9 +398,8 @@ expect 2 'unexpected argument' -- "${D[@]}" --normal 0,3 extra
 expect 2 'does not apply to eval' -- eval --model "$T/a.safetensors" --data "$T/data" --normal 0,3 --ae-epochs 3
 expect 2 '--report applies to training CLAD' -- eval --model "$T/a.safetensors" --data "$T/data" --normal 0,3 --report "$T/r2"
 expect 2 '--method must be clad, ocsvm or deepsvdd' -- "${D[@]}" --normal 0,3 --method svm
-expect 2 'it is not stored' -- "${D[@]}" --normal 0,3 --method ocsvm
 expect 2 'needs --out or --model-name' -- --data "$T/data" --normal 0,3 --method deepsvdd --no-eval
-expect 2 'it is not stored' -- --data "$T/data" --normal 0,3 --method ocsvm --record-times
+expect 2 'needs --out or --model-name' -- --data "$T/data" --normal 0,3 --method ocsvm --no-eval
 expect 2 '--method applies to training only' -- eval --model "$T/a.safetensors" --data "$T/data" --normal 0,3 --method ocsvm
 expect 2 'must be > 0' -- --data "$T/data" --normal 0,3 --method ocsvm --ocsvm-nu 0
 expect 2 'is not cpu, cuda, cuda:N or emulated' -- "${D[@]}" --normal 0,3 --device tpu

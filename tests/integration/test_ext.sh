@@ -275,53 +275,68 @@ msg=$(psql_q -c "SELECT clad_run_begin('locked')" 2>&1 || true)
 wait $squatter
 echo "held training lock: $(grep -o 'held by process.*' <<<"$msg" | head -1)"
 
-# ---------------------------------------------------------------- a Deep SVDD model
-# trained by clad-train --method deepsvdd --out and served like a CLAD model: the
-# trainer's confidences and scores (clad-train score) equal the server's row by row
-# within 1e-6, and the batch form's within 1e-5; clad_is_anomaly follows the stored threshold;
-# clad_embed gives its code; the cluster functions refuse it naming its method; a new
-# session maps its prepared file and scores the same; pg_dump keeps it (below)
-"${BIN:-trainer/clad-train}" --data "mnist:${MNIST:-tests/fixtures/mnist}" --method deepsvdd --normal mnist:7 \
-	--ae-epochs 2 --svdd-epochs 2 --latent 8 --ae-batch 64 --threads 1 --no-eval --quiet --out "$T/svdd.safetensors" >/dev/null
-chmod a+r "$T/svdd.safetensors"
-svdd=$(psql_q -c "SELECT clad_load_model('svdd', pg_read_binary_file('$T/svdd.safetensors'))")
-mapfile -t svdd_files < <(psql_q -c "SELECT '$D/digits/' || name FROM live_imgs ORDER BY name")
-"${BIN:-trainer/clad-train}" score "$T/svdd.safetensors" "${svdd_files[@]}" >"$T/svdd_trainer.txt"
-psql_q -F $'\t' -c "SELECT '$D/digits/' || name, clad_confidence('svdd', img), clad_score('svdd', img),
-	clad_is_anomaly('svdd', img), array_length(clad_embed('svdd', img), 1) FROM live_imgs ORDER BY name" \
-	>"$T/svdd_sql.txt"
-psql_q -c "SELECT array_to_string(clad_confidence('svdd', array_agg(img ORDER BY name)), E'\n')
-	FROM live_imgs" >"$T/svdd_batch.txt"
-threshold=$("${BIN:-trainer/clad-train}" info "$T/svdd.safetensors" --json |
-	/usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["threshold"])')
-if /usr/bin/python3 - "$T/svdd_trainer.txt" "$T/svdd_sql.txt" "$T/svdd_batch.txt" "$threshold" <<'EOF'
+# ---------------------------------------------------------------- the other methods' models
+# a Deep SVDD and a one-class SVM model, each trained by clad-train --method M --out
+# and served like a CLAD model: the trainer's confidences and scores (clad-train
+# score) equal the server's row by row within 1e-6, and the batch form's within
+# 1e-5; clad_is_anomaly follows the stored threshold; clad_embed gives Deep SVDD's
+# code and refuses the one-class SVM (no encoder); the cluster functions refuse
+# both naming the method; a new session maps the prepared file and scores the
+# same; pg_dump keeps them (below)
+mapfile -t method_files < <(psql_q -c "SELECT '$D/digits/' || name FROM live_imgs ORDER BY name")
+# serve_method NAME METHOD LATENT (0: none) TRAINING-OPTIONS...
+serve_method() {
+	local name=$1 method=$2 latent=$3 version threshold msg conf embed="NULL"
+	shift 3
+	"${BIN:-trainer/clad-train}" --data "mnist:${MNIST:-tests/fixtures/mnist}" --method "$method" --normal mnist:7 \
+		"$@" --threads 1 --no-eval --quiet --out "$T/$name.safetensors" >/dev/null
+	chmod a+r "$T/$name.safetensors"
+	version=$(psql_q -c "SELECT clad_load_model('$name', pg_read_binary_file('$T/$name.safetensors'))")
+	"${BIN:-trainer/clad-train}" score "$T/$name.safetensors" "${method_files[@]}" >"$T/${name}_trainer.txt"
+	[ "$latent" -gt 0 ] && embed="array_length(clad_embed('$name', img), 1)"
+	psql_q -F $'\t' -c "SELECT '$D/digits/' || name, clad_confidence('$name', img), clad_score('$name', img),
+		clad_is_anomaly('$name', img), $embed FROM live_imgs ORDER BY name" >"$T/${name}_sql.txt"
+	psql_q -c "SELECT array_to_string(clad_confidence('$name', array_agg(img ORDER BY name)), E'\n')
+		FROM live_imgs" >"$T/${name}_batch.txt"
+	threshold=$("${BIN:-trainer/clad-train}" info "$T/$name.safetensors" --json |
+		/usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["threshold"])')
+	if /usr/bin/python3 - "$T/${name}_trainer.txt" "$T/${name}_sql.txt" "$T/${name}_batch.txt" "$threshold" "$latent" <<'EOF'
 import sys
 tr = [l.split("\t") for l in open(sys.argv[1]).read().splitlines()]
 sq = [l.split("\t") for l in open(sys.argv[2]).read().splitlines()]
 ba = [float(v) for v in open(sys.argv[3]).read().split()]
-thr = float(sys.argv[4])
+thr, latent = float(sys.argv[4]), sys.argv[5]
 assert len(tr) == len(sq) == len(ba) == 16, (len(tr), len(sq), len(ba))
 close = lambda a, b: abs(a - b) <= 1e-6 * max(1.0, abs(b))
 for t, s, b in zip(tr, sq, ba):
     assert t[0] == s[0], (t, s)
     assert close(float(s[1]), float(t[1])) and close(float(s[2]), float(t[2])), (t, s)
-    # the batch form runs the encoder over 16 images at once: the products round otherwise
+    # the batch form multiplies 16 images at once: the products round otherwise
     assert abs(b - float(s[1])) <= 1e-5 * max(1.0, abs(float(s[1]))), (b, s)
-    assert (s[3] == "t") == (float(s[1]) < thr) and s[4] == "8", (s, thr)
+    assert (s[3] == "t") == (float(s[1]) < thr), (s, thr)
+    assert s[4] == (latent if latent != "0" else ""), (s, latent)
 assert len({s[1] for s in sq}) > 1, "every image has the same confidence"
 EOF
-then ok; else bad "the Deep SVDD model's SQL answers differ from clad-train score's"; fi
-msg=$(psql_q -c "SELECT clad_cluster('svdd', img) FROM live_imgs LIMIT 1" 2>&1 || true)
-[[ $msg == *'"svdd" is a deepsvdd model: it has no clusters'* ]] && ok || bad "clad_cluster of a Deep SVDD model: $msg"
-msg=$(psql_q -c "SELECT clad_cluster('svdd', array_agg(img)) FROM live_imgs" 2>&1 || true)
-[[ $msg == *"is a deepsvdd model"* ]] && ok || bad "the batch clad_cluster of a Deep SVDD model: $msg"
-[ "$(psql_q -c "SELECT clad_model_describe(pg_read_binary_file('$T/svdd.safetensors'))->>'method'")" = deepsvdd ] &&
-	ok || bad "clad_model_describe does not name the Deep SVDD method"
-svdd_conf="SELECT string_agg(clad_confidence('svdd', img)::text, ',' ORDER BY name) FROM live_imgs"
-[ "$(psql_q -c "$svdd_conf" -c "SELECT mapped FROM clad_cache() WHERE version = $svdd" | tail -1)" = t ] &&
-	[ "$(psql_q -c "$svdd_conf")" = "$(psql_q -c "SET clad.prepared_files = off; $svdd_conf" | tail -1)" ] && ok ||
-	bad "a Deep SVDD model's prepared file is not mapped, or scores otherwise"
-echo "Deep SVDD model: version $svdd, served in SQL as clad-train scores it (16 digits, threshold $threshold)"
+	then ok; else bad "the $method model's SQL answers differ from clad-train score's"; fi
+	msg=$(psql_q -c "SELECT clad_cluster('$name', img) FROM live_imgs LIMIT 1" 2>&1 || true)
+	[[ $msg == *"\"$name\" is a $method model: it has no clusters"* ]] && ok || bad "clad_cluster of a $method model: $msg"
+	msg=$(psql_q -c "SELECT clad_cluster('$name', array_agg(img)) FROM live_imgs" 2>&1 || true)
+	[[ $msg == *"is a $method model"* ]] && ok || bad "the batch clad_cluster of a $method model: $msg"
+	if [ "$latent" -eq 0 ]; then
+		msg=$(psql_q -c "SELECT clad_embed('$name', img) FROM live_imgs LIMIT 1" 2>&1 || true)
+		[[ $msg == *"\"$name\" is a $method model: it has no latent code"* ]] && ok ||
+			bad "clad_embed of a $method model: $msg"
+	fi
+	[ "$(psql_q -c "SELECT clad_model_describe(pg_read_binary_file('$T/$name.safetensors'))->>'method'")" = "$method" ] &&
+		ok || bad "clad_model_describe does not name the $method method"
+	conf="SELECT string_agg(clad_confidence('$name', img)::text, ',' ORDER BY name) FROM live_imgs"
+	[ "$(psql_q -c "$conf" -c "SELECT mapped FROM clad_cache() WHERE version = $version" | tail -1)" = t ] &&
+		[ "$(psql_q -c "$conf")" = "$(psql_q -c "SET clad.prepared_files = off; $conf" | tail -1)" ] && ok ||
+		bad "a $method model's prepared file is not mapped, or scores otherwise"
+	echo "$method model: version $version, served in SQL as clad-train scores it (16 digits, threshold $threshold)"
+}
+serve_method svdd deepsvdd 8 --ae-epochs 2 --svdd-epochs 2 --latent 8 --ae-batch 64
+serve_method svm ocsvm 0
 
 # ---------------------------------------------------------------- pg_dump keeps the models
 # models are user data (extension config tables): a dump restored into a new
@@ -373,8 +388,11 @@ b=$(psql_q -d restored -c "$listing")
 [ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "models after restore: '$b', before: '$a'"
 conf="SELECT string_agg(clad_confidence('live', img)::text, ',' ORDER BY name) FROM live_imgs"
 [ "$(psql_q -c "$conf")" = "$(psql_q -d restored -c "$conf")" ] && ok || bad "scores differ after restore"
-[ "$(psql_q -c "$svdd_conf")" = "$(psql_q -d restored -c "$svdd_conf")" ] && ok ||
-	bad "the Deep SVDD model scores differently after restore"
+for name in svdd svm; do
+	conf="SELECT string_agg(clad_confidence('$name', img)::text, ',' ORDER BY name) FROM live_imgs"
+	[ "$(psql_q -c "$conf")" = "$(psql_q -d restored -c "$conf")" ] && ok ||
+		bad "the model $name scores differently after restore"
+done
 maxid=$(psql_q -c "SELECT max(id) FROM clad.model_versions")
 newid=$(psql_q -d restored -c "SELECT clad_load_model('live', pg_read_binary_file('$D/model1.safetensors'))")
 [ "$newid" -gt "$maxid" ] && ok || bad "a version loaded after restore got id $newid (ids up to $maxid existed)"

@@ -239,6 +239,20 @@ row=$(q "select r.status, r.rows, v.metrics->>'method', (v.metrics->'test'->'sco
          from clad.training_runs r join clad.model_versions v on v.id = r.version_id where r.model_name = 'svdd_db'")
 check '[ $rc -eq 0 ] && [ "$row" = "succeeded|300|deepsvdd|t|t" ]' \
 	"Deep SVDD trained with --db --model-name: exit $rc, row '$row', $(cat "$T/err")"
+# the one-class SVM likewise: pushed from a file, and trained from the database
+rc=0
+"$BIN" --data "mnist:$MNIST" --normal mnist:1 --method ocsvm --no-eval --quiet --out "$T/svm.safetensors" \
+	>/dev/null 2>"$T/err" && PS=$($BIN push --db "$CONN" --model-name svm --quiet "$T/svm.safetensors" 2>>"$T/err") ||
+	rc=$?
+row=$(q "select v.metrics->>'method', (select clad_score('svm', img) between 0 and 1 from digits limit 1)
+         from clad.model_versions v where v.id = ${PS:-0}")
+check '[ $rc -eq 0 ] && [ "$row" = "ocsvm|t" ]' "push of a one-class SVM model: exit $rc, row '$row', $(cat "$T/err")"
+train --db "$CONN" --query "$TRAIN_Q" --test-query "$TEST_Q" "${N[@]}" --method ocsvm --model-name svm_db --activate
+row=$(q "select r.status, r.rows, v.metrics->>'method', (v.metrics->'test'->'score'->>'auroc')::float between 0 and 1,
+                (select clad_score('svm_db', img) between 0 and 1 from digits limit 1)
+         from clad.training_runs r join clad.model_versions v on v.id = r.version_id where r.model_name = 'svm_db'")
+check '[ $rc -eq 0 ] && [ "$row" = "succeeded|300|ocsvm|t|t" ]' \
+	"one-class SVM trained with --db --model-name: exit $rc, row '$row', $(cat "$T/err")"
 # a hostile search_path (lookalikes of the lifecycle functions and an "=" on text
 # that is always true, before the extension's schema) changes nothing
 q "create schema evil;
