@@ -67,6 +67,7 @@ omodel=$(./bench/r18_model.sh orientation)
 nmodel=$(./bench/r18_model.sh neighbours)
 fmodel=$(./bench/r18_model.sh neighbours_f32)
 smodel=$(./bench/r18_model.sh deepsvdd)
+vmodel=$(./bench/r18_model.sh ocsvm)
 "$SYS_PY" bench/db/report.py check-model "$model" || die "$model is not a resnet18 1x28x28 K=10 clad model"
 
 # --- 3. the cluster ----------------------------------------------------------------------
@@ -130,9 +131,10 @@ cp "$omodel" "$T/r18_orientation.safetensors"
 cp "$nmodel" "$T/r18_neighbours.safetensors"
 cp "$fmodel" "$T/r18_neighbours_f32.safetensors"
 cp "$smodel" "$T/deepsvdd.safetensors"
+cp "$vmodel" "$T/ocsvm.safetensors"
 cp bench/db/torch_scorer.py "$T/torch_scorer.py"
 chmod 644 "$T/r18.safetensors" "$T/r18_orientation.safetensors" "$T/r18_neighbours.safetensors" \
-	"$T/r18_neighbours_f32.safetensors" "$T/deepsvdd.safetensors" "$T/torch_scorer.py"
+	"$T/r18_neighbours_f32.safetensors" "$T/deepsvdd.safetensors" "$T/ocsvm.safetensors" "$T/torch_scorer.py"
 "$PY" scripts/digits_copy.py data/mnist "$T/digits.copy" 0 2000
 psql_q >/dev/null <<SQL
 CREATE EXTENSION clad;
@@ -142,6 +144,7 @@ SELECT clad_load_model('o', pg_read_binary_file('$T/r18_orientation.safetensors'
 SELECT clad_load_model('n', pg_read_binary_file('$T/r18_neighbours.safetensors'));
 SELECT clad_load_model('nf', pg_read_binary_file('$T/r18_neighbours_f32.safetensors'));
 SELECT clad_load_model('svdd', pg_read_binary_file('$T/deepsvdd.safetensors'));
+SELECT clad_load_model('svm', pg_read_binary_file('$T/ocsvm.safetensors'));
 ALTER DATABASE postgres SET clad.model = 'm';
 ALTER DATABASE postgres SET bench.torch_dir = '$T';
 ALTER DATABASE postgres SET bench.torch_model = '$T/r18.safetensors';
@@ -222,6 +225,9 @@ timed clad_neigh_f32 2000 "SET jit = off; SELECT sum(clad_score('nf', img)) FROM
 # a Deep SVDD model of the same digits (its encoder alone) against the CLAD models above
 timed clad_svdd 2000 "SET jit = off; SELECT sum(clad_score('svdd', img)) FROM t2000 WHERE id <= 100;" \
 	"SELECT sum(clad_score('svdd', img)) FROM t2000"
+# and a one-class SVM of the same digits (a matrix product with its support vectors)
+timed clad_svm 2000 "SET jit = off; SELECT sum(clad_score('svm', img)) FROM t2000 WHERE id <= 100;" \
+	"SELECT sum(clad_score('svm', img)) FROM t2000"
 # The same models interleaved: this machine's throughput drifts by a third within a run
 # (the soak's passes of one query range that far), so rows measured minutes apart make
 # poor ratios.  ROUNDS rounds, each scoring the same 400 rows with every model in turn
