@@ -258,7 +258,7 @@ bench: bench/bench_core trainer/clad-train data bench-db
 
 # Sanitizer build of core and the tests that feed it untrusted bytes.
 ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-ASAN_TESTS = test_safetensors test_model test_image test_layers_grad test_tapconv test_bf16 test_deepsvdd test_ocsvm \
+ASAN_TESTS = test_safetensors test_model test_image test_layers_grad test_tapconv test_bf16 test_deepsvdd test_ocsvm test_ensemble \
              test_dataset test_prepared test_device test_neighbours test_orientation
 ASAN_BIN   = $(addprefix tests/build/asan/,$(ASAN_TESTS))
 

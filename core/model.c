@@ -11,6 +11,7 @@
 
 static clad_status model_create(const char *autoencoder, const char *classifier, int C, int H, int W,
 								int K, int latent, int R, int with_decoder, clad_model **out);
+static clad_status model_read(const uint8_t *buf, size_t len, int with_nets, int member, clad_model **out);
 
 clad_status
 clad_model_create(const char *autoencoder, const char *classifier,
@@ -120,6 +121,38 @@ clad_model_create_ocsvm(int C, int H, int W, int n_sv, float gamma, float rho, c
 	return st;
 }
 
+clad_status
+clad_model_create_ensemble(clad_model **members, int n, clad_model **out)
+{
+	clad_status st = CLAD_OK;
+
+	*out = NULL;
+	if (n < 2 || n > CLAD_MAX_MEMBERS)
+		st = clad_fail(CLAD_ERR_INVALID, "an ensemble has 2 to %d models, not %d", CLAD_MAX_MEMBERS, n);
+	for (int i = 0; st == CLAD_OK && i < n; i++)
+		if (!members[i] || members[i]->method == CLAD_METHOD_ENSEMBLE)
+			st = clad_fail(CLAD_ERR_INVALID, "ensemble member %d is %s", i,
+						   members[i] ? "an ensemble itself" : "missing");
+		else if (members[i]->C != members[0]->C || members[i]->H != members[0]->H ||
+				 members[i]->W != members[0]->W)
+			st = clad_fail(CLAD_ERR_SHAPE, "ensemble member %d takes %dx%dx%d images, member 0 %dx%dx%d", i,
+						   members[i]->C, members[i]->H, members[i]->W, members[0]->C, members[0]->H,
+						   members[0]->W);
+	if (st == CLAD_OK)
+		st = model_create(NULL, NULL, members[0]->C, members[0]->H, members[0]->W, 0, 0, 1, 0, out);
+	if (st != CLAD_OK)
+	{
+		for (int i = 0; i < n && i < CLAD_MAX_MEMBERS; i++)
+			clad_model_free(members[i]);
+		return st;
+	}
+	(*out)->method = CLAD_METHOD_ENSEMBLE;
+	for (int i = 0; i < n; i++)
+		(*out)->members[i] = members[i];
+	(*out)->n_members = n;
+	return CLAD_OK;
+}
+
 const char *
 clad_model_method_name(const clad_model *m)
 {
@@ -129,6 +162,8 @@ clad_model_method_name(const clad_model *m)
 			return "deepsvdd";
 		case CLAD_METHOD_OCSVM:
 			return "ocsvm";
+		case CLAD_METHOD_ENSEMBLE:
+			return "ensemble";
 		default:
 			return "clad";
 	}
@@ -151,6 +186,8 @@ clad_model_free(clad_model *m)
 	clad_orientation_work_free(&m->orient);
 	clad_neighbours_free(&m->nb);
 	clad_ocsvm_free(&m->svm);
+	for (int i = 0; i < m->n_members; i++)
+		clad_model_free(m->members[i]);
 	free(m);
 }
 
@@ -195,6 +232,7 @@ model_write(const clad_model *m, int with_nets, uint8_t **buf, size_t *len)
 	char		b[64];
 	int64_t		cshape[2] = {m->K, m->latent}, qshape[1] = {m->n_calib}, zshape[1] = {m->latent};
 	int			svdd = m->method == CLAD_METHOD_DEEPSVDD, svm = m->method == CLAD_METHOD_OCSVM;
+	int			ens = m->method == CLAD_METHOD_ENSEMBLE;
 	int64_t		sshape[2] = {m->svm.n_sv, m->svm.dim}, ashape[1] = {m->svm.n_sv};
 
 	*buf = NULL;
@@ -226,15 +264,29 @@ model_write(const clad_model *m, int with_nets, uint8_t **buf, size_t *len)
 	}
 	snprintf(b, sizeof(b), "%d,%d,%d", m->C, m->H, m->W);
 	TRY(clad_st_writer_meta(w, "input_shape", b));
-	TRY(meta_floats(w, "normalize_mean", m->mean, m->C));
-	TRY(meta_floats(w, "normalize_std", m->std, m->C));
+	if (ens)
+	{
+		/* each member normalises as its own file says */
+		char		names[CLAD_MAX_MEMBERS * 16] = "";
+
+		for (int i = 0; i < m->n_members; i++)
+			snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s", i ? "," : "",
+					 clad_model_method_name(m->members[i]));
+		TRY(clad_st_writer_meta(w, "members", names));
+		TRY(clad_st_writer_meta(w, "combination", "mean_score"));
+	}
+	else
+	{
+		TRY(meta_floats(w, "normalize_mean", m->mean, m->C));
+		TRY(meta_floats(w, "normalize_std", m->std, m->C));
+	}
 	if (svm)
 	{
 		TRY(clad_st_writer_meta(w, "kernel", "rbf"));
 		TRY(meta_float(w, "gamma", m->svm.gamma));
 		TRY(meta_float(w, "rho", m->svm.rho));
 	}
-	else
+	else if (!ens)
 		TRY(clad_st_writer_meta(w, "autoencoder", m->autoencoder));
 	if (m->method == CLAD_METHOD_CLAD)
 	{
@@ -243,7 +295,7 @@ model_write(const clad_model *m, int with_nets, uint8_t **buf, size_t *len)
 		TRY(clad_st_writer_meta(w, "clusters", b));
 	}
 	snprintf(b, sizeof(b), "%d", m->latent);
-	if (!svm)
+	if (!svm && !ens)
 		TRY(clad_st_writer_meta(w, "latent", b));
 	if (m->method == CLAD_METHOD_CLAD)
 	{
@@ -263,6 +315,21 @@ model_write(const clad_model *m, int with_nets, uint8_t **buf, size_t *len)
 		/* the support vectors are what scoring reads, so a prepared file's settings hold them too */
 		TRY(clad_st_writer_add(w, "ocsvm.support_vectors", CLAD_DTYPE_F32, 2, sshape, m->svm.sv));
 		TRY(clad_st_writer_add(w, "ocsvm.coefficients", CLAD_DTYPE_F32, 1, ashape, m->svm.coef));
+	}
+	else if (ens)
+	{
+		/* each member as the whole file it would be alone */
+		for (int i = 0; st == CLAD_OK && i < m->n_members; i++)
+		{
+			uint8_t    *mb = NULL;
+			size_t		ml = 0;
+			char		name[32];
+
+			snprintf(name, sizeof(name), "ensemble.member.%d", i);
+			TRY(clad_model_save(m->members[i], &mb, &ml));
+			TRY(clad_st_writer_add(w, name, CLAD_DTYPE_U8, 1, (int64_t[]) {(int64_t) ml}, mb));
+			free(mb);
+		}
 	}
 	else
 	{
@@ -538,14 +605,98 @@ read_ocsvm_vectors(const clad_st_file *f, clad_model *m, int borrow)
 	return clad_ocsvm_check(&m->svm);
 }
 
+/*
+ * An ensemble from its file: only its own keys; its members, each a whole
+ * model file loaded as one (every check of its method), of the methods its
+ * "members" names, in order, and of its input shape; no nested ensemble.
+ */
 static clad_status
-model_read(const uint8_t *buf, size_t len, int with_nets, clad_model **out)
+read_ensemble(const clad_st_file *f, int C, int H, int W, clad_model **out)
+{
+	static const char *keys[] = {"format", "format_version", "method", "input_shape", "members", "combination",
+	"threshold", "summary"};
+	clad_model *members[CLAD_MAX_MEMBERS] = {0};
+	const char *s, *names;
+	int			n = 0;
+	clad_status st;
+
+	for (size_t i = 0; i < f->n_meta; i++)
+	{
+		size_t		k = 0;
+
+		while (k < sizeof(keys) / sizeof(*keys) && strcmp(keys[k], f->meta_keys[i]) != 0)
+			k++;
+		if (k == sizeof(keys) / sizeof(*keys))
+			return clad_fail(CLAD_ERR_FORMAT, "an ensemble model has no \"%.64s\" (its members carry their "
+							 "settings)", f->meta_keys[i]);
+	}
+	if ((st = need_meta(f, "combination", &s)) != CLAD_OK || (st = need_meta(f, "members", &names)) != CLAD_OK)
+		return st;
+	if (strcmp(s, "mean_score") != 0)
+		return clad_fail(CLAD_ERR_UNSUPPORTED, "ensemble combination \"%.32s\": this build combines by "
+						 "mean_score", s);
+	for (size_t i = 0; i < f->n_tensors; i++)
+	{
+		const clad_st_tensor *t = &f->tensors[i];
+		char		want[32];
+		int			k;
+
+		if (strcmp(t->name, "calibration.confidences") == 0)
+			continue;
+		if (sscanf(t->name, "ensemble.member.%d", &k) != 1 || k < 0 || k >= CLAD_MAX_MEMBERS ||
+			(snprintf(want, sizeof(want), "ensemble.member.%d", k), strcmp(want, t->name) != 0))
+			return clad_fail(CLAD_ERR_FORMAT, "an ensemble model has no tensor \"%.64s\"", t->name);
+		if (t->dtype != CLAD_DTYPE_U8 || t->ndim != 1)
+			return clad_fail(CLAD_ERR_FORMAT, "ensemble member \"%s\" must be a 1-D U8 tensor (a model file)",
+							 t->name);
+		n++;
+	}
+	if (n < 2)
+		return clad_fail(CLAD_ERR_FORMAT, "an ensemble model needs 2 to %d members, it has %d", CLAD_MAX_MEMBERS, n);
+	for (int i = 0; i < n; i++)
+	{
+		char		name[32];
+		const clad_st_tensor *t;
+		size_t		len = strcspn(names, ",");
+
+		snprintf(name, sizeof(name), "ensemble.member.%d", i);
+		if (!(t = clad_st_find(f, name)))
+			st = clad_fail(CLAD_ERR_FORMAT, "ensemble model lacks \"%s\" (members are numbered from 0)", name);
+		else if ((st = model_read(t->data, t->nbytes, 1, 1, &members[i])) != CLAD_OK)
+		{
+			char		why[400];
+
+			snprintf(why, sizeof(why), "%s", clad_last_error());
+			st = clad_fail(st, "ensemble member %d: %s", i, why);
+		}
+		else if (strlen(clad_model_method_name(members[i])) != len ||
+				 strncmp(clad_model_method_name(members[i]), names, len) != 0 ||
+				 (names[len] == '\0') != (i == n - 1))
+			st = clad_fail(CLAD_ERR_FORMAT, "ensemble model metadata \"members\" does not name its %d members' "
+						   "methods in order", n);
+		else if (members[i]->C != C || members[i]->H != H || members[i]->W != W)
+			st = clad_fail(CLAD_ERR_SHAPE, "ensemble member %d takes %dx%dx%d images, the ensemble %dx%dx%d", i,
+						   members[i]->C, members[i]->H, members[i]->W, C, H, W);
+		if (st != CLAD_OK)
+		{
+			for (int j = 0; j <= i; j++)
+				clad_model_free(members[j]);
+			return st;
+		}
+		names += len + (names[len] == ',');
+	}
+	return clad_model_create_ensemble(members, n, out);
+}
+
+/* member: a file inside an ensemble's, which may not be an ensemble (refused before it is read) */
+static clad_status
+model_read(const uint8_t *buf, size_t len, int with_nets, int member, clad_model **out)
 {
 	clad_st_file *f = NULL;
 	clad_model *m = NULL;
 	clad_status st;
 	const char *s, *ae, *clf = NULL;
-	int			version, C, H, W, K = 0, latent = 0, R = 1, svdd = 0, svm = 0;
+	int			version, C, H, W, K = 0, latent = 0, R = 1, svdd = 0, svm = 0, ens = 0;
 
 	*out = NULL;
 	if ((st = clad_st_parse(buf, len, &f)) != CLAD_OK)
@@ -570,10 +721,16 @@ model_read(const uint8_t *buf, size_t len, int with_nets, clad_model **out)
 		TRY(need_meta(f, "method", &s));
 		svdd = strcmp(s, "deepsvdd") == 0;
 		svm = strcmp(s, "ocsvm") == 0;
-		if (!svdd && !svm)
+		ens = strcmp(s, "ensemble") == 0;
+		if (ens && member)
 		{
-			st = clad_fail(CLAD_ERR_UNSUPPORTED, "model method \"%.32s\": this build reads deepsvdd and "
-						   "ocsvm in format version 4 (and clad in 1 to 3)", s);
+			st = clad_fail(CLAD_ERR_FORMAT, "an ensemble's member cannot be an ensemble");
+			goto fail;
+		}
+		if (!svdd && !svm && !ens)
+		{
+			st = clad_fail(CLAD_ERR_UNSUPPORTED, "model method \"%.32s\": this build reads deepsvdd, ocsvm "
+						   "and ensemble in format version 4 (and clad in 1 to 3)", s);
 			goto fail;
 		}
 	}
@@ -613,6 +770,8 @@ model_read(const uint8_t *buf, size_t len, int with_nets, clad_model **out)
 	}
 	if (svm)
 		TRY(read_ocsvm_settings(f, C, H, W, &m));
+	else if (ens)
+		TRY(read_ensemble(f, C, H, W, &m));
 	else if (clad_st_meta(f, "kernel") || clad_st_find(f, "ocsvm.support_vectors"))
 	{
 		st = clad_fail(CLAD_ERR_FORMAT, "only an ocsvm model has a kernel and support vectors");
@@ -642,8 +801,11 @@ model_read(const uint8_t *buf, size_t len, int with_nets, clad_model **out)
 		if (st != CLAD_OK)
 			goto fail;
 	}
-	TRY(parse_floats(f, "normalize_mean", C, m->mean));
-	TRY(parse_floats(f, "normalize_std", C, m->std));
+	if (!ens)
+	{
+		TRY(parse_floats(f, "normalize_mean", C, m->mean));
+		TRY(parse_floats(f, "normalize_std", C, m->std));
+	}
 	for (int c = 0; c < C; c++)
 		if (!(m->std[c] > 0.0f))
 		{
@@ -686,6 +848,8 @@ model_read(const uint8_t *buf, size_t len, int with_nets, clad_model **out)
 		TRY(clad_st_read_f32(f, "svdd.center", 1, (int64_t[]) {latent}, m->svdd_center));
 	else if (svm)
 		TRY(read_ocsvm_vectors(f, m, !with_nets));
+	else if (ens)
+		;						/* its members were read with its settings */
 	else
 		TRY(clad_st_read_f32(f, "dec.centers", 2, (int64_t[]) {K, latent}, m->centers));
 	{
@@ -725,13 +889,13 @@ fail:
 clad_status
 clad_model_load(const uint8_t *buf, size_t len, clad_model **out)
 {
-	return model_read(buf, len, 1, out);
+	return model_read(buf, len, 1, 0, out);
 }
 
 clad_status
 clad_model_load_settings(const uint8_t *buf, size_t len, clad_model **out)
 {
-	return model_read(buf, len, 0, out);
+	return model_read(buf, len, 0, 0, out);
 }
 
 const char *
@@ -757,14 +921,20 @@ clad_model_prepare(clad_model *m, int max_B)
 
 	if (st == CLAD_OK && m->encoder)
 		st = clad_net_prepare_inference(m->encoder, max_B);
+	for (int i = 0; st == CLAD_OK && i < m->n_members; i++)
+		st = clad_model_prepare(m->members[i], max_B);
 	return st;
 }
 
 size_t
 clad_model_release_weights(clad_model *m)
 {
-	return (m->encoder ? clad_net_release_planned_weights(m->encoder) : 0) +
+	size_t		n = (m->encoder ? clad_net_release_planned_weights(m->encoder) : 0) +
 		(m->clf ? clad_net_release_planned_weights(m->clf) : 0);
+
+	for (int i = 0; i < m->n_members; i++)
+		n += clad_model_release_weights(m->members[i]);
+	return n;
 }
 
 /* What a model of another method has not (clusters; a one-class SVM's code): an error naming its method. */
@@ -882,13 +1052,37 @@ clad_model_calibrated_score(const clad_model *m, float conf)
 	return s < 0.0 ? 0.0f : s > 1.0 ? 1.0f : (float) s;
 }
 
+/* conf (B) = 1 - the mean of the members' calibrated scores (each member normalises the pixels itself). */
+static clad_status
+ensemble_confidence(clad_model *m, const float *pixels, int B, float *conf)
+{
+	float		s1, *s = B == 1 ? &s1 : malloc(sizeof(float) * B);
+	clad_status st = CLAD_OK;
+
+	if (!s)
+		return clad_fail(CLAD_ERR_NOMEM, "out of memory scoring");
+	for (int b = 0; b < B; b++)
+		conf[b] = 0.0f;
+	for (int i = 0; st == CLAD_OK && i < m->n_members; i++)
+		if ((st = clad_model_score(m->members[i], pixels, B, NULL, s)) == CLAD_OK)
+			for (int b = 0; b < B; b++)
+				conf[b] += s[b];
+	for (int b = 0; b < B; b++)
+		conf[b] = 1.0f - conf[b] / (float) m->n_members;
+	if (s != &s1)
+		free(s);
+	return st;
+}
+
 clad_status
 clad_model_score(clad_model *m, const float *pixels, int B, float *conf, float *score)
 {
 	clad_status st;
 	float		c1, *c = conf;
 
-	if ((st = normalise(m, pixels, B)) != CLAD_OK)
+	if (B < 1)
+		return clad_fail(CLAD_ERR_INVALID, "batch size must be positive");
+	if (m->method != CLAD_METHOD_ENSEMBLE && (st = normalise(m, pixels, B)) != CLAD_OK)
 		return st;
 	if (!c)
 	{
@@ -904,6 +1098,8 @@ clad_model_score(clad_model *m, const float *pixels, int B, float *conf, float *
 	}
 	else if (m->method == CLAD_METHOD_OCSVM)
 		st = clad_ocsvm_confidence(&m->svm, m->xnorm, B, c);
+	else if (m->method == CLAD_METHOD_ENSEMBLE)
+		st = ensemble_confidence(m, pixels, B, c);
 	else if (m->rotations > 1)
 	{
 		/* all turns of an image in one pass, within the batch the plans were made for */

@@ -31,6 +31,14 @@
  * "ocsvm.coefficients" (n, positive) and the calibration; metadata
  * input_shape, normalize_mean / normalize_std, kernel ("rbf"), gamma, rho,
  * threshold and summary.  Its confidence is the SVM's decision value.
+ * The method "ensemble" holds 2 to CLAD_MAX_MEMBERS whole model files of
+ * other methods (not ensembles), each a U8 tensor "ensemble.member.N" (N from
+ * 0) loaded and validated as a file of its own, all of the same input_shape;
+ * metadata input_shape, members (their methods, comma separated, in order),
+ * combination ("mean_score"), threshold and summary, and its calibration.
+ * Its confidence is 1 - the mean of the members' calibrated scores (each the
+ * share of its held-out normal images more confident than the image): in
+ * [0,1], higher = more normal.
  * Loading validates all of it and every tensor's name, dtype and shape.
  */
 #ifndef CLAD_MODEL_H
@@ -51,8 +59,11 @@ typedef enum clad_method
 {
 	CLAD_METHOD_CLAD,			/* autoencoder, self-labels, classifier, confidence */
 	CLAD_METHOD_DEEPSVDD,		/* encoder and centre: - ||z - c||^2 */
-	CLAD_METHOD_OCSVM			/* support vectors: the one-class SVM's decision value */
+	CLAD_METHOD_OCSVM,			/* support vectors: the one-class SVM's decision value */
+	CLAD_METHOD_ENSEMBLE		/* models of other methods: 1 - their mean calibrated score */
 } clad_method;
+
+#define CLAD_MAX_MEMBERS 8		/* models in an ensemble */
 
 typedef struct clad_model
 {
@@ -81,6 +92,8 @@ typedef struct clad_model
 	int			n_calib;
 	clad_neighbours nb;			/* the feature bank, when neighbours */
 	clad_ocsvm	svm;			/* the one-class SVM, when method is CLAD_METHOD_OCSVM */
+	struct clad_model *members[CLAD_MAX_MEMBERS];	/* an ensemble's models (owned) */
+	int			n_members;
 
 	/* scratch reused between calls */
 	float	   *xnorm;
@@ -107,9 +120,15 @@ clad_status clad_model_create_deepsvdd(const char *autoencoder, int C, int H, in
  * call clad_ocsvm_check) for images of C x H x W.
  */
 clad_status clad_model_create_ocsvm(int C, int H, int W, int n_sv, float gamma, float rho, clad_model **out);
+/*
+ * An ensemble of n models (2..CLAD_MAX_MEMBERS, of other methods than
+ * ensemble, of one input shape), which it owns from then on (freed with it,
+ * also on error); uncalibrated.
+ */
+clad_status clad_model_create_ensemble(clad_model **members, int n, clad_model **out);
 void		clad_model_free(clad_model *m);
 
-/* The method's name: "clad", "deepsvdd" or "ocsvm". */
+/* The method's name: "clad", "deepsvdd", "ocsvm" or "ensemble". */
 const char *clad_model_method_name(const clad_model *m);
 
 /* Serialise (encoder, centres, classifier, calibration, metadata) to safetensors. */
@@ -129,7 +148,7 @@ clad_status clad_model_load(const uint8_t *buf, size_t len, clad_model **out);
 clad_status clad_model_save_settings(const clad_model *m, uint8_t **buf, size_t *len);
 clad_status clad_model_load_settings(const uint8_t *buf, size_t len, clad_model **out);
 
-/* The model's confidence, by name: "odin", "orientation", "neighbours", "deepsvdd" or "ocsvm". */
+/* The model's confidence, by name: "odin", "orientation", "neighbours", "deepsvdd", "ocsvm" or "ensemble". */
 const char *clad_model_score_name(const clad_model *m);
 /* The format version its file has: 1 (ODIN), 2 (orientation), 3 (neighbours) or 4 (another method). */
 int			clad_model_format_version(const clad_model *m);
@@ -148,12 +167,13 @@ size_t		clad_model_release_weights(clad_model *m);
 /*
  * Scoring, for B images of pixels in [0,1], (B, C,H,W); the model's
  * normalisation is applied here.  Any output pointer may be NULL.
- *   z (B, latent): the latent code (mean; a one-class SVM has none: an
- *   error naming its method); probs (B, K): DEC soft assignment;
+ *   z (B, latent): the latent code (mean; a one-class SVM or an ensemble
+ *   has none: an error naming its method); probs (B, K): DEC soft assignment;
  *   cluster (B): argmax of probs (CLAD models only: a Deep SVDD model has no
  *   clusters, and asking for them is an error naming its method);
  *   conf (B): the model's confidence (ODIN's, the orientation or the neighbour
- *   confidence; Deep SVDD's - ||z - c||^2; the one-class SVM's decision value);
+ *   confidence; Deep SVDD's - ||z - c||^2; the one-class SVM's decision value;
+ *   an ensemble's 1 - the mean of its members' calibrated scores);
  *   score (B): calibrated anomaly score in [0,1]
  *   (clad_model_calibrated_score).
  */

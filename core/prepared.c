@@ -138,6 +138,12 @@ put_blocks(writer *w, section *s, const clad_net *net, size_t total,
 	return st;
 }
 
+int
+clad_prepared_supported(const clad_model *m)
+{
+	return m->method != CLAD_METHOD_ENSEMBLE;
+}
+
 clad_status
 clad_prepared_write(const clad_model *m, const uint8_t sha256[32], int max_B, int fd)
 {
@@ -148,6 +154,9 @@ clad_prepared_write(const clad_model *m, const uint8_t sha256[32], int max_B, in
 	writer		w = {fd, 0, NULL};
 	clad_status st;
 
+	if (m && !clad_prepared_supported(m))
+		return clad_fail(CLAD_ERR_UNSUPPORTED, "a %s model has no prepared form: it is loaded from its file",
+						 clad_model_method_name(m));
 	if (!m || (!m->encoder && m->method != CLAD_METHOD_OCSVM) || (!m->clf && m->method == CLAD_METHOD_CLAD) ||
 		max_B < 1)
 		return clad_fail(CLAD_ERR_INVALID, "prepared_write needs a loaded model and max_B >= 1");

@@ -35,6 +35,12 @@
 #define CLAD_PREPARED_LAYOUT 3
 
 /*
+ * Whether m has a prepared form: every method but the ensemble (its members'
+ * nets would need sections of their own; it is loaded from its file).
+ */
+int			clad_prepared_supported(const clad_model *m);
+
+/*
  * Write the prepared form of m to the file descriptor fd (from its current
  * position on; the file should be empty).  m must be prepared
  * (clad_model_prepare(m, max_B)); its weights may have been released since

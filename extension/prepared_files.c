@@ -253,7 +253,7 @@ clad_prepared_save(const clad_model *m, const uint8 *sha)
 	int			fd;
 	clad_status st;
 
-	if (!clad_setting_prepared_files)
+	if (!clad_setting_prepared_files || !clad_prepared_supported(m))
 		return false;
 	if (MakePGDirectory(PREPARED_DIR) != 0 && errno != EEXIST)
 	{
@@ -297,7 +297,8 @@ PG_FUNCTION_INFO_V1(clad_prepared_prepare);
  * clad._prepared_prepare(model bytea, sha256 bytea): write the prepared file of
  * freshly stored model bytes now (clad_load_model calls it), so that no
  * scoring session pays for preparing them.  False when the file exists
- * already, clad.prepared_files is off, or it could not be written (logged).
+ * already, clad.prepared_files is off, the model has no prepared form (an
+ * ensemble: clad_prepared_supported) or it could not be written (logged).
  */
 Datum
 clad_prepared_prepare(PG_FUNCTION_ARGS)

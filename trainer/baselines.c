@@ -23,7 +23,7 @@ struct clad_baseline
 int
 clad_is_baseline(const char *name)
 {
-	return name && (strcmp(name, "ocsvm") == 0 || strcmp(name, "deepsvdd") == 0);
+	return name && (strcmp(name, "ocsvm") == 0 || strcmp(name, "deepsvdd") == 0 || strcmp(name, "ensemble") == 0);
 }
 
 /* libsvm prints its progress to stdout: not ours to print. */
@@ -176,6 +176,46 @@ done:
 	return st;
 }
 
+/*
+ * CLAD, Deep SVDD and the one-class SVM on the same normal images (each its
+ * own run: the same seeded fit split, each calibrated on the same held-out
+ * images), then one model of the three, calibrated on those images again.
+ * log: CLAD's run.
+ */
+static clad_status
+train_ensemble(clad_baseline *b, const clad_train_config *cfg, const clad_dataset *d, clad_progress_fn progress,
+			   void *arg, clad_train_log *log)
+{
+	clad_model *members[3] = {0};
+	clad_baseline svm;
+	clad_train_log svdd_log = {0}, svm_log = {0};
+	float	   *fit = NULL, *hold = NULL;
+	int			nfit, nh;
+	clad_status st;
+
+	memset(&svm, 0, sizeof(svm));
+	if ((st = clad_train(cfg, d, progress, arg, &members[0], log)) == CLAD_OK &&
+		(st = clad_train_deepsvdd(cfg, d, progress, arg, &members[1], &svdd_log)) == CLAD_OK &&
+		(st = train_ocsvm(&svm, cfg, d, &svm_log)) == CLAD_OK)
+	{
+		members[2] = svm.model;
+		snprintf(b->described, sizeof(b->described),
+				 "ensemble (the mean of the calibrated scores) of CLAD (%s + %s, K %d), Deep SVDD (latent %d) "
+				 "and the one-class SVM (%d support vectors)", cfg->autoencoder, cfg->classifier, cfg->K,
+				 members[1]->latent, members[2]->svm.n_sv);
+		st = clad_model_create_ensemble(members, 3, &b->model);	/* owns the members from here */
+		if (st == CLAD_OK && (st = clad_train_split(cfg, d, &fit, &nfit, &hold, &nh)) == CLAD_OK)
+			st = clad_train_calibrate(b->model, hold, nh, cfg->tpr);
+	}
+	else
+		for (int i = 0; i < 3; i++)
+			clad_model_free(members[i]);
+	clad_train_log_free(&svdd_log);
+	free(fit);
+	free(hold);
+	return st;
+}
+
 clad_status
 clad_baseline_train(const char *method, const clad_train_config *cfg, const clad_dataset *normal,
 					clad_progress_fn progress, void *arg, clad_baseline **out, clad_train_log *log)
@@ -185,7 +225,7 @@ clad_baseline_train(const char *method, const clad_train_config *cfg, const clad
 
 	*out = NULL;
 	if (!clad_is_baseline(method))
-		return clad_fail(CLAD_ERR_INVALID, "unknown baseline \"%s\" (ocsvm, deepsvdd)", method ? method : "");
+		return clad_fail(CLAD_ERR_INVALID, "unknown method \"%s\" (ocsvm, deepsvdd, ensemble)", method ? method : "");
 	if (normal->C > CLAD_MAX_CHANNELS)
 		return clad_fail(CLAD_ERR_SHAPE, "images of %d channels", normal->C);
 	if (!(b = calloc(1, sizeof(*b))))
@@ -203,6 +243,8 @@ clad_baseline_train(const char *method, const clad_train_config *cfg, const clad
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		log->clf.seconds = ts.tv_sec + ts.tv_nsec * 1e-9 - t0;
 	}
+	else if (strcmp(method, "ensemble") == 0)
+		st = train_ensemble(b, cfg, normal, progress, arg, log);
 	else
 	{
 		st = clad_train_deepsvdd(cfg, normal, progress, arg, &b->model, log);
@@ -223,13 +265,19 @@ clad_baseline_train(const char *method, const clad_train_config *cfg, const clad
 clad_status
 clad_baseline_score(clad_baseline *b, const float *pixels, int n, float *anomaly)
 {
-	size_t		img = (size_t) b->model->C * b->model->H * b->model->W;
+	return clad_model_anomaly(b->model, pixels, n, anomaly);
+}
+
+clad_status
+clad_model_anomaly(clad_model *m, const float *pixels, int n, float *anomaly)
+{
+	size_t		img = (size_t) m->C * m->H * m->W;
 
 	/* the model's confidence, SCORE_BATCH images at a time; the anomaly score is its negative */
 	for (int s = 0; s < n; s += SCORE_BATCH)
 	{
 		int			B = n - s < SCORE_BATCH ? n - s : SCORE_BATCH;
-		clad_status st = clad_model_score(b->model, pixels + img * s, B, anomaly + s, NULL);
+		clad_status st = clad_model_score(m, pixels + img * s, B, anomaly + s, NULL);
 
 		if (st != CLAD_OK)
 			return st;

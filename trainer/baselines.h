@@ -30,6 +30,8 @@ clad_status clad_baseline_train(const char *method, const clad_train_config *cfg
 
 /* pixels (n, C,H,W) in [0,1] -> anomaly (n), higher = more anomalous. */
 clad_status clad_baseline_score(clad_baseline *b, const float *pixels, int n, float *anomaly);
+/* The same for any model: minus its confidences, a bounded batch at a time. */
+clad_status clad_model_anomaly(clad_model *m, const float *pixels, int n, float *anomaly);
 
 /* The baseline's model (calibrated; owned by b). */
 clad_model *clad_baseline_model(clad_baseline *b);

@@ -108,7 +108,8 @@ run_baseline(const options *o, const clad_train_config *cfg, clad_scenario *sc, 
 	clad_baseline *b;
 	clad_train_log log;
 	clad_progress_state ps;
-	clad_ad_metrics met;
+	clad_ad_metrics met, member_met[CLAD_MAX_MEMBERS];
+	clad_model *bm;
 	float	   *score = test ? malloc(sizeof(float) * test->n) : NULL;
 	uint8_t    *anomaly = test ? malloc(test->n) : NULL;
 	int			n_anomaly = 0;
@@ -124,6 +125,7 @@ run_baseline(const options *o, const clad_train_config *cfg, clad_scenario *sc, 
 		die("training %s failed: %s", o->method, clad_last_error());
 	}
 	clad_progress_finish(&ps);
+	bm = clad_baseline_model(b);
 	if (test)
 	{
 		if (clad_baseline_score(b, test->pixels, test->n, score) != CLAD_OK)
@@ -132,14 +134,21 @@ run_baseline(const options *o, const clad_train_config *cfg, clad_scenario *sc, 
 			n_anomaly += (anomaly[i] = normal_at[i] < 0);
 		if (clad_ad_evaluate(score, anomaly, test->n, &met) != CLAD_OK)
 			die("cannot compute the metrics: %s", clad_last_error());
+		/* an ensemble's members, each alone */
+		for (int k = 0; k < bm->n_members; k++)
+			if (clad_model_anomaly(bm->members[k], test->pixels, test->n, score) != CLAD_OK ||
+				clad_ad_evaluate(score, anomaly, test->n, &member_met[k]) != CLAD_OK)
+				die("scoring the test split with the ensemble's %s failed: %s",
+					clad_model_method_name(bm->members[k]), clad_last_error());
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (o->out || o->model_name)
 	{
 		/* the model, its summary with the test split's metrics */
-		clad_model *m = clad_baseline_model(b);
+		clad_model *m = bm;
 
-		keep_summary(o, m, build_baseline_summary(o, src, sc, train, normal, cfg, &log, m, test ? &met : NULL));
+		keep_summary(o, m, build_baseline_summary(o, src, sc, train, normal, cfg, &log, m, test ? &met : NULL,
+												  test ? member_met : NULL));
 		/* stored with its summary (test metrics included) as its metrics */
 		if (o->model_name)
 			store_trained(o, m);
@@ -150,7 +159,8 @@ run_baseline(const options *o, const clad_train_config *cfg, clad_scenario *sc, 
 			printf("trained %s on %d normal images of %s\n", clad_baseline_describe(b), normal->n, sc->label);
 	}
 	else if (o->json)
-		print_baseline_json(o->method, clad_baseline_describe(b), sc, normal->n, test->n, n_anomaly, &met,
+		print_baseline_json(o->method, clad_baseline_describe(b), sc, normal->n, test->n, n_anomaly, &met, bm,
+							member_met,
 							(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9);
 	else
 	{
@@ -159,6 +169,13 @@ run_baseline(const options *o, const clad_train_config *cfg, clad_scenario *sc, 
 			   sc->label, n_anomaly);
 		print_metrics_header();
 		print_metrics_row(o->method, &met);
+		for (int k = 0; k < bm->n_members; k++)
+		{
+			char		row[48];
+
+			snprintf(row, sizeof(row), "  member %s", clad_model_method_name(bm->members[k]));
+			print_metrics_row(row, &member_met[k]);
+		}
 	}
 	if (fflush(stdout) != 0)
 		die("cannot write to stdout: %s", strerror(errno));
@@ -449,6 +466,8 @@ cmd_eval(const options *o)
 				   m->K, m->latent);
 		else if (m->method == CLAD_METHOD_OCSVM)
 			printf("model %s: one-class SVM, RBF kernel, %d support vectors\n", o->model, m->svm.n_sv);
+		else if (m->method == CLAD_METHOD_ENSEMBLE)
+			printf("model %s: ensemble of %d models\n", o->model, m->n_members);
 		else
 			printf("model %s: Deep SVDD, %s encoder, latent %d\n", o->model, m->autoencoder, m->latent);
 		print_eval(&er, &sc);
@@ -478,8 +497,14 @@ cmd_info(const options *o)
 	{
 		printf("model %s\n", o->model);
 		printf("  method       %s\n", m->method == CLAD_METHOD_CLAD ? "CLAD" :
-			   m->method == CLAD_METHOD_OCSVM ? "one-class SVM" : "Deep SVDD");
-		if (m->method == CLAD_METHOD_OCSVM)
+			   m->method == CLAD_METHOD_OCSVM ? "one-class SVM" :
+			   m->method == CLAD_METHOD_ENSEMBLE ? "ensemble" : "Deep SVDD");
+		if (m->method == CLAD_METHOD_ENSEMBLE)
+			for (int k = 0; k < m->n_members; k++)
+				printf("  member %d     %s (%s score, %d held-out confidences)\n", k,
+					   clad_model_method_name(m->members[k]), clad_model_score_name(m->members[k]),
+					   m->members[k]->n_calib);
+		else if (m->method == CLAD_METHOD_OCSVM)
 			printf("  kernel       rbf, gamma %.6g, rho %.6g, %d support vectors\n", m->svm.gamma, m->svm.rho,
 				   m->svm.n_sv);
 		else
@@ -487,13 +512,19 @@ cmd_info(const options *o)
 				   m->autoencoder, m->latent);
 		if (m->method == CLAD_METHOD_CLAD)
 			printf("  classifier   %s, K %d\n", m->classifier, m->K);
-		printf("  input        %dx%dx%d, mean", m->C, m->H, m->W);
-		for (int c = 0; c < m->C; c++)
-			printf(" %.6g", m->mean[c]);
-		printf(", std");
-		for (int c = 0; c < m->C; c++)
-			printf(" %.6g", m->std[c]);
-		if (m->method == CLAD_METHOD_DEEPSVDD)
+		printf("  input        %dx%dx%d", m->C, m->H, m->W);
+		if (m->method != CLAD_METHOD_ENSEMBLE)
+		{
+			printf(", mean");
+			for (int c = 0; c < m->C; c++)
+				printf(" %.6g", m->mean[c]);
+			printf(", std");
+			for (int c = 0; c < m->C; c++)
+				printf(" %.6g", m->std[c]);
+		}
+		if (m->method == CLAD_METHOD_ENSEMBLE)
+			printf("\n  score        1 - the mean of the members' calibrated scores\n");
+		else if (m->method == CLAD_METHOD_DEEPSVDD)
 			printf("\n  score        - ||z - c||^2, the code's squared distance to the centre (Deep SVDD)\n");
 		else if (m->method == CLAD_METHOD_OCSVM)
 			printf("\n  score        the SVM's decision value, sum_i a_i exp(-gamma ||x - s_i||^2) - rho\n");

@@ -209,6 +209,7 @@ print_eval(const eval_result *r, const clad_scenario *sc)
 	print_metrics_header();
 	if (!r->clad)
 		print_metrics_row(strcmp(r->score_name, "ocsvm") == 0 ? "one-class SVM (decision value)" :
+						  strcmp(r->score_name, "ensemble") == 0 ? "ensemble (1 - mean score)" :
 						  "Deep SVDD (- ||z - c||^2)", &r->odin);
 	else if (r->bank > 0)
 	{

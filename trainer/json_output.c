@@ -160,11 +160,24 @@ print_eval_json(const eval_result *r, const clad_scenario *sc, const char *model
 	print_json(eval_json(r, sc, model_path));
 }
 
+/* An ensemble's members' test metrics, by method. */
+static json_t *
+members_json(const clad_model *m, const clad_ad_metrics *member_met, int *okp)
+{
+	json_t	   *o = json_object();
+	int			ok = o != NULL;
+
+	for (int i = 0; o && i < m->n_members; i++)
+		SET(o, clad_model_method_name(m->members[i]), metrics_json(&member_met[i], &ok));
+	*okp &= ok;
+	return o;
+}
+
 /* A baseline's (--method) metrics as one JSON line on stdout. */
 void
 print_baseline_json(const char *method, const char *description, const clad_scenario *sc,
 					int n_train, int n_test, int n_anomaly, const clad_ad_metrics *met,
-					double seconds)
+					const clad_model *m, const clad_ad_metrics *member_met, double seconds)
 {
 	json_t	   *j = json_object();
 	int			ok = j != NULL;
@@ -180,6 +193,8 @@ print_baseline_json(const char *method, const char *description, const clad_scen
 		SET(j, "n_normal", json_integer(n_test - n_anomaly));
 		SET(j, "n_anomaly", json_integer(n_anomaly));
 		SET(j, "metrics", metrics_json(met, &ok));
+		if (m->n_members > 0)
+			SET(j, "members", members_json(m, member_met, &ok));
 		SET(j, "seconds", num(seconds, 4));
 	}
 	print_json(ok ? j : NULL);
@@ -204,6 +219,15 @@ print_model_info_json(const char *path, const clad_model *m, json_t *summary)
 			SET(j, "gamma", num_float(m->svm.gamma));
 			SET(j, "rho", num_float(m->svm.rho));
 			SET(j, "support_vectors", json_integer(m->svm.n_sv));
+		}
+		else if (m->method == CLAD_METHOD_ENSEMBLE)
+		{
+			json_t	   *names = json_array();
+
+			ok &= names != NULL;
+			for (int i = 0; names && i < m->n_members; i++)
+				APPEND(names, json_string(clad_model_method_name(m->members[i])));
+			SET(j, "members", names);
 		}
 		else
 		{
@@ -405,7 +429,7 @@ char *
 build_baseline_summary(const options *o, const data_source *src, const clad_scenario *sc,
 					   const clad_dataset *train, const clad_dataset *normal,
 					   const clad_train_config *cfg, const clad_train_log *log, const clad_model *m,
-					   const clad_ad_metrics *met)
+					   const clad_ad_metrics *met, const clad_ad_metrics *member_met)
 {
 	char	   *text = build_summary(o, src, sc, train, normal, cfg, log, m, NULL);
 	json_t	   *root = text ? json_loads(text, 0, NULL) : NULL, *set, *stages;
@@ -418,7 +442,22 @@ build_baseline_summary(const options *o, const data_source *src, const clad_scen
 	stages = json_object_get(root, "stages");
 	SET(root, "method", json_string(clad_model_method_name(m)));
 	json_object_del(root, "cluster_sizes");
-	if (set)
+	if (set && m->method == CLAD_METHOD_ENSEMBLE)
+	{
+		/* CLAD's settings and stages (build_summary's), and those of the other two members */
+		SET(set, "svdd_epochs", json_integer(cfg->svdd_epochs));
+		SET(set, "svdd_lr", num_float(cfg->svdd_lr));
+		SET(set, "svdd_weight_decay", num_float(cfg->svdd_weight_decay));
+		SET(set, "ocsvm_nu", num(cfg->ocsvm_nu, 9));
+		SET(set, "combination", json_string("mean_score"));
+		json_t	   *names = json_array();
+
+		ok &= names != NULL;
+		for (int i = 0; names && i < m->n_members; i++)
+			APPEND(names, json_string(clad_model_method_name(m->members[i])));
+		SET(root, "members", names);
+	}
+	else if (set)
 	{
 		/* the settings CLAD's stages use and the other methods do not */
 		static const char *const clad_only[] = {
@@ -451,7 +490,9 @@ build_baseline_summary(const options *o, const data_source *src, const clad_scen
 			SET(set, "svdd_weight_decay", num_float(cfg->svdd_weight_decay));
 		}
 	}
-	if (stages && m->method == CLAD_METHOD_OCSVM)
+	if (m->method == CLAD_METHOD_ENSEMBLE)
+		;
+	else if (stages && m->method == CLAD_METHOD_OCSVM)
 	{
 		json_t	   *fit = json_object();
 
@@ -483,6 +524,8 @@ build_baseline_summary(const options *o, const data_source *src, const clad_scen
 		if (test)
 		{
 			SET(test, "score", metrics_json(met, &ok));
+			if (m->n_members > 0 && member_met)
+				SET(test, "members", members_json(m, member_met, &ok));
 			SET(root, "test", test);
 		}
 	}

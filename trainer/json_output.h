@@ -11,10 +11,13 @@
 /* The test metrics as one JSON line on stdout (model_path: the model file, or NULL). */
 void		print_eval_json(const eval_result *r, const clad_scenario *sc, const char *model_path);
 
-/* A baseline's (--method) metrics as one JSON line on stdout. */
+/*
+ * A baseline's (--method) metrics as one JSON line on stdout; for an
+ * ensemble m, member_met (m->n_members) its members' under "members" by method.
+ */
 void		print_baseline_json(const char *method, const char *description, const clad_scenario *sc,
 								int n_train, int n_test, int n_anomaly, const clad_ad_metrics *met,
-								double seconds);
+								const clad_model *m, const clad_ad_metrics *member_met, double seconds);
 
 /* info --json: the model's settings and its summary (parsed, or NULL) as one JSON line on stdout. */
 void		print_model_info_json(const char *path, const clad_model *m, json_t *summary);
@@ -25,10 +28,14 @@ char	   *build_summary(const options *o, const data_source *src, const clad_scen
 						  const clad_train_config *cfg, const clad_train_log *log, const clad_model *m,
 						  const eval_result *test);
 
-/* The same for a stored baseline model (Deep SVDD), with its test metrics when met is not NULL. */
+/*
+ * The same for a stored model of another method, with its test metrics when
+ * met is not NULL (and an ensemble's members', member_met, likewise).
+ */
 char	   *build_baseline_summary(const options *o, const data_source *src, const clad_scenario *sc,
 								   const clad_dataset *train, const clad_dataset *normal,
 								   const clad_train_config *cfg, const clad_train_log *log,
-								   const clad_model *m, const clad_ad_metrics *met);
+								   const clad_model *m, const clad_ad_metrics *met,
+								   const clad_ad_metrics *member_met);
 
 #endif

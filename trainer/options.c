@@ -346,7 +346,8 @@ print_help(void)
 		   "                        builds with the CUDA backend), emulated (the GPU code on the CPU)\n"
 		   "\n"
 		   "Baselines (the paper's one-class methods: trained, evaluated, saved and stored as CLAD):\n"
-		   "  --method M            clad (default), ocsvm or deepsvdd\n"
+		   "  --method M            clad (default), ocsvm, deepsvdd or ensemble (the three, their\n"
+		   "                        calibrated scores averaged)\n"
 		   "  --ocsvm-nu F  --ocsvm-gamma G                    one-class SVM (libsvm), RBF kernel on\n"
 		   "                        the normalised pixels (0.1; 0 = 1/(pixels x variance))\n"
 		   "  --svdd-epochs N  --svdd-lr LR  --svdd-weight-decay W\n"
@@ -521,7 +522,7 @@ parse_options(int argc, char **argv, const char *version, options *o)
 				break;
 			case OPT_METHOD:
 				if (strcmp(optarg, "clad") != 0 && !clad_is_baseline(optarg))
-					die_usage("--method must be clad, ocsvm or deepsvdd, not \"%s\"", optarg);
+					die_usage("--method must be clad, ocsvm, deepsvdd or ensemble, not \"%s\"", optarg);
 				o->method = strcmp(optarg, "clad") == 0 ? NULL : optarg;
 				break;
 			case OPT_RECIPE:

@@ -397,7 +397,7 @@ expect 2 'cannot be used together' -- "${D[@]}" --normal 0,3 --db "dbname=x" --q
 expect 2 'unexpected argument' -- "${D[@]}" --normal 0,3 extra
 expect 2 'does not apply to eval' -- eval --model "$T/a.safetensors" --data "$T/data" --normal 0,3 --ae-epochs 3
 expect 2 '--report applies to training CLAD' -- eval --model "$T/a.safetensors" --data "$T/data" --normal 0,3 --report "$T/r2"
-expect 2 '--method must be clad, ocsvm or deepsvdd' -- "${D[@]}" --normal 0,3 --method svm
+expect 2 '--method must be clad, ocsvm, deepsvdd or ensemble' -- "${D[@]}" --normal 0,3 --method svm
 expect 2 'needs --out or --model-name' -- --data "$T/data" --normal 0,3 --method deepsvdd --no-eval
 expect 2 'needs --out or --model-name' -- --data "$T/data" --normal 0,3 --method ocsvm --no-eval
 expect 2 '--method applies to training only' -- eval --model "$T/a.safetensors" --data "$T/data" --normal 0,3 --method ocsvm
