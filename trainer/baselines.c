@@ -17,7 +17,8 @@ struct clad_baseline
 {
 	char		method[16];
 	char		described[256];
-	clad_model *model;			/* a one-class SVM or Deep SVDD model (model.h) */
+	clad_model *model;			/* a one-class SVM, Deep SVDD or ensemble model (model.h) */
+	clad_train_log member_log[3];	/* an ensemble's: CLAD's is the caller's log; Deep SVDD's, the SVM's */
 };
 
 int
@@ -188,15 +189,15 @@ train_ensemble(clad_baseline *b, const clad_train_config *cfg, const clad_datase
 {
 	clad_model *members[3] = {0};
 	clad_baseline svm;
-	clad_train_log svdd_log = {0}, svm_log = {0};
+	clad_train_log *svdd_log = &b->member_log[1], *svm_log = &b->member_log[2];
 	float	   *fit = NULL, *hold = NULL;
 	int			nfit, nh;
 	clad_status st;
 
 	memset(&svm, 0, sizeof(svm));
 	if ((st = clad_train(cfg, d, progress, arg, &members[0], log)) == CLAD_OK &&
-		(st = clad_train_deepsvdd(cfg, d, progress, arg, &members[1], &svdd_log)) == CLAD_OK &&
-		(st = train_ocsvm(&svm, cfg, d, &svm_log)) == CLAD_OK)
+		(st = clad_train_deepsvdd(cfg, d, progress, arg, &members[1], svdd_log)) == CLAD_OK &&
+		(st = train_ocsvm(&svm, cfg, d, svm_log)) == CLAD_OK)
 	{
 		members[2] = svm.model;
 		snprintf(b->described, sizeof(b->described),
@@ -210,7 +211,6 @@ train_ensemble(clad_baseline *b, const clad_train_config *cfg, const clad_datase
 	else
 		for (int i = 0; i < 3; i++)
 			clad_model_free(members[i]);
-	clad_train_log_free(&svdd_log);
 	free(fit);
 	free(hold);
 	return st;
@@ -293,6 +293,12 @@ clad_baseline_model(clad_baseline *b)
 	return b->model;
 }
 
+const clad_train_log *
+clad_baseline_member_log(const clad_baseline *b, int k)
+{
+	return k >= 1 && k <= 2 && b->model && b->model->method == CLAD_METHOD_ENSEMBLE ? &b->member_log[k] : NULL;
+}
+
 const char *
 clad_baseline_describe(const clad_baseline *b)
 {
@@ -304,6 +310,8 @@ clad_baseline_free(clad_baseline *b)
 {
 	if (!b)
 		return;
+	for (int k = 0; k < 3; k++)
+		clad_train_log_free(&b->member_log[k]);
 	clad_model_free(b->model);
 	free(b);
 }

@@ -36,6 +36,12 @@ clad_status clad_model_anomaly(clad_model *m, const float *pixels, int n, float 
 /* The baseline's model (calibrated; owned by b). */
 clad_model *clad_baseline_model(clad_baseline *b);
 
+/*
+ * The training log of an ensemble's member k: Deep SVDD's (1) or the SVM's
+ * (2); NULL for CLAD's (0: the log clad_baseline_train filled) or another model.
+ */
+const clad_train_log *clad_baseline_member_log(const clad_baseline *b, int k);
+
 /* One line saying what was trained (kernel, nu, gamma, support vectors; or the SVDD's epochs). */
 const char *clad_baseline_describe(const clad_baseline *b);
 

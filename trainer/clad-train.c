@@ -36,11 +36,13 @@
 #include "model.h"
 #include "progress.h"
 #include "report.h"
+#include "rng.h"
 #include "safetensors.h"
 #include "train.h"
 
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,15 +98,82 @@ keep_summary(const options *o, clad_model *m, char *summary)
 }
 
 /*
- * --method ocsvm / deepsvdd: train the baseline on the normal images, score
- * the test split (unless test is NULL: --no-eval), report the metrics as for
- * CLAD (text or --json); with --out, save its model, with --model-name store
- * it (the run begun in cmd_train).
+ * --method auto: each candidate (the ensemble's members, then the ensemble)
+ * scored on the labelled validation images: AUROC, and the share of their
+ * normal images below the candidate's stored threshold; the highest AUROC
+ * wins, then the lowest share, then the earlier candidate.  test_auroc
+ * (NULL without a test split): the candidates' test AUROCs, in the same order.
+ */
+static void
+choose_auto(clad_model *ens, const clad_dataset *val, const uint8_t *val_anomaly, const double *test_auroc,
+			auto_choice *a)
+{
+	float	   *score = malloc(sizeof(float) * val->n);
+
+	if (!score)
+		die("out of memory scoring the validation images");
+	memset(a, 0, sizeof(*a));
+	a->n = ens->n_members + 1;
+	for (int i = 0; i < val->n; i++)
+	{
+		a->n_anomaly += val_anomaly[i];
+		a->n_normal += !val_anomaly[i];
+	}
+	for (int k = 0; k < a->n; k++)
+	{
+		clad_model *m = k < ens->n_members ? ens->members[k] : ens;
+		clad_ad_metrics met;
+		int			flagged = 0;
+
+		a->name[k] = clad_model_method_name(m);
+		if (clad_model_anomaly(m, val->pixels, val->n, score) != CLAD_OK ||
+			clad_ad_evaluate(score, val_anomaly, val->n, &met) != CLAD_OK)
+			die("scoring the validation images with %s failed: %s", a->name[k], clad_last_error());
+		for (int i = 0; i < val->n; i++)
+			flagged += !val_anomaly[i] && -score[i] < m->threshold;
+		a->val_auroc[k] = met.auroc;
+		a->val_fpr[k] = (double) flagged / a->n_normal;
+		a->test_auroc[k] = test_auroc ? test_auroc[k] : NAN;
+		if (k > 0 && (a->val_auroc[k] > a->val_auroc[a->picked] ||
+					  (a->val_auroc[k] == a->val_auroc[a->picked] && a->val_fpr[k] < a->val_fpr[a->picked])))
+			a->picked = k;
+	}
+	free(score);
+}
+
+/* The comparison of --method auto as text on stdout. */
+static void
+print_auto(const auto_choice *a)
+{
+	printf("method auto: %d labelled anomalies and %d normal images to choose with\n", a->n_anomaly, a->n_normal);
+	printf("  %-12s %14s %18s %11s\n", "candidate", "valid. AUROC", "valid. FPR@thresh", "test AUROC");
+	for (int k = 0; k < a->n; k++)
+	{
+		printf("  %-12s %14.4f %18.4f", a->name[k], a->val_auroc[k], a->val_fpr[k]);
+		if (isnan(a->test_auroc[k]))
+			printf(" %11s", "-");
+		else
+			printf(" %11.4f", a->test_auroc[k]);
+		printf("%s\n", k == a->picked ? "   <- kept" : "");
+	}
+}
+
+/*
+ * --method ocsvm / deepsvdd / ensemble: train the baseline on the normal
+ * images, score the test split (unless test is NULL: --no-eval), report the
+ * metrics as for CLAD (text or --json); with --out, save its model, with
+ * --model-name store it (the run begun in cmd_train).  --method auto (val
+ * not NULL: labelled images, val_anomaly their labels): the ensemble and its
+ * members are the candidates, the best on val is saved or stored.
  */
 static int
 run_baseline(const options *o, const clad_train_config *cfg, clad_scenario *sc, clad_dataset *normal,
-			 clad_dataset *test, int32_t *normal_at, clad_dataset *train, data_source *src)
+			 clad_dataset *test, int32_t *normal_at, clad_dataset *train, data_source *src,
+			 const clad_dataset *val, const uint8_t *val_anomaly)
 {
+	int			is_auto = val != NULL;
+	const char *method = is_auto ? "ensemble" : o->method;
+	auto_choice choice;
 	clad_baseline *b;
 	clad_train_log log;
 	clad_progress_state ps;
@@ -119,10 +188,10 @@ run_baseline(const options *o, const clad_train_config *cfg, clad_scenario *sc, 
 		die("out of memory evaluating %d images", test->n);
 	clad_progress_init(&ps, stderr, o->quiet);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (clad_baseline_train(o->method, cfg, normal, clad_progress_report, &ps, &b, &log) != CLAD_OK)
+	if (clad_baseline_train(method, cfg, normal, clad_progress_report, &ps, &b, &log) != CLAD_OK)
 	{
 		clad_progress_finish(&ps);
-		die("training %s failed: %s", o->method, clad_last_error());
+		die("training %s failed: %s", method, clad_last_error());
 	}
 	clad_progress_finish(&ps);
 	bm = clad_baseline_model(b);
@@ -141,14 +210,26 @@ run_baseline(const options *o, const clad_train_config *cfg, clad_scenario *sc, 
 				die("scoring the test split with the ensemble's %s failed: %s",
 					clad_model_method_name(bm->members[k]), clad_last_error());
 	}
+	if (is_auto)
+	{
+		double		test_auroc[AUTO_CANDIDATES];
+
+		for (int k = 0; test && k < bm->n_members; k++)
+			test_auroc[k] = member_met[k].auroc;
+		test_auroc[bm->n_members] = test ? met.auroc : 0;
+		choose_auto(bm, val, val_anomaly, test ? test_auroc : NULL, &choice);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (o->out || o->model_name)
 	{
-		/* the model, its summary with the test split's metrics */
-		clad_model *m = bm;
+		/* the model (auto: the one kept), its summary with the test split's metrics */
+		int			k = is_auto && choice.picked < bm->n_members ? choice.picked : -1;
+		clad_model *m = k >= 0 ? bm->members[k] : bm;
+		const clad_train_log *mlog = k >= 0 ? clad_baseline_member_log(b, k) : NULL;
 
-		keep_summary(o, m, build_baseline_summary(o, src, sc, train, normal, cfg, &log, m, test ? &met : NULL,
-												  test ? member_met : NULL));
+		keep_summary(o, m, build_baseline_summary(o, src, sc, train, normal, cfg, mlog ? mlog : &log, m,
+												  test ? (k >= 0 ? &member_met[k] : &met) : NULL,
+												  test && k < 0 ? member_met : NULL, is_auto ? &choice : NULL));
 		/* stored with its summary (test metrics included) as its metrics */
 		if (o->model_name)
 			store_trained(o, m);
@@ -160,7 +241,7 @@ run_baseline(const options *o, const clad_train_config *cfg, clad_scenario *sc, 
 	}
 	else if (o->json)
 		print_baseline_json(o->method, clad_baseline_describe(b), sc, normal->n, test->n, n_anomaly, &met, bm,
-							member_met,
+							member_met, is_auto ? &choice : NULL,
 							(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9);
 	else
 	{
@@ -168,7 +249,7 @@ run_baseline(const options *o, const clad_train_config *cfg, clad_scenario *sc, 
 		printf("test split: %d images, %d normal (%s), %d anomalous\n", test->n, test->n - n_anomaly,
 			   sc->label, n_anomaly);
 		print_metrics_header();
-		print_metrics_row(o->method, &met);
+		print_metrics_row(method, &met);
 		for (int k = 0; k < bm->n_members; k++)
 		{
 			char		row[48];
@@ -176,6 +257,12 @@ run_baseline(const options *o, const clad_train_config *cfg, clad_scenario *sc, 
 			snprintf(row, sizeof(row), "  member %s", clad_model_method_name(bm->members[k]));
 			print_metrics_row(row, &member_met[k]);
 		}
+	}
+	if (is_auto && !o->json && (test || !o->quiet))
+	{
+		print_auto(&choice);
+		printf("kept: %s%s\n", choice.name[choice.picked],
+			   o->out ? ", saved" : o->model_name ? ", stored" : "");
 	}
 	if (fflush(stdout) != 0)
 		die("cannot write to stdout: %s", strerror(errno));
@@ -191,6 +278,70 @@ run_baseline(const options *o, const clad_train_config *cfg, clad_scenario *sc, 
 	clad_scenario_free(sc);
 	free_source(src);
 	return 0;
+}
+
+/*
+ * --method auto's labelled images: --validation's test split labelled by the
+ * scenario (the other classes are anomalies), or --validate-query's rows (a
+ * second column other than 0 or false: an anomaly); at most
+ * --validation-anomalies of the anomalies, a seeded choice, and every normal
+ * image.  *anomaly (val->n flags) is malloc'd; *n_anomaly and *n_normal count them.
+ */
+static void
+load_validation(const options *o, clad_scenario *sc, const clad_dataset *train, uint64_t seed, clad_dataset *val,
+				uint8_t **anomaly, int *n_anomaly, int *n_normal)
+{
+	int32_t    *normal_at = NULL, *keep;
+	int			nn = 0, na = 0, kept = 0;
+	size_t		img = (size_t) train->C * train->H * train->W;
+
+	if (o->validate_query)
+	{
+		load_pg_split(o, o->validate_query, CLAD_SPLIT_TEST, train->C, train->H, val);
+		if (val->n_classes == 0)
+			die("--validate-query returns no second column: each row needs is_anomaly (boolean)");
+	}
+	else
+	{
+		options		vo = *o;
+		data_source vsrc;
+
+		vo.data = o->validation;
+		resolve_source(&vo, sc, &vsrc);
+		load_split(&vsrc, CLAD_SPLIT_TEST, train->C, train->H, train->class_names, train->n_classes, val, o->quiet);
+		free_source(&vsrc);
+		label_test(val, sc, train->class_names, train->n_classes, &normal_at, &nn);
+	}
+	if (val->C != train->C || val->H != train->H || val->W != train->W)
+		die("the validation images are %dx%dx%d but the training images %dx%dx%d", val->C, val->H, val->W,
+			train->C, train->H, train->W);
+	if (!(*anomaly = malloc(val->n ? val->n : 1)) || !(keep = malloc(sizeof(int32_t) * (val->n ? val->n : 1))))
+		die("out of memory");
+	for (int i = 0; i < val->n; i++)
+		if (((*anomaly)[i] = normal_at ? normal_at[i] < 0 : val->labels[i] != 0))
+			keep[na++] = i;
+	free(normal_at);
+	if (o->validation_anomalies > 0 && na > o->validation_anomalies)
+	{
+		/* a seeded few of the anomalies, every normal image */
+		clad_rng	rng;
+
+		clad_rng_seed(&rng, seed ^ 0x76616c6964ull);
+		clad_rng_shuffle(&rng, keep, na);
+		for (int i = o->validation_anomalies; i < na; i++)
+			(*anomaly)[keep[i]] = 2;	/* dropped */
+		na = o->validation_anomalies;
+		for (int i = 0; i < val->n; i++)
+			if ((*anomaly)[i] != 2)
+			{
+				memmove(val->pixels + img * kept, val->pixels + img * i, sizeof(float) * img);
+				(*anomaly)[kept++] = (*anomaly)[i];
+			}
+		val->n = kept;
+	}
+	free(keep);
+	*n_anomaly = na;
+	*n_normal = val->n - na;
 }
 
 /* train: train CLAD (or a --method baseline), save or store it, evaluate it. */
@@ -209,6 +360,7 @@ cmd_train(const options *o)
 	eval_result er = {0};
 	int			evaluate_after = !o->no_eval;
 	int			all_normal = 0;	/* --db with no label column: every row is normal */
+	options		auto_fallback;	/* --method auto without labelled images: the default */
 
 	if (o->normal)
 	{
@@ -322,8 +474,35 @@ cmd_train(const options *o)
 		label_test(&test, &sc, train.class_names, train.n_classes, &normal_at, &n_normal_test);
 	}
 
+	if (o->method && strcmp(o->method, "auto") == 0)
+	{
+		clad_dataset val = {0};
+		uint8_t    *val_anomaly = NULL;
+		int			n_anom = 0, n_norm = 0;
+
+		if (o->validation || o->validate_query)
+			load_validation(o, &sc, &train, cfg.seed, &val, &val_anomaly, &n_anom, &n_norm);
+		if (n_anom > 0 && n_norm > 0)
+		{
+			if (!o->quiet)
+				fprintf(stderr, "clad-train: --method auto: %d labelled anomalies and %d normal images to choose "
+						"with; training CLAD, Deep SVDD, the one-class SVM and their ensemble\n", n_anom, n_norm);
+			return run_baseline(o, &cfg, &sc, &normal, evaluate_after ? &test : NULL, normal_at, &train, &src,
+								&val, val_anomaly);
+		}
+		/* nothing to choose with: the default */
+		fprintf(stderr, "clad-train: --method auto: %s; training the default method, clad\n",
+				!(o->validation || o->validate_query) ? "no --validation or --validate-query" :
+				n_anom == 0 ? "the validation images hold no anomaly" : "the validation images hold no normal image");
+		clad_dataset_free(&val);
+		free(val_anomaly);
+		auto_fallback = *o;
+		auto_fallback.method = NULL;
+		o = &auto_fallback;
+	}
 	if (o->method)
-		return run_baseline(o, &cfg, &sc, &normal, evaluate_after ? &test : NULL, normal_at, &train, &src);
+		return run_baseline(o, &cfg, &sc, &normal, evaluate_after ? &test : NULL, normal_at, &train, &src,
+							NULL, NULL);
 
 	clad_progress_init(&ps, stderr, o->quiet);
 	if (clad_train(&cfg, &normal, clad_progress_report, &ps, &m, &log) != CLAD_OK)

@@ -112,7 +112,7 @@ check_columns(pg_reader *r, const PGresult *res)
 	if (nf < 1 || nf > 2)
 		return clad_fail(CLAD_ERR_FORMAT,
 						 "PostgreSQL: the query returns %d columns; it must return the image "
-						 "(bytea) and optionally a class label (smallint, integer or bigint)", nf);
+						 "(bytea) and optionally a class label (smallint, integer, bigint or boolean)", nf);
 	typ = PQftype(res, 0);
 	if (typ != PG_BYTEAOID)
 	{
@@ -126,6 +126,9 @@ check_columns(pg_reader *r, const PGresult *res)
 		typ = PQftype(res, 1);
 		switch (typ)
 		{
+			case PG_BOOLOID:		/* false 0, true 1 (clad-train --validate-query's is_anomaly) */
+				r->label_len = 1;
+				break;
 			case PG_INT2OID:
 				r->label_len = 2;
 				break;
@@ -139,7 +142,7 @@ check_columns(pg_reader *r, const PGresult *res)
 				describe_type(t, sizeof(t), typ);
 				return clad_fail(CLAD_ERR_FORMAT,
 								 "PostgreSQL: the query's second column \"%s\" is %s; the class "
-								 "label must be smallint, integer or bigint", PQfname(res, 1), t);
+								 "label must be smallint, integer, bigint or boolean", PQfname(res, 1), t);
 		}
 	}
 	for (int c = 0; c < nf; c++)

@@ -173,11 +173,49 @@ members_json(const clad_model *m, const clad_ad_metrics *member_met, int *okp)
 	return o;
 }
 
+/* --method auto's comparison: what was kept, why, and every candidate's figures. */
+static json_t *
+auto_json(const auto_choice *a, int *okp)
+{
+	json_t	   *o = json_object(), *cands = json_object();
+	int			ok = o && cands;
+
+	if (!ok)
+	{
+		json_decref(o);
+		json_decref(cands);
+		*okp = 0;
+		return NULL;
+	}
+	SET(o, "picked", json_string(a->name[a->picked]));
+	SET(o, "criterion", json_string("the highest AUROC on the validation images, then the lowest false-positive "
+									"rate at the stored threshold"));
+	SET(o, "validation_normal", json_integer(a->n_normal));
+	SET(o, "validation_anomalies", json_integer(a->n_anomaly));
+	for (int i = 0; i < a->n; i++)
+	{
+		json_t	   *c = json_object();
+
+		ok &= c != NULL;
+		if (!c)
+			continue;
+		SET(c, "validation_auroc", num(a->val_auroc[i], 6));
+		SET(c, "validation_fpr_at_threshold", num(a->val_fpr[i], 6));
+		if (!isnan(a->test_auroc[i]))
+			SET(c, "test_auroc", num(a->test_auroc[i], 6));
+		SET(cands, a->name[i], c);
+	}
+	SET(o, "candidates", cands);
+	*okp &= ok;
+	return o;
+}
+
 /* A baseline's (--method) metrics as one JSON line on stdout. */
 void
 print_baseline_json(const char *method, const char *description, const clad_scenario *sc,
 					int n_train, int n_test, int n_anomaly, const clad_ad_metrics *met,
-					const clad_model *m, const clad_ad_metrics *member_met, double seconds)
+					const clad_model *m, const clad_ad_metrics *member_met, const auto_choice *choice,
+					double seconds)
 {
 	json_t	   *j = json_object();
 	int			ok = j != NULL;
@@ -195,6 +233,8 @@ print_baseline_json(const char *method, const char *description, const clad_scen
 		SET(j, "metrics", metrics_json(met, &ok));
 		if (m->n_members > 0)
 			SET(j, "members", members_json(m, member_met, &ok));
+		if (choice)
+			SET(j, "auto", auto_json(choice, &ok));
 		SET(j, "seconds", num(seconds, 4));
 	}
 	print_json(ok ? j : NULL);
@@ -429,7 +469,7 @@ char *
 build_baseline_summary(const options *o, const data_source *src, const clad_scenario *sc,
 					   const clad_dataset *train, const clad_dataset *normal,
 					   const clad_train_config *cfg, const clad_train_log *log, const clad_model *m,
-					   const clad_ad_metrics *met, const clad_ad_metrics *member_met)
+					   const clad_ad_metrics *met, const clad_ad_metrics *member_met, const auto_choice *choice)
 {
 	char	   *text = build_summary(o, src, sc, train, normal, cfg, log, m, NULL);
 	json_t	   *root = text ? json_loads(text, 0, NULL) : NULL, *set, *stages;
@@ -441,8 +481,13 @@ build_baseline_summary(const options *o, const data_source *src, const clad_scen
 	set = json_object_get(root, "settings");
 	stages = json_object_get(root, "stages");
 	SET(root, "method", json_string(clad_model_method_name(m)));
-	json_object_del(root, "cluster_sizes");
-	if (set && m->method == CLAD_METHOD_ENSEMBLE)
+	if (choice)
+		SET(root, "auto", auto_json(choice, &ok));
+	if (m->method != CLAD_METHOD_CLAD)
+		json_object_del(root, "cluster_sizes");
+	if (set && m->method == CLAD_METHOD_CLAD)
+		;						/* build_summary's settings and stages are CLAD's */
+	else if (set && m->method == CLAD_METHOD_ENSEMBLE)
 	{
 		/* CLAD's settings and stages (build_summary's), and those of the other two members */
 		SET(set, "svdd_epochs", json_integer(cfg->svdd_epochs));
@@ -490,7 +535,7 @@ build_baseline_summary(const options *o, const data_source *src, const clad_scen
 			SET(set, "svdd_weight_decay", num_float(cfg->svdd_weight_decay));
 		}
 	}
-	if (m->method == CLAD_METHOD_ENSEMBLE)
+	if (m->method == CLAD_METHOD_ENSEMBLE || m->method == CLAD_METHOD_CLAD)
 		;
 	else if (stages && m->method == CLAD_METHOD_OCSVM)
 	{

@@ -78,12 +78,15 @@ enum
 	OPT_SHARD,
 	OPT_VERSION_ID,
 	OPT_METHOD,
+	OPT_VALIDATION,
+	OPT_VALIDATE_QUERY,
+	OPT_VALIDATION_ANOMALIES,
 	OPT_RECIPE,
 	OPT_REPORT
 };
 
 /* room for the options other than the knobs (checked when they are listed) */
-#define MAX_FIXED_OPTIONS 32
+#define MAX_FIXED_OPTIONS 40
 
 /* A full-string decimal integer in [lo, hi]: 0, -1 not a number, 1 out of range. */
 static int
@@ -346,8 +349,13 @@ print_help(void)
 		   "                        builds with the CUDA backend), emulated (the GPU code on the CPU)\n"
 		   "\n"
 		   "Baselines (the paper's one-class methods: trained, evaluated, saved and stored as CLAD):\n"
-		   "  --method M            clad (default), ocsvm, deepsvdd or ensemble (the three, their\n"
-		   "                        calibrated scores averaged)\n"
+		   "  --method M            clad (default), ocsvm, deepsvdd, ensemble (the three, their\n"
+		   "                        calibrated scores averaged) or auto (the four, the best on\n"
+		   "                        labelled images kept)\n"
+		   "  --validation PATH     auto: labelled images (a data set in the forms of --data; its\n"
+		   "                        test split, labelled by --normal: other classes are anomalies)\n"
+		   "  --validate-query SQL  auto, with --db: rows of (image bytea, is_anomaly boolean)\n"
+		   "  --validation-anomalies N  auto: use a seeded N of the labelled anomalies (all)\n"
 		   "  --ocsvm-nu F  --ocsvm-gamma G                    one-class SVM (libsvm), RBF kernel on\n"
 		   "                        the normalised pixels (0.1; 0 = 1/(pixels x variance))\n"
 		   "  --svdd-epochs N  --svdd-lr LR  --svdd-weight-decay W\n"
@@ -382,6 +390,7 @@ parse_options(int argc, char **argv, const char *version, options *o)
 
 	memset(o, 0, sizeof(*o));
 	o->version_id = -1;
+	o->validation_anomalies = -1;
 	o->version = version;
 	o->command = "train";
 	if (argc > 1 && (strcmp(argv[1], "train") == 0 || strcmp(argv[1], "eval") == 0 ||
@@ -416,6 +425,9 @@ parse_options(int argc, char **argv, const char *version, options *o)
 	longopts[n++] = (struct option) {"shard", required_argument, NULL, OPT_SHARD};
 	longopts[n++] = (struct option) {"version-id", required_argument, NULL, OPT_VERSION_ID};
 	longopts[n++] = (struct option) {"method", required_argument, NULL, OPT_METHOD};
+	longopts[n++] = (struct option) {"validation", required_argument, NULL, OPT_VALIDATION};
+	longopts[n++] = (struct option) {"validate-query", required_argument, NULL, OPT_VALIDATE_QUERY};
+	longopts[n++] = (struct option) {"validation-anomalies", required_argument, NULL, OPT_VALIDATION_ANOMALIES};
 	longopts[n++] = (struct option) {"recipe", required_argument, NULL, OPT_RECIPE};
 	longopts[n++] = (struct option) {"report", required_argument, NULL, OPT_REPORT};
 	longopts[n++] = (struct option) {"quiet", no_argument, NULL, 'q'};
@@ -492,6 +504,17 @@ parse_options(int argc, char **argv, const char *version, options *o)
 			case OPT_RECORD_TIMES:
 				o->record_times = 1;
 				break;
+			case OPT_VALIDATION:
+				o->validation = optarg;
+				break;
+			case OPT_VALIDATE_QUERY:
+				o->validate_query = optarg;
+				break;
+			case OPT_VALIDATION_ANOMALIES:
+				if (parse_int(optarg, 1, 1000000, &v) != 0)
+					die_usage("--validation-anomalies must be an integer from 1 to 1000000, not \"%s\"", optarg);
+				o->validation_anomalies = (int) v;
+				break;
 			case OPT_DB:
 				o->db = optarg;
 				break;
@@ -521,8 +544,8 @@ parse_options(int argc, char **argv, const char *version, options *o)
 				o->report = optarg;
 				break;
 			case OPT_METHOD:
-				if (strcmp(optarg, "clad") != 0 && !clad_is_baseline(optarg))
-					die_usage("--method must be clad, ocsvm, deepsvdd or ensemble, not \"%s\"", optarg);
+				if (strcmp(optarg, "clad") != 0 && strcmp(optarg, "auto") != 0 && !clad_is_baseline(optarg))
+					die_usage("--method must be clad, ocsvm, deepsvdd, ensemble or auto, not \"%s\"", optarg);
 				o->method = strcmp(optarg, "clad") == 0 ? NULL : optarg;
 				break;
 			case OPT_RECIPE:
@@ -593,6 +616,14 @@ parse_options(int argc, char **argv, const char *version, options *o)
 		die_usage("--method applies to training only");
 	if (o->report && (strcmp(o->command, "train") != 0 || o->method))
 		die_usage("--report applies to training CLAD (not eval, info, score or the baselines)");
+	if ((o->validation || o->validate_query || o->validation_anomalies > 0) &&
+		!(o->method && strcmp(o->method, "auto") == 0))
+		die_usage("--%s applies to --method auto", o->validation ? "validation" :
+				  o->validate_query ? "validate-query" : "validation-anomalies");
+	if (o->validate_query && !o->db)
+		die_usage("--validate-query needs --db CONNINFO");
+	if (o->validation && o->validate_query)
+		die_usage("--validation and --validate-query cannot be used together");
 	if (o->method && o->no_eval && !o->out && !o->model_name)
 		die_usage("--method %s --no-eval needs --out or --model-name: the model would be lost", o->method);
 	if (strcmp(o->command, "score") == 0)

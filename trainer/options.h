@@ -56,7 +56,10 @@ typedef struct options
 	const char **shards;		/* push --shard: more servers for the same version */
 	int			n_shards;
 	int64_t		version_id;		/* push --version-id, -1 when not given */
-	const char *method;			/* --method: clad (NULL), ocsvm, deepsvdd */
+	const char *method;			/* --method: clad (NULL), ocsvm, deepsvdd, ensemble, auto */
+	const char *validation;		/* --validation PATH: labelled images for --method auto */
+	const char *validate_query;	/* --validate-query SQL: the same from the database */
+	int			validation_anomalies;	/* --validation-anomalies N: use at most N of them (-1: all) */
 	const char *recipe;			/* --recipe: clad (default) or paper */
 	const char *report;			/* --report DIR */
 	char	  **files;			/* push: the model file; score: the image files */
