@@ -176,6 +176,43 @@ assert list(s["stages"]) == ["ocsvm"] and s["n_fit"] + s["n_holdout"] == s["data
 assert n_sv >= 0.1 * s["n_fit"], (n_sv, s["n_fit"])
 EOF' "a saved one-class SVM model: $(cat "$T/svm.err" "$T"/svm_{out,eval,info}.json 2>/dev/null)"
 
+# an ensemble (--method ensemble) saved with --out: its three members inside, eval and
+# info of the file answer as the run did; --method auto with labelled images (this set's
+# test split: classes other than 0,3,8 are anomalies) keeps the candidate with the highest
+# validation AUROC and records the comparison; without labelled images it trains CLAD
+rc=0
+$BIN --data "$T/data" --normal 0,3,8 --method ensemble "${FAST[@]}" --svdd-epochs 2 --seed 7 --json --quiet \
+	--out "$T/ens.safetensors" >"$T/ens_out.json" 2>"$T/ens.err" || rc=$?
+$BIN eval --model "$T/ens.safetensors" --data "$T/data" --normal 0,3,8 --json --quiet \
+	>"$T/ens_eval.json" 2>>"$T/ens.err" || rc=$?
+$BIN info "$T/ens.safetensors" --json >"$T/ens_info.json" 2>>"$T/ens.err" || rc=$?
+$BIN --data "$T/data" --normal 0,3,8 --method auto --validation "$T/data" --validation-anomalies 5 "${FAST[@]}" \
+	--svdd-epochs 2 --seed 7 --json --quiet --out "$T/auto.safetensors" >"$T/auto_out.json" 2>>"$T/ens.err" || rc=$?
+$BIN info "$T/auto.safetensors" --json >"$T/auto_info.json" 2>>"$T/ens.err" || rc=$?
+check '[ $rc -eq 0 ] && "$PY" - "$T"/ens_{out,eval,info}.json "$T"/auto_{out,info}.json <<'"'"'EOF'"'"'
+import json, sys
+out, ev, info, aout, ainfo = (json.load(open(p)) for p in sys.argv[1:6])
+assert out["method"] == "ensemble" and sorted(out["members"]) == ["clad", "deepsvdd", "ocsvm"], out
+assert ev["score"]["name"] == "ensemble" and ev["score"]["auroc"] == out["metrics"]["auroc"], (ev, out)
+assert info["method"] == "ensemble" and info["members"] == ["clad", "deepsvdd", "ocsvm"], info
+s = info["summary"]
+assert s["test"]["members"] == out["members"] and s["members"] == ["clad", "deepsvdd", "ocsvm"], s
+a = aout["auto"]
+# the same seed trains the same candidates: their test AUROCs are those of the ensemble run
+assert a["candidates"]["ensemble"]["test_auroc"] == round(out["metrics"]["auroc"], 6), (a, out)
+for m in ("clad", "deepsvdd", "ocsvm"):
+    assert a["candidates"][m]["test_auroc"] == round(out["members"][m]["auroc"], 6), (m, a, out)
+assert a["validation_anomalies"] == 5 and a["validation_normal"] == 60, a
+best = max(a["candidates"].values(), key=lambda c: c["validation_auroc"])["validation_auroc"]
+assert a["candidates"][a["picked"]]["validation_auroc"] == best, a
+assert ainfo["method"] == a["picked"] and ainfo["summary"]["auto"] == a, (ainfo["method"], a)
+EOF' "an ensemble and --method auto: $(cat "$T/ens.err" "$T"/ens_out.json "$T"/auto_out.json 2>/dev/null)"
+rc=0
+$BIN --data "$T/data" --normal 0,3,8 --method auto "${FAST[@]}" --seed 7 --quiet --out "$T/auto2.safetensors" \
+	>/dev/null 2>"$T/auto2.err" || rc=$?
+check '[ $rc -eq 0 ] && grep -q "no --validation or --validate-query; training the default method, clad" "$T/auto2.err" &&
+	$BIN info "$T/auto2.safetensors" | grep -q "method       CLAD"' "--method auto without labelled images: $(cat "$T/auto2.err")"
+
 # ---------------------------------------------------------------- eval, info
 $BIN eval --model "$T/a.safetensors" --data "$T/data" --normal mnist:CUR --json --quiet \
 	>"$T/eval.json" 2>"$T/eval.err" || rc=$?
@@ -397,9 +434,12 @@ expect 2 'cannot be used together' -- "${D[@]}" --normal 0,3 --db "dbname=x" --q
 expect 2 'unexpected argument' -- "${D[@]}" --normal 0,3 extra
 expect 2 'does not apply to eval' -- eval --model "$T/a.safetensors" --data "$T/data" --normal 0,3 --ae-epochs 3
 expect 2 '--report applies to training CLAD' -- eval --model "$T/a.safetensors" --data "$T/data" --normal 0,3 --report "$T/r2"
-expect 2 '--method must be clad, ocsvm, deepsvdd or ensemble' -- "${D[@]}" --normal 0,3 --method svm
+expect 2 '--method must be clad, ocsvm, deepsvdd, ensemble or auto' -- "${D[@]}" --normal 0,3 --method svm
 expect 2 'needs --out or --model-name' -- --data "$T/data" --normal 0,3 --method deepsvdd --no-eval
 expect 2 'needs --out or --model-name' -- --data "$T/data" --normal 0,3 --method ocsvm --no-eval
+expect 2 '--validation applies to --method auto' -- "${D[@]}" --normal 0,3 --validation "$T/data"
+expect 2 '--validate-query needs --db' -- "${D[@]}" --normal 0,3 --method auto --validate-query "select 1"
+expect 2 'cannot be used together' -- --db x --query q --out "$T/x.safetensors" --method auto --validation "$T/data" --validate-query q
 expect 2 '--method applies to training only' -- eval --model "$T/a.safetensors" --data "$T/data" --normal 0,3 --method ocsvm
 expect 2 'must be > 0' -- --data "$T/data" --normal 0,3 --method ocsvm --ocsvm-nu 0
 expect 2 'is not cpu, cuda, cuda:N or emulated' -- "${D[@]}" --normal 0,3 --device tpu
