@@ -276,18 +276,20 @@ wait $squatter
 echo "held training lock: $(grep -o 'held by process.*' <<<"$msg" | head -1)"
 
 # ---------------------------------------------------------------- the other methods' models
-# a Deep SVDD and a one-class SVM model, each trained by clad-train --method M --out
-# and served like a CLAD model: the trainer's confidences and scores (clad-train
-# score) equal the server's row by row within 1e-6, and the batch form's within
-# 1e-5; clad_is_anomaly follows the stored threshold; clad_embed gives Deep SVDD's
-# code and refuses the one-class SVM (no encoder); the cluster functions refuse
-# both naming the method; a new session maps the prepared file and scores the
-# same; pg_dump keeps them (below)
+# a Deep SVDD, a one-class SVM and an ensemble model (CLAD, Deep SVDD and a one-class
+# SVM), each trained by clad-train --method M --out and served like a CLAD model: the
+# trainer's confidences and scores (clad-train score) equal the server's row by row
+# within 1e-6, and the batch form's within 1e-5; clad_is_anomaly follows the stored
+# threshold; clad_embed gives Deep SVDD's code and refuses the others (no encoder of
+# their own); the cluster functions refuse them naming the method; a new session maps
+# the prepared file and scores the same (an ensemble has none: it is loaded from its
+# file, and scores the same); pg_dump keeps them (below)
 mapfile -t method_files < <(psql_q -c "SELECT '$D/digits/' || name FROM live_imgs ORDER BY name")
 # serve_method NAME METHOD LATENT (0: none) TRAINING-OPTIONS...
 serve_method() {
-	local name=$1 method=$2 latent=$3 version threshold msg conf embed="NULL"
+	local name=$1 method=$2 latent=$3 version threshold msg conf embed="NULL" mapped=t
 	shift 3
+	[ "$method" = ensemble ] && mapped=f
 	"${BIN:-trainer/clad-train}" --data "mnist:${MNIST:-tests/fixtures/mnist}" --method "$method" --normal mnist:7 \
 		"$@" --threads 1 --no-eval --quiet --out "$T/$name.safetensors" >/dev/null
 	chmod a+r "$T/$name.safetensors"
@@ -330,13 +332,15 @@ EOF
 	[ "$(psql_q -c "SELECT clad_model_describe(pg_read_binary_file('$T/$name.safetensors'))->>'method'")" = "$method" ] &&
 		ok || bad "clad_model_describe does not name the $method method"
 	conf="SELECT string_agg(clad_confidence('$name', img)::text, ',' ORDER BY name) FROM live_imgs"
-	[ "$(psql_q -c "$conf" -c "SELECT mapped FROM clad_cache() WHERE version = $version" | tail -1)" = t ] &&
+	[ "$(psql_q -c "$conf" -c "SELECT mapped FROM clad_cache() WHERE version = $version" | tail -1)" = $mapped ] &&
 		[ "$(psql_q -c "$conf")" = "$(psql_q -c "SET clad.prepared_files = off; $conf" | tail -1)" ] && ok ||
-		bad "a $method model's prepared file is not mapped, or scores otherwise"
+		bad "a $method model's prepared file is not mapped (or is, for an ensemble), or scores otherwise"
 	echo "$method model: version $version, served in SQL as clad-train scores it (16 digits, threshold $threshold)"
 }
 serve_method svdd deepsvdd 8 --ae-epochs 2 --svdd-epochs 2 --latent 8 --ae-batch 64
 serve_method svm ocsvm 0
+serve_method ens ensemble 0 --classifier cnn --ae-epochs 2 --dec-epochs 1 --clf-epochs 1 --svdd-epochs 2 \
+	--bank 64 --latent 8 --ae-batch 64
 
 # ---------------------------------------------------------------- pg_dump keeps the models
 # models are user data (extension config tables): a dump restored into a new
@@ -388,7 +392,7 @@ b=$(psql_q -d restored -c "$listing")
 [ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "models after restore: '$b', before: '$a'"
 conf="SELECT string_agg(clad_confidence('live', img)::text, ',' ORDER BY name) FROM live_imgs"
 [ "$(psql_q -c "$conf")" = "$(psql_q -d restored -c "$conf")" ] && ok || bad "scores differ after restore"
-for name in svdd svm; do
+for name in svdd svm ens; do
 	conf="SELECT string_agg(clad_confidence('$name', img)::text, ',' ORDER BY name) FROM live_imgs"
 	[ "$(psql_q -c "$conf")" = "$(psql_q -d restored -c "$conf")" ] && ok ||
 		bad "the model $name scores differently after restore"

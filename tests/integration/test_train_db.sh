@@ -253,6 +253,20 @@ row=$(q "select r.status, r.rows, v.metrics->>'method', (v.metrics->'test'->'sco
          from clad.training_runs r join clad.model_versions v on v.id = r.version_id where r.model_name = 'svm_db'")
 check '[ $rc -eq 0 ] && [ "$row" = "succeeded|300|ocsvm|t|t" ]' \
 	"one-class SVM trained with --db --model-name: exit $rc, row '$row', $(cat "$T/err")"
+# --method auto, the labelled images from the database (--validate-query: image and a
+# boolean is_anomaly, here the test rows' digits outside 1,4,7): the kept candidate is
+# stored and the comparison lands in the version's metrics and the run's
+train --db "$CONN" --query "$TRAIN_Q" --test-query "$TEST_Q" "${N[@]}" --method auto --classifier cnn \
+	--ae-epochs 1 --dec-epochs 1 --clf-epochs 1 --svdd-epochs 1 --latent 8 --ae-batch 64 --bank 32 \
+	--validate-query "select img, label not in (1, 4, 7) from digits where split = 'test' order by id" \
+	--validation-anomalies 10 --model-name auto_db
+row=$(q "select r.status, v.metrics->'auto'->>'picked' = v.metrics->>'method'
+                    or (v.metrics->'auto'->>'picked' = 'clad' and v.metrics->>'method' is null),
+                r.metrics->'auto' = v.metrics->'auto', (r.metrics->'auto'->>'validation_anomalies')::int,
+                jsonb_typeof(r.metrics->'auto'->'candidates'->'ensemble'->'validation_auroc')
+         from clad.training_runs r join clad.model_versions v on v.id = r.version_id where r.model_name = 'auto_db'")
+check '[ $rc -eq 0 ] && [ "$row" = "succeeded|t|t|10|number" ]' \
+	"--method auto with --validate-query: exit $rc, row '$row', $(cat "$T/err")"
 # a hostile search_path (lookalikes of the lifecycle functions and an "=" on text
 # that is always true, before the extension's schema) changes nothing
 q "create schema evil;
