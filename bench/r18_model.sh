@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/r18_model.sh [odin|orientation|neighbours|neighbours_f32|deepsvdd|ocsvm]: the trained ResNet-18 the database
+# bench/r18_model.sh [odin|orientation|neighbours|neighbours_f32|deepsvdd|ocsvm|ensemble]: the trained ResNet-18 the database
 # benchmarks share (bench/build/r18_odin.safetensors: 1x28x28, K = 10, mnist:STR with a
 # short budget, --recipe paper: an ODIN model, which PL/Python + PyTorch recompute);
 # "orientation": the default recipe's classifier scored by the orientation confidence
@@ -7,7 +7,8 @@
 # the default recipe (r18_neighbours.safetensors: the same and a bfloat16 bank of 2,048
 # images); "neighbours_f32": the same with a bank of floats; "deepsvdd": a Deep SVDD
 # model of the same digits (--method deepsvdd, latent 32: its encoder, no ResNet-18);
-# "ocsvm": a one-class SVM of the same digits (--method ocsvm: support vectors, no nets).
+# "ocsvm": a one-class SVM of the same digits (--method ocsvm: support vectors, no nets);
+# "ensemble": the default recipe's model, a Deep SVDD and a one-class SVM in one model.
 # Trained once and cached (retrained when the flags it was trained with change):
 # delete one to train a new one.  Prints its path.
 set -euo pipefail
@@ -20,7 +21,9 @@ case $kind in
 	neighbours_f32) flags=(--recipe clad --bank-precision f32) ;;
 	deepsvdd) flags=(--method deepsvdd --latent 32 --svdd-epochs 3 --no-eval) ;;
 	ocsvm) flags=(--method ocsvm --no-eval) ;;
-	*) echo "r18_model.sh: odin, orientation, neighbours, neighbours_f32, deepsvdd or ocsvm, not $kind" >&2; exit 2 ;;
+	ensemble) flags=(--method ensemble --recipe clad --svdd-epochs 3 --no-eval) ;;
+	*) echo "r18_model.sh: odin, orientation, neighbours, neighbours_f32, deepsvdd, ocsvm or ensemble, not $kind" >&2
+		exit 2 ;;
 esac
 model=bench/build/r18_$kind.safetensors
 train_flags="${flags[*]} --data mnist --normal mnist:STR --ae-epochs 5 --dec-epochs 3 --clf-epochs 1"

@@ -68,6 +68,7 @@ nmodel=$(./bench/r18_model.sh neighbours)
 fmodel=$(./bench/r18_model.sh neighbours_f32)
 smodel=$(./bench/r18_model.sh deepsvdd)
 vmodel=$(./bench/r18_model.sh ocsvm)
+emodel=$(./bench/r18_model.sh ensemble)
 "$SYS_PY" bench/db/report.py check-model "$model" || die "$model is not a resnet18 1x28x28 K=10 clad model"
 
 # --- 3. the cluster ----------------------------------------------------------------------
@@ -132,9 +133,11 @@ cp "$nmodel" "$T/r18_neighbours.safetensors"
 cp "$fmodel" "$T/r18_neighbours_f32.safetensors"
 cp "$smodel" "$T/deepsvdd.safetensors"
 cp "$vmodel" "$T/ocsvm.safetensors"
+cp "$emodel" "$T/ensemble.safetensors"
 cp bench/db/torch_scorer.py "$T/torch_scorer.py"
 chmod 644 "$T/r18.safetensors" "$T/r18_orientation.safetensors" "$T/r18_neighbours.safetensors" \
-	"$T/r18_neighbours_f32.safetensors" "$T/deepsvdd.safetensors" "$T/ocsvm.safetensors" "$T/torch_scorer.py"
+	"$T/r18_neighbours_f32.safetensors" "$T/deepsvdd.safetensors" "$T/ocsvm.safetensors" \
+	"$T/ensemble.safetensors" "$T/torch_scorer.py"
 "$PY" scripts/digits_copy.py data/mnist "$T/digits.copy" 0 2000
 psql_q >/dev/null <<SQL
 CREATE EXTENSION clad;
@@ -145,6 +148,7 @@ SELECT clad_load_model('n', pg_read_binary_file('$T/r18_neighbours.safetensors')
 SELECT clad_load_model('nf', pg_read_binary_file('$T/r18_neighbours_f32.safetensors'));
 SELECT clad_load_model('svdd', pg_read_binary_file('$T/deepsvdd.safetensors'));
 SELECT clad_load_model('svm', pg_read_binary_file('$T/ocsvm.safetensors'));
+SELECT clad_load_model('ens', pg_read_binary_file('$T/ensemble.safetensors'));
 ALTER DATABASE postgres SET clad.model = 'm';
 ALTER DATABASE postgres SET bench.torch_dir = '$T';
 ALTER DATABASE postgres SET bench.torch_model = '$T/r18.safetensors';
@@ -228,6 +232,9 @@ timed clad_svdd 2000 "SET jit = off; SELECT sum(clad_score('svdd', img)) FROM t2
 # and a one-class SVM of the same digits (a matrix product with its support vectors)
 timed clad_svm 2000 "SET jit = off; SELECT sum(clad_score('svm', img)) FROM t2000 WHERE id <= 100;" \
 	"SELECT sum(clad_score('svm', img)) FROM t2000"
+# the ensemble of the three (the neighbour model's passes, then the encoder's and the SVM's)
+timed clad_ens 2000 "SET jit = off; SELECT sum(clad_score('ens', img)) FROM t2000 WHERE id <= 100;" \
+	"SELECT sum(clad_score('ens', img)) FROM t2000"
 # The same models interleaved: this machine's throughput drifts by a third within a run
 # (the soak's passes of one query range that far), so rows measured minutes apart make
 # poor ratios.  ROUNDS rounds, each scoring the same 400 rows with every model in turn
