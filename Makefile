@@ -528,6 +528,15 @@ scale: trainer/clad-train data extension
 paper: trainer/clad-train data
 	./scripts/paper.sh
 
+# Which detector to pick: clad-train --method auto on the 13 MNIST scenarios (CLAD, Deep
+# SVDD, the one-class SVM and their ensemble; 20 labelled anomalies to choose with),
+# every candidate's test AUROC beside the choice: results/methods/BUDGET/table.md
+# (scripts/methods.sh).  METHODS_BUDGET (short, or full), METHODS_SEEDS ("1 2 3 4"),
+# METHODS_JOBS (2).  Hours at full budget; not part of make test.
+.PHONY: methods
+methods: trainer/clad-train data
+	./scripts/methods.sh
+
 # clad-train (default recipe and --recipe paper) against CLAD re-implemented in PyTorch
 # (bench/clad_torch.py) on the real-MNIST split, a short budget, CUR/STR/MIX,
 # QUALITY_SEEDS (4) seeds each: results/quality/table.md.  About an hour here; not part
