@@ -158,6 +158,31 @@ print_auto(const auto_choice *a)
 	}
 }
 
+/* --report for a model of another method: its losses, codes and test split (report.h). */
+static void
+write_method_report(const options *o, const clad_scenario *sc, clad_model *m, const clad_train_log *log,
+					const clad_train_config *cfg, const clad_dataset *normal, const clad_dataset *test,
+					const uint8_t *anomaly)
+{
+	char		title[512];
+	float	   *conf = test ? malloc(sizeof(float) * test->n) : NULL;
+	clad_report_input ri = {title, log, cfg, m, normal, test, conf, NULL, anomaly};
+
+	if (test && !conf)
+		die("out of memory for the report");
+	if (test && clad_model_anomaly(m, test->pixels, test->n, conf) != CLAD_OK)
+		die("scoring the test split for the report failed: %s", clad_last_error());
+	for (int i = 0; test && i < test->n; i++)
+		conf[i] = -conf[i];
+	snprintf(title, sizeof(title), "%s: %s model, %d normal training images, seed %llu", sc->label,
+			 clad_model_method_name(m), normal->n, (unsigned long long) cfg->seed);
+	if (clad_report_write(o->report, &ri) != CLAD_OK)
+		die("cannot write the report: %s", clad_last_error());
+	if (!o->quiet)
+		fprintf(stderr, "clad-train: report written to %s/index.html\n", o->report);
+	free(conf);
+}
+
 /*
  * --method ocsvm / deepsvdd / ensemble: train the baseline on the normal
  * images, score the test split (unless test is NULL: --no-eval), report the
@@ -178,7 +203,9 @@ run_baseline(const options *o, const clad_train_config *cfg, clad_scenario *sc, 
 	clad_train_log log;
 	clad_progress_state ps;
 	clad_ad_metrics met, member_met[CLAD_MAX_MEMBERS];
-	clad_model *bm;
+	clad_model *bm, *kept;		/* what was trained; what is saved (auto: the candidate kept) */
+	const clad_train_log *kept_log = &log;
+	int			kept_k = -1;	/* auto: the member kept, or -1 */
 	float	   *score = test ? malloc(sizeof(float) * test->n) : NULL;
 	uint8_t    *anomaly = test ? malloc(test->n) : NULL;
 	int			n_anomaly = 0;
@@ -194,7 +221,7 @@ run_baseline(const options *o, const clad_train_config *cfg, clad_scenario *sc, 
 		die("training %s failed: %s", method, clad_last_error());
 	}
 	clad_progress_finish(&ps);
-	bm = clad_baseline_model(b);
+	bm = kept = clad_baseline_model(b);
 	if (test)
 	{
 		if (clad_baseline_score(b, test->pixels, test->n, score) != CLAD_OK)
@@ -218,21 +245,26 @@ run_baseline(const options *o, const clad_train_config *cfg, clad_scenario *sc, 
 			test_auroc[k] = member_met[k].auroc;
 		test_auroc[bm->n_members] = test ? met.auroc : 0;
 		choose_auto(bm, val, val_anomaly, test ? test_auroc : NULL, &choice);
+		if (choice.picked < bm->n_members)
+		{
+			kept_k = choice.picked;
+			kept = bm->members[kept_k];
+			if (clad_baseline_member_log(b, kept_k))
+				kept_log = clad_baseline_member_log(b, kept_k);
+		}
 	}
+	if (o->report)
+		write_method_report(o, sc, kept, kept_log, cfg, normal, test, anomaly);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (o->out || o->model_name)
 	{
-		/* the model (auto: the one kept), its summary with the test split's metrics */
-		int			k = is_auto && choice.picked < bm->n_members ? choice.picked : -1;
-		clad_model *m = k >= 0 ? bm->members[k] : bm;
-		const clad_train_log *mlog = k >= 0 ? clad_baseline_member_log(b, k) : NULL;
-
-		keep_summary(o, m, build_baseline_summary(o, src, sc, train, normal, cfg, mlog ? mlog : &log, m,
-												  test ? (k >= 0 ? &member_met[k] : &met) : NULL,
-												  test && k < 0 ? member_met : NULL, is_auto ? &choice : NULL));
+		keep_summary(o, kept, build_baseline_summary(o, src, sc, train, normal, cfg, kept_log, kept,
+													 test ? (kept_k >= 0 ? &member_met[kept_k] : &met) : NULL,
+													 test && kept_k < 0 ? member_met : NULL,
+													 is_auto ? &choice : NULL));
 		/* stored with its summary (test metrics included) as its metrics */
 		if (o->model_name)
-			store_trained(o, m);
+			store_trained(o, kept);
 	}
 	if (!test)
 	{

@@ -614,8 +614,8 @@ parse_options(int argc, char **argv, const char *version, options *o)
 		die_usage("%s applies to push only", o->n_shards ? "--shard" : "--version-id");
 	if (o->method && strcmp(o->command, "train") != 0)
 		die_usage("--method applies to training only");
-	if (o->report && (strcmp(o->command, "train") != 0 || o->method))
-		die_usage("--report applies to training CLAD (not eval, info, score or the baselines)");
+	if (o->report && strcmp(o->command, "train") != 0)
+		die_usage("--report applies to training (not eval, info or score)");
 	if ((o->validation || o->validate_query || o->validation_anomalies > 0) &&
 		!(o->method && strcmp(o->method, "auto") == 0))
 		die_usage("--%s applies to --method auto", o->validation ? "validation" :

@@ -416,12 +416,14 @@ clad_report_write(const char *dir, const clad_report_input *in)
 	clad_model *m = in->m;
 	const clad_dataset *nd = in->normal;
 	size_t		img = (size_t) nd->C * nd->H * nd->W;
-	int			n = nd->n < MAP_POINTS ? nd->n : MAP_POINTS;
-	int32_t    *pick = malloc(sizeof(int32_t) * nd->n);
-	float	   *z = malloc(sizeof(float) * (size_t) n * m->latent);
-	int32_t    *cl = malloc(sizeof(int32_t) * n);
+	int			clad = m->method == CLAD_METHOD_CLAD;
+	/* the latent map needs codes: CLAD's and Deep SVDD's, not the one-class SVM's or an ensemble's */
+	int			n = m->latent < 1 ? 0 : nd->n < MAP_POINTS ? nd->n : MAP_POINTS;
+	int32_t    *pick = malloc(sizeof(int32_t) * (nd->n ? nd->n : 1));
+	float	   *z = malloc(sizeof(float) * (size_t) (n ? n : 1) * (m->latent > 0 ? m->latent : 1));
+	int32_t    *cl = malloc(sizeof(int32_t) * (n ? n : 1));
 	int		   *col = calloc(n ? n : 1, sizeof(int));
-	double	   *y = malloc(sizeof(double) * n * 2);
+	double	   *y = malloc(sizeof(double) * (n ? n : 1) * 2);
 	char		path[4096];
 	page		p = {NULL, 1};
 	clad_rng	r;
@@ -456,13 +458,13 @@ clad_report_write(const char *dir, const clad_report_input *in)
 
 			for (int b = 0; b < B; b++)
 				memcpy(x + img * b, nd->pixels + img * pick[s + b], sizeof(float) * img);
-			st = clad_model_embed(m, x, B, z + (size_t) s * m->latent, NULL, cl + s);
+			st = clad_model_embed(m, x, B, z + (size_t) s * m->latent, NULL, clad ? cl + s : NULL);
 		}
 		free(x);
 		if (st != CLAD_OK)
 			goto done;
 	}
-	if ((st = tsne(z, n, m->latent, n > 90 ? 30.0 : n / 3.0, 750, in->cfg ? in->cfg->seed : 1, y)) != CLAD_OK)
+	if (n > 0 && (st = tsne(z, n, m->latent, n > 90 ? 30.0 : n / 3.0, 750, in->cfg ? in->cfg->seed : 1, y)) != CLAD_OK)
 		goto done;
 
 	snprintf(path, sizeof(path), "%s/index.html", dir);
@@ -482,26 +484,42 @@ clad_report_write(const char *dir, const clad_report_input *in)
 	out(&p, "</p>\n");
 
 	out(&p, "<h2>Training</h2>\n<div class=\"row\">\n");
-	loss_chart(&p, "loss-autoencoder", "autoencoder (MSE)", &in->log->ae);
-	loss_chart(&p, "loss-dec", "DEC (KL divergence)", &in->log->dec);
-	loss_chart(&p, "loss-classifier", "classifier (cross-entropy)", &in->log->clf);
-	out(&p, "</div>\n");
-
-	out(&p, "<h2>Latent codes</h2>\n<p>t-SNE (exact, perplexity %g) of the latent codes of %d normal "
-		"training images.</p>\n<div class=\"row\">\n", n > 90 ? 30.0 : n / 3.0, n);
-	for (int i = 0; i < n; i++)
-		col[i] = cl[i];
-	scatter(&p, "map-cluster", y, col, n, "coloured by pseudo-label (cluster)");
-	if (nd->labels)
+	if (m->method == CLAD_METHOD_DEEPSVDD)
 	{
-		for (int i = 0; i < n; i++)
-			col[i] = nd->labels[pick[i]];
-		scatter(&p, "map-class", y, col, n, "coloured by true class");
+		loss_chart(&p, "loss-autoencoder", "autoencoder pretraining (MSE)", &in->log->ae);
+		loss_chart(&p, "loss-deepsvdd", "Deep SVDD (mean ||z - c||^2)", &in->log->clf);
+	}
+	else if (m->method == CLAD_METHOD_OCSVM)
+		out(&p, "<p>A one-class SVM is fitted in one solve (libsvm): no epochs, no losses to show.</p>\n");
+	else
+	{
+		/* CLAD's stages; an ensemble's CLAD member's */
+		loss_chart(&p, "loss-autoencoder", "autoencoder (MSE)", &in->log->ae);
+		loss_chart(&p, "loss-dec", "DEC (KL divergence)", &in->log->dec);
+		loss_chart(&p, "loss-classifier", "classifier (cross-entropy)", &in->log->clf);
 	}
 	out(&p, "</div>\n");
 
-	out(&p, "<h2>Clusters</h2>\n<table>\n");
-	for (int k = 0; k < m->K; k++)
+	if (n > 0)
+	{
+		out(&p, "<h2>Latent codes</h2>\n<p>t-SNE (exact, perplexity %g) of the latent codes of %d normal "
+			"training images.</p>\n<div class=\"row\">\n", n > 90 ? 30.0 : n / 3.0, n);
+		for (int i = 0; clad && i < n; i++)
+			col[i] = cl[i];
+		if (clad)
+			scatter(&p, "map-cluster", y, col, n, "coloured by pseudo-label (cluster)");
+		if (nd->labels)
+		{
+			for (int i = 0; i < n; i++)
+				col[i] = nd->labels[pick[i]];
+			scatter(&p, "map-class", y, col, n, "coloured by true class");
+		}
+		out(&p, "</div>\n");
+	}
+
+	if (clad)
+		out(&p, "<h2>Clusters</h2>\n<table>\n");
+	for (int k = 0; clad && k < m->K; k++)
 	{
 		int			shown = 0;
 
@@ -516,7 +534,8 @@ clad_report_write(const char *dir, const clad_report_input *in)
 			out(&p, "(no image of the sample)");
 		out(&p, "</td></tr>\n");
 	}
-	out(&p, "</table>\n");
+	if (clad)
+		out(&p, "</table>\n");
 
 	if (in->test && in->conf)
 	{
@@ -540,25 +559,42 @@ clad_report_write(const char *dir, const clad_report_input *in)
 				: m->rotations > 1 ? "baseline (upright only)" : "baseline (T = 1)";
 
 			for (int i = 0; i < t->n; i++)
-			{
 				so[i] = -in->conf[i];
-				sb[i] = -in->base[i];
-			}
 			out(&p, "<div class=\"cell\"><h3>ROC (anomaly = positive)</h3>\n");
 			chart_begin(&p, &c, "roc", "false positive rate", "true positive rate");
-			if (m->neighbours)
+			if (!clad)
+				snprintf(score_label, sizeof(score_label), "%s", clad_model_method_name(m));
+			else if (m->neighbours)
 				snprintf(score_label, sizeof(score_label), "neighbours (%d images)", m->nb.n);
 			else if (m->rotations > 1)
 				snprintf(score_label, sizeof(score_label), "orientation (%d turns)", m->rotations);
 			else
 				snprintf(score_label, sizeof(score_label), "ODIN (T = %g)", m->T);
-			k = roc(sb, in->anomaly, t->n, fx, fy);
-			polyline(&p, &c, fx, fy, k, palette[1], base_label);
+			if (in->base)
+			{
+				for (int i = 0; i < t->n; i++)
+					sb[i] = -in->base[i];
+				k = roc(sb, in->anomaly, t->n, fx, fy);
+				polyline(&p, &c, fx, fy, k, palette[1], base_label);
+				out(&p, "<text x=\"200\" y=\"215\" font-size=\"11\" fill=\"%s\">%s</text>\n", palette[1],
+					base_label);
+			}
+			/* an ensemble's members, each alone */
+			for (int e = 0; e < m->n_members && st == CLAD_OK; e++)
+			{
+				for (int s = 0; s < t->n && st == CLAD_OK; s += 64)
+					st = clad_model_score(m->members[e], t->pixels + img * s, t->n - s < 64 ? t->n - s : 64,
+										  sb + s, NULL);
+				for (int i = 0; i < t->n; i++)
+					sb[i] = -sb[i];
+				k = roc(sb, in->anomaly, t->n, fx, fy);
+				polyline(&p, &c, fx, fy, k, palette[4 + e], clad_model_method_name(m->members[e]));
+				out(&p, "<text x=\"200\" y=\"%d\" font-size=\"11\" fill=\"%s\">%s</text>\n", 215 + 15 * e,
+					palette[4 + e], clad_model_method_name(m->members[e]));
+			}
 			k = roc(so, in->anomaly, t->n, fx, fy);
 			polyline(&p, &c, fx, fy, k, palette[0], score_label);
-			out(&p, "<text x=\"200\" y=\"200\" font-size=\"11\" fill=\"%s\">%s</text>"
-				"<text x=\"200\" y=\"215\" font-size=\"11\" fill=\"%s\">%s</text>\n",
-				palette[0], score_label, palette[1], base_label);
+			out(&p, "<text x=\"200\" y=\"200\" font-size=\"11\" fill=\"%s\">%s</text>\n", palette[0], score_label);
 			out(&p, "</svg></div>\n");
 		}
 		{

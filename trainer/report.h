@@ -6,8 +6,12 @@
  * coloured by pseudo-label and by true class; sample images of each cluster;
  * with a test split, the ROC curves of the baseline (max softmax, T = 1) and
  * ODIN, histograms of the calibrated score of normal and anomalous test
- * images, and the most anomalous test images.  It needs no network: no
- * script, font or style is fetched.  The page is well-formed XML (XHTML).
+ * images, and the most anomalous test images.  A model of another method has
+ * what applies to it: Deep SVDD its two stages' losses and its codes' map
+ * (by true class); the one-class SVM neither; an ensemble CLAD's losses and
+ * its members' ROC curves beside its own; none has clusters or a baseline.
+ * It needs no network: no script, font or style is fetched.  The page is
+ * well-formed XML (XHTML).
  */
 #ifndef CLAD_REPORT_H
 #define CLAD_REPORT_H
@@ -24,7 +28,7 @@ typedef struct clad_report_input
 	clad_model *m;				/* prepared for scoring or not: batches of 64 are used */
 	const clad_dataset *normal; /* the normal training images (labels: true classes) */
 	const clad_dataset *test;	/* the test split, or NULL */
-	const float *conf, *base;	/* (test->n) the model's and the baseline's confidences */
+	const float *conf, *base;	/* (test->n) the model's and the baseline's confidences (base: CLAD's only, or NULL) */
 	const uint8_t *anomaly;		/* (test->n) 1: anomalous */
 } clad_report_input;
 

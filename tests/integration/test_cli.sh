@@ -408,6 +408,27 @@ for im in imgs:
     assert src.startswith("data:image/png;base64,"), src[:40]
     assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
 EOF' "the training report: $(cat "$T/report.err")"
+# the report of every other method: what applies to it (Deep SVDD: its two stages and its
+# codes by true class; the one-class SVM: no losses, no codes; the ensemble: CLAD's
+# losses and each member's ROC beside its own), never clusters or a baseline
+rc=0
+for m in deepsvdd ocsvm ensemble; do
+	$BIN --data "$T/data" --normal 0,3 --method $m "${FAST[@]}" --svdd-epochs 2 --report "$T/report_$m" --quiet \
+		>/dev/null 2>>"$T/report.err" || rc=$?
+done
+check '[ $rc -eq 0 ] && "$PY" - "$T" <<'"'"'EOF'"'"'
+import sys
+import xml.etree.ElementTree as ET
+S = "{http://www.w3.org/2000/svg}"
+want = {"deepsvdd": (["loss-autoencoder", "loss-deepsvdd", "map-class", "roc", "histogram"], 1),
+        "ocsvm": (["roc", "histogram"], 1),
+        "ensemble": (["loss-autoencoder", "loss-dec", "loss-classifier", "roc", "histogram"], 4)}
+for m, (charts_want, curves) in want.items():
+    root = ET.parse("%s/report_%s/index.html" % (sys.argv[1], m)).getroot()
+    charts = {s.get("id"): s for s in root.iter(S + "svg") if s.get("class") == "chart"}
+    assert sorted(charts) == sorted(charts_want), (m, sorted(charts))
+    assert len(list(charts["roc"].iter(S + "polyline"))) == curves, m
+EOF' "the other methods' reports: $(cat "$T/report.err")"
 
 # ---------------------------------------------------------------- errors
 # expect STATUS NEEDLE -- ARGS... (checks.sh): exit status, a "clad-train: " message containing NEEDLE, no model
@@ -433,7 +454,7 @@ expect 2 'unknown format' -- "${D[@]}" --normal 0,3 --format png
 expect 2 'cannot be used together' -- "${D[@]}" --normal 0,3 --db "dbname=x" --query "select 1"
 expect 2 'unexpected argument' -- "${D[@]}" --normal 0,3 extra
 expect 2 'does not apply to eval' -- eval --model "$T/a.safetensors" --data "$T/data" --normal 0,3 --ae-epochs 3
-expect 2 '--report applies to training CLAD' -- eval --model "$T/a.safetensors" --data "$T/data" --normal 0,3 --report "$T/r2"
+expect 2 '--report applies to training' -- eval --model "$T/a.safetensors" --data "$T/data" --normal 0,3 --report "$T/r2"
 expect 2 '--method must be clad, ocsvm, deepsvdd, ensemble or auto' -- "${D[@]}" --normal 0,3 --method svm
 expect 2 'needs --out or --model-name' -- --data "$T/data" --normal 0,3 --method deepsvdd --no-eval
 expect 2 'needs --out or --model-name' -- --data "$T/data" --normal 0,3 --method ocsvm --no-eval
