@@ -26,11 +26,11 @@ case $BUDGET in
 	full)
 		CLAD_FLAGS=""
 		PAPER_FLAGS="--recipe paper"
-		SVDD_FLAGS="--ae-epochs 250 --svdd-epochs 150 --latent 32 --ae-batch 200" ;;
+		SVDD_FLAGS="--ae-epochs 250 --svdd-epochs 150 --latent 32 --svdd-batch 200" ;;
 	short)
 		CLAD_FLAGS="--ae-epochs 20 --dec-epochs 10 --clf-epochs 2"
 		PAPER_FLAGS="--recipe paper --ae-epochs 20 --dec-epochs 10 --clf-epochs 3"
-		SVDD_FLAGS="--ae-epochs 30 --svdd-epochs 30 --latent 32 --ae-batch 128" ;;
+		SVDD_FLAGS="--ae-epochs 30 --svdd-epochs 30 --latent 32 --svdd-batch 128" ;;
 	*)
 		echo "paper.sh: PAPER_BUDGET must be full or short, not $BUDGET" >&2
 		exit 2 ;;

@@ -491,6 +491,7 @@ build_baseline_summary(const options *o, const data_source *src, const clad_scen
 	{
 		/* CLAD's settings and stages (build_summary's), and those of the other two members */
 		SET(set, "svdd_epochs", json_integer(cfg->svdd_epochs));
+		SET(set, "svdd_batch", json_integer(cfg->svdd_batch));
 		SET(set, "svdd_lr", num_float(cfg->svdd_lr));
 		SET(set, "svdd_weight_decay", num_float(cfg->svdd_weight_decay));
 		SET(set, "ocsvm_nu", num(cfg->ocsvm_nu, 9));
@@ -531,6 +532,8 @@ build_baseline_summary(const options *o, const data_source *src, const clad_scen
 			SET(set, "autoencoder", json_string(m->autoencoder));
 			SET(set, "ae_target", json_string("pixels"));
 			SET(set, "svdd_epochs", json_integer(cfg->svdd_epochs));
+			SET(set, "svdd_batch", json_integer(cfg->svdd_batch));
+			json_object_del(set, "ae_batch");	/* CLAD's */
 			SET(set, "svdd_lr", num_float(cfg->svdd_lr));
 			SET(set, "svdd_weight_decay", num_float(cfg->svdd_weight_decay));
 		}

@@ -50,6 +50,7 @@ const knob knobs[] = {
 	{"ocsvm-nu", KNOB_DOUBLE, CFG(ocsvm_nu), 0, 1, 1, 0, NULL},
 	{"ocsvm-gamma", KNOB_DOUBLE, CFG(ocsvm_gamma), 0, 1e6, 0, 0, NULL},
 	{"svdd-epochs", KNOB_INT, CFG(svdd_epochs), 0, 1000000, 0, 0, NULL},
+	{"svdd-batch", KNOB_INT, CFG(svdd_batch), 2, 1000000, 0, 0, NULL},
 	{"svdd-lr", KNOB_FLOAT, CFG(svdd_lr), 0, 100, 1, 0, NULL},
 	{"svdd-weight-decay", KNOB_FLOAT, CFG(svdd_weight_decay), 0, 100, 0, 0, NULL},
 };
@@ -358,9 +359,10 @@ print_help(void)
 		   "  --validation-anomalies N  auto: use a seeded N of the labelled anomalies (all)\n"
 		   "  --ocsvm-nu F  --ocsvm-gamma G                    one-class SVM (libsvm), RBF kernel on\n"
 		   "                        the normalised pixels (0.1; 0 = 1/(pixels x variance))\n"
-		   "  --svdd-epochs N  --svdd-lr LR  --svdd-weight-decay W\n"
+		   "  --svdd-epochs N  --svdd-lr LR  --svdd-weight-decay W  --svdd-batch B\n"
 		   "                        Deep SVDD after --ae-epochs of autoencoder pretraining on a\n"
-		   "                        bias-free cvae encoder (50, 0.0001, 5e-7)\n"
+		   "                        bias-free cvae encoder, both in batches of B (50, 0.0001,\n"
+		   "                        5e-7, 200)\n"
 		   "\n"
 		   "Output:\n"
 		   "  -o, --out FILE        the model file to write (train)\n"

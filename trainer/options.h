@@ -35,7 +35,7 @@ typedef struct knob
 	const char *json;			/* key in the summary's settings */
 } knob;
 
-#define N_KNOBS 33				/* the entries of knobs[] */
+#define N_KNOBS 34				/* the entries of knobs[] */
 extern const knob knobs[N_KNOBS];
 
 typedef struct options

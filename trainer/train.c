@@ -45,6 +45,7 @@ clad_train_defaults(clad_train_config *cfg)
 	cfg->ocsvm_nu = 0.1;
 	cfg->ocsvm_gamma = 0.0;
 	cfg->svdd_epochs = 50;
+	cfg->svdd_batch = 200;
 	cfg->svdd_lr = 1e-4f;
 	cfg->svdd_weight_decay = 5e-7f;
 }
@@ -856,9 +857,13 @@ clad_train_deepsvdd(const clad_train_config *cfg, const clad_dataset *normal, cl
 	clad_status st;
 	int			nh;
 	float	   *hold = NULL, *c;
+	clad_train_config svdd_cfg = *cfg;
 
 	*out = NULL;
 	memset(log, 0, sizeof(*log));
+	/* both stages in Deep SVDD's own batches (ae_batch is CLAD's) */
+	svdd_cfg.ae_batch = cfg->svdd_batch;
+	cfg = &svdd_cfg;
 	if ((st = run_setup(&r, cfg, normal, "cvae_nobias", NULL, 0, 1, &hold, &nh, log)) != CLAD_OK)
 		goto done;
 	r.progress = progress;

@@ -49,6 +49,8 @@ typedef struct clad_train_config
 	double		ocsvm_nu;			/* 0.1 */
 	double		ocsvm_gamma;		/* RBF gamma; 0: 1 / (features x variance), sklearn's "scale" */
 	int			svdd_epochs;		/* 50 (after ae_epochs of autoencoder pretraining) */
+	int			svdd_batch;			/* 200: Deep SVDD's batches, its pretraining's too (Ruff et al.'s
+									 * MNIST setting; ae_batch is CLAD's) */
 	float		svdd_lr;			/* 1e-4 */
 	float		svdd_weight_decay;	/* 5e-7 (Ruff et al. 2018 on MNIST) */
 } clad_train_config;
@@ -111,7 +113,8 @@ void		clad_train_log_free(clad_train_log *log);
  * Deep SVDD (Ruff et al. 2018) on the same normal images, with the same
  * normalisation and fit split: the bias-free cvae encoder (cvae_nobias,
  * latent cfg->latent, deterministic: no dropout, z = mu) is pretrained as an
- * autoencoder (cfg->ae_*), the centre c is the mean code of the fit images
+ * autoencoder (cfg->ae_epochs, ae_lr; in batches of cfg->svdd_batch, as the
+ * one-class stage), the centre c is the mean code of the fit images
  * (coordinates nearer 0 than 0.1 pushed to +-0.1, as the reference does),
  * then the encoder learns to pull codes toward c: mean ||z - c||^2 with Adam
  * (cfg->svdd_lr, svdd_weight_decay) for cfg->svdd_epochs; last, the

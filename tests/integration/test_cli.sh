@@ -106,7 +106,7 @@ EOF' "--device emulated differs from the CPU: $(cat "$T/dev.err" "$T/dev.json" "
 
 # Deep SVDD's stages on the device too: the same AUROC as on the CPU
 for d in cpu emulated; do
-	$BIN --data "$T/data" --normal 0,3,8 --method deepsvdd --ae-epochs 2 --svdd-epochs 2 --ae-batch 32 \
+	$BIN --data "$T/data" --normal 0,3,8 --method deepsvdd --ae-epochs 2 --svdd-epochs 2 --svdd-batch 32 \
 		--latent 4 --seed 7 --device $d --json --quiet >"$T/svdd_$d.json" 2>>"$T/svdd.err" || rc=$?
 done
 check '[ $rc -eq 0 ] && "$PY" - "$T/svdd_cpu.json" "$T/svdd_emulated.json" <<'"'"'EOF'"'"'
@@ -119,7 +119,7 @@ EOF' "Deep SVDD on the emulated device differs from the CPU: $(cat "$T/svdd.err"
 # a Deep SVDD model saved with --out (format version 4): eval and info of the file answer
 # as the run that trained it did, and that run as the same run without --out
 rc=0
-$BIN --data "$T/data" --normal 0,3,8 --method deepsvdd --ae-epochs 2 --svdd-epochs 2 --ae-batch 32 \
+$BIN --data "$T/data" --normal 0,3,8 --method deepsvdd --ae-epochs 2 --svdd-epochs 2 --svdd-batch 32 \
 	--latent 4 --seed 7 --json --quiet --out "$T/svdd.safetensors" >"$T/svdd_out.json" 2>"$T/svdd.err" || rc=$?
 $BIN eval --model "$T/svdd.safetensors" --data "$T/data" --normal 0,3,8 --json --quiet \
 	>"$T/svdd_eval.json" 2>>"$T/svdd.err" || rc=$?

@@ -337,10 +337,10 @@ EOF
 		bad "a $method model's prepared file is not mapped (or is, for an ensemble), or scores otherwise"
 	echo "$method model: version $version, served in SQL as clad-train scores it (16 digits, threshold $threshold)"
 }
-serve_method svdd deepsvdd 8 --ae-epochs 2 --svdd-epochs 2 --latent 8 --ae-batch 64
+serve_method svdd deepsvdd 8 --ae-epochs 2 --svdd-epochs 2 --latent 8 --svdd-batch 64
 serve_method svm ocsvm 0
 serve_method ens ensemble 0 --classifier cnn --ae-epochs 2 --dec-epochs 1 --clf-epochs 1 --svdd-epochs 2 \
-	--bank 64 --latent 8 --ae-batch 64
+	--bank 64 --latent 8 --ae-batch 64 --svdd-batch 64
 
 # ---------------------------------------------------------------- pg_dump keeps the models
 # models are user data (extension config tables): a dump restored into a new

@@ -34,7 +34,7 @@ PYEOF
 # (10 + 10 epochs) about 20 s.
 ./trainer/clad-train --method ocsvm --data mnist --normal mnist:STR --quiet --json > "$out/ocsvm.json"
 svdd=(--method deepsvdd --data mnist --normal mnist:STR --ae-epochs 10 --svdd-epochs 10 --latent 32
-	--ae-batch 128 --seed 1 --quiet --json)
+	--svdd-batch 128 --seed 1 --quiet --json)
 ./trainer/clad-train "${svdd[@]}" > "$out/deepsvdd.json"
 ./trainer/clad-train "${svdd[@]}" --threads 2 > "$out/deepsvdd2.json"
 "$PY" - "$out" <<'PYEOF'

@@ -225,7 +225,7 @@ check '[ "$(runs)" = 7 ]' "push recorded a training run ($(runs) runs)"
 # a Deep SVDD model file (format 4) is pushed like a CLAD one and scored in SQL
 rc=0
 "$BIN" --data "mnist:$MNIST" --normal mnist:1 --method deepsvdd --ae-epochs 1 --svdd-epochs 1 --latent 8 \
-	--ae-batch 64 --no-eval --quiet --out "$T/svdd.safetensors" >/dev/null 2>"$T/err" &&
+	--svdd-batch 64 --no-eval --quiet --out "$T/svdd.safetensors" >/dev/null 2>"$T/err" &&
 	PS=$($BIN push --db "$CONN" --model-name svdd --quiet "$T/svdd.safetensors" 2>>"$T/err") || rc=$?
 row=$(q "select v.metrics->>'method', (select clad_score('svdd', img) between 0 and 1 from digits limit 1)
          from clad.model_versions v where v.id = ${PS:-0}")
@@ -233,7 +233,7 @@ check '[ $rc -eq 0 ] && [ "$row" = "deepsvdd|t" ]' "push of a Deep SVDD model: e
 # and trained from the database and stored as a version (--method deepsvdd --model-name):
 # the run recorded, the test split's metrics in the version's
 train --db "$CONN" --query "$TRAIN_Q" --test-query "$TEST_Q" "${N[@]}" --method deepsvdd --ae-epochs 1 \
-	--svdd-epochs 1 --latent 8 --ae-batch 64 --model-name svdd_db --activate
+	--svdd-epochs 1 --latent 8 --svdd-batch 64 --model-name svdd_db --activate
 row=$(q "select r.status, r.rows, v.metrics->>'method', (v.metrics->'test'->'score'->>'auroc')::float between 0 and 1,
                 (select clad_score('svdd_db', img) between 0 and 1 from digits limit 1)
          from clad.training_runs r join clad.model_versions v on v.id = r.version_id where r.model_name = 'svdd_db'")
