@@ -7,7 +7,8 @@
 #      control file's default_version.
 #   2. A database on each released version, holding models (two names, three
 #      versions, one dropped, an active version switched, a user table with a
-#      generated column scoring by id), goes through ALTER EXTENSION clad UPDATE:
+#      generated column scoring by id; and a Deep SVDD, a one-class SVM and an
+#      ensemble model), goes through ALTER EXTENSION clad UPDATE:
 #      every model, version id, date, SHA-256, retired id, active version, run
 #      and score is unchanged, and the functions of the new version work.
 #   3. The extension the update leaves (every function's definition, owner
@@ -48,6 +49,9 @@ train() {
 }
 train mnist:3 4 1 "$T/m1.safetensors"
 train mnist:7 5 2 "$T/m2.safetensors" --recipe paper
+train mnist:7 5 3 "$T/svdd.safetensors" --method deepsvdd --svdd-epochs 1 --svdd-batch 64
+train mnist:7 5 3 "$T/svm.safetensors" --method ocsvm
+train mnist:7 5 3 "$T/ens.safetensors" --method ensemble --svdd-epochs 1 --svdd-batch 64 --bank 32
 cp "$MNIST/t10k-images-idx3-ubyte" "$T/images.idx"
 chmod a+r "$T"/*.safetensors "$T/images.idx"
 
@@ -62,7 +66,8 @@ SELECT 'retired ' || id || ' ' || encode(sha256, 'hex') FROM clad.retired_versio
 SELECT 'run ' || id || ' ' || model_name || ' ' || status FROM clad.training_runs ORDER BY id;
 SELECT 'next id ' || last_value FROM clad.model_versions_id_seq;
 SELECT 'score ' || i || ' ' || clad_score('digits', img) || ' ' || clad_score(2::bigint, img) || ' '
-	|| clad_confidence('sevens', img) || ' ' || clad_cluster('digits', img) FROM imgs ORDER BY i;
+	|| clad_confidence('sevens', img) || ' ' || clad_cluster('digits', img) || ' ' || clad_confidence('svdd', img)
+	|| ' ' || clad_confidence('svm', img) || ' ' || clad_confidence('ens', img) FROM imgs ORDER BY i;
 SELECT 'user ' || count(*) || ' ' || sum(s) FROM app.scored;
 SQL
 }
@@ -80,6 +85,9 @@ SELECT clad_load_model('digits', pg_read_binary_file('$T/m1.safetensors'), '{"no
 SELECT clad_activate('digits', 2);
 SELECT clad_drop_model('digits', :v);
 SELECT clad_run_begin('digits');
+SELECT clad_load_model('svdd', pg_read_binary_file('$T/svdd.safetensors'));
+SELECT clad_load_model('svm', pg_read_binary_file('$T/svm.safetensors'));
+SELECT clad_load_model('ens', pg_read_binary_file('$T/ens.safetensors'));
 CREATE TABLE imgs AS SELECT i, substring(f FROM 17 + i * 784 FOR 784) AS img
 	FROM (SELECT pg_read_binary_file('$T/images.idx') f) q, generate_series(0, 19) i;
 CREATE SCHEMA app;
@@ -94,7 +102,7 @@ SQL
 	after=$(state "$db")
 	if [ "$before" = "$after" ]; then ok
 	else bad "$v -> $current changed the models: $(diff <(echo "$before") <(echo "$after") | head -10)"; fi
-	[ "$(echo "$after" | grep -c '^version ')" = 3 ] && [ "$(echo "$after" | grep -c '^score ')" = 20 ] && ok ||
+	[ "$(echo "$after" | grep -c '^version ')" = 6 ] && [ "$(echo "$after" | grep -c '^score ')" = 20 ] && ok ||
 		bad "$v: the state compared is incomplete: $(echo "$after" | head -5)"
 	# the old ways go on, and the new version's functions work
 	id=$(psql_q -d "$db" -c "SELECT clad_load_model('digits', pg_read_binary_file('$T/m2.safetensors'), '{\"note\": \"after\"}')")
