@@ -144,6 +144,25 @@ clad_prepared_supported(const clad_model *m)
 	return m->method != CLAD_METHOD_ENSEMBLE;
 }
 
+/* A net's three sections (params, buffers, panels: sect[0..2]); three empty ones without a net. */
+static clad_status
+put_net(writer *w, section *sect, const clad_net *net)
+{
+	clad_status st;
+
+	if (!net)
+	{
+		for (int i = 0; i < 3; i++)
+			if ((st = put_section(w, &sect[i], "", 0)) != CLAD_OK)
+				return st;
+		return CLAD_OK;
+	}
+	if ((st = put_blocks(w, &sect[0], net, clad_net_kept_param_floats(net), clad_net_kept_param_block)) != CLAD_OK ||
+		(st = put_section(w, &sect[1], clad_net_buffer_data(net), sizeof(float) * clad_net_num_buffers(net))) != CLAD_OK)
+		return st;
+	return put_blocks(w, &sect[2], net, clad_net_panel_floats(net), clad_net_panel_block);
+}
+
 clad_status
 clad_prepared_write(const clad_model *m, const uint8_t sha256[32], int max_B, int fd)
 {
@@ -183,38 +202,9 @@ clad_prepared_write(const clad_model *m, const uint8_t sha256[32], int max_B, in
 	st = put(&w, raw, sizeof(raw));
 #define SECTION(call) do { if (st == CLAD_OK) st = (call); } while (0)
 	SECTION(put_section(&w, &h.sect[SEC_SETTINGS], settings, settings_len));
-	if (m->encoder)
-	{
-		SECTION(put_blocks(&w, &h.sect[SEC_ENC_PARAMS], m->encoder, clad_net_kept_param_floats(m->encoder),
-						   clad_net_kept_param_block));
-		SECTION(put_section(&w, &h.sect[SEC_ENC_BUFFERS], clad_net_buffer_data(m->encoder),
-							sizeof(float) * clad_net_num_buffers(m->encoder)));
-		SECTION(put_blocks(&w, &h.sect[SEC_ENC_PANELS], m->encoder, clad_net_panel_floats(m->encoder),
-						   clad_net_panel_block));
-	}
-	else
-	{
-		/* a method without nets (the one-class SVM): its settings hold everything */
-		SECTION(put_section(&w, &h.sect[SEC_ENC_PARAMS], "", 0));
-		SECTION(put_section(&w, &h.sect[SEC_ENC_BUFFERS], "", 0));
-		SECTION(put_section(&w, &h.sect[SEC_ENC_PANELS], "", 0));
-	}
-	if (m->clf)
-	{
-		SECTION(put_blocks(&w, &h.sect[SEC_CLF_PARAMS], m->clf, clad_net_kept_param_floats(m->clf),
-						   clad_net_kept_param_block));
-		SECTION(put_section(&w, &h.sect[SEC_CLF_BUFFERS], clad_net_buffer_data(m->clf),
-							sizeof(float) * clad_net_num_buffers(m->clf)));
-		SECTION(put_blocks(&w, &h.sect[SEC_CLF_PANELS], m->clf, clad_net_panel_floats(m->clf),
-						   clad_net_panel_block));
-	}
-	else
-	{
-		/* a method without a classifier (Deep SVDD): its three sections are empty */
-		SECTION(put_section(&w, &h.sect[SEC_CLF_PARAMS], "", 0));
-		SECTION(put_section(&w, &h.sect[SEC_CLF_BUFFERS], "", 0));
-		SECTION(put_section(&w, &h.sect[SEC_CLF_PANELS], "", 0));
-	}
+	/* a method without a classifier (Deep SVDD) or without nets (the one-class SVM): empty sections */
+	SECTION(put_net(&w, &h.sect[SEC_ENC_PARAMS], m->encoder));
+	SECTION(put_net(&w, &h.sect[SEC_CLF_PARAMS], m->clf));
 #undef SECTION
 	free(settings);
 	if (st == CLAD_OK)
@@ -258,12 +248,20 @@ check_sections(const header *h)
 	return CLAD_OK;
 }
 
-/* A net over its three sections, each exactly the size the net needs. */
+/*
+ * A net of m over its three sections (params, buffers, panels: sect[0..2]),
+ * each exactly the size the net needs; without the net (net NULL), empty.
+ */
 static clad_status
-map_net(clad_net *net, const uint8_t *buf, const section *params, const section *buffers,
-		const section *panels, int max_B, const char *which)
+map_net(const clad_model *m, clad_net *net, const uint8_t *buf, const section *sect, int max_B, const char *which)
 {
+	const section *params = &sect[0], *buffers = &sect[1], *panels = &sect[2];
 	clad_status st;
+
+	if (!net)
+		return params->len || buffers->len || panels->len ?
+			clad_fail(CLAD_ERR_FORMAT, "prepared model: a %s model without a%s %s has %s sections",
+					  clad_model_method_name(m), which[0] == 'e' ? "n" : "", which, which) : CLAD_OK;
 
 	if (buffers->len != sizeof(float) * clad_net_num_buffers(net))
 		return clad_fail(CLAD_ERR_FORMAT, "prepared model: the %s's buffers are not the size its "
@@ -323,19 +321,9 @@ clad_prepared_open(const uint8_t *buf, size_t len, const uint8_t sha256[32], int
 	if ((st = clad_model_load_settings(buf + h.sect[SEC_SETTINGS].off, h.sect[SEC_SETTINGS].len, &m))
 		!= CLAD_OK)
 		return st;
-	if (m->encoder)
-		st = map_net(m->encoder, buf, &h.sect[SEC_ENC_PARAMS], &h.sect[SEC_ENC_BUFFERS],
-					 &h.sect[SEC_ENC_PANELS], max_B, "encoder");
-	else if (h.sect[SEC_ENC_PARAMS].len || h.sect[SEC_ENC_BUFFERS].len || h.sect[SEC_ENC_PANELS].len)
-		st = clad_fail(CLAD_ERR_FORMAT, "prepared model: a %s model without an encoder has encoder sections",
-					   clad_model_method_name(m));
-	if (st == CLAD_OK && m->clf)
-		st = map_net(m->clf, buf, &h.sect[SEC_CLF_PARAMS], &h.sect[SEC_CLF_BUFFERS],
-					 &h.sect[SEC_CLF_PANELS], max_B, "classifier");
-	else if (st == CLAD_OK &&
-			 (h.sect[SEC_CLF_PARAMS].len || h.sect[SEC_CLF_BUFFERS].len || h.sect[SEC_CLF_PANELS].len))
-		st = clad_fail(CLAD_ERR_FORMAT, "prepared model: a %s model without a classifier has classifier sections",
-					   clad_model_method_name(m));
+	st = map_net(m, m->encoder, buf, &h.sect[SEC_ENC_PARAMS], max_B, "encoder");
+	if (st == CLAD_OK)
+		st = map_net(m, m->clf, buf, &h.sect[SEC_CLF_PARAMS], max_B, "classifier");
 	if (st != CLAD_OK)
 	{
 		clad_model_free(m);
