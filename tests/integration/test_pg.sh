@@ -172,7 +172,7 @@ expect 1 'row 2: label -1 is out of range' -- --db "$CONN" "${N[@]}" "${O[@]}" \
 	--query "select img, case when id = 2 then -1 else label end from digits order by id"
 expect 1 'label 70000 is out of range' -- --db "$CONN" "${N[@]}" "${O[@]}" \
 	--query "select img, 70000::bigint from digits"
-expect 1 'the class label must be smallint, integer or bigint' -- --db "$CONN" "${N[@]}" "${O[@]}" \
+expect 1 'the class label must be smallint, integer, bigint or boolean' -- --db "$CONN" "${N[@]}" "${O[@]}" \
 	--query "select img, label::text from digits"
 expect 1 'returns 3 columns' -- --db "$CONN" "${N[@]}" "${O[@]}" --query "select img, label, id from digits"
 expect 1 'the query returned no rows' -- --db "$CONN" "${N[@]}" "${O[@]}" --query "select img, label from digits where false"
