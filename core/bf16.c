@@ -38,6 +38,24 @@ clad_bf16_round_array(clad_bf16 *dst, const float *src, size_t n)
 		dst[i] = clad_bf16_round(src[i]);
 }
 
+const char *
+clad_precision_name(clad_precision p)
+{
+	return p == CLAD_PRECISION_BF16 ? "bf16" : "fp32";
+}
+
+int
+clad_precision_parse(const char *s, clad_precision *p)
+{
+	if (strcmp(s, "fp32") == 0)
+		*p = CLAD_PRECISION_FP32;
+	else if (strcmp(s, "bf16") == 0)
+		*p = CLAD_PRECISION_BF16;
+	else
+		return 0;
+	return 1;
+}
+
 /*
  * One row's dot product, plain C: 16 running sums (element k goes to sum
  * k mod 16), added pairwise at the end.

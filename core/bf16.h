@@ -33,6 +33,24 @@ void		clad_bf16_round_array(clad_bf16 *dst, const float *src, size_t n);
 void		clad_bf16_gemv(int M, int N, const clad_bf16 *A, int lda, const float *x, float *y);
 
 /*
+ * The precision a model's convolution weights are scored in: fp32 (the
+ * default: the trainer's floats, bit for bit) or bf16 (the weights of the
+ * small-map convolutions, tapconv.h, rounded to bfloat16 and widened as they
+ * are read; activations and sums stay fp32).
+ */
+typedef enum clad_precision
+{
+	CLAD_PRECISION_FP32 = 0,
+	CLAD_PRECISION_BF16 = 1
+} clad_precision;
+
+/* "fp32" or "bf16" */
+const char *clad_precision_name(clad_precision p);
+
+/* Parse "fp32" or "bf16" into *p; 0 for anything else (*p unchanged). */
+int			clad_precision_parse(const char *s, clad_precision *p);
+
+/*
  * Lower the kernel's instruction set to at most isa (CLAD_ISA_*; for tests,
  * so that every kernel runs on one machine; negative restores the best) and
  * return the one now in use.

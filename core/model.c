@@ -917,12 +917,20 @@ clad_model_format_version(const clad_model *m)
 clad_status
 clad_model_prepare(clad_model *m, int max_B)
 {
-	clad_status st = m->clf ? clad_net_prepare_inference(m->clf, max_B) : CLAD_OK;
+	return clad_model_prepare_in(m, max_B, CLAD_PRECISION_FP32);
+}
+
+clad_status
+clad_model_prepare_in(clad_model *m, int max_B, clad_precision p)
+{
+	clad_status st = m->clf ? clad_net_prepare_inference_in(m->clf, max_B, p) : CLAD_OK;
 
 	if (st == CLAD_OK && m->encoder)
-		st = clad_net_prepare_inference(m->encoder, max_B);
+		st = clad_net_prepare_inference_in(m->encoder, max_B, p);
 	for (int i = 0; st == CLAD_OK && i < m->n_members; i++)
-		st = clad_model_prepare(m->members[i], max_B);
+		st = clad_model_prepare_in(m->members[i], max_B, p);
+	if (st == CLAD_OK)
+		m->precision = p;
 	return st;
 }
 

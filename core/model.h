@@ -45,6 +45,7 @@
 #define CLAD_MODEL_H
 
 #include "architectures.h"
+#include "bf16.h"
 #include "deepsvdd.h"
 #include "neighbours.h"
 #include "ocsvm.h"
@@ -94,6 +95,7 @@ typedef struct clad_model
 	clad_ocsvm	svm;			/* the one-class SVM, when method is CLAD_METHOD_OCSVM */
 	struct clad_model *members[CLAD_MAX_MEMBERS];	/* an ensemble's models (owned) */
 	int			n_members;
+	clad_precision precision;	/* of the prepared plans' weights (clad_model_prepare_in) */
 
 	/* scratch reused between calls */
 	float	   *xnorm;
@@ -155,6 +157,15 @@ int			clad_model_format_version(const clad_model *m);
 
 /* Build the eval-mode plans of the nets for batches up to max_B (after loading). */
 clad_status clad_model_prepare(clad_model *m, int max_B);
+
+/*
+ * The same with the planned convolutions' weights in precision p (bf16.h):
+ * fp32 is clad_model_prepare, bit for bit; bf16 rounds those weights to
+ * bfloat16 (an ensemble's members too).  Confidences then differ from
+ * fp32's by the rounding's effect; the calibration and threshold stay the
+ * ones the trainer measured in fp32.
+ */
+clad_status clad_model_prepare_in(clad_model *m, int max_B, clad_precision p);
 
 /*
  * After clad_model_prepare, for hosts that only score: give back the memory

@@ -13,6 +13,7 @@
 #ifndef CLAD_NET_H
 #define CLAD_NET_H
 
+#include "bf16.h"
 #include "status.h"
 #include "layers.h"
 #include "safetensors.h"
@@ -220,6 +221,16 @@ clad_status clad_net_load_in_place(clad_net *net, const clad_st_file *f, const c
 clad_status clad_net_prepare_inference(clad_net *net, int max_B);
 
 /*
+ * The same with the plans' weights in precision p (bf16.h): fp32 is
+ * clad_net_prepare_inference; bf16 rounds the planned convolutions' weights
+ * to bfloat16 (the other layers keep their floats).
+ */
+clad_status clad_net_prepare_inference_in(clad_net *net, int max_B, clad_precision p);
+
+/* The precision of the net's inference plans (fp32 when it has none). */
+clad_precision clad_net_precision(const clad_net *net);
+
+/*
  * After clad_net_prepare_inference: hand back to the operating system the
  * memory of the convolution weights that the inference plans replace (the
  * plans hold their own packed copies, without the taps that only meet
@@ -241,9 +252,9 @@ size_t		clad_net_num_buffers(const clad_net *net);	/* buffer floats */
 const float *clad_net_buffer_data(const clad_net *net);
 
 /*
- * After clad_net_prepare_inference: floats of every inference plan's packed
- * panels, and the plans' panel blocks one by one in layer order (start with
- * *at = 0; NULL after the last).
+ * After clad_net_prepare_inference: every inference plan's packed panels in
+ * 4-byte units (floats, or pairs of bfloat16), and the plans' panel blocks
+ * one by one in layer order (start with *at = 0; NULL after the last).
  */
 size_t		clad_net_panel_floats(const clad_net *net);
 const float *clad_net_panel_block(const clad_net *net, int *at, size_t *floats);
@@ -268,14 +279,15 @@ const float *clad_net_kept_param_block(const clad_net *net, int *at, size_t *flo
  * Make a finished net that was never prepared a scoring-only view of weights
  * kept elsewhere (a mapped prepared file): params (param_floats: the kept
  * parameter blocks one after the other), buffers (clad_net_num_buffers
- * floats) and panels (panel_floats: the panel blocks), all as written from a
- * prepared net of this architecture.  The net never writes or frees them;
+ * floats) and panels (panel_floats: the panel blocks, of the given precision), all as
+ * written from a net of this architecture prepared in that precision.  The net never writes or frees them;
  * they must outlive it.  It then behaves like a prepared net whose weights
  * were released (eval passes of batches up to max_B only; the replaced
  * weights read as zeros), and refuses to load weights.  On error (sizes not
  * what the net needs) the net is unchanged.
  */
-clad_status clad_net_use_mapped(clad_net *net, int max_B, const float *params, size_t param_floats,
+clad_status clad_net_use_mapped(clad_net *net, int max_B, clad_precision precision,
+								const float *params, size_t param_floats,
 								const float *buffers, const float *panels, size_t panel_floats);
 
 /* ---- nets on a device ---- */

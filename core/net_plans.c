@@ -114,6 +114,21 @@ inference_plan_scratch(clad_net *net, int max_B)
 clad_status
 clad_net_prepare_inference(clad_net *net, int max_B)
 {
+	return clad_net_prepare_inference_in(net, max_B, CLAD_PRECISION_FP32);
+}
+
+clad_precision
+clad_net_precision(const clad_net *net)
+{
+	for (int i = 0; i < net->nops; i++)
+		if (net->ops[i].inference_plan)
+			return net->ops[i].inference_plan->precision;
+	return CLAD_PRECISION_FP32;
+}
+
+clad_status
+clad_net_prepare_inference_in(clad_net *net, int max_B, clad_precision p)
+{
 	clad_status st;
 
 	if (!net->finished || max_B < 1)
@@ -135,7 +150,7 @@ clad_net_prepare_inference(clad_net *net, int max_B)
 			net_drop_inference_plans(net);
 			return clad_fail(CLAD_ERR_NOMEM, "out of memory planning convolutions");
 		}
-		if ((st = clad_tapconv_build(op->inference_plan, &g, net->tens[op->w].data)) != CLAD_OK)
+		if ((st = clad_tapconv_build_inference(op->inference_plan, &g, net->tens[op->w].data, p)) != CLAD_OK)
 		{
 			free(op->inference_plan);
 			op->inference_plan = NULL;
@@ -212,7 +227,7 @@ clad_net_panel_block(const clad_net *net, int *at, size_t *floats)
 			const clad_tapconv *tc = net->ops[(*at)++].inference_plan;
 
 			*floats = tc->panels_bytes / sizeof(float);
-			return tc->panels;
+			return (const float *) tc->panels;
 		}
 	*floats = 0;
 	return NULL;
@@ -280,7 +295,7 @@ zero_floats(size_t n)
 }
 
 clad_status
-clad_net_use_mapped(clad_net *net, int max_B, const float *params, size_t param_floats,
+clad_net_use_mapped(clad_net *net, int max_B, clad_precision precision, const float *params, size_t param_floats,
 					const float *buffers, const float *panels, size_t panel_floats)
 {
 	size_t		at = 0;
@@ -307,7 +322,7 @@ clad_net_use_mapped(clad_net *net, int max_B, const float *params, size_t param_
 			return clad_fail(CLAD_ERR_NOMEM, "out of memory planning convolutions");
 		}
 		if ((st = clad_tapconv_build_packed(op->inference_plan, &g, panels + at,
-											sizeof(float) * (panel_floats - at), &bytes)) != CLAD_OK)
+											sizeof(float) * (panel_floats - at), precision, &bytes)) != CLAD_OK)
 		{
 			free(op->inference_plan);
 			op->inference_plan = NULL;

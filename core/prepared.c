@@ -35,6 +35,7 @@ typedef struct header
 	uint64_t	hash;			/* header_hash(): the header and every byte after it */
 	uint8_t		source_sha256[32];
 	int32_t		max_B;
+	int32_t		precision;		/* clad_precision of the panels */
 	int32_t		n_sections;
 	section		sect[N_SECTIONS];
 } header;
@@ -196,6 +197,7 @@ clad_prepared_write(const clad_model *m, const uint8_t sha256[32], int max_B, in
 	h.byte_order = BYTE_ORDER_MARK;
 	memcpy(h.source_sha256, sha256, 32);
 	h.max_B = max_B;
+	h.precision = (int32_t) m->precision;
 	h.n_sections = N_SECTIONS;
 
 	/* the header's place first (written again at the end, with the hash) */
@@ -267,7 +269,7 @@ map_net(const clad_model *m, clad_net *net, const uint8_t *buf, const section *s
 		return clad_fail(CLAD_ERR_FORMAT, "prepared model: the %s's buffers are not the size its "
 						 "architecture needs", which);
 	/* the kept weights and the panels are checked against the plans there */
-	st = clad_net_use_mapped(net, max_B, (const float *) (buf + params->off), params->len / sizeof(float),
+	st = clad_net_use_mapped(net, max_B, m->precision, (const float *) (buf + params->off), params->len / sizeof(float),
 							 (const float *) (buf + buffers->off),
 							 (const float *) (buf + panels->off), panels->len / sizeof(float));
 	if (st != CLAD_OK)
@@ -282,7 +284,7 @@ map_net(const clad_model *m, clad_net *net, const uint8_t *buf, const section *s
 
 clad_status
 clad_prepared_open(const uint8_t *buf, size_t len, const uint8_t sha256[32], int max_B,
-				   clad_model **out)
+				   clad_precision p, clad_model **out)
 {
 	header		h;
 	clad_model *m = NULL;
@@ -311,6 +313,11 @@ clad_prepared_open(const uint8_t *buf, size_t len, const uint8_t sha256[32], int
 		return clad_fail(CLAD_ERR_FORMAT, "prepared model: %d sections, expected %d", h.n_sections, N_SECTIONS);
 	if (h.max_B != max_B)
 		return clad_fail(CLAD_ERR_UNSUPPORTED, "prepared model for batches up to %d, not %d", h.max_B, max_B);
+	if (h.precision != (int32_t) p)
+		return clad_fail(CLAD_ERR_UNSUPPORTED, "prepared model in %s, not %s",
+						 h.precision == (int32_t) CLAD_PRECISION_BF16 ? "bf16" :
+						 h.precision == (int32_t) CLAD_PRECISION_FP32 ? "fp32" : "an unknown precision",
+						 clad_precision_name(p));
 	if (sha256 && memcmp(h.source_sha256, sha256, 32) != 0)
 		return clad_fail(CLAD_ERR_FORMAT, "prepared model: prepared from another model file");
 	if ((st = check_sections(&h)) != CLAD_OK)
@@ -321,6 +328,7 @@ clad_prepared_open(const uint8_t *buf, size_t len, const uint8_t sha256[32], int
 	if ((st = clad_model_load_settings(buf + h.sect[SEC_SETTINGS].off, h.sect[SEC_SETTINGS].len, &m))
 		!= CLAD_OK)
 		return st;
+	m->precision = p;
 	st = map_net(m, m->encoder, buf, &h.sect[SEC_ENC_PARAMS], max_B, "encoder");
 	if (st == CLAD_OK)
 		st = map_net(m, m->clf, buf, &h.sect[SEC_CLF_PARAMS], max_B, "classifier");

@@ -10,7 +10,8 @@
  *
  *   magic "CLADPREP", layout version, byte-order mark, total length,
  *   an XXH3-64 hash of the whole file (header included), the SHA-256 of the model
- *   file it was prepared from, max_B, and the (offset, length) of the
+ *   file it was prepared from, max_B, the panels' precision (fp32 or bf16),
+ *   and the (offset, length) of the
  *   sections: settings, encoder params, buffers, panels, classifier params,
  *   buffers, panels.
  *
@@ -32,7 +33,7 @@
 /* Bump it whenever the bytes written change meaning: the sections, the header, the
  * panel layout of tapconv.c (PANEL) or which plans share one copy of their
  * panels (tapconv.h), which weights the panels replace. */
-#define CLAD_PREPARED_LAYOUT 3
+#define CLAD_PREPARED_LAYOUT 4
 
 /*
  * Whether m has a prepared form: every method but the ensemble (its members'
@@ -50,12 +51,14 @@ int			clad_prepared_supported(const clad_model *m);
 clad_status clad_prepared_write(const clad_model *m, const uint8_t sha256[32], int max_B, int fd);
 
 /*
- * A model that scores batches up to max_B from buf (len bytes, a prepared
- * file), which must stay mapped and unchanged until clad_model_free(*out).
- * Refused unless the file's layout, byte order, hash, max_B and source
- * SHA-256 (when sha256 is not NULL) are the expected ones.
+ * A model that scores batches up to max_B in precision p from buf (len
+ * bytes, a prepared file), which must stay mapped and unchanged until
+ * clad_model_free(*out).  Refused unless the file's layout, byte order,
+ * hash, max_B, precision and source SHA-256 (when sha256 is not NULL) are
+ * the expected ones.  The precision written is the model's
+ * (clad_model_prepare_in).
  */
 clad_status clad_prepared_open(const uint8_t *buf, size_t len, const uint8_t sha256[32], int max_B,
-							   clad_model **out);
+							   clad_precision p, clad_model **out);
 
 #endif

@@ -82,6 +82,13 @@ tapconv_pack_panels(float *panels, size_t stride, const float *weight, const cla
 					  clad_parallel_items_each((size_t) PANEL * g->C * ntaps, 16384), pack_range, &j);
 }
 
+/* Bytes of one panel element. */
+static size_t
+element_bytes(clad_precision p)
+{
+	return p == CLAD_PRECISION_BF16 ? sizeof(clad_bf16) : sizeof(float);
+}
+
 /*
  * Point every tap at its fwd and bwd panels inside tc->panels (built plans
  * and borrowed alike): per tap its fwd panels, then its bwd panels unless
@@ -90,25 +97,61 @@ tapconv_pack_panels(float *panels, size_t stride, const float *weight, const cla
 static void
 point_taps(clad_tapconv *tc)
 {
-	size_t		per = (size_t) tc->g.C * tc->g.OC;	/* floats in one tap's fwd (or bwd) panels */
+	/* bytes of one tap's fwd (or bwd) panels */
+	size_t		per = element_bytes(tc->precision) * tc->g.C * tc->g.OC;
 	int			copies = tc->shared ? 1 : 2;
+	char	   *base = tc->panels;
 
 	for (int i = 0; i < tc->ntaps; i++)
 	{
-		tc->taps[i].fwd = tc->panels + per * copies * i;
-		tc->taps[i].bwd = tc->shared ? NULL : tc->panels + per * (copies * i + 1);
+		tc->taps[i].fwd = base + per * copies * i;
+		tc->taps[i].bwd = tc->shared ? NULL : base + per * (copies * i + 1);
 	}
 }
 
 /* Bytes of the panels of a plan with ntaps taps. */
 static size_t
-panels_bytes_of(const clad_conv_geom *g, int ntaps, int shared)
+panels_bytes_of(const clad_conv_geom *g, int ntaps, int shared, clad_precision p)
 {
-	return sizeof(float) * (size_t) g->C * g->OC * (shared ? 1 : 2) * (ntaps ? ntaps : 1);
+	return element_bytes(p) * g->C * g->OC * (shared ? 1 : 2) * (ntaps ? ntaps : 1);
 }
 
 clad_status
 clad_tapconv_build(clad_tapconv *tc, const clad_conv_geom *g, const float *weight)
+{
+	return clad_tapconv_build_inference(tc, g, weight, CLAD_PRECISION_FP32);
+}
+
+/*
+ * Pack the panels of a plan whose taps are known (tc->ntaps, tc->shared,
+ * idx: their kernel positions) into tc->panels: per tap its forward panels,
+ * then (unless shared) its input-gradient panels, as point_taps lays them.
+ * bf16 panels are packed as floats first, then rounded.
+ */
+static clad_status
+pack_plan(clad_tapconv *tc, const float *weight, const int *idx)
+{
+	const clad_conv_geom *g = &tc->g;
+	size_t		per = (size_t) g->C * g->OC, step = per * (tc->shared ? 1 : 2);
+	size_t		n = step * tc->ntaps;
+	float	   *f = tc->precision == CLAD_PRECISION_FP32 ? tc->panels : clad_big_alloc(sizeof(float) * n);
+
+	if (!f)
+		return clad_fail(CLAD_ERR_NOMEM, "out of memory packing a convolution's weights");
+	tapconv_pack_panels(f, step, weight, g, idx, tc->ntaps, 0);
+	if (!tc->shared)
+		tapconv_pack_panels(f + per, step, weight, g, idx, tc->ntaps, 1);
+	if (f != tc->panels)
+	{
+		clad_bf16_round_array(tc->panels, f, n);
+		clad_big_free(f, sizeof(float) * n);
+	}
+	return CLAD_OK;
+}
+
+clad_status
+clad_tapconv_build_inference(clad_tapconv *tc, const clad_conv_geom *g, const float *weight,
+							 clad_precision p)
 {
 	int			ntap_all = g->KH * g->KW;
 	int			P = g->OH * g->OW;
@@ -167,19 +210,16 @@ clad_tapconv_build(clad_tapconv *tc, const clad_conv_geom *g, const float *weigh
 	tc->shared = maxpairs <= CLAD_TAPCONV_SHARED_MAX_PAIRS && g->OC >= CLAD_TAPCONV_SHARED_MIN_OC;
 	if (weight)
 	{
-		tc->panels_bytes = panels_bytes_of(g, tc->ntaps, tc->shared);
+		tc->precision = p;
+		tc->panels_bytes = panels_bytes_of(g, tc->ntaps, tc->shared, p);
 		if (!(tc->panels = clad_big_alloc(tc->panels_bytes)))
 		{
 			tc->panels_bytes = 0;
 			goto nomem_all;
 		}
 		point_taps(tc);
-		/* per tap its forward panels, then (unless shared) its input-gradient panels: point_taps */
-		size_t		per = (size_t) g->C * g->OC, step = per * (tc->shared ? 1 : 2);
-
-		tapconv_pack_panels(tc->panels, step, weight, g, idx, tc->ntaps, 0);
-		if (!tc->shared)
-			tapconv_pack_panels(tc->panels + per, step, weight, g, idx, tc->ntaps, 1);
+		if (pack_plan(tc, weight, idx) != CLAD_OK)
+			goto nomem_all;
 	}
 	free(idx);
 	return CLAD_OK;
@@ -192,8 +232,8 @@ nomem_all:
 }
 
 clad_status
-clad_tapconv_build_packed(clad_tapconv *tc, const clad_conv_geom *g, const float *panels,
-						  size_t avail_bytes, size_t *used_bytes)
+clad_tapconv_build_packed(clad_tapconv *tc, const clad_conv_geom *g, const void *panels,
+						  size_t avail_bytes, clad_precision p, size_t *used_bytes)
 {
 	clad_status st;
 
@@ -202,17 +242,18 @@ clad_tapconv_build_packed(clad_tapconv *tc, const clad_conv_geom *g, const float
 		return clad_fail(CLAD_ERR_UNSUPPORTED, "inference plans need channels in multiples of %d", PANEL);
 	if ((st = clad_tapconv_build(tc, g, NULL)) != CLAD_OK)
 		return st;
-	if (panels_bytes_of(g, tc->ntaps, tc->shared) > avail_bytes)
+	if (panels_bytes_of(g, tc->ntaps, tc->shared, p) > avail_bytes)
 	{
-		size_t		need = panels_bytes_of(g, tc->ntaps, tc->shared);
+		size_t		need = panels_bytes_of(g, tc->ntaps, tc->shared, p);
 
 		clad_tapconv_free(tc);
 		return clad_fail(CLAD_ERR_FORMAT, "packed convolution weights: %zu bytes left, the plan needs %zu",
 						 avail_bytes, need);
 	}
 	/* read only through the taps; the cast keeps one struct for both kinds of plan */
-	tc->panels = (float *) panels;
-	tc->panels_bytes = panels_bytes_of(g, tc->ntaps, tc->shared);
+	tc->panels = (void *) panels;
+	tc->precision = p;
+	tc->panels_bytes = panels_bytes_of(g, tc->ntaps, tc->shared, p);
 	tc->borrowed = 1;
 	point_taps(tc);
 	*used_bytes = tc->panels_bytes;
@@ -395,15 +436,19 @@ tap_sum(const clad_tapconv *tc, float *dst_cl, int dst_S, const float *src_cl, i
 {
 	const panel_kernels *kern = tapconv_kernels();
 	/* a shared plan's input gradient reads the forward panels transposed */
-	panel_gemm_fn panel_gemm = forward || !tc->shared ? kern->gemm : kern->gemm_t;
+	int			straight = forward || !tc->shared;
 
 	for (int t = 0; t < tc->ntaps; t++)
 	{
 		const clad_tap *tap = &tc->taps[t];
-		const float *Wp = forward || tc->shared ? tap->fwd : tap->bwd;
+		const void *Wp = forward || tc->shared ? tap->fwd : tap->bwd;
 
 		tapconv_tap_rows(tap, forward, 0, B, src_S, dst_S, xrow, yrow);
-		panel_gemm(dst_cl, src_cl, yrow, xrow, Wp, B * tap->npairs, K, M, nz);
+		if (tc->precision == CLAD_PRECISION_BF16)
+			(straight ? kern->gemm_bf16 : kern->gemm_t_bf16) (dst_cl, src_cl, yrow, xrow, Wp,
+															  B * tap->npairs, K, M, nz);
+		else
+			(straight ? kern->gemm : kern->gemm_t) (dst_cl, src_cl, yrow, xrow, Wp, B * tap->npairs, K, M, nz);
 	}
 }
 

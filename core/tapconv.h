@@ -34,6 +34,7 @@
 #define CLAD_TAPCONV_SHARED_MAX_PAIRS 4
 #define CLAD_TAPCONV_SHARED_MIN_OC 64	/* below it, the transposed kernel's reductions cost too much */
 
+#include "bf16.h"
 #include "cpu_isa.h"
 #include "layers.h"
 
@@ -42,8 +43,8 @@ typedef struct clad_tap
 	int			npairs;
 	int32_t    *out_pos;		/* (npairs) output positions oh*OW+ow */
 	int32_t    *in_pos;			/* (npairs) input positions ih*W+iw */
-	float	   *fwd;			/* OC/16 panels of (C, 16): forward */
-	float	   *bwd;			/* C/16 panels of (OC, 16): input gradient; NULL in a shared plan */
+	const void *fwd;			/* OC/16 panels of (C, 16): forward */
+	const void *bwd;			/* C/16 panels of (OC, 16): input gradient; NULL in a shared plan */
 } clad_tap;
 
 typedef struct clad_tapconv
@@ -51,8 +52,9 @@ typedef struct clad_tapconv
 	clad_conv_geom g;			/* B ignored */
 	int			ntaps;			/* taps that touch a real pixel */
 	int			shared;			/* input gradient reads the fwd panels (see above) */
+	clad_precision precision;	/* of the panels' elements: float, or bfloat16 (bf16.h) */
 	clad_tap   *taps;
-	float	   *panels;			/* one block holding every tap's fwd and bwd panels */
+	void	   *panels;			/* one block holding every tap's fwd and bwd panels */
 	size_t		panels_bytes;
 	int			borrowed;		/* panels belong to the caller (a mapped file) */
 } clad_tapconv;
@@ -66,16 +68,26 @@ int			clad_tapconv_supported(const clad_conv_geom *g);
  * a training plan.
  */
 clad_status clad_tapconv_build(clad_tapconv *tc, const clad_conv_geom *g, const float *weight);
+
+/*
+ * An inference plan as clad_tapconv_build's, its panels of precision p: in
+ * bf16 each weight is rounded to the nearest bfloat16 (half the bytes; the
+ * passes widen each to the float it stands for, and take activations and
+ * sums in float, so the only change against fp32 is the weights' rounding,
+ * a relative 2^-9 at most, and the order of nothing else).
+ */
+clad_status clad_tapconv_build_inference(clad_tapconv *tc, const clad_conv_geom *g, const float *weight,
+										 clad_precision p);
 void		clad_tapconv_free(clad_tapconv *tc);
 
 /*
  * An inference plan over panels packed earlier (copies of built plans'
- * tc->panels, one after another): the plan takes its panels from the start
- * of panels (avail_bytes at most) and says how many bytes it took; nothing
- * is packed or copied, and the plan never writes or frees them.
+ * tc->panels of precision p, one after another): the plan takes its panels
+ * from the start of panels (avail_bytes at most) and says how many bytes it
+ * took; nothing is packed or copied, and the plan never writes or frees them.
  */
-clad_status clad_tapconv_build_packed(clad_tapconv *tc, const clad_conv_geom *g, const float *panels,
-									  size_t avail_bytes, size_t *used_bytes);
+clad_status clad_tapconv_build_packed(clad_tapconv *tc, const clad_conv_geom *g, const void *panels,
+									  size_t avail_bytes, clad_precision p, size_t *used_bytes);
 
 /*
  * The kernels' instruction set is chosen from the CPU's features at first

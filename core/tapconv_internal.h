@@ -7,6 +7,7 @@
 #define CLAD_TAPCONV_INTERNAL_H
 
 #include "tapconv.h"
+#include "bf16.h"
 
 /* The panel width is part of the prepared file layout (core/prepared.h): changing it
  * means bumping CLAD_PREPARED_LAYOUT, or mapped files would be read with the wrong layout;
@@ -26,14 +27,19 @@ typedef void (*wgrad_tile_fn) (const wgrad_args *, const struct clad_tap *, int 
 typedef void (*panel_gemm_fn) (float *restrict, const float *restrict, const int32_t *, const int32_t *,
 							   const float *restrict, int, int, int, int32_t *restrict);
 
+/* the same over panels of bfloat16 weights (bf16.h), widened to float as they are read */
+typedef void (*panel_gemm_bf16_fn) (float *restrict, const float *restrict, const int32_t *, const int32_t *,
+									const clad_bf16 *restrict, int, int, int, int32_t *restrict);
+
 /*
  * The kernels of one instruction set: Y += X @ W and Y += X @ W^T over
- * panels, and the weight gradient's tiles (wgrad_rows output channels by
- * wgrad_cols input channels at most).
+ * panels of floats, then over panels of bfloat16, and the weight gradient's
+ * tiles (wgrad_rows output channels by wgrad_cols input channels at most).
  */
 typedef struct panel_kernels
 {
 	panel_gemm_fn gemm, gemm_t;
+	panel_gemm_bf16_fn gemm_bf16, gemm_t_bf16;
 	wgrad_tile_fn wgrad;
 	int			wgrad_rows, wgrad_cols;
 } panel_kernels;

@@ -19,7 +19,7 @@
  * CPU features at run time.
  */
 #define COL_W(Wp, c, K) ((Wp) + (size_t) ((c) / PANEL) * (K) * PANEL + (c) % PANEL)
-#define PANEL_GEMM_ROWS(VEC, VW, R) \
+#define PANEL_GEMM_ROWS(VEC, VW, R, WT, LD) \
 	for (; n + R <= N; n += R) \
 	{ \
 		const float *x[R]; \
@@ -32,7 +32,7 @@
 		} \
 		for (; c + 2 * VW <= M; c += 2 * VW) \
 		{ \
-			const float *w0 = COL_W(Wp, c, K), *w1 = COL_W(Wp, c + VW, K); \
+			const WT   *w0 = COL_W(Wp, c, K), *w1 = COL_W(Wp, c + VW, K); \
 			VEC			a[R][2]; \
 			for (int r = 0; r < R; r++) \
 			{ \
@@ -41,7 +41,7 @@
 			} \
 			for (int k = 0; k < K; k++, w0 += PANEL, w1 += PANEL) \
 			{ \
-				VEC			v0 = *(const VEC *) w0, v1 = *(const VEC *) w1; \
+				VEC			v0 = LD(w0), v1 = LD(w1); \
 				for (int r = 0; r < R; r++) \
 				{ \
 					a[r][0] += x[r][k] * v0; \
@@ -56,13 +56,13 @@
 		} \
 		for (; c < M; c += VW) \
 		{ \
-			const float *w0 = COL_W(Wp, c, K); \
+			const WT   *w0 = COL_W(Wp, c, K); \
 			VEC			a[R]; \
 			for (int r = 0; r < R; r++) \
 				a[r] = *(const VEC *) (y[r] + c); \
 			for (int k = 0; k < K; k++, w0 += PANEL) \
 			{ \
-				VEC			v0 = *(const VEC *) w0; \
+				VEC			v0 = LD(w0); \
 				for (int r = 0; r < R; r++) \
 					a[r] += x[r][k] * v0; \
 			} \
@@ -71,10 +71,10 @@
 		} \
 	}
 
-#define PANEL_GEMM_BODY(VEC, VW) \
+#define PANEL_GEMM_BODY(VEC, VW, WT, LD) \
 	int			n = 0; \
-	PANEL_GEMM_ROWS(VEC, VW, 8) \
-	PANEL_GEMM_ROWS(VEC, VW, 4) \
+	PANEL_GEMM_ROWS(VEC, VW, 8, WT, LD) \
+	PANEL_GEMM_ROWS(VEC, VW, 4, WT, LD) \
 	for (; n + 2 <= N; n += 2) \
 	{ \
 		/* two rows: the inputs nonzero in either, listed once */ \
@@ -87,11 +87,11 @@
 		for (int p = 0; p < M / PANEL; p++) \
 			for (int h = 0; h < PANEL; h += VW) \
 			{ \
-				const float *w = Wp + (size_t) p * K * PANEL + h; \
+				const WT   *w = Wp + (size_t) p * K * PANEL + h; \
 				VEC			a0 = *(const VEC *) (y0 + p * PANEL + h), a1 = *(const VEC *) (y1 + p * PANEL + h); \
 				for (int t = 0; t < nnz; t++) \
 				{ \
-					VEC			wv = *(const VEC *) (w + (size_t) nz[t] * PANEL); \
+					VEC			wv = LD(w + (size_t) nz[t] * PANEL); \
 					a0 += x0[nz[t]] * wv; \
 					a1 += x1[nz[t]] * wv; \
 				} \
@@ -110,16 +110,16 @@
 			for (int h = 0; h < PANEL; h += VW) \
 			{ \
 				float	   *y = Y + (size_t) yrow[n] * M + p * PANEL + h; \
-				const float *w = Wp + (size_t) p * K * PANEL + h; \
+				const WT   *w = Wp + (size_t) p * K * PANEL + h; \
 				VEC			a0 = *(const VEC *) y, a1 = {0}; \
 				int			t = 0; \
 				for (; t + 2 <= nnz; t += 2) \
 				{ \
-					a0 += x[nz[t]] * *(const VEC *) (w + (size_t) nz[t] * PANEL); \
-					a1 += x[nz[t + 1]] * *(const VEC *) (w + (size_t) nz[t + 1] * PANEL); \
+					a0 += x[nz[t]] * LD(w + (size_t) nz[t] * PANEL); \
+					a1 += x[nz[t + 1]] * LD(w + (size_t) nz[t + 1] * PANEL); \
 				} \
 				if (t < nnz) \
-					a0 += x[nz[t]] * *(const VEC *) (w + (size_t) nz[t] * PANEL); \
+					a0 += x[nz[t]] * LD(w + (size_t) nz[t] * PANEL); \
 				*(VEC *) y = a0 + a1; \
 			} \
 	}
@@ -135,7 +135,7 @@
  * vector of VW results by a shuffle tree (REDUCE).  Weights are read in
  * order inside each panel row block, R positions per read.
  */
-#define PANEL_GEMM_T_ROWS(VEC, VW, R, REDUCE) \
+#define PANEL_GEMM_T_ROWS(VEC, VW, R, REDUCE, WT, LD) \
 	for (; n + R <= N; n += R) \
 	{ \
 		const float *x[R]; \
@@ -154,7 +154,7 @@
 						a[r][j][h] = (VEC) {0}; \
 			for (int pk = 0; pk < K / PANEL; pk++) \
 			{ \
-				const float *w = Wp + ((size_t) pk * M + m) * PANEL; \
+				const WT   *w = Wp + ((size_t) pk * M + m) * PANEL; \
 				VEC			xv[R][PANEL / VW]; \
 				for (int r = 0; r < R; r++) \
 					for (int h = 0; h < PANEL / VW; h++) \
@@ -162,7 +162,7 @@
 				for (int j = 0; j < VW / R; j++) \
 					for (int h = 0; h < PANEL / VW; h++) \
 					{ \
-						VEC			wv = *(const VEC *) (w + j * PANEL + h * VW); \
+						VEC			wv = LD(w + j * PANEL + h * VW); \
 						for (int r = 0; r < R; r++) \
 							a[r][j][h] += wv * xv[r][h]; \
 					} \
@@ -181,11 +181,11 @@
 		} \
 	}
 
-#define PANEL_GEMM_T_BODY(VEC, VW, REDUCE) \
+#define PANEL_GEMM_T_BODY(VEC, VW, REDUCE, WT, LD) \
 	int			n = 0; \
-	PANEL_GEMM_T_ROWS(VEC, VW, 4, REDUCE) \
-	PANEL_GEMM_T_ROWS(VEC, VW, 2, REDUCE) \
-	PANEL_GEMM_T_ROWS(VEC, VW, 1, REDUCE)
+	PANEL_GEMM_T_ROWS(VEC, VW, 4, REDUCE, WT, LD) \
+	PANEL_GEMM_T_ROWS(VEC, VW, 2, REDUCE, WT, LD) \
+	PANEL_GEMM_T_ROWS(VEC, VW, 1, REDUCE, WT, LD)
 
 /*
  * out[i] = the sum of the lanes of s[i], for VW vectors s of VW lanes: each
@@ -267,9 +267,45 @@
 
 typedef float v4f __attribute__((vector_size(16), aligned(4)));
 
+/*
+ * Weight loads: a vector of floats, or as many bfloat16 (bf16.h) widened to
+ * the floats they stand for (exact: each is the upper half of its float).
+ */
+typedef uint16_t v4h __attribute__((vector_size(8), aligned(2)));
+typedef uint32_t v4u __attribute__((vector_size(16)));
+#define LD_V4F(p) (*(const v4f *) (p))
+static inline v4f
+widen_v4(const clad_bf16 *p)
+{
+	return (v4f) (__builtin_convertvector(*(const v4h *) p, v4u) << 16);
+}
+#define LD_V4H(p) widen_v4(p)
+
 #if defined(__x86_64__) && defined(__GNUC__)
 typedef float v16f __attribute__((vector_size(64), aligned(4)));
 typedef float v8f __attribute__((vector_size(32), aligned(4)));
+typedef uint16_t v8h __attribute__((vector_size(16), aligned(2)));
+typedef uint32_t v8u __attribute__((vector_size(32)));
+typedef uint16_t v16h __attribute__((vector_size(32), aligned(2)));
+typedef uint32_t v16u __attribute__((vector_size(64)));
+#define LD_V16F(p) (*(const v16f *) (p))
+#define LD_V8F(p) (*(const v8f *) (p))
+
+__attribute__((target("avx512f,avx512vl")))
+static inline v16f
+widen_v16(const clad_bf16 *p)
+{
+	return (v16f) (__builtin_convertvector(*(const v16h *) p, v16u) << 16);
+}
+#define LD_V16H(p) widen_v16(p)
+
+__attribute__((target("avx2")))
+static inline v8f
+widen_v8(const clad_bf16 *p)
+{
+	return (v8f) (__builtin_convertvector(*(const v8h *) p, v8u) << 16);
+}
+#define LD_V8H(p) widen_v8(p)
 
 /* The panel kernels, per instruction set: Y[yrow] += X[xrow] @ panels (gemm), and the
  * transposed reading of the forward panels (gemm_t). */
@@ -278,7 +314,7 @@ static void
 panel_gemm_avx512(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
 			const float *restrict Wp, int N, int K, int M, int32_t *restrict nz)
 {
-	PANEL_GEMM_BODY(v16f, 16)
+	PANEL_GEMM_BODY(v16f, 16, float, LD_V16F)
 }
 
 __attribute__((target("avx512f,avx512vl,fma"), optimize("O3", "fp-contract=fast")))
@@ -286,7 +322,23 @@ static void
 panel_gemm_t_avx512(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
 			const float *restrict Wp, int N, int K, int M, int32_t *restrict nz)
 {
-	PANEL_GEMM_T_BODY(v16f, 16, REDUCE_16)
+	PANEL_GEMM_T_BODY(v16f, 16, REDUCE_16, float, LD_V16F)
+}
+
+__attribute__((target("avx512f,avx512vl,fma"), optimize("O3", "fp-contract=fast")))
+static void
+panel_gemm_bf16_avx512(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
+			const clad_bf16 *restrict Wp, int N, int K, int M, int32_t *restrict nz)
+{
+	PANEL_GEMM_BODY(v16f, 16, clad_bf16, LD_V16H)
+}
+
+__attribute__((target("avx512f,avx512vl,fma"), optimize("O3", "fp-contract=fast")))
+static void
+panel_gemm_t_bf16_avx512(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
+			const clad_bf16 *restrict Wp, int N, int K, int M, int32_t *restrict nz)
+{
+	PANEL_GEMM_T_BODY(v16f, 16, REDUCE_16, clad_bf16, LD_V16H)
 }
 
 __attribute__((target("avx2,fma"), optimize("O3", "fp-contract=fast")))
@@ -294,7 +346,7 @@ static void
 panel_gemm_avx2(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
 			const float *restrict Wp, int N, int K, int M, int32_t *restrict nz)
 {
-	PANEL_GEMM_BODY(v8f, 8)
+	PANEL_GEMM_BODY(v8f, 8, float, LD_V8F)
 }
 
 __attribute__((target("avx2,fma"), optimize("O3", "fp-contract=fast")))
@@ -302,7 +354,23 @@ static void
 panel_gemm_t_avx2(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
 			const float *restrict Wp, int N, int K, int M, int32_t *restrict nz)
 {
-	PANEL_GEMM_T_BODY(v8f, 8, REDUCE_8)
+	PANEL_GEMM_T_BODY(v8f, 8, REDUCE_8, float, LD_V8F)
+}
+
+__attribute__((target("avx2,fma"), optimize("O3", "fp-contract=fast")))
+static void
+panel_gemm_bf16_avx2(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
+			const clad_bf16 *restrict Wp, int N, int K, int M, int32_t *restrict nz)
+{
+	PANEL_GEMM_BODY(v8f, 8, clad_bf16, LD_V8H)
+}
+
+__attribute__((target("avx2,fma"), optimize("O3", "fp-contract=fast")))
+static void
+panel_gemm_t_bf16_avx2(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
+			const clad_bf16 *restrict Wp, int N, int K, int M, int32_t *restrict nz)
+{
+	PANEL_GEMM_T_BODY(v8f, 8, REDUCE_8, clad_bf16, LD_V8H)
 }
 
 /* tiles of 8 output channels x 32 input channels (16 at the edge): 16 of the 32 vector registers */
@@ -332,14 +400,28 @@ static void
 panel_gemm_plain(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
 			const float *restrict Wp, int N, int K, int M, int32_t *restrict nz)
 {
-	PANEL_GEMM_BODY(v4f, 4)
+	PANEL_GEMM_BODY(v4f, 4, float, LD_V4F)
 }
 
 static void
 panel_gemm_t_plain(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
 			const float *restrict Wp, int N, int K, int M, int32_t *restrict nz)
 {
-	PANEL_GEMM_T_BODY(v4f, 4, REDUCE_4)
+	PANEL_GEMM_T_BODY(v4f, 4, REDUCE_4, float, LD_V4F)
+}
+
+static void
+panel_gemm_bf16_plain(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
+			const clad_bf16 *restrict Wp, int N, int K, int M, int32_t *restrict nz)
+{
+	PANEL_GEMM_BODY(v4f, 4, clad_bf16, LD_V4H)
+}
+
+static void
+panel_gemm_t_bf16_plain(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
+			const clad_bf16 *restrict Wp, int N, int K, int M, int32_t *restrict nz)
+{
+	PANEL_GEMM_T_BODY(v4f, 4, REDUCE_4, clad_bf16, LD_V4H)
 }
 
 /* One register tile of a tap's weight gradient, without vector extensions. */
@@ -353,10 +435,10 @@ wgrad_tile_plain(const wgrad_args *a, const clad_tap *tap, int k, int oc0, int c
 }
 
 static const panel_kernels kernels_by_isa[] = {
-	[CLAD_TAPCONV_ISA_BASELINE] = {panel_gemm_plain, panel_gemm_t_plain, wgrad_tile_plain, 4, 8},
+	[CLAD_TAPCONV_ISA_BASELINE] = {panel_gemm_plain, panel_gemm_t_plain, panel_gemm_bf16_plain, panel_gemm_t_bf16_plain, wgrad_tile_plain, 4, 8},
 #if defined(__x86_64__) && defined(__GNUC__)
-	[CLAD_TAPCONV_ISA_AVX2] = {panel_gemm_avx2, panel_gemm_t_avx2, wgrad_tile_avx2, 4, 16},
-	[CLAD_TAPCONV_ISA_AVX512] = {panel_gemm_avx512, panel_gemm_t_avx512, wgrad_tile_avx512, 8, 32},
+	[CLAD_TAPCONV_ISA_AVX2] = {panel_gemm_avx2, panel_gemm_t_avx2, panel_gemm_bf16_avx2, panel_gemm_t_bf16_avx2, wgrad_tile_avx2, 4, 16},
+	[CLAD_TAPCONV_ISA_AVX512] = {panel_gemm_avx512, panel_gemm_t_avx512, panel_gemm_bf16_avx512, panel_gemm_t_bf16_avx512, wgrad_tile_avx512, 8, 32},
 #endif
 };
 

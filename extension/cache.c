@@ -61,7 +61,7 @@ static clad_cached_model *
 cache_find(int64 version, const uint8 *sha)
 {
 	for (int i = 0; i < CACHE_MAX; i++)
-		if (cache[i].used && cache[i].version == version &&
+		if (cache[i].used && cache[i].version == version && cache[i].precision == clad_setting_precision &&
 			memcmp(cache[i].sha256, sha, 32) == 0)
 			return &cache[i];
 	return NULL;
@@ -157,7 +157,7 @@ cache_load(int64 version, const uint8 *sha)
 	size_bytes = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
 	INSTR_TIME_SET_CURRENT(t1);
 
-	if (clad_prepared_map(sha, &m, &map, &map_len))
+	if (clad_prepared_map(sha, clad_setting_precision, &m, &map, &map_len))
 	{
 		INSTR_TIME_SET_CURRENT(t2);
 		t3 = t2;
@@ -176,13 +176,13 @@ cache_load(int64 version, const uint8 *sha)
 		st = clad_model_load((const uint8_t *) VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes), &m);
 		INSTR_TIME_SET_CURRENT(t2);
 		if (st == CLAD_OK)
-			st = clad_model_prepare(m, CLAD_EXT_BATCH);
+			st = clad_model_prepare_in(m, CLAD_EXT_BATCH, (clad_precision) clad_setting_precision);
 		if (st == CLAD_OK && clad_prepared_save(m, sha))
 		{
 			clad_model *mapped;
 
 			/* share the file's copy with the other backends rather than keep one of our own */
-			if (clad_prepared_map(sha, &mapped, &map, &map_len))
+			if (clad_prepared_map(sha, clad_setting_precision, &mapped, &map, &map_len))
 			{
 				clad_model_free(m);
 				m = mapped;
@@ -201,6 +201,7 @@ cache_load(int64 version, const uint8 *sha)
 
 	e = cache_slot();
 	e->model = m;
+	e->precision = clad_setting_precision;
 	e->map = map;
 	e->map_len = map_len;
 	INSTR_TIME_SUBTRACT(t3, t2);
@@ -361,7 +362,8 @@ clad_model_for_call(FunctionCallInfo fcinfo, clad_ref_kind kind, Datum ref)
 	clad_call  *call = call_state(fcinfo);
 	clad_cached_model *e;
 
-	if (call->resolved && same_reference(call, kind, ref) && call->generation == cache_generation)
+	if (call->resolved && same_reference(call, kind, ref) && call->generation == cache_generation &&
+		call->entry->precision == clad_setting_precision)
 		e = call->entry;
 	else
 	{

@@ -14,6 +14,13 @@ char	   *clad_setting_model = NULL;
 int			clad_setting_max_image_pixels = 16 * 1024 * 1024;
 int			clad_setting_model_cache_size = 4;
 bool		clad_setting_prepared_files = true;
+int			clad_setting_precision = CLAD_PRECISION_FP32;
+
+static const struct config_enum_entry precision_options[] = {
+	{"fp32", CLAD_PRECISION_FP32, false},
+	{"bf16", CLAD_PRECISION_BF16, false},
+	{NULL, 0, false}
+};
 
 /*
  * Core's cancel check: stop at the next layer when an interrupt is pending
@@ -54,6 +61,13 @@ _PG_init(void)
 							 "A model version is parsed and packed once and kept in pg_clad/; backends "
 							 "map that file instead of reading, parsing and packing the model again.",
 							 &clad_setting_prepared_files, true, PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("clad.precision",
+							 "Precision of the convolution weights this session scores with: fp32 or bf16.",
+							 "fp32 gives the trainer's floats exactly; bf16 rounds the weights of the "
+							 "small-map convolutions to bfloat16, halving the bytes each score reads, "
+							 "and changes confidences slightly.",
+							 &clad_setting_precision, CLAD_PRECISION_FP32, precision_options,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("clad");
 	clad_set_cancel_check(interrupt_pending);
 }

@@ -27,6 +27,7 @@ extern int	clad_setting_max_image_pixels;	/* clad.max_image_pixels */
 #define CLAD_MAX_IMAGE_PIXELS_CEILING (64 * 1024 * 1024)
 extern int	clad_setting_model_cache_size;	/* clad.model_cache_size */
 extern bool clad_setting_prepared_files;	/* clad.prepared_files */
+extern int	clad_setting_precision;	/* clad.precision: a clad_precision (core/bf16.h) */
 
 /* Images in one core call of the batch forms; models are prepared for it. */
 #define CLAD_EXT_BATCH 64
@@ -103,6 +104,7 @@ typedef struct clad_cached_model
 	uint8		sha256[32];
 	char		name[NAMEDATALEN];
 	clad_model *model;			/* core's, malloc'd; prepared for CLAD_EXT_BATCH */
+	int			precision;		/* clad_precision it was prepared in (clad.precision) */
 	void	   *map;			/* the prepared file model's weights live in, or NULL */
 	Size		map_len;
 	TimestampTz loaded_at;
@@ -157,15 +159,17 @@ float	   *clad_model_pixels(clad_cached_model *e, Size n);
 /* ------------------------------------------------------------ prepared_files.c */
 
 /*
- * Map the prepared file of the model bytes with this SHA-256 and open it
+ * Map the prepared file of the model bytes with this SHA-256, in precision
+ * (a clad_precision: each has its own file), and open it
  * (core/prepared.h): true with the model and the mapping (unmap it after
  * clad_model_free), or false (no file, a stale or damaged one, or
  * clad.prepared_files off; problems are logged, not raised).
  */
-bool		clad_prepared_map(const uint8 *sha, clad_model **model, void **map, Size *map_len);
+bool		clad_prepared_map(const uint8 *sha, int precision, clad_model **model, void **map, Size *map_len);
 void		clad_prepared_unmap(void *map, Size map_len);
 
-/* Write m's prepared file (m prepared for CLAD_EXT_BATCH, weights not released); false if not. */
+/* Write m's prepared file (m prepared for CLAD_EXT_BATCH in its precision, weights not
+ * released); false if not. */
 bool		clad_prepared_save(const clad_model *m, const uint8 *sha);
 
 /* ------------------------------------------------------------ input.c */

@@ -6,6 +6,8 @@
  * pg_clad/<sha256 of the model bytes>.prep; every later backend, of any
  * database, maps that file read-only instead: no TOAST read, no parse, no
  * packing, and one copy of the weights in the page cache for all of them.
+ * Sessions that score in bf16 (clad.precision) share pg_clad/<sha256>.bf16.prep
+ * the same way: one file per precision, under the same markers.
  *
  * The file is only a cache.  It is named by the hash of the model bytes it
  * was prepared from, written under a temporary name and renamed into place
@@ -64,14 +66,20 @@ sha_hex(char *hex, const uint8 *sha)
 		snprintf(hex + 2 * j, 3, "%02x", sha[j]);
 }
 
-/* pg_clad/<hex>.prep (relative to the data directory, the backend's working directory) */
+/* what follows "<hex>." in the name of a prepared file of each precision (clad_precision) */
+static const char *const prepared_suffix[] = {"prep", "bf16.prep"};
+
+#define N_PRECISIONS lengthof(prepared_suffix)
+
+/* pg_clad/<hex>.prep or <hex>.bf16.prep (relative to the data directory, the backend's working directory) */
 static void
-prepared_path(char *buf, size_t cap, const uint8 *sha)
+prepared_path(char *buf, size_t cap, const uint8 *sha, int precision)
 {
 	char		hex[65];
 
+	Assert(precision >= 0 && precision < (int) N_PRECISIONS);
 	sha_hex(hex, sha);
-	snprintf(buf, cap, "%s/%s.prep", PREPARED_DIR, hex);
+	snprintf(buf, cap, "%s/%s.%s", PREPARED_DIR, hex, prepared_suffix[precision]);
 }
 
 /* pg_clad/<hex>.<database oid>.ref: database db uses the file of these bytes */
@@ -172,16 +180,17 @@ prepared_release(const uint8 *sha)
 	if (unlink(path) != 0 && errno != ENOENT)
 		ereport(LOG, (errcode_for_file_access(), errmsg("clad: could not remove \"%s\": %m", path)));
 	if (!marker_any(sha))
-	{
-		prepared_path(path, sizeof(path), sha);
-		if (unlink(path) != 0 && errno != ENOENT)
-			ereport(LOG, (errcode_for_file_access(), errmsg("clad: could not remove \"%s\": %m", path)));
-	}
+		for (int p = 0; p < (int) N_PRECISIONS; p++)
+		{
+			prepared_path(path, sizeof(path), sha, p);
+			if (unlink(path) != 0 && errno != ENOENT)
+				ereport(LOG, (errcode_for_file_access(), errmsg("clad: could not remove \"%s\": %m", path)));
+		}
 	dir_unlock(lock);
 }
 
 bool
-clad_prepared_map(const uint8 *sha, clad_model **model, void **map, Size *map_len)
+clad_prepared_map(const uint8 *sha, int precision, clad_model **model, void **map, Size *map_len)
 {
 	char		path[MAXPGPATH];
 	struct stat sb;
@@ -195,7 +204,7 @@ clad_prepared_map(const uint8 *sha, clad_model **model, void **map, Size *map_le
 	*map_len = 0;
 	if (!clad_setting_prepared_files)
 		return false;
-	prepared_path(path, sizeof(path), sha);
+	prepared_path(path, sizeof(path), sha, precision);
 	/* open and mark at once: a release in another database cannot fall between */
 	lock = dir_lock();
 	if ((fd = OpenTransientFile(path, O_RDONLY | PG_BINARY)) < 0)
@@ -225,7 +234,7 @@ clad_prepared_map(const uint8 *sha, clad_model **model, void **map, Size *map_le
 		return false;
 	}
 	clad_ext_blas_init();
-	st = clad_prepared_open(p, (size_t) sb.st_size, sha, CLAD_EXT_BATCH, model);
+	st = clad_prepared_open(p, (size_t) sb.st_size, sha, CLAD_EXT_BATCH, (clad_precision) precision, model);
 	if (st != CLAD_OK)
 	{
 		/* a stale or damaged file: prepared again from the bytes, and replaced */
@@ -261,7 +270,7 @@ clad_prepared_save(const clad_model *m, const uint8 *sha)
 					  errmsg("clad: could not create directory \"%s\": %m", PREPARED_DIR)));
 		return false;
 	}
-	prepared_path(path, sizeof(path), sha);
+	prepared_path(path, sizeof(path), sha, (int) m->precision);
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, MyProcPid);
 	if ((fd = OpenTransientFile(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY)) < 0)
 	{
@@ -315,7 +324,8 @@ clad_prepared_prepare(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("a clad model version's sha256 has 32 bytes, not %zu",
 							   (size_t) VARSIZE_ANY_EXHDR(sha))));
-	prepared_path(path, sizeof(path), (const uint8 *) VARDATA_ANY(sha));
+	/* in fp32, the default: a bf16 file is written by the first session that scores in bf16 */
+	prepared_path(path, sizeof(path), (const uint8 *) VARDATA_ANY(sha), CLAD_PRECISION_FP32);
 	if (!clad_setting_prepared_files)
 		PG_RETURN_BOOL(false);
 	if (stat(path, &sb) == 0)
@@ -441,8 +451,8 @@ clad_prepared_forget(PG_FUNCTION_ARGS)
 /* one file of pg_clad/ as its name tells */
 typedef enum
 {
-	FILE_PREPARED,				/* <hex>.prep */
-	FILE_TEMPORARY,				/* <hex>.prep.tmp.<pid> */
+	FILE_PREPARED,				/* <hex>.prep, <hex>.bf16.prep */
+	FILE_TEMPORARY,				/* <hex>.prep.tmp.<pid>, <hex>.bf16.prep.tmp.<pid> */
 	FILE_MARKER,				/* <hex>.<oid>.ref */
 	FILE_OTHER
 } file_kind;
@@ -479,6 +489,8 @@ file_parse(const char *name, uint8 *sha, unsigned long *number)
 	if (strlen(name) < 65 || name[64] != '.' || !sha_from_hex(name, sha))
 		return FILE_OTHER;
 	name += 65;
+	if (strncmp(name, "bf16.prep", 9) == 0)
+		name += 5;				/* the bf16 file and its temporaries: as the fp32 ones */
 	if (strcmp(name, "prep") == 0)
 		return FILE_PREPARED;
 	if (strncmp(name, "prep.tmp.", 9) == 0 && name[9] >= '0' && name[9] <= '9')

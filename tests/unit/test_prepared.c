@@ -50,7 +50,7 @@ static void
 refused(const uint8_t *buf, size_t len, const uint8_t *sha, int max_B, const char *what)
 {
 	clad_model *m = (clad_model *) 1;
-	clad_status st = clad_prepared_open(buf, len, sha, max_B, &m);
+	clad_status st = clad_prepared_open(buf, len, sha, max_B, CLAD_PRECISION_FP32, &m);
 
 	CHECK_MSG(st != CLAD_OK && m == NULL && clad_last_error()[0], "%s was accepted", what);
 }
@@ -71,7 +71,7 @@ prepared_roundtrip(clad_model *q, const char *path, const uint8_t *sha, const fl
 	CHECK(clad_prepared_write(q, sha, MAX_B, qfd) == CLAD_OK);
 	close(qfd);
 	*qb = read_aligned(path, ql);
-	CHECK(clad_prepared_open(*qb, *ql, sha, MAX_B, &qp) == CLAD_OK);
+	CHECK(clad_prepared_open(*qb, *ql, sha, MAX_B, CLAD_PRECISION_FP32, &qp) == CLAD_OK);
 	return qp;
 }
 
@@ -98,7 +98,7 @@ main(void)
 	CHECK(fd >= 0 && clad_prepared_write(m, sha_a, MAX_B, fd) == CLAD_OK);
 	close(fd);
 	buf = read_aligned(path, &len);
-	CHECK(clad_prepared_open(buf, len, sha_a, MAX_B, &p) == CLAD_OK);
+	CHECK(clad_prepared_open(buf, len, sha_a, MAX_B, CLAD_PRECISION_FP32, &p) == CLAD_OK);
 	if (!p)
 		return test_summary("test_prepared");
 	CHECK(p->K == 4 && p->latent == 6 && p->n_calib == 3 && p->eps == 0.0161f && p->threshold == 0.25f &&
@@ -150,7 +150,7 @@ main(void)
 		void	   *map = mmap(NULL, len, PROT_READ, MAP_SHARED, rfd, 0);
 
 		CHECK(rfd >= 0 && map != MAP_FAILED);
-		CHECK(clad_prepared_open(map, len, sha_a, MAX_B, &p) == CLAD_OK);
+		CHECK(clad_prepared_open(map, len, sha_a, MAX_B, CLAD_PRECISION_FP32, &p) == CLAD_OK);
 		if (p)
 		{
 			CHECK(clad_model_score(p, x, 1, c1, s1) == CLAD_OK && c1[0] == c0[0] && s1[0] == s0[0]);
@@ -180,7 +180,7 @@ main(void)
 		free(longer);
 	}
 	/* the untouched file still opens: the checks above refused for their reasons */
-	CHECK(clad_prepared_open(buf, len, sha_a, MAX_B, &p) == CLAD_OK);
+	CHECK(clad_prepared_open(buf, len, sha_a, MAX_B, CLAD_PRECISION_FP32, &p) == CLAD_OK);
 	clad_model_free(p);
 
 	/* a model that was never prepared, or for another batch size, is not written */
@@ -216,7 +216,7 @@ main(void)
 		CHECK(clad_prepared_write(q, sha_a, MAX_B, qfd) == CLAD_OK);
 		close(qfd);
 		qb = read_aligned(path, &ql);
-		CHECK(clad_prepared_open(qb, ql, sha_a, MAX_B, &qp) == CLAD_OK);
+		CHECK(clad_prepared_open(qb, ql, sha_a, MAX_B, CLAD_PRECISION_FP32, &qp) == CLAD_OK);
 		if (qp)
 		{
 			CHECK(clad_model_score(qp, x, 3, c1, s1) == CLAD_OK);

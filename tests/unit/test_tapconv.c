@@ -24,6 +24,65 @@ rel_err(const float *got, const float *want, size_t n)
 	return scale > 0 ? worst / scale : worst;
 }
 
+/*
+ * The bf16 plan of a prepared one-conv net n (fp32 results o32, d32 for
+ * input x (nin floats) and upstream gradient g (nout)): its passes give, bit for bit, what the
+ * fp32 plan gives on the same weights rounded to bfloat16 (the kernels widen
+ * each weight exactly and add in the same order), and stay within the
+ * rounding's reach of fp32 without being equal to it.  n is left prepared
+ * in fp32 with its own weights.
+ */
+static void
+check_bf16(clad_net *n, const float *x, const float *g, const float *o32, const float *d32, int B,
+		   size_t nin, size_t nout)
+{
+	clad_tensor_info *wt = (clad_tensor_info *) clad_net_find(n, "conv.weight");
+	float	   *o = malloc(sizeof(float) * nout), *d = malloc(sizeof(float) * nin);
+	float	   *w = malloc(sizeof(float) * wt->numel);
+
+	CHECK(clad_net_prepare_inference_in(n, B, CLAD_PRECISION_BF16) == CLAD_OK);
+	CHECK(clad_net_forward(n, x, B, CLAD_EVAL) == CLAD_OK);
+	memcpy(o, clad_net_output(n), sizeof(float) * nout);
+	CHECK(clad_net_backward(n, g, 0, d) == CLAD_OK);
+	if (clad_net_precision(n) != CLAD_PRECISION_BF16)
+	{
+		/* no plan (channels not multiples of 16): nothing is rounded */
+		CHECK(memcmp(o, o32, sizeof(float) * nout) == 0 && memcmp(d, d32, sizeof(float) * nin) == 0);
+		CHECK(clad_net_prepare_inference(n, B) == CLAD_OK);
+		free(o);
+		free(d);
+		free(w);
+		return;
+	}
+	CHECK_MSG(rel_err(o, o32, nout) < 1e-2 && memcmp(o, o32, sizeof(float) * nout) != 0,
+			  "bf16 forward off fp32 by %.2e", rel_err(o, o32, nout));
+	CHECK_MSG(rel_err(d, d32, nin) < 1e-2 && memcmp(d, d32, sizeof(float) * nin) != 0,
+			  "bf16 input gradient off fp32 by %.2e", rel_err(d, d32, nin));
+
+	/* fp32 on the rounded weights */
+	memcpy(w, wt->data, sizeof(float) * wt->numel);
+	for (size_t i = 0; i < wt->numel; i++)
+		wt->data[i] = clad_bf16_float(clad_bf16_round(w[i]));
+	CHECK(clad_net_prepare_inference(n, B) == CLAD_OK);
+	CHECK(clad_net_precision(n) == CLAD_PRECISION_FP32);
+	CHECK(clad_net_forward(n, x, B, CLAD_EVAL) == CLAD_OK);
+	CHECK_MSG(memcmp(o, clad_net_output(n), sizeof(float) * nout) == 0,
+			  "bf16 forward differs from fp32 on rounded weights by %.2e", rel_err(o, clad_net_output(n), nout));
+	{
+		float	   *d2 = malloc(sizeof(float) * nin);
+
+		CHECK(clad_net_backward(n, g, 0, d2) == CLAD_OK);
+		CHECK_MSG(memcmp(d, d2, sizeof(float) * nin) == 0,
+				  "bf16 input gradient differs from fp32 on rounded weights by %.2e", rel_err(d, d2, nin));
+		free(d2);
+	}
+	memcpy(wt->data, w, sizeof(float) * wt->numel);
+	CHECK(clad_net_prepare_inference(n, B) == CLAD_OK);
+	free(o);
+	free(d);
+	free(w);
+}
+
 static void
 check(int C, int H, int W, int OC, int k, int s, int p, int bias, int B)
 {
@@ -103,6 +162,7 @@ check(int C, int H, int W, int OC, int k, int s, int p, int bias, int B)
 			  C, H, W, OC, k, s, p, B, rel_err(o2, o1, nout));
 	CHECK_MSG(rel_err(d2, d1, nin) < 1e-5, "%dx%dx%d->%d k%d s%d p%d B%d: input gradient off by %.2e",
 			  C, H, W, OC, k, s, p, B, rel_err(d2, d1, nin));
+	check_bf16(n, x, g, o2, d2, B, nin, nout);
 
 	/* a training step drops the plan: the next eval pass sees the new weights */
 	{
