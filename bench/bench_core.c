@@ -3,7 +3,8 @@
  * usage: bench_core MODEL.safetensors
  * The file holds a ResNet-18 (1x28x28, K = 10) under "model." and "input"
  * (64 images).  Prints "key value" lines: milliseconds per image for forward
- * and ODIN's work at batch 1 and 64, the conv layers' useful GFLOP/s, and the
+ * and ODIN's work at batch 1 and 64 (in fp32, then with the small-map
+ * convolutions' weights in bf16), the conv layers' useful GFLOP/s, and the
  * sgemm peak measured in the same run, and one core's FMA peak (a loop of
  * independent fused multiply-adds in registers, the widest vectors the CPU
  * has): the sgemm peak is that of the OpenBLAS kernels in use, which may be
@@ -321,6 +322,19 @@ main(int argc, char **argv)
 			printf("%s_b%d_useful_gflops %.2f\n", odin ? "odin" : "forward", b,
 				   (odin ? 3.0 : 1.0) * fwd_flops / (ms * 1e-3) / 1e9);
 		}
+	/* the same work with the planned convolutions' weights in bfloat16 (clad.precision = bf16) */
+	if (clad_net_prepare_inference_in(net, 64, CLAD_PRECISION_BF16) != CLAD_OK)
+		return die("prepare in bf16");
+	for (int b = 1; b <= 64; b *= 64)
+		for (int odin = 0; odin < 2; odin++)
+		{
+			bench_case	c = {net, x, b, odin, &w, conf};
+			double		ms = ms_per_image(&c, b == 1 ? 0.5 : 1.0);
+
+			printf("bf16_%s_b%d_ms %.4f\n", odin ? "odin" : "forward", b, ms);
+		}
+	if (clad_net_prepare_inference(net, 64) != CLAD_OK)
+		return die("prepare");
 	conv_layer_rates(1, peak);
 	conv_layer_rates(64, peak);
 	clad_odin_work_free(&w);

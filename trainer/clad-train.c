@@ -571,7 +571,7 @@ cmd_train(const options *o)
 
 	if (evaluate_after)
 	{
-		evaluate(m, &test, &sc, normal_at, &ps, &er);
+		evaluate(m, &test, &sc, normal_at, CLAD_PRECISION_FP32, &ps, &er);
 		keep_summary(o, m, build_summary(o, &src, &sc, &train, &normal, &cfg, &log, m, &er));
 	}
 	if (o->report)
@@ -667,7 +667,18 @@ cmd_eval(const options *o)
 	resolve_scenario(&sc, &test, &src);
 	label_test(&test, &sc, NULL, 0, &normal_at, &n_normal);
 	clad_progress_init(&ps, stderr, o->quiet);
-	evaluate(m, &test, &sc, normal_at, &ps, &er);
+	if (o->precision != CLAD_PRECISION_FP32)
+	{
+		/* fp32 first, for the comparison a user checks before switching */
+		eval_result er32;
+
+		evaluate(m, &test, &sc, normal_at, CLAD_PRECISION_FP32, &ps, &er32);
+		evaluate(m, &test, &sc, normal_at, o->precision, &ps, &er);
+		compare_with_fp32(&er, &er32);
+		eval_result_free(&er32);
+	}
+	else
+		evaluate(m, &test, &sc, normal_at, CLAD_PRECISION_FP32, &ps, &er);
 	if (o->json)
 		print_eval_json(&er, &sc, o->model);
 	else
@@ -834,7 +845,7 @@ cmd_score(const options *o)
 	}
 	if (clad_blas_init(CLAD_BLAS_AUTO, threads) != CLAD_OK)
 		die("%s", clad_last_error());
-	if (clad_model_prepare(m, 1) != CLAD_OK)
+	if (clad_model_prepare_in(m, 1, o->precision) != CLAD_OK)
 		die("cannot prepare the model: %s", clad_last_error());
 	for (int i = 0; i < o->n_files; i++)
 	{

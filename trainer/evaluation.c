@@ -3,6 +3,7 @@
 
 #include "cli.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +87,7 @@ label_test(const clad_dataset *test, const clad_scenario *sc, char *const *train
 /* Score the test split with m and measure how well it tells the anomalies apart. */
 void
 evaluate(clad_model *m, const clad_dataset *test, const clad_scenario *sc, const int32_t *normal_at,
+		 clad_precision precision,
 		 clad_progress_state *ps, eval_result *r)
 {
 	size_t		img = (size_t) test->C * test->H * test->W;
@@ -105,9 +107,10 @@ evaluate(clad_model *m, const clad_dataset *test, const clad_scenario *sc, const
 	if (test->C != m->C || test->H != m->H || test->W != m->W)
 		die("the test images are %dx%dx%d but the model takes %dx%dx%d",
 			test->C, test->H, test->W, m->C, m->H, m->W);
-	if ((st = clad_model_prepare(m, EVAL_BATCH)) != CLAD_OK)
+	if ((st = clad_model_prepare_in(m, EVAL_BATCH, precision)) != CLAD_OK)
 		die("cannot prepare the model: %s", clad_last_error());
 	memset(r, 0, sizeof(*r));
+	r->precision = precision;
 	for (int s = 0; s < test->n; s += EVAL_BATCH)
 	{
 		int			B = test->n - s < EVAL_BATCH ? test->n - s : EVAL_BATCH;
@@ -182,6 +185,28 @@ evaluate(clad_model *m, const clad_dataset *test, const clad_scenario *sc, const
 	free(counts);
 }
 
+void
+compare_with_fp32(eval_result *r, const eval_result *r32)
+{
+	float		lo = r32->odin_conf[0], hi = lo;
+
+	r->compared = 1;
+	r->fp32_auroc = r32->odin.auroc;
+	r->spearman = clad_spearman(r->odin_conf, r32->odin_conf, r->n);
+	if (r->spearman < -1)
+		die("out of memory comparing the precisions");
+	r->max_conf_change = 0;
+	for (int i = 0; i < r->n; i++)
+	{
+		double		d = fabs((double) r->odin_conf[i] - r32->odin_conf[i]);
+
+		r->max_conf_change = d > r->max_conf_change ? d : r->max_conf_change;
+		lo = r32->odin_conf[i] < lo ? r32->odin_conf[i] : lo;
+		hi = r32->odin_conf[i] > hi ? r32->odin_conf[i] : hi;
+	}
+	r->conf_spread = (double) hi - lo;
+}
+
 /* One row of the metrics table. */
 void
 print_metrics_row(const char *what, const clad_ad_metrics *a)
@@ -234,4 +259,9 @@ print_eval(const eval_result *r, const clad_scenario *sc)
 		   r->threshold, 100.0 * r->flagged, 100.0 * r->flagged_normal, 100.0 * r->flagged_anomaly);
 	if (r->clad)
 		printf("cluster purity on normal test images: %.4f\n", r->purity);
+	if (r->compared)
+		printf("scored in %s; against fp32: AUROC %.4f (fp32 %.4f), Spearman %.6f of the %d confidences, "
+			   "largest confidence change %.3g (%.2g of their spread)\n",
+			   clad_precision_name(r->precision), r->odin.auroc, r->fp32_auroc, r->spearman, r->n,
+			   r->max_conf_change, r->conf_spread > 0 ? r->max_conf_change / r->conf_spread : 0.0);
 }

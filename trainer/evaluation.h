@@ -21,6 +21,13 @@ typedef struct eval_result
 	clad_ad_metrics odin, base;	/* the model's confidence (ODIN's or the orientation one), baseline */
 	double		flagged, flagged_normal, flagged_anomaly;
 	double		purity;			/* of the DEC clusters on the normal test images */
+	clad_precision precision;	/* the weights were scored in */
+	/* against fp32 (eval --precision bf16; compare_with_fp32) */
+	int			compared;
+	double		fp32_auroc;		/* the model's AUROC in fp32 */
+	double		spearman;		/* of the n confidences in both precisions */
+	double		max_conf_change;	/* largest |confidence change| */
+	double		conf_spread;	/* max - min of the fp32 confidences */
 	/* per test image (n), kept for the report; eval_result_free */
 	float	   *odin_conf;		/* the model's confidence */
 	float	   *base_conf;		/* its baseline (clad_model_baseline) */
@@ -38,9 +45,15 @@ void		eval_result_free(eval_result *r);
 void		label_test(const clad_dataset *test, const clad_scenario *sc, char *const *train_names,
 					   int n_train_names, int32_t **normal_at, int *n_normal);
 
-/* Score the test split with m and measure how well it tells the anomalies apart. */
+/*
+ * Score the test split with m, its weights in precision p (bf16.h), and
+ * measure how well it tells the anomalies apart.
+ */
 void		evaluate(clad_model *m, const clad_dataset *test, const clad_scenario *sc,
-					 const int32_t *normal_at, clad_progress_state *ps, eval_result *r);
+					 const int32_t *normal_at, clad_precision p, clad_progress_state *ps, eval_result *r);
+
+/* Record in r how its confidences and AUROC differ from fp32's (r32, the same images). */
+void		compare_with_fp32(eval_result *r, const eval_result *r32);
 
 /* The metrics table: its header, one row. */
 void		print_metrics_header(void);

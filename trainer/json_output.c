@@ -132,6 +132,20 @@ eval_json(const eval_result *r, const clad_scenario *sc, const char *model_path)
 	SET(o, "flagged_anomaly", num(r->flagged_anomaly, 6));
 	if (r->clad)
 		SET(o, "cluster_purity", num(r->purity, 6));
+	SET(o, "precision", json_string(clad_precision_name(r->precision)));
+	if (r->compared)
+	{
+		json_t	   *c = json_object();
+
+		if (c)
+		{
+			ok &= json_object_set_new(c, "auroc", num(r->fp32_auroc, 6)) == 0;
+			ok &= json_object_set_new(c, "spearman", num(r->spearman, 8)) == 0;
+			ok &= json_object_set_new(c, "max_confidence_change", num(r->max_conf_change, 8)) == 0;
+			ok &= json_object_set_new(c, "confidence_spread", num(r->conf_spread, 8)) == 0;
+		}
+		SET(o, "fp32", c);
+	}
 	if (!ok)
 	{
 		json_decref(o);

@@ -154,3 +154,64 @@ clad_threshold_at_tpr(const float *normal_conf, int n, double tpr)
 	free(s);
 	return t;
 }
+
+/* sorting indices by the values they point at */
+static const float *rank_values;
+
+static int
+by_rank_value(const void *x, const void *y)
+{
+	float		a = rank_values[*(const int *) x], b = rank_values[*(const int *) y];
+
+	return (a > b) - (a < b);
+}
+
+/* rank (n): the 1-based rank of each v, ties given the mean of their ranks; 0 when out of memory */
+static int
+mean_ranks(const float *v, int n, double *rank)
+{
+	int		   *order = malloc(sizeof(int) * (n > 0 ? n : 1));
+
+	if (!order)
+		return 0;
+	for (int i = 0; i < n; i++)
+		order[i] = i;
+	rank_values = v;
+	qsort(order, n, sizeof(int), by_rank_value);
+	for (int i = 0; i < n;)
+	{
+		int			j = i;
+
+		while (j + 1 < n && v[order[j + 1]] == v[order[i]])
+			j++;
+		for (int k = i; k <= j; k++)
+			rank[order[k]] = (i + j) / 2.0 + 1.0;
+		i = j + 1;
+	}
+	free(order);
+	return 1;
+}
+
+double
+clad_spearman(const float *a, const float *b, int n)
+{
+	double	   *ra = malloc(sizeof(double) * (n > 0 ? n : 1)), *rb = malloc(sizeof(double) * (n > 0 ? n : 1));
+	double		mean = (n + 1) / 2.0, sab = 0, saa = 0, sbb = 0, r;
+
+	if (!ra || !rb || !mean_ranks(a, n, ra) || !mean_ranks(b, n, rb))
+	{
+		free(ra);
+		free(rb);
+		return -2;
+	}
+	for (int i = 0; i < n; i++)
+	{
+		sab += (ra[i] - mean) * (rb[i] - mean);
+		saa += (ra[i] - mean) * (ra[i] - mean);
+		sbb += (rb[i] - mean) * (rb[i] - mean);
+	}
+	r = saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : 0;
+	free(ra);
+	free(rb);
+	return r;
+}

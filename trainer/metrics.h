@@ -28,4 +28,11 @@ clad_status clad_ad_evaluate(const float *scores, const uint8_t *is_anomaly, int
  */
 float		clad_threshold_at_tpr(const float *normal_conf, int n, double tpr);
 
+/*
+ * Spearman's rank correlation of a and b (n each): Pearson's correlation of
+ * their ranks, tied values sharing the mean of their ranks.  0 when either
+ * is constant (no ranking to agree with); -2 when out of memory.
+ */
+double		clad_spearman(const float *a, const float *b, int n);
+
 #endif

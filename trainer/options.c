@@ -83,7 +83,8 @@ enum
 	OPT_VALIDATE_QUERY,
 	OPT_VALIDATION_ANOMALIES,
 	OPT_RECIPE,
-	OPT_REPORT
+	OPT_REPORT,
+	OPT_PRECISION
 };
 
 /* room for the options other than the knobs (checked when they are listed) */
@@ -369,6 +370,9 @@ print_help(void)
 		   "  --model FILE          the model to evaluate (eval)\n"
 		   "  --no-eval             train only; skip the test split\n"
 		   "  --json                print the metrics as one JSON object\n"
+		   "  --precision P         eval, score: score with the convolution weights in fp32 (the\n"
+		   "                        default) or bf16 (as SQL's clad.precision); eval in bf16 also\n"
+		   "                        prints how far its confidences and AUROC are from fp32's\n"
 		   "  --report DIR          write DIR/index.html: loss curves, a t-SNE map of the latent\n"
 		   "                        codes, images per cluster, ROC curves, score histograms and the\n"
 		   "                        most anomalous test images (self-contained, no network)\n"
@@ -388,7 +392,7 @@ parse_options(int argc, char **argv, const char *version, options *o)
 {
 	struct option *longopts;
 	int			n = 0, c;
-	int			first = 1;
+	int			first = 1, precision_given = 0;
 
 	memset(o, 0, sizeof(*o));
 	o->version_id = -1;
@@ -432,6 +436,7 @@ parse_options(int argc, char **argv, const char *version, options *o)
 	longopts[n++] = (struct option) {"validation-anomalies", required_argument, NULL, OPT_VALIDATION_ANOMALIES};
 	longopts[n++] = (struct option) {"recipe", required_argument, NULL, OPT_RECIPE};
 	longopts[n++] = (struct option) {"report", required_argument, NULL, OPT_REPORT};
+	longopts[n++] = (struct option) {"precision", required_argument, NULL, OPT_PRECISION};
 	longopts[n++] = (struct option) {"quiet", no_argument, NULL, 'q'};
 	longopts[n++] = (struct option) {"help", no_argument, NULL, 'h'};
 	longopts[n++] = (struct option) {"version", no_argument, NULL, 'V'};
@@ -545,6 +550,11 @@ parse_options(int argc, char **argv, const char *version, options *o)
 			case OPT_REPORT:
 				o->report = optarg;
 				break;
+			case OPT_PRECISION:
+				if (!clad_precision_parse(optarg, &o->precision))
+					die_usage("--precision must be fp32 or bf16, not \"%s\"", optarg);
+				precision_given = 1;
+				break;
 			case OPT_METHOD:
 				if (strcmp(optarg, "clad") != 0 && strcmp(optarg, "auto") != 0 && !clad_is_baseline(optarg))
 					die_usage("--method must be clad, ocsvm, deepsvdd, ensemble or auto, not \"%s\"", optarg);
@@ -616,6 +626,8 @@ parse_options(int argc, char **argv, const char *version, options *o)
 		die_usage("%s applies to push only", o->n_shards ? "--shard" : "--version-id");
 	if (o->method && strcmp(o->command, "train") != 0)
 		die_usage("--method applies to training only");
+	if (precision_given && strcmp(o->command, "eval") != 0 && strcmp(o->command, "score") != 0)
+		die_usage("--precision applies to eval and score (a model is trained and stored in fp32)");
 	if (o->report && strcmp(o->command, "train") != 0)
 		die_usage("--report applies to training (not eval, info or score)");
 	if ((o->validation || o->validate_query || o->validation_anomalies > 0) &&
@@ -645,7 +657,7 @@ parse_options(int argc, char **argv, const char *version, options *o)
 		if (o->data || o->normal || o->out || o->format || o->no_eval || o->db || o->query ||
 			o->test_query || o->json || o->words || o->channels || o->image_size ||
 			o->record_times || o->model_name || o->activate)
-			die_usage("score takes only a model file, image files, --threads and --quiet");
+			die_usage("score takes only a model file, image files, --precision, --threads and --quiet");
 		return;
 	}
 	if (strcmp(o->command, "info") == 0)

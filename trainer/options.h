@@ -62,6 +62,7 @@ typedef struct options
 	int			validation_anomalies;	/* --validation-anomalies N: use at most N of them (-1: all) */
 	const char *recipe;			/* --recipe: clad (default) or paper */
 	const char *report;			/* --report DIR */
+	clad_precision precision;	/* --precision: eval and score (fp32 unless given) */
 	char	  **files;			/* push: the model file; score: the image files */
 	int			n_files;
 	/* knobs in the order given, applied over the scenario's settings */

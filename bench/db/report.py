@@ -144,7 +144,7 @@ def esc(s):
 def report(model, rpath, jpath, svgpath):
     d = parse(rpath)
     wb = weight_bytes(model)
-    m = {k: timed(d, k) for k in ("clad_jitoff", "clad_jiton", "clad_orient", "clad_neigh", "clad_neigh_f32", "clad_svdd", "clad_svm", "clad_ens",
+    m = {k: timed(d, k) for k in ("clad_jitoff", "clad_jiton", "clad_bf16", "clad_batch_bf16", "clad_orient", "clad_neigh", "clad_neigh_f32", "clad_svdd", "clad_svm", "clad_ens",
                                    "clad_neigh_batch",
                                    "torch_1t", "torch_2t", "clad_batch", "torch_batch", "par0", "par2", "par2_cold")}
     missing = [k for k, v in m.items() if v is None]
@@ -186,16 +186,18 @@ def report(model, rpath, jpath, svgpath):
 
     # the interleaved rounds: per round, each model's rows/s; ratios per round, their median
     ilv = {}
-    for mk in ("m", "o", "n", "nf"):
+    ilv_keys = ("m", "o", "n", "nf", "mb", "nb")
+    for mk in ilv_keys:
         for v in d.get("ilv_" + mk, []):
             f = v.split()
             ilv.setdefault(int(f[2]), {})[mk] = int(f[1]) / (float(f[0]) / 1000.0)
-    rounds = [r for r in sorted(ilv) if len(ilv[r]) == 4]
+    rounds = [r for r in sorted(ilv) if len(ilv[r]) == len(ilv_keys)]
 
     def ilv_ratio(a, b):
         return statistics.median(ilv[r][a] / ilv[r][b] for r in rounds) if rounds else None
 
     ilv_n_m, ilv_n_o, ilv_n_nf = ilv_ratio("n", "m"), ilv_ratio("n", "o"), ilv_ratio("n", "nf")
+    ilv_mb, ilv_nb = ilv_ratio("mb", "m"), ilv_ratio("nb", "n")
     t_abs = rs["clad_jitoff"] >= 400
     r1 = rs["clad_jitoff"] / rs["torch_1t"]
     ro = rs["clad_orient"] / rs["clad_jitoff"]
@@ -216,7 +218,15 @@ def report(model, rpath, jpath, svgpath):
             "value": round(ilv_n_m, 3) if ilv_n_m else None, "target": 0.8, "met": bool(ilv_n_m and ilv_n_m >= 0.8),
             "vs_orientation": round(ilv_n_o, 3) if ilv_n_o else None,
             "bf16_vs_f32_bank": round(ilv_n_nf, 3) if ilv_n_nf else None, "rounds": len(rounds),
-            "rows_per_s": {mk: [round(ilv[r][mk], 1) for r in rounds] for mk in ("m", "o", "n", "nf")}},
+            "rows_per_s": {mk: [round(ilv[r][mk], 1) for r in rounds] for mk in ilv_keys}},
+        "bf16_vs_fp32_interleaved": {
+            "value": round(ilv_mb, 3) if ilv_mb else None, "target": 1.6, "met": bool(ilv_mb and ilv_mb >= 1.6),
+            "neighbours": round(ilv_nb, 3) if ilv_nb else None},
+        "per_row_15x_plpython": {"value": round(r1, 2), "target": 15, "met": r1 >= 15},
+        "bf16_per_row": {"rows_per_s": round(rs["clad_bf16"], 1), "vs_fp32": round(rs["clad_bf16"] / rs["clad_jitoff"], 3),
+                         "vs_plpython": round(rs["clad_bf16"] / rs["torch_1t"], 2)},
+        "batch_3x_torch_batch_64": {"value": round(rb, 2), "target": 3, "met": rb >= 3,
+                                    "bf16": round(rs["clad_batch_bf16"] / rs["torch_batch"], 2)},
         "neighbours_per_row_vs_orientation": {"value": round(rno, 3)},
         "neighbours_bf16_vs_f32_bank": {"value": round(rs["clad_neigh"] / rs["clad_neigh_f32"], 3)},
         "deepsvdd_per_row_3x_odin": {"value": round(rsv, 3), "target": 3, "met": rsv >= 3,
@@ -261,6 +271,9 @@ def report(model, rpath, jpath, svgpath):
          "(JIT %s: plan cost %s, jit_above_cost %s)" % (
              "used" if one(d, "jit_planned") == "yes" else "not used", one(d, "jit_plan_cost"),
              one(d, "jit_above_cost"))),
+        ("clad_score, 1 backend, bf16 (clad.precision)", "clad_bf16", rs["clad_bf16"] / rs["torch_1t"],
+         "%.2fx fp32's rows/s (interleaved: %s): >= 1.6x: %s" % (
+             rs["clad_bf16"] / rs["clad_jitoff"], "%.2fx" % ilv_mb if ilv_mb else "-", st(bool(ilv_mb and ilv_mb >= 1.6)))),
         ("clad_score, orientation model, jit off", "clad_orient", None,
          "%.2fx the ODIN model's rows/s: >= 0.8x: %s" % (ro, st(ro >= 0.8))),
         ("clad_score, neighbour model (default)", "clad_neigh", None,
@@ -278,10 +291,13 @@ def report(model, rpath, jpath, svgpath):
         ("clad_score, one-class SVM model", "clad_svm", None,
          "%.1fx the ODIN model's rows/s: >= 5x: %s (%.1fx the neighbour model's)" % (
              rsm, st(rsm >= 5), rs["clad_svm"] / rs["clad_neigh"])),
-        ("PL/Python+torch, 1 thread", "torch_1t", r1, ">= 10x: %s" % st(r1 >= 10)),
+        ("PL/Python+torch, 1 thread", "torch_1t", r1, ">= 10x: %s, >= 15x: %s" % (st(r1 >= 10), st(r1 >= 15))),
         ("PL/Python+torch, 2 threads (%d rows)" % torch2_rows, "torch_2t", r2, "(reported)"),
         ("clad_score batch, array_agg chunks of 64", "clad_batch", None, ""),
-        ("PL/Python+torch batch 64, 1 thread", "torch_batch", rb, ">= 2x: %s" % st(rb >= 2)),
+        ("clad_score batch, chunks of 64, bf16", "clad_batch_bf16", None,
+         "%.2fx torch batch 64, %.2fx fp32's batch" % (rs["clad_batch_bf16"] / rs["torch_batch"],
+                                                      rs["clad_batch_bf16"] / rs["clad_batch"])),
+        ("PL/Python+torch batch 64, 1 thread", "torch_batch", rb, ">= 2x: %s, >= 3x: %s" % (st(rb >= 2), st(rb >= 3))),
         ("clad_score, %s rows, 0 workers" % one(d, "rows_t20000"), "par0", None, ""),
         ("clad_score, %s rows, 2 workers" % one(d, "rows_t20000"), "par2", None,
          "%.2fx 0 workers, >= 1.7x: %s (Workers Launched: %d)" % (rp, st(rp >= 1.7 and par_ok), workers["par2"][1])),
@@ -295,10 +311,13 @@ def report(model, rpath, jpath, svgpath):
         print()
         print("interleaved, %d rounds of the same 400 rows per model, rows/s per round:" % len(rounds))
         for mk, label in (("m", "ODIN"), ("o", "orientation"), ("n", "neighbours (bfloat16 bank)"),
-                          ("nf", "neighbours (float bank)")):
+                          ("nf", "neighbours (float bank)"), ("mb", "ODIN, bf16 weights"),
+                          ("nb", "neighbours, bf16 weights")):
             print("  %-28s %s" % (label, "  ".join("%6.1f" % ilv[r][mk] for r in rounds)))
         print("  median of the rounds' ratios: neighbours / ODIN %.2fx (>= 0.8x: %s), / orientation %.2fx,"
               " bfloat16 / float bank %.2fx" % (ilv_n_m, st(ilv_n_m >= 0.8), ilv_n_o, ilv_n_nf))
+        print("  bf16 weights / fp32: ODIN %.2fx (>= 1.6x: %s), neighbours %.2fx" % (
+            ilv_mb, st(ilv_mb >= 1.6), ilv_nb))
     print()
     print("first clad_score call in a new session: median %.1f ms of %d sessions (%s ms); a second call"
           " %.1f ms; model file %.1f MB: < 50 ms: %s" % (

@@ -215,6 +215,8 @@ warm_clad="SELECT sum(clad_score(img)) FROM t2000 WHERE id <= 100"
 say "one backend, 2,000 rows, after a 100-row warm-up in the same session"
 timed clad_jitoff 2000 "SET jit = off; $warm_clad;" "SELECT sum(clad_score(img)) FROM t2000"
 timed clad_jiton 2000 "SET jit = on; $warm_clad;" "SELECT sum(clad_score(img)) FROM t2000"
+# the ODIN model with the small-map convolutions' weights in bfloat16 (clad.precision)
+timed clad_bf16 2000 "SET jit = off; SET clad.precision = bf16; $warm_clad;" "SELECT sum(clad_score(img)) FROM t2000"
 # the default recipe's model (orientation confidence: four turns of each image in one
 # pass) against the ODIN model above, the same way
 timed clad_orient 2000 "SET jit = off; SELECT sum(clad_score('o', img)) FROM t2000 WHERE id <= 100;" \
@@ -239,15 +241,19 @@ timed clad_ens 2000 "SET jit = off; SELECT sum(clad_score('ens', img)) FROM t200
 # (the soak's passes of one query range that far), so rows measured minutes apart make
 # poor ratios.  ROUNDS rounds, each scoring the same 400 rows with every model in turn
 # (each in a new session after a 50-row warm-up): a ratio per round from neighbouring
-# measurements, the median of the rounds reported.
+# measurements, the median of the rounds reported.  mb and nb: the ODIN and the neighbour
+# model scored with clad.precision = bf16.
 for round in 1 2 3 4 5; do
-	for mk in m o n nf; do
-		o=$(printf '%s\n' '\o /dev/null' "SET jit = off; SELECT sum(clad_score('$mk', img)) FROM t2000 WHERE id <= 50;" '\o' \
-			'\timing on' "SELECT sum(clad_score('$mk', img)) FROM t2000 WHERE id > 1000 AND id <= 1400;" | psql_q)
+	for mk in m o n nf mb nb; do
+		model=$mk prec=fp32
+		case $mk in mb | nb) model=${mk%b} prec=bf16 ;; esac
+		o=$(printf '%s\n' '\o /dev/null' "SET jit = off; SET clad.precision = $prec;
+			SELECT sum(clad_score('$model', img)) FROM t2000 WHERE id <= 50;" '\o' \
+			'\timing on' "SELECT sum(clad_score('$model', img)) FROM t2000 WHERE id > 1000 AND id <= 1400;" | psql_q)
 		rec "ilv_$mk" "$(awk '/^Time: /{t = $2} END {print t}' <<<"$o") 400 $round"
 	done
 done
-say "interleaved: 5 rounds of 400 rows per model (ODIN, orientation, neighbours, float bank) recorded"
+say "interleaved: 5 rounds of 400 rows per model (ODIN, orientation, neighbours, float bank; ODIN and neighbours in bf16) recorded"
 # did the planner JIT-compile it?  (a function's COST counts in cpu_operator_cost units,
 # 0.0025: the plan's cost decides, against jit_above_cost; recorded, not assumed)
 jit_plan=$(psql_q -c "SET jit = on" -c "EXPLAIN SELECT sum(clad_score(img)) FROM t2000")
@@ -274,6 +280,8 @@ timed clad_batch 2000 "SET jit = off; $(batch_q "clad_score('m', array_agg(img))
 	"$(batch_q "clad_score('m', array_agg(img))" "")"
 timed torch_batch 2000 "SET jit = off; $(batch_q "torch_score_batch(array_agg(img), 1)" "WHERE id <= 128");" \
 	"$(batch_q "torch_score_batch(array_agg(img), 1)" "")"
+timed clad_batch_bf16 2000 "SET jit = off; SET clad.precision = bf16; $(batch_q "clad_score('m', array_agg(img))" "WHERE id <= 128");" \
+	"$(batch_q "clad_score('m', array_agg(img))" "")"
 timed clad_neigh_batch 2000 "SET jit = off; $(batch_q "clad_score('n', array_agg(img))" "WHERE id <= 128");" \
 	"$(batch_q "clad_score('n', array_agg(img))" "")"
 

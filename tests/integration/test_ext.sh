@@ -114,6 +114,36 @@ for damage in garbage cut flip; do
 done
 n_refused=$(grep -c "prepared model \"pg_clad/$sha1.prep\" not used" "$T/data/server.log" || true)
 [ "$n_refused" -ge 3 ] && ok || bad "the server log shows $n_refused refused prepared files, not 3"
+# ---------------------------------------------------------------- bf16 scoring (clad.precision)
+# a session with clad.precision = bf16 scores from a prepared file of its own
+# (pg_clad/<sha256>.bf16.prep) the confidences clad-train score --precision bf16 prints
+# (within 1e-6), which differ from fp32's a little; fp32 sessions keep the fp32 answers
+bf_files=$(psql_q -c "SELECT string_agg('$D/digits/' || name, ' ' ORDER BY name) FROM live_imgs")
+bf_sql=$(conf16 "SET clad.precision = bf16;")
+# shellcheck disable=SC2086
+bf_trainer=$("${BIN:-trainer/clad-train}" score --precision bf16 "$D/model1.safetensors" $bf_files | cut -f2 | paste -sd,)
+if /usr/bin/python3 - "$bf_sql" "$bf_trainer" "$v1" <<'EOF'
+import sys
+sq, tr, fp = ([float(v) for v in a.split(",")] for a in sys.argv[1:4])
+assert len(sq) == len(tr) == len(fp) == 16, (len(sq), len(tr), len(fp))
+assert all(abs(a - b) <= 1e-6 * max(1.0, abs(b)) for a, b in zip(sq, tr)), (sq, tr)
+assert sq != fp, "bf16 answers equal fp32's: nothing was rounded"
+assert all(abs(a - b) <= 0.05 * max(1.0, abs(b)) for a, b in zip(sq, fp)), (sq, fp)
+EOF
+then ok; else bad "bf16 confidences in SQL differ from clad-train score --precision bf16's, or from fp32's too much"; fi
+[ -s "$PD/$sha1.bf16.prep" ] && [ "$(stat -c %s "$PD/$sha1.bf16.prep")" -lt "$size" ] && ok ||
+	bad "no smaller bf16 prepared file beside the fp32 one: $(ls -l "$PD")"
+[ "$(mapped1 "SET clad.precision = bf16;")" = t ] && ok || bad "a new bf16 session does not map the bf16 prepared file"
+[ "$(conf16 "SET clad.precision = bf16;")" = "$bf_sql" ] && ok || bad "bf16 answers from the prepared file differ"
+[ "$(conf16 "SET clad.precision = bf16; SET clad.precision = fp32;")" = "$v1" ] && ok ||
+	bad "back in fp32, a session's answers are not fp32's"
+[ "$(psql_q -c "SET clad.precision = bf16; SELECT clad_confidence(1, img) FROM live_imgs LIMIT 1; RESET clad.precision;" \
+	-c "SELECT string_agg(clad_confidence(1, img)::text, ',' ORDER BY name) FROM live_imgs" | tail -1)" = "$v1" ] && ok ||
+	bad "a session that scored in bf16 gives bf16 answers after RESET clad.precision"
+msg=$(psql_q -c "SET clad.precision = fp16" 2>&1 || true)
+[[ $msg == *'invalid value for parameter "clad.precision": "fp16"'* ]] && ok || bad "SET clad.precision = fp16: $msg"
+echo "bf16 scoring: 16 confidences as clad-train score --precision bf16 gives them, prepared file $(stat -c %s "$PD/$sha1.bf16.prep") bytes (fp32: $size)"
+
 # the file goes with the last version of its bytes
 fixture_model "$T/solo.safetensors" mnist:7 3 7
 chmod a+r "$T/solo.safetensors"
@@ -126,8 +156,10 @@ sha_solo=$(sha_of "$solo")
 	-c "SELECT mapped FROM clad_cache() WHERE version = $solo" | tail -1)" = t ] && ok ||
 	bad "the first session scoring a freshly stored version did not map its prepared file"
 psql_q -c "SELECT clad_score($twin, img) FROM live_imgs LIMIT 1" >/dev/null
+psql_q -c "SET clad.precision = bf16; SELECT clad_score($solo, img) FROM live_imgs LIMIT 1" >/dev/null
+[ -s "$PD/$sha_solo.bf16.prep" ] && ok || bad "no bf16 prepared file for the new model"
 psql_q -c "SELECT clad_drop_model('solo')" -c "SELECT clad_drop_model('twin')" >/dev/null
-[ ! -e "$PD/$sha_solo.prep" ] && ok || bad "dropping the model left its prepared file"
+[ ! -e "$PD/$sha_solo.prep" ] && [ ! -e "$PD/$sha_solo.bf16.prep" ] && ok || bad "dropping the model left its prepared files"
 [ -s "$PD/$sha1.prep" ] && ok || bad "dropping a model removed the prepared file another version still uses"
 # a drop releases the file when it commits: not on rollback (of the transaction or
 # a savepoint), and even when a concurrent scorer wrote the file again meanwhile
@@ -179,6 +211,8 @@ for w in "$s1" "$so:removed" "0000.prep:removed" "0000.tmp:removed"; do
 done
 [ ! -e "$PD/$sha_solo.prep" ] && [ ! -e "$PD/$fake.prep" ] && [ -s "$PD/$sha1.prep" ] && ok ||
 	bad "clad_prepared_files(true) removed the wrong files: $(ls "$PD")"
+[ "$(psql_q -c "SELECT status FROM clad_prepared_files(false) WHERE file = '$sha1.bf16.prep'")" = "in use" ] &&
+	[ -s "$PD/$sha1.bf16.prep" ] && ok || bad "clad_prepared_files() does not keep version 1's bf16 file in use"
 other -c "SELECT clad_load_model('left', pg_read_binary_file('$T/solo.safetensors'))" >/dev/null
 psql_q -c "DROP DATABASE clad_other" >/dev/null
 case " $(files false) " in *" $so:orphan "*) ok ;; *) bad "a dropped database's file is not an orphan: $(files false)" ;; esac

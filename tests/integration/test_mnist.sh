@@ -27,6 +27,29 @@ if not odin > 0.7:
     sys.exit("test_mnist: ODIN AUROC %.4f is not above 0.7: the paper's recipe did not learn" % odin)
 PYEOF
 
+# bf16 scoring (clad-train eval --precision bf16, SQL's clad.precision) on both models:
+# the AUROC within 0.2 points of fp32's and the 2,000 confidences ranked as in fp32
+# (Spearman at least 0.999); the fp32 figures it compares with are the training run's
+for name in str str_paper; do
+	./trainer/clad-train eval --model "$out/$name.safetensors" --data mnist --normal mnist:STR \
+		--precision bf16 --quiet --json > "$out/${name}_bf16.json"
+done
+"$PY" - "$out/metrics.json" "$out/str_bf16.json" "$out/paper.json" "$out/str_paper_bf16.json" <<'PYEOF'
+import json, sys
+for trained, bf16 in ((sys.argv[1], sys.argv[2]), (sys.argv[3], sys.argv[4])):
+    t, b = json.load(open(trained)), json.load(open(bf16))
+    f = b["fp32"]
+    print("test_mnist: bf16 %s AUROC %.4f (fp32 %.4f), Spearman %.6f, largest confidence change %.3g of %.3g"
+          % (b["score"]["name"], b["score"]["auroc"], f["auroc"], f["spearman"],
+             f["max_confidence_change"], f["confidence_spread"]))
+    if b["precision"] != "bf16" or f["auroc"] != t["score"]["auroc"]:
+        sys.exit("test_mnist: eval --precision bf16 did not compare with the trained model's fp32 AUROC")
+    if not abs(b["score"]["auroc"] - f["auroc"]) <= 0.002 or not f["spearman"] >= 0.999:
+        sys.exit("test_mnist: bf16 scoring moved the AUROC or the ranks too far: %r" % f)
+    if not 0 < f["max_confidence_change"]:
+        sys.exit("test_mnist: bf16 confidences equal fp32's: nothing was rounded")
+PYEOF
+
 # The one-class baselines (--method, trainer/baselines.c) on the same split, evaluated
 # the same way: each must learn (AUROC above 0.6; chance 0.5), and the same seed gives
 # the same metrics, with one thread or two (products split among the threads, the other

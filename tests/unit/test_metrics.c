@@ -295,6 +295,24 @@ read_reference(const char *path)
 	return 0;
 }
 
+/* Spearman's rank correlation, ties included (the values scipy.stats.spearmanr 1.10 gives). */
+static void
+test_spearman(void)
+{
+	const float a[6] = {0.1f, 0.4f, 0.4f, 0.2f, 0.9f, 0.3f}, b[6] = {1, 3, 2, 2, 5, 1};
+	const float up[5] = {1, 2, 2, 3, 5}, down[5] = {5, 3, 3, 1, 0}, flat[5] = {2, 2, 2, 2, 2};
+	float		squared[6];
+
+	CHECK_MSG(fabs(clad_spearman(a, b, 6) - 0.8209869717864815) < 1e-12, "spearman %.17g",
+			  clad_spearman(a, b, 6));
+	CHECK(fabs(clad_spearman(b, a, 6) - 0.8209869717864815) < 1e-12);
+	CHECK(fabs(clad_spearman(up, down, 5) + 1.0) < 1e-12);
+	for (int i = 0; i < 6; i++)
+		squared[i] = a[i] * a[i] * a[i];	/* a monotone change keeps every rank */
+	CHECK(fabs(clad_spearman(a, squared, 6) - 1.0) < 1e-12);
+	CHECK(clad_spearman(up, flat, 5) == 0.0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -302,6 +320,7 @@ main(int argc, char **argv)
 
 	test_by_hand();
 	test_refusals();
+	test_spearman();
 	CHECK_MSG(read_reference(path), "reading %s", path);
 	CHECK_MSG(n_cases >= 40 && n_thresholds >= 50, "only %d cases and %d thresholds in %s",
 			  n_cases, n_thresholds, path);

@@ -75,6 +75,48 @@ prepared_roundtrip(clad_model *q, const char *path, const uint8_t *sha, const fl
 	return qp;
 }
 
+/*
+ * A model prepared in bf16: its confidences near fp32's (c32, for the 3
+ * images x) but not equal; its prepared file (at path) smaller than the fp32
+ * one (fp32_len bytes), mapped in bf16 the same answers bit for bit, and
+ * refused when asked for in fp32 (and the fp32 file in bf16: fp32_buf).
+ */
+static void
+check_bf16(const char *path, const float *x, const float *c32, const uint8_t *fp32_buf, size_t fp32_len)
+{
+	clad_model *q = make_model(), *qp = NULL;
+	float		c[3], s[3], c1[3], s1[3];
+	int			fd = open(path, O_RDWR | O_TRUNC);
+	uint8_t    *b;
+	size_t		len;
+
+	CHECK(clad_model_prepare_in(q, MAX_B, CLAD_PRECISION_BF16) == CLAD_OK && q->precision == CLAD_PRECISION_BF16);
+	CHECK(clad_model_score(q, x, 3, c, s) == CLAD_OK);
+	CHECK_MSG(memcmp(c, c32, sizeof(c)) != 0, "bf16 confidences equal fp32's: nothing was rounded");
+	for (int i = 0; i < 3; i++)
+		CHECK_MSG(fabsf(c[i] - c32[i]) < 2e-3f * fmaxf(1.0f, fabsf(c32[i])),
+				  "bf16 confidence %.9g against fp32 %.9g", c[i], c32[i]);
+	CHECK(fd >= 0 && clad_prepared_write(q, sha_a, MAX_B, fd) == CLAD_OK);
+	close(fd);
+	b = read_aligned(path, &len);
+	CHECK_MSG(len < fp32_len * 0.7, "bf16 prepared file %zu bytes, fp32 %zu", len, fp32_len);
+	CHECK(clad_prepared_open(b, len, sha_a, MAX_B, CLAD_PRECISION_BF16, &qp) == CLAD_OK);
+	if (qp)
+	{
+		CHECK(qp->precision == CLAD_PRECISION_BF16 && clad_model_score(qp, x, 3, c1, s1) == CLAD_OK);
+		CHECK_MSG(memcmp(c, c1, sizeof(c)) == 0 && memcmp(s, s1, sizeof(s)) == 0,
+				  "mapped bf16 scores differ from the bf16 model's");
+		clad_model_free(qp);
+	}
+	qp = (clad_model *) 1;
+	CHECK(clad_prepared_open(b, len, sha_a, MAX_B, CLAD_PRECISION_FP32, &qp) == CLAD_ERR_UNSUPPORTED && !qp);
+	CHECK_MSG(strstr(clad_last_error(), "in bf16, not fp32"), "%s", clad_last_error());
+	CHECK(clad_prepared_open(fp32_buf, fp32_len, sha_a, MAX_B, CLAD_PRECISION_BF16, &qp) == CLAD_ERR_UNSUPPORTED);
+	CHECK_MSG(strstr(clad_last_error(), "in fp32, not bf16"), "%s", clad_last_error());
+	free(b);
+	clad_model_free(q);
+}
+
 int
 main(void)
 {
@@ -330,6 +372,8 @@ main(void)
 		free(px);
 		clad_model_free(q);
 	}
+	CHECK(clad_model_score(m, x, 3, c0, s0) == CLAD_OK);
+	check_bf16(path, x, c0, buf, len);
 	free(buf);
 	unlink(path);
 	clad_model_free(m);
