@@ -265,6 +265,34 @@
 					a->dweight[((size_t) (oc0 + r) * a->C + c0 + v * VW + l) * a->kk + k] += acc[r][v][l]; \
 	} while (0)
 
+/*
+ * The panel kernels of one instruction set (ATTR: its target attribute,
+ * VEC/VW: its vectors) over weights of type WT read by LD:
+ * Y[yrow] += X[xrow] @ panels (panel_gemm_NAME) and the transposed reading
+ * of the forward panels (panel_gemm_t_NAME).  PANEL_KERNELS makes those of
+ * one instruction set over floats (LDF) and over bfloat16 (LDH).
+ */
+#define PANEL_KERNEL_PAIR(NAME, ATTR, VEC, VW, REDUCE, WT, LD) \
+	ATTR static void \
+	panel_gemm_##NAME(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow, \
+					  const WT *restrict Wp, int N, int K, int M, int32_t *restrict nz) \
+	{ \
+		PANEL_GEMM_BODY(VEC, VW, WT, LD) \
+	} \
+	ATTR static void \
+	panel_gemm_t_##NAME(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow, \
+						const WT *restrict Wp, int N, int K, int M, int32_t *restrict nz) \
+	{ \
+		PANEL_GEMM_T_BODY(VEC, VW, REDUCE, WT, LD) \
+	}
+#define PANEL_KERNELS(ISA, ATTR, VEC, VW, REDUCE, LDF, LDH) \
+	PANEL_KERNEL_PAIR(ISA, ATTR, VEC, VW, REDUCE, float, LDF) \
+	PANEL_KERNEL_PAIR(bf16_##ISA, ATTR, VEC, VW, REDUCE, clad_bf16, LDH)
+
+#define ATTR_AVX512 __attribute__((target("avx512f,avx512vl,fma"), optimize("O3", "fp-contract=fast")))
+#define ATTR_AVX2 __attribute__((target("avx2,fma"), optimize("O3", "fp-contract=fast")))
+#define ATTR_PLAIN
+
 typedef float v4f __attribute__((vector_size(16), aligned(4)));
 
 /*
@@ -307,71 +335,8 @@ widen_v8(const clad_bf16 *p)
 }
 #define LD_V8H(p) widen_v8(p)
 
-/* The panel kernels, per instruction set: Y[yrow] += X[xrow] @ panels (gemm), and the
- * transposed reading of the forward panels (gemm_t). */
-__attribute__((target("avx512f,avx512vl,fma"), optimize("O3", "fp-contract=fast")))
-static void
-panel_gemm_avx512(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
-			const float *restrict Wp, int N, int K, int M, int32_t *restrict nz)
-{
-	PANEL_GEMM_BODY(v16f, 16, float, LD_V16F)
-}
-
-__attribute__((target("avx512f,avx512vl,fma"), optimize("O3", "fp-contract=fast")))
-static void
-panel_gemm_t_avx512(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
-			const float *restrict Wp, int N, int K, int M, int32_t *restrict nz)
-{
-	PANEL_GEMM_T_BODY(v16f, 16, REDUCE_16, float, LD_V16F)
-}
-
-__attribute__((target("avx512f,avx512vl,fma"), optimize("O3", "fp-contract=fast")))
-static void
-panel_gemm_bf16_avx512(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
-			const clad_bf16 *restrict Wp, int N, int K, int M, int32_t *restrict nz)
-{
-	PANEL_GEMM_BODY(v16f, 16, clad_bf16, LD_V16H)
-}
-
-__attribute__((target("avx512f,avx512vl,fma"), optimize("O3", "fp-contract=fast")))
-static void
-panel_gemm_t_bf16_avx512(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
-			const clad_bf16 *restrict Wp, int N, int K, int M, int32_t *restrict nz)
-{
-	PANEL_GEMM_T_BODY(v16f, 16, REDUCE_16, clad_bf16, LD_V16H)
-}
-
-__attribute__((target("avx2,fma"), optimize("O3", "fp-contract=fast")))
-static void
-panel_gemm_avx2(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
-			const float *restrict Wp, int N, int K, int M, int32_t *restrict nz)
-{
-	PANEL_GEMM_BODY(v8f, 8, float, LD_V8F)
-}
-
-__attribute__((target("avx2,fma"), optimize("O3", "fp-contract=fast")))
-static void
-panel_gemm_t_avx2(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
-			const float *restrict Wp, int N, int K, int M, int32_t *restrict nz)
-{
-	PANEL_GEMM_T_BODY(v8f, 8, REDUCE_8, float, LD_V8F)
-}
-
-__attribute__((target("avx2,fma"), optimize("O3", "fp-contract=fast")))
-static void
-panel_gemm_bf16_avx2(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
-			const clad_bf16 *restrict Wp, int N, int K, int M, int32_t *restrict nz)
-{
-	PANEL_GEMM_BODY(v8f, 8, clad_bf16, LD_V8H)
-}
-
-__attribute__((target("avx2,fma"), optimize("O3", "fp-contract=fast")))
-static void
-panel_gemm_t_bf16_avx2(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
-			const clad_bf16 *restrict Wp, int N, int K, int M, int32_t *restrict nz)
-{
-	PANEL_GEMM_T_BODY(v8f, 8, REDUCE_8, clad_bf16, LD_V8H)
-}
+PANEL_KERNELS(avx512, ATTR_AVX512, v16f, 16, REDUCE_16, LD_V16F, LD_V16H)
+PANEL_KERNELS(avx2, ATTR_AVX2, v8f, 8, REDUCE_8, LD_V8F, LD_V8H)
 
 /* tiles of 8 output channels x 32 input channels (16 at the edge): 16 of the 32 vector registers */
 __attribute__((target("avx512f,avx512vl,fma"), optimize("O3", "fp-contract=fast")))
@@ -396,33 +361,7 @@ wgrad_tile_avx2(const wgrad_args *a, const clad_tap *tap, int k, int oc0, int c0
 }
 #endif
 
-static void
-panel_gemm_plain(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
-			const float *restrict Wp, int N, int K, int M, int32_t *restrict nz)
-{
-	PANEL_GEMM_BODY(v4f, 4, float, LD_V4F)
-}
-
-static void
-panel_gemm_t_plain(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
-			const float *restrict Wp, int N, int K, int M, int32_t *restrict nz)
-{
-	PANEL_GEMM_T_BODY(v4f, 4, REDUCE_4, float, LD_V4F)
-}
-
-static void
-panel_gemm_bf16_plain(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
-			const clad_bf16 *restrict Wp, int N, int K, int M, int32_t *restrict nz)
-{
-	PANEL_GEMM_BODY(v4f, 4, clad_bf16, LD_V4H)
-}
-
-static void
-panel_gemm_t_bf16_plain(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow,
-			const clad_bf16 *restrict Wp, int N, int K, int M, int32_t *restrict nz)
-{
-	PANEL_GEMM_T_BODY(v4f, 4, REDUCE_4, clad_bf16, LD_V4H)
-}
+PANEL_KERNELS(plain, ATTR_PLAIN, v4f, 4, REDUCE_4, LD_V4F, LD_V4H)
 
 /* One register tile of a tap's weight gradient, without vector extensions. */
 static void
