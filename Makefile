@@ -471,6 +471,14 @@ bench-db: extension trainer/clad-train data
 	$(MAKE) install
 	./bench/db/run.sh
 
+# Where a scoring backend's time goes: perf samples of one backend scoring the 2,000
+# digits row by row, in fp32 and in bf16, grouped by what they were doing
+# (bench/db/profile.sh; needs perf, installs the extension first, as root).
+.PHONY: profile-db
+profile-db: extension trainer/clad-train data
+	$(MAKE) install
+	./bench/db/profile.sh
+
 
 # The pg_regress suite with the server under valgrind's memcheck
 # (tests/integration/test_ext_valgrind.sh; installs the extension first, as root).  make

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# bench/db/profile.sh: where a scoring backend's time goes, per row (`make profile-db`).
+#
+# On a throwaway cluster (tests/integration/pgcluster.sh) with the bench's ODIN model
+# (bench/r18_model.sh) and the 2,000 MNIST test digits as PNG bytea, one backend
+# scores them row by row (SELECT sum(clad_score(img)) FROM t2000, after a warm-up) in
+# each precision while `perf record` samples that backend alone.  The samples are
+# grouped by what they were doing (bench/db/profile_report.py): the network's layers
+# (clad's own kernels, OpenBLAS, the other layers), ODIN's other steps, decoding the
+# PNG, resizing and normalising, calibration, the executor and the rest of PostgreSQL,
+# the C library and the kernel.  Prints the split and writes
+# bench/build/profile_<precision>.txt (perf's own report).
+#
+# Needs perf (linux-perf: installed when missing, as root) and permission to sample a process (root, or
+# kernel.perf_event_paranoid <= 2 for the backend's own user space).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=${PYTHON:-/usr/bin/python3}
+out=bench/build
+mkdir -p "$out"
+say() { echo "profile-db: $*"; }
+die() { echo "profile-db: FAILED: $*" >&2; exit 1; }
+if ! command -v perf >/dev/null; then
+	[ "$(id -u)" = 0 ] || die "perf is missing (run as root to install linux-perf with apt-get)"
+	say "installing linux-perf"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q linux-perf >/dev/null ||
+		{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q linux-perf >/dev/null; } ||
+		die "apt-get install linux-perf"
+fi
+
+model=$(./bench/r18_model.sh odin)
+. tests/integration/pgcluster.sh
+pgc_start clad_profile_db
+cp "$model" "$T/r18.safetensors"
+chmod 644 "$T/r18.safetensors"
+"$PY" scripts/digits_copy.py data/mnist "$T/digits.copy" 0 2000
+psql_q >/dev/null <<SQL
+CREATE EXTENSION clad;
+SELECT clad_load_model('m', pg_read_binary_file('$T/r18.safetensors'));
+CREATE TABLE t2000 (id int PRIMARY KEY, label int NOT NULL, split text NOT NULL, img bytea NOT NULL);
+\copy t2000 (id, label, split, img) FROM '$T/digits.copy'
+VACUUM ANALYZE t2000;
+SQL
+
+for prec in fp32 bf16; do
+	# one session: a warm-up, a pause while perf attaches, then the rows it samples
+	PGAPPNAME=clad_profile psql_q -c "SET jit = off" -c "SET clad.precision = $prec" \
+		-c "SELECT sum(clad_score('m', img)) FROM t2000 WHERE id <= 100" -c "SELECT pg_sleep(1.5)" \
+		-c "SELECT sum(clad_score('m', img)) FROM t2000" -c "SELECT sum(clad_score('m', img)) FROM t2000" \
+		>/dev/null &
+	session=$!
+	pid=
+	for _ in $(seq 50); do
+		pid=$(psql_q -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'clad_profile'")
+		[ -n "$pid" ] && break
+		sleep 0.1
+	done
+	[ -n "$pid" ] || die "no scoring backend to profile"
+	sleep 0.8
+	perf record -q -F 2000 -g -p "$pid" -o "$T/perf_$prec.data" -- sleep 6 2>/dev/null ||
+		die "perf record failed (kernel.perf_event_paranoid is $(cat /proc/sys/kernel/perf_event_paranoid))"
+	wait "$session" || die "the scoring session failed"
+	perf report -i "$T/perf_$prec.data" --no-children -g none --sort dso,symbol --stdio 2>/dev/null \
+		>"$out/profile_$prec.txt"
+	say "$prec: perf's report in $out/profile_$prec.txt"
+	"$PY" bench/db/profile_report.py "$prec" "$out/profile_$prec.txt"
+done
