@@ -45,9 +45,9 @@ SQL
 for prec in fp32 bf16; do
 	# one session: a warm-up, a pause while perf attaches, then the rows it samples
 	PGAPPNAME=clad_profile psql_q -c "SET jit = off" -c "SET clad.precision = $prec" \
-		-c "SELECT sum(clad_score('m', img)) FROM t2000 WHERE id <= 100" -c "SELECT pg_sleep(1.5)" \
+		-c "SELECT sum(clad_score('m', img)) FROM t2000 WHERE id <= 100" -c "SELECT pg_sleep(1.5)" -c '\timing on' \
 		-c "SELECT sum(clad_score('m', img)) FROM t2000" -c "SELECT sum(clad_score('m', img)) FROM t2000" \
-		>/dev/null &
+		>"$T/session_$prec.txt" &
 	session=$!
 	pid=
 	for _ in $(seq 50); do
@@ -63,5 +63,7 @@ for prec in fp32 bf16; do
 	perf report -i "$T/perf_$prec.data" --no-children -g none --sort dso,symbol --stdio 2>/dev/null \
 		>"$out/profile_$prec.txt"
 	say "$prec: perf's report in $out/profile_$prec.txt"
-	"$PY" bench/db/profile_report.py "$prec" "$out/profile_$prec.txt"
+	# the slower of the two sampled passes: perf's sampling costs a little
+	ms=$(awk '/^Time: /{if ($2 > t) t = $2} END {print t}' "$T/session_$prec.txt")
+	"$PY" bench/db/profile_report.py "$prec" "$out/profile_$prec.txt" "$ms" 2000
 done

@@ -1,5 +1,6 @@
-"""bench/db/profile_report.py PRECISION REPORT: a scoring backend's perf samples by what
-they were doing (bench/db/profile.sh).
+"""bench/db/profile_report.py PRECISION REPORT [MS ROWS]: a scoring backend's perf samples
+by what they were doing (bench/db/profile.sh); with the time MS the backend took for
+ROWS rows while it was sampled, each group's share as microseconds per row too.
 
 REPORT is `perf report --no-children -g none --sort dso,symbol --stdio`: lines of
 "  12.34%  dso  [.] symbol".  Each sample's symbol (or, failing that, its library)
@@ -16,7 +17,7 @@ GROUPS = [
     ("network: clad's other layers", None,
      r"^(clad_conv|im2col|col2im|clad_bn|clad_batchnorm|batchnorm|bn_|clad_relu|relu|clad_maxpool|maxpool|"
      r"clad_avgpool|avgpool|clad_linear|linear_|clad_add|net_host|clad_net_|net_|clad_sgemm|sgemm_plain|"
-     r"clad_parallel|conv_)"),
+     r"clad_parallel|conv_|affine_|scale_add|elementwise_|clad_pool_|clad_cross_entropy)"),
     ("ODIN's other steps (softmax, the input step), calibration", None,
      r"^(clad_odin|odin_|softmax|clad_softmax|clad_model_score|clad_model_|calib|clad_calib|log_softmax|"
      r"cross_entropy)"),
@@ -28,7 +29,7 @@ GROUPS = [
     ("the kernel (page faults, scheduling, syscalls)", r"kernel", None),
 ]
 
-line_re = re.compile(r"^\s*([0-9.]+)%\s+(\S+)\s+\[(.)\]\s+(.*?)\s*$")
+line_re = re.compile(r"^\s*([0-9.]+)%\s+(\S+)\s+\[(.)\]\s+(\S+)")
 
 
 def group_of(dso, sym):
@@ -60,10 +61,17 @@ def main():
     for pct, dso, sym in rows:
         g = group_of(dso, sym)
         groups[g] = groups.get(g, 0.0) + pct
-    print("%s: where a scoring backend's samples went (%d symbols)" % (prec, len(rows)))
+    us = None
+    if len(sys.argv) > 4:
+        us = 1000.0 * float(sys.argv[3]) / int(sys.argv[4])
+        print("%s: %.1f rows/s while sampled, %.0f us a row; where the samples went (%d symbols)"
+              % (prec, 1e6 / us, us, len(rows)))
+    else:
+        print("%s: where a scoring backend's samples went (%d symbols)" % (prec, len(rows)))
     for name, _, _ in GROUPS + [("other", None, None)]:
         if name in groups:
-            print("  %5.1f%%  %s" % (100.0 * groups[name] / total, name))
+            share = groups[name] / total
+            print("  %5.1f%%  %s  %s" % (100.0 * share, "%6.0f us" % (share * us) if us else "", name))
     print("  top symbols:")
     for pct, dso, sym in sorted(rows, reverse=True)[:12]:
         print("  %5.1f%%  %-22s %s" % (100.0 * pct / total, dso[:22], sym[:70]))
