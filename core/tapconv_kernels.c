@@ -6,10 +6,14 @@
  * Y (N, M) += X (N, K) @ W, W given as M/16 panels of (K, 16), where row n
  * of Y is Y + yrow[n] * M and row n of X is X + xrow[n] * K (rows where the
  * caller keeps them; no two rows of Y the same).  Rows of Y go
- * eight, then four at a time, over two vectors of columns: sixteen (eight)
+ * RB, then four at a time, over two vectors of columns: 2 RB (eight)
  * independent accumulators keep both FMA units busy through the FMA latency
  * (four accumulators left half of them idle), and each weight read serves
- * eight (four) positions.  Column c of W lies in panel c/16 at lane c%16,
+ * RB (four) positions.  RB is eight with AVX-512's 32 vector registers, six
+ * with the 16 of AVX2 and SSE (eight rows there kept four of the sixteen
+ * accumulators on the stack, a load and a store per multiply-add).  Each
+ * element sums its products in the same order whatever block its row falls
+ * in.  Column c of W lies in panel c/16 at lane c%16,
  * so a pair of vectors is two panels for 16-wide vectors and two halves of
  * one panel for 8-wide ones.  The last one to three rows go by twos and
  * ones, skipping the inputs that are zero (ReLU outputs, often half of
@@ -71,9 +75,9 @@
 		} \
 	}
 
-#define PANEL_GEMM_BODY(VEC, VW, WT, LD) \
+#define PANEL_GEMM_BODY(VEC, VW, WT, LD, RB) \
 	int			n = 0; \
-	PANEL_GEMM_ROWS(VEC, VW, 8, WT, LD) \
+	PANEL_GEMM_ROWS(VEC, VW, RB, WT, LD) \
 	PANEL_GEMM_ROWS(VEC, VW, 4, WT, LD) \
 	for (; n + 2 <= N; n += 2) \
 	{ \
@@ -272,12 +276,12 @@
  * of the forward panels (panel_gemm_t_NAME).  PANEL_KERNELS makes those of
  * one instruction set over floats (LDF) and over bfloat16 (LDH).
  */
-#define PANEL_KERNEL_PAIR(NAME, ATTR, VEC, VW, REDUCE, WT, LD) \
+#define PANEL_KERNEL_PAIR(NAME, ATTR, VEC, VW, RB, REDUCE, WT, LD) \
 	ATTR static void \
 	panel_gemm_##NAME(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow, \
 					  const WT *restrict Wp, int N, int K, int M, int32_t *restrict nz) \
 	{ \
-		PANEL_GEMM_BODY(VEC, VW, WT, LD) \
+		PANEL_GEMM_BODY(VEC, VW, WT, LD, RB) \
 	} \
 	ATTR static void \
 	panel_gemm_t_##NAME(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow, \
@@ -285,9 +289,9 @@
 	{ \
 		PANEL_GEMM_T_BODY(VEC, VW, REDUCE, WT, LD) \
 	}
-#define PANEL_KERNELS(ISA, ATTR, VEC, VW, REDUCE, LDF, LDH) \
-	PANEL_KERNEL_PAIR(ISA, ATTR, VEC, VW, REDUCE, float, LDF) \
-	PANEL_KERNEL_PAIR(bf16_##ISA, ATTR, VEC, VW, REDUCE, clad_bf16, LDH)
+#define PANEL_KERNELS(ISA, ATTR, VEC, VW, RB, REDUCE, LDF, LDH) \
+	PANEL_KERNEL_PAIR(ISA, ATTR, VEC, VW, RB, REDUCE, float, LDF) \
+	PANEL_KERNEL_PAIR(bf16_##ISA, ATTR, VEC, VW, RB, REDUCE, clad_bf16, LDH)
 
 #define ATTR_AVX512 __attribute__((target("avx512f,avx512vl,fma"), optimize("O3", "fp-contract=fast")))
 #define ATTR_AVX2 __attribute__((target("avx2,fma"), optimize("O3", "fp-contract=fast")))
@@ -335,8 +339,8 @@ widen_v8(const clad_bf16 *p)
 }
 #define LD_V8H(p) widen_v8(p)
 
-PANEL_KERNELS(avx512, ATTR_AVX512, v16f, 16, REDUCE_16, LD_V16F, LD_V16H)
-PANEL_KERNELS(avx2, ATTR_AVX2, v8f, 8, REDUCE_8, LD_V8F, LD_V8H)
+PANEL_KERNELS(avx512, ATTR_AVX512, v16f, 16, 8, REDUCE_16, LD_V16F, LD_V16H)
+PANEL_KERNELS(avx2, ATTR_AVX2, v8f, 8, 6, REDUCE_8, LD_V8F, LD_V8H)
 
 /* tiles of 8 output channels x 32 input channels (16 at the edge): 16 of the 32 vector registers */
 __attribute__((target("avx512f,avx512vl,fma"), optimize("O3", "fp-contract=fast")))
@@ -361,7 +365,7 @@ wgrad_tile_avx2(const wgrad_args *a, const clad_tap *tap, int k, int oc0, int c0
 }
 #endif
 
-PANEL_KERNELS(plain, ATTR_PLAIN, v4f, 4, REDUCE_4, LD_V4F, LD_V4H)
+PANEL_KERNELS(plain, ATTR_PLAIN, v4f, 4, 6, REDUCE_4, LD_V4F, LD_V4H)
 
 /* One register tile of a tap's weight gradient, without vector extensions. */
 static void

@@ -245,11 +245,11 @@ timed clad_ens 2000 "SET jit = off; SELECT sum(clad_score('ens', img)) FROM t200
 # model scored with clad.precision = bf16.
 for round in 1 2 3 4 5; do
 	for mk in m o n nf mb nb; do
-		model=$mk prec=fp32
-		case $mk in mb | nb) model=${mk%b} prec=bf16 ;; esac
+		name=$mk prec=fp32
+		case $mk in mb | nb) name=${mk%b} prec=bf16 ;; esac
 		o=$(printf '%s\n' '\o /dev/null' "SET jit = off; SET clad.precision = $prec;
-			SELECT sum(clad_score('$model', img)) FROM t2000 WHERE id <= 50;" '\o' \
-			'\timing on' "SELECT sum(clad_score('$model', img)) FROM t2000 WHERE id > 1000 AND id <= 1400;" | psql_q)
+			SELECT sum(clad_score('$name', img)) FROM t2000 WHERE id <= 50;" '\o' \
+			'\timing on' "SELECT sum(clad_score('$name', img)) FROM t2000 WHERE id > 1000 AND id <= 1400;" | psql_q)
 		rec "ilv_$mk" "$(awk '/^Time: /{t = $2} END {print t}' <<<"$o") 400 $round"
 	done
 done
@@ -385,4 +385,5 @@ pgc_stop
 
 # --- 6. the report -----------------------------------------------------------------------
 cp "$R" "$out/db_results.txt"
+cp "$R" "$out/db_results.txt"	# the raw records, kept should the report fail
 "$SYS_PY" bench/db/report.py report "$model" "$R" "$out/db_results.json" "$out/db_throughput.svg"
