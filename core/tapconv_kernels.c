@@ -133,13 +133,18 @@
  * (K, M) given as K/16 panels of (M, 16):
  * the forward panels of a conv read for its input gradient (K = OC, M = C),
  * so that a shared plan keeps one copy of its weights.  Each output is a
- * dot product over K: rows go R at a time over VW/R columns, each (row,
+ * dot product over K: rows go R at a time over CW/R columns, each (row,
  * column) accumulating in a vector of lanes over k, one pass over the
- * panels; the VW partial vectors of a block are then summed into one
- * vector of VW results by a shuffle tree (REDUCE).  Weights are read in
- * order inside each panel row block, R positions per read.
+ * panels; the CW partial vectors of a block are then summed into one
+ * vector (SVEC) of CW results by a shuffle tree (REDUCE).  Weights are read
+ * in order inside each panel row block, R positions per read.  CW is VW
+ * with AVX-512 (16 accumulators of its 32 registers); AVX2 takes four
+ * columns a step (16 accumulators would be all of its 16 registers, and
+ * the compiler kept several on the stack), its tree adding each vector's
+ * lanes in the same order as the full one, so every result is the same
+ * float either way.
  */
-#define PANEL_GEMM_T_ROWS(VEC, VW, R, REDUCE, WT, LD) \
+#define PANEL_GEMM_T_ROWS(VEC, VW, CW, SVEC, R, REDUCE, WT, LD) \
 	for (; n + R <= N; n += R) \
 	{ \
 		const float *x[R]; \
@@ -149,11 +154,12 @@
 			x[r] = X + (size_t) xrow[n + r] * K; \
 			y[r] = Y + (size_t) yrow[n + r] * M; \
 		} \
-		for (int m = 0; m < M; m += VW / R) \
+		for (int m = 0; m < M; m += CW / R) \
 		{ \
-			VEC			a[R][VW / R][PANEL / VW], s[VW], sums; \
+			VEC			a[R][CW / R][PANEL / VW], s[CW]; \
+			SVEC		sums; \
 			for (int r = 0; r < R; r++) \
-				for (int j = 0; j < VW / R; j++) \
+				for (int j = 0; j < CW / R; j++) \
 					for (int h = 0; h < PANEL / VW; h++) \
 						a[r][j][h] = (VEC) {0}; \
 			for (int pk = 0; pk < K / PANEL; pk++) \
@@ -163,7 +169,7 @@
 				for (int r = 0; r < R; r++) \
 					for (int h = 0; h < PANEL / VW; h++) \
 						xv[r][h] = *(const VEC *) (x[r] + pk * PANEL + h * VW); \
-				for (int j = 0; j < VW / R; j++) \
+				for (int j = 0; j < CW / R; j++) \
 					for (int h = 0; h < PANEL / VW; h++) \
 					{ \
 						VEC			wv = LD(w + j * PANEL + h * VW); \
@@ -172,24 +178,24 @@
 					} \
 			} \
 			for (int r = 0; r < R; r++) \
-				for (int j = 0; j < VW / R; j++) \
+				for (int j = 0; j < CW / R; j++) \
 				{ \
-					s[r * (VW / R) + j] = a[r][j][0]; \
+					s[r * (CW / R) + j] = a[r][j][0]; \
 					for (int h = 1; h < PANEL / VW; h++) \
-						s[r * (VW / R) + j] += a[r][j][h]; \
+						s[r * (CW / R) + j] += a[r][j][h]; \
 				} \
 			REDUCE(s, sums); \
 			for (int r = 0; r < R; r++) \
-				for (int j = 0; j < VW / R; j++) \
-					y[r][m + j] += sums[r * (VW / R) + j]; \
+				for (int j = 0; j < CW / R; j++) \
+					y[r][m + j] += sums[r * (CW / R) + j]; \
 		} \
 	}
 
-#define PANEL_GEMM_T_BODY(VEC, VW, REDUCE, WT, LD) \
+#define PANEL_GEMM_T_BODY(VEC, VW, CW, SVEC, REDUCE, WT, LD) \
 	int			n = 0; \
-	PANEL_GEMM_T_ROWS(VEC, VW, 4, REDUCE, WT, LD) \
-	PANEL_GEMM_T_ROWS(VEC, VW, 2, REDUCE, WT, LD) \
-	PANEL_GEMM_T_ROWS(VEC, VW, 1, REDUCE, WT, LD)
+	PANEL_GEMM_T_ROWS(VEC, VW, CW, SVEC, 4, REDUCE, WT, LD) \
+	PANEL_GEMM_T_ROWS(VEC, VW, CW, SVEC, 2, REDUCE, WT, LD) \
+	PANEL_GEMM_T_ROWS(VEC, VW, CW, SVEC, 1, REDUCE, WT, LD)
 
 /*
  * out[i] = the sum of the lanes of s[i], for VW vectors s of VW lanes: each
@@ -214,6 +220,19 @@
 			u_[i_] = SHUF(t_[2 * i_], t_[2 * i_ + 1], 0, 1, 4, 5, 8, 9, 12, 13) + \
 				SHUF(t_[2 * i_], t_[2 * i_ + 1], 2, 3, 6, 7, 10, 11, 14, 15); \
 		(out) = SHUF(u_[0], u_[1], 0, 2, 4, 6, 8, 10, 12, 14) + SHUF(u_[0], u_[1], 1, 3, 5, 7, 9, 11, 13, 15); \
+	} while (0)
+/*
+ * The same tree over four vectors of eight lanes (s[0..3]), out: a v4f of
+ * their four sums; each lane is added in REDUCE_8's order.
+ */
+#define REDUCE_8_HALF(s, out) \
+	do { \
+		v8f			t_[2], u_; \
+		for (int i_ = 0; i_ < 2; i_++) \
+			t_[i_] = SHUF(s[2 * i_], s[2 * i_ + 1], 0, 1, 2, 3, 8, 9, 10, 11) + \
+				SHUF(s[2 * i_], s[2 * i_ + 1], 4, 5, 6, 7, 12, 13, 14, 15); \
+		u_ = SHUF(t_[0], t_[1], 0, 1, 4, 5, 8, 9, 12, 13) + SHUF(t_[0], t_[1], 2, 3, 6, 7, 10, 11, 14, 15); \
+		(out) = SHUF(u_, u_, 0, 2, 4, 6) + SHUF(u_, u_, 1, 3, 5, 7); \
 	} while (0)
 #define REDUCE_16(s, out) \
 	do { \
@@ -276,7 +295,7 @@
  * of the forward panels (panel_gemm_t_NAME).  PANEL_KERNELS makes those of
  * one instruction set over floats (LDF) and over bfloat16 (LDH).
  */
-#define PANEL_KERNEL_PAIR(NAME, ATTR, VEC, VW, RB, REDUCE, WT, LD) \
+#define PANEL_KERNEL_PAIR(NAME, ATTR, VEC, VW, RB, CW, SVEC, REDUCE, WT, LD) \
 	ATTR static void \
 	panel_gemm_##NAME(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow, \
 					  const WT *restrict Wp, int N, int K, int M, int32_t *restrict nz) \
@@ -287,11 +306,11 @@
 	panel_gemm_t_##NAME(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow, \
 						const WT *restrict Wp, int N, int K, int M, int32_t *restrict nz) \
 	{ \
-		PANEL_GEMM_T_BODY(VEC, VW, REDUCE, WT, LD) \
+		PANEL_GEMM_T_BODY(VEC, VW, CW, SVEC, REDUCE, WT, LD) \
 	}
-#define PANEL_KERNELS(ISA, ATTR, VEC, VW, RB, REDUCE, LDF, LDH) \
-	PANEL_KERNEL_PAIR(ISA, ATTR, VEC, VW, RB, REDUCE, float, LDF) \
-	PANEL_KERNEL_PAIR(bf16_##ISA, ATTR, VEC, VW, RB, REDUCE, clad_bf16, LDH)
+#define PANEL_KERNELS(ISA, ATTR, VEC, VW, RB, CW, SVEC, REDUCE, LDF, LDH) \
+	PANEL_KERNEL_PAIR(ISA, ATTR, VEC, VW, RB, CW, SVEC, REDUCE, float, LDF) \
+	PANEL_KERNEL_PAIR(bf16_##ISA, ATTR, VEC, VW, RB, CW, SVEC, REDUCE, clad_bf16, LDH)
 
 #define ATTR_AVX512 __attribute__((target("avx512f,avx512vl,fma"), optimize("O3", "fp-contract=fast")))
 #define ATTR_AVX2 __attribute__((target("avx2,fma"), optimize("O3", "fp-contract=fast")))
@@ -339,8 +358,8 @@ widen_v8(const clad_bf16 *p)
 }
 #define LD_V8H(p) widen_v8(p)
 
-PANEL_KERNELS(avx512, ATTR_AVX512, v16f, 16, 8, REDUCE_16, LD_V16F, LD_V16H)
-PANEL_KERNELS(avx2, ATTR_AVX2, v8f, 8, 6, REDUCE_8, LD_V8F, LD_V8H)
+PANEL_KERNELS(avx512, ATTR_AVX512, v16f, 16, 8, 16, v16f, REDUCE_16, LD_V16F, LD_V16H)
+PANEL_KERNELS(avx2, ATTR_AVX2, v8f, 8, 6, 4, v4f, REDUCE_8_HALF, LD_V8F, LD_V8H)
 
 /* tiles of 8 output channels x 32 input channels (16 at the edge): 16 of the 32 vector registers */
 __attribute__((target("avx512f,avx512vl,fma"), optimize("O3", "fp-contract=fast")))
@@ -365,7 +384,7 @@ wgrad_tile_avx2(const wgrad_args *a, const clad_tap *tap, int k, int oc0, int c0
 }
 #endif
 
-PANEL_KERNELS(plain, ATTR_PLAIN, v4f, 4, 6, REDUCE_4, LD_V4F, LD_V4H)
+PANEL_KERNELS(plain, ATTR_PLAIN, v4f, 4, 6, 4, v4f, REDUCE_4, LD_V4F, LD_V4H)
 
 /* One register tile of a tap's weight gradient, without vector extensions. */
 static void
