@@ -330,7 +330,9 @@ for i in 1 2 3 4 5 6 7 8; do
 	rec "$k" "$(awk '/^Time: /{printf "%s ", $2}' <<<"$o")"
 	sed -n "s/^phases /${k}_phases /p" <<<"$o" >>"$R"
 done
-rec prepared_file_bytes "$(stat -c %s "$T"/data/pg_clad/*.prep 2>/dev/null | head -1)"
+m_sha=$(psql_q -c "SELECT encode(sha256, 'hex') FROM clad.model_versions WHERE name = 'm'")
+rec prepared_file_bytes "$(stat -c %s "$T/data/pg_clad/$m_sha.prep" 2>/dev/null)"
+rec prepared_file_bytes_bf16 "$(stat -c %s "$T/data/pg_clad/$m_sha.bf16.prep" 2>/dev/null)"
 say "first clad_score call of the neighbour model ('n', its prepared file mapped), 3 sessions, with the backend's memory"
 for _ in 1 2 3; do
 	o=$(printf '%s\n' '\o /dev/null' "SELECT length(img) FROM t2000 WHERE id = 1;" '\o' \
