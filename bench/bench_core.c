@@ -289,8 +289,6 @@ main(int argc, char **argv)
 		return die("build");
 	if (clad_net_load(net, f, "model.") != CLAD_OK)
 		return die("load");
-	if (clad_net_prepare_inference(net, 64) != CLAD_OK)
-		return die("prepare");
 	if (!(in = clad_st_find(f, "input")) || in->numel != 64 * 784)
 	{
 		fprintf(stderr, "bench_core: no input (64 x 784)\n");
@@ -311,28 +309,25 @@ main(int argc, char **argv)
 		printf("fma_peak_isa %s\n", isa);
 	}
 	printf("useful_forward_mflop %.2f\n", fwd_flops / 1e6);
-	for (int b = 1; b <= 64; b *= 64)
-		for (int odin = 0; odin < 2; odin++)
-		{
-			bench_case	c = {net, x, b, odin, &w, conf};
-			double		ms = ms_per_image(&c, b == 1 ? 0.5 : 1.0);
+	/* fp32, then the planned convolutions' weights in bfloat16 (clad.precision = bf16), keys "bf16_..." */
+	for (int p = CLAD_PRECISION_FP32; p <= CLAD_PRECISION_BF16; p++)
+	{
+		const char *key = p == CLAD_PRECISION_BF16 ? "bf16_" : "";
 
-			printf("%s_b%d_ms %.4f\n", odin ? "odin" : "forward", b, ms);
-			/* ODIN's work: two forwards and one input-gradient pass of about a forward's FLOPs */
-			printf("%s_b%d_useful_gflops %.2f\n", odin ? "odin" : "forward", b,
-				   (odin ? 3.0 : 1.0) * fwd_flops / (ms * 1e-3) / 1e9);
-		}
-	/* the same work with the planned convolutions' weights in bfloat16 (clad.precision = bf16) */
-	if (clad_net_prepare_inference_in(net, 64, CLAD_PRECISION_BF16) != CLAD_OK)
-		return die("prepare in bf16");
-	for (int b = 1; b <= 64; b *= 64)
-		for (int odin = 0; odin < 2; odin++)
-		{
-			bench_case	c = {net, x, b, odin, &w, conf};
-			double		ms = ms_per_image(&c, b == 1 ? 0.5 : 1.0);
+		if (clad_net_prepare_inference_in(net, 64, (clad_precision) p) != CLAD_OK)
+			return die("prepare");
+		for (int b = 1; b <= 64; b *= 64)
+			for (int odin = 0; odin < 2; odin++)
+			{
+				bench_case	c = {net, x, b, odin, &w, conf};
+				double		ms = ms_per_image(&c, b == 1 ? 0.5 : 1.0);
 
-			printf("bf16_%s_b%d_ms %.4f\n", odin ? "odin" : "forward", b, ms);
-		}
+				printf("%s%s_b%d_ms %.4f\n", key, odin ? "odin" : "forward", b, ms);
+				/* ODIN's work: two forwards and one input-gradient pass of about a forward's FLOPs */
+				printf("%s%s_b%d_useful_gflops %.2f\n", key, odin ? "odin" : "forward", b,
+					   (odin ? 3.0 : 1.0) * fwd_flops / (ms * 1e-3) / 1e9);
+			}
+	}
 	if (clad_net_prepare_inference(net, 64) != CLAD_OK)
 		return die("prepare");
 	conv_layer_rates(1, peak);

@@ -40,21 +40,18 @@ print("useful work per forward: %s MFLOP (zero padding skipped)" % c["useful_for
 print()
 print("%-22s %12s %12s %8s %14s %12s" % ("work", "clad ms/img", "torch ms/img", "ratio", "clad % peak",
                                           "% FMA peak"))
-for key, label in (("forward_b1", "forward, batch 1"), ("odin_b1", "ODIN, batch 1"),
-                   ("forward_b64", "forward, batch 64"), ("odin_b64", "ODIN, batch 64")):
-    cm, tm = float(c[key + "_ms"]), float(t[key + "_ms"])
-    g = float(c[key + "_useful_gflops"])
-    print("%-22s %12.3f %12.3f %7.1fx %13.0f%% %11s" % (label, cm, tm, tm / cm, 100 * g / peak,
-                                                         "%.0f%%" % (100 * g / fma) if fma > 0 else "-"))
-for key, label in (("forward_b1", "forward, batch 1"), ("odin_b1", "ODIN, batch 1"),
-                   ("forward_b64", "forward, batch 64"), ("odin_b64", "ODIN, batch 64")):
-    if "bf16_" + key + "_ms" not in c:
-        continue
-    bm, cm, tm = float(c["bf16_" + key + "_ms"]), float(c[key + "_ms"]), float(t[key + "_ms"])
-    g = 1e-9 * (3.0 if key.startswith("odin") else 1.0) * float(c["useful_forward_mflop"]) * 1e6 / (bm * 1e-3)
-    print("%-22s %12.3f %12.3f %7.1fx %13.0f%% %11s   %.2fx fp32's speed"
-          % (label + ", bf16", bm, tm, tm / bm, 100 * g / peak, "%.0f%%" % (100 * g / fma) if fma > 0 else "-",
-             cm / bm))
+# fp32, then with the small-map convolutions' weights in bf16 (keys "bf16_...")
+for prec in ("", "bf16_"):
+    for key, label in (("forward_b1", "forward, batch 1"), ("odin_b1", "ODIN, batch 1"),
+                       ("forward_b64", "forward, batch 64"), ("odin_b64", "ODIN, batch 64")):
+        if prec + key + "_ms" not in c:
+            continue
+        cm, tm = float(c[prec + key + "_ms"]), float(t[key + "_ms"])
+        g = float(c[prec + key + "_useful_gflops"])
+        print("%-22s %12.3f %12.3f %7.1fx %13.0f%% %11s%s"
+              % (label + (", bf16" if prec else ""), cm, tm, tm / cm, 100 * g / peak,
+                 "%.0f%%" % (100 * g / fma) if fma > 0 else "-",
+                 "   %.2fx fp32's speed" % (float(c[key + "_ms"]) / cm) if prec else ""))
 print()
 print("conv layers alone, eval forward (useful GFLOP/s, % of the sgemm peak):")
 print("%-26s %14s %8s %14s %8s" % ("conv", "batch 1", "", "batch 64", ""))

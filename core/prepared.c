@@ -315,8 +315,8 @@ clad_prepared_open(const uint8_t *buf, size_t len, const uint8_t sha256[32], int
 		return clad_fail(CLAD_ERR_UNSUPPORTED, "prepared model for batches up to %d, not %d", h.max_B, max_B);
 	if (h.precision != (int32_t) p)
 		return clad_fail(CLAD_ERR_UNSUPPORTED, "prepared model in %s, not %s",
-						 h.precision == (int32_t) CLAD_PRECISION_BF16 ? "bf16" :
-						 h.precision == (int32_t) CLAD_PRECISION_FP32 ? "fp32" : "an unknown precision",
+						 h.precision == CLAD_PRECISION_FP32 || h.precision == CLAD_PRECISION_BF16 ?
+						 clad_precision_name((clad_precision) h.precision) : "an unknown precision",
 						 clad_precision_name(p));
 	if (sha256 && memcmp(h.source_sha256, sha256, 32) != 0)
 		return clad_fail(CLAD_ERR_FORMAT, "prepared model: prepared from another model file");

@@ -7,7 +7,6 @@
 #define CLAD_TAPCONV_INTERNAL_H
 
 #include "tapconv.h"
-#include "bf16.h"
 
 /* The panel width is part of the prepared file layout (core/prepared.h): changing it
  * means bumping CLAD_PREPARED_LAYOUT, or mapped files would be read with the wrong layout;

@@ -66,10 +66,10 @@ sha_hex(char *hex, const uint8 *sha)
 		snprintf(hex + 2 * j, 3, "%02x", sha[j]);
 }
 
-/* what follows "<hex>." in the name of a prepared file of each precision (clad_precision) */
-static const char *const prepared_suffix[] = {"prep", "bf16.prep"};
+/* what comes between "<hex>." and "prep" in the name of a prepared file of each precision (clad_precision) */
+static const char *const precision_infix[] = {"", "bf16."};
 
-#define N_PRECISIONS lengthof(prepared_suffix)
+#define N_PRECISIONS lengthof(precision_infix)
 
 /* pg_clad/<hex>.prep or <hex>.bf16.prep (relative to the data directory, the backend's working directory) */
 static void
@@ -79,7 +79,7 @@ prepared_path(char *buf, size_t cap, const uint8 *sha, int precision)
 
 	Assert(precision >= 0 && precision < (int) N_PRECISIONS);
 	sha_hex(hex, sha);
-	snprintf(buf, cap, "%s/%s.%s", PREPARED_DIR, hex, prepared_suffix[precision]);
+	snprintf(buf, cap, "%s/%s.%sprep", PREPARED_DIR, hex, precision_infix[precision]);
 }
 
 /* pg_clad/<hex>.<database oid>.ref: database db uses the file of these bytes */
@@ -489,8 +489,10 @@ file_parse(const char *name, uint8 *sha, unsigned long *number)
 	if (strlen(name) < 65 || name[64] != '.' || !sha_from_hex(name, sha))
 		return FILE_OTHER;
 	name += 65;
-	if (strncmp(name, "bf16.prep", 9) == 0)
-		name += 5;				/* the bf16 file and its temporaries: as the fp32 ones */
+	/* every precision's file and its temporaries, as the fp32 ones */
+	for (int p = 1; p < (int) N_PRECISIONS; p++)
+		if (strncmp(name, precision_infix[p], strlen(precision_infix[p])) == 0)
+			name += strlen(precision_infix[p]);
 	if (strcmp(name, "prep") == 0)
 		return FILE_PREPARED;
 	if (strncmp(name, "prep.tmp.", 9) == 0 && name[9] >= '0' && name[9] <= '9')

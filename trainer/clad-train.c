@@ -667,18 +667,16 @@ cmd_eval(const options *o)
 	resolve_scenario(&sc, &test, &src);
 	label_test(&test, &sc, NULL, 0, &normal_at, &n_normal);
 	clad_progress_init(&ps, stderr, o->quiet);
+	evaluate(m, &test, &sc, normal_at, o->precision, &ps, &er);
 	if (o->precision != CLAD_PRECISION_FP32)
 	{
-		/* fp32 first, for the comparison a user checks before switching */
+		/* and in fp32: the comparison a user checks before switching */
 		eval_result er32;
 
 		evaluate(m, &test, &sc, normal_at, CLAD_PRECISION_FP32, &ps, &er32);
-		evaluate(m, &test, &sc, normal_at, o->precision, &ps, &er);
 		compare_with_fp32(&er, &er32);
 		eval_result_free(&er32);
 	}
-	else
-		evaluate(m, &test, &sc, normal_at, CLAD_PRECISION_FP32, &ps, &er);
 	if (o->json)
 		print_eval_json(&er, &sc, o->model);
 	else

@@ -49,12 +49,7 @@ for prec in fp32 bf16; do
 		-c "SELECT sum(clad_score('m', img)) FROM t2000" -c "SELECT sum(clad_score('m', img)) FROM t2000" \
 		>"$T/session_$prec.txt" &
 	session=$!
-	pid=
-	for _ in $(seq 50); do
-		pid=$(psql_q -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'clad_profile'")
-		[ -n "$pid" ] && break
-		sleep 0.1
-	done
+	pid=$(pgc_backend_pid "application_name = 'clad_profile'")
 	[ -n "$pid" ] || die "no scoring backend to profile"
 	sleep 0.8
 	perf record -q -F 2000 -g -p "$pid" -o "$T/perf_$prec.data" -- sleep 6 2>/dev/null ||

@@ -148,6 +148,19 @@ pgc_start_extra() {
 
 psql_q() { "$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U postgres -d postgres "$@"; }
 
+# pgc_backend_pid CONDITION: the pid of the backend pg_stat_activity shows
+# matching CONDITION (SQL over its columns), waiting up to 5 s for it to
+# appear (a session just started in the background); empty if none does.
+pgc_backend_pid() {
+	local pid=
+	for _ in $(seq 50); do
+		pid=$(psql_q -c "SELECT pid FROM pg_stat_activity WHERE ($1) AND pid <> pg_backend_pid()")
+		[ -n "$pid" ] && break
+		sleep 0.1
+	done
+	echo "$pid"
+}
+
 # pgc_need_mnist WHO DIR: stop with a message unless DIR holds the idx digits
 # that `make data` writes.
 pgc_need_mnist() {

@@ -280,12 +280,7 @@ echo "statement_timeout 300 ms, batch form: the query stopped after $((t1 - t0))
 long_query() {
 	"$PGBIN/psql" -X -q -A -t -c "SELECT count(clad_score('live', img)) FROM par, generate_series(1, 100)" >"$1" 2>&1 &
 	victim=$!
-	pid=
-	for _ in $(seq 50); do
-		pid=$(psql_q -c "SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT count(clad_score(%' AND pid <> pg_backend_pid()")
-		[ -n "$pid" ] && break
-		sleep 0.1
-	done
+	pid=$(pgc_backend_pid "query LIKE 'SELECT count(clad_score(%'")
 	sleep 0.3
 }
 # stop_long_query FUNCTION MESSAGE: a long query stopped by pg_cancel_backend or
