@@ -14,8 +14,9 @@
 # METHODS_BUDGET (short): short = CLAD 20 + 10 + 2 epochs, Deep SVDD 20 pretraining + 30
 # one-class epochs (latent 10, as CLAD's autoencoder); full = the defaults (CLAD 100 +
 # 100 + 10, Deep SVDD 100 + 50).  METHODS_SEEDS ("1 2 3 4"), METHODS_JOBS (2),
-# METHODS_SCENARIOS (all).  Writes results/methods/BUDGET/SCENARIO_sSEED.json and
-# results/methods/BUDGET/table.md (scripts/methods_table.py).
+# METHODS_SCENARIOS (all).  Writes results/methods/BUDGET/SCENARIO_sSEED.json, every
+# candidate's scores of all the validation images (SCENARIO_sSEED.scores.csv, for
+# scripts/auto_rule.py) and results/methods/BUDGET/table.md (scripts/methods_table.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,7 +46,8 @@ run_one() {
 	t0=$(date +%s)
 	# shellcheck disable=SC2086
 	if ./trainer/clad-train --data idx:data/mnist-methods --normal "mnist:$sc" --seed "$seed" --method auto \
-		--validation idx:data/mnist-val --validation-anomalies "${METHODS_ANOMALIES:-20}" $FLAGS --quiet --json \
+		--validation idx:data/mnist-val --validation-anomalies "${METHODS_ANOMALIES:-20}" --validation-scores "$OUT/$name.scores.csv" \
+		$FLAGS --quiet --json \
 		>"$OUT/$name.json.tmp" 2>"$OUT/$name.err"; then
 		mv "$OUT/$name.json.tmp" "$OUT/$name.json"
 		echo "methods: mnist:$sc seed $seed done in $(( $(date +%s) - t0 )) s"

@@ -98,39 +98,80 @@ keep_summary(const options *o, clad_model *m, char *summary)
 }
 
 /*
+ * --validation-scores: one CSV row per labelled image (in the order read):
+ * its index, whether it is an anomaly, whether the choice used it, and each
+ * candidate's anomaly score (score: n_candidates x n, candidate-major).
+ */
+static void
+write_validation_scores(const char *path, const auto_choice *a, int n, const uint8_t *val_anomaly,
+						const float *score)
+{
+	FILE	   *f = fopen(path, "w");
+
+	if (!f)
+		die("cannot write %s: %s", path, strerror(errno));
+	fprintf(f, "image,is_anomaly,chosen_with");
+	for (int k = 0; k < a->n; k++)
+		fprintf(f, ",%s", a->name[k]);
+	fputc('\n', f);
+	for (int i = 0; i < n; i++)
+	{
+		fprintf(f, "%d,%d,%d", i, val_anomaly[i] != 0, val_anomaly[i] != 2);
+		for (int k = 0; k < a->n; k++)
+			fprintf(f, ",%.9g", score[(size_t) k * n + i]);
+		fputc('\n', f);
+	}
+	if (ferror(f) | (fclose(f) != 0))
+		die("cannot write %s: %s", path, strerror(errno));
+}
+
+/*
  * --method auto: each candidate (the ensemble's members, then the ensemble)
  * scored on the labelled validation images: AUROC, and the share of their
  * normal images below the candidate's stored threshold; the highest AUROC
- * wins, then the lowest share, then the earlier candidate.  test_auroc
- * (NULL without a test split): the candidates' test AUROCs, in the same order.
+ * wins, then the lowest share, then the earlier candidate.  val_anomaly: 1
+ * anomaly, 0 normal, 2 an anomaly left out by --validation-anomalies (scored
+ * for --validation-scores only).  test_auroc (NULL without a test split): the
+ * candidates' test AUROCs, in the same order.
  */
 static void
-choose_auto(clad_model *ens, const clad_dataset *val, const uint8_t *val_anomaly, const double *test_auroc,
-			auto_choice *a)
+choose_auto(const options *o, clad_model *ens, const clad_dataset *val, const uint8_t *val_anomaly,
+			const double *test_auroc, auto_choice *a)
 {
-	float	   *score = malloc(sizeof(float) * val->n);
+	int			n_used = 0;
+	float	   *score = malloc(sizeof(float) * val->n * AUTO_CANDIDATES);
+	float	   *used_score = malloc(sizeof(float) * val->n);
+	uint8_t    *used_anomaly = malloc(val->n);
 
-	if (!score)
+	if (!score || !used_score || !used_anomaly)
 		die("out of memory scoring the validation images");
 	memset(a, 0, sizeof(*a));
 	a->n = ens->n_members + 1;
 	for (int i = 0; i < val->n; i++)
-	{
-		a->n_anomaly += val_anomaly[i];
-		a->n_normal += !val_anomaly[i];
-	}
+		if (val_anomaly[i] != 2)
+		{
+			used_anomaly[n_used++] = val_anomaly[i];
+			a->n_anomaly += val_anomaly[i];
+			a->n_normal += !val_anomaly[i];
+		}
 	for (int k = 0; k < a->n; k++)
 	{
 		clad_model *m = k < ens->n_members ? ens->members[k] : ens;
+		float	   *sk = score + (size_t) k * val->n;
 		clad_ad_metrics met;
 		int			flagged = 0;
 
 		a->name[k] = clad_model_method_name(m);
-		if (clad_model_anomaly(m, val->pixels, val->n, score) != CLAD_OK ||
-			clad_ad_evaluate(score, val_anomaly, val->n, &met) != CLAD_OK)
+		if (clad_model_anomaly(m, val->pixels, val->n, sk) != CLAD_OK)
 			die("scoring the validation images with %s failed: %s", a->name[k], clad_last_error());
-		for (int i = 0; i < val->n; i++)
-			flagged += !val_anomaly[i] && -score[i] < m->threshold;
+		for (int i = 0, j = 0; i < val->n; i++)
+			if (val_anomaly[i] != 2)
+			{
+				used_score[j++] = sk[i];
+				flagged += !val_anomaly[i] && -sk[i] < m->threshold;
+			}
+		if (clad_ad_evaluate(used_score, used_anomaly, n_used, &met) != CLAD_OK)
+			die("scoring the validation images with %s failed: %s", a->name[k], clad_last_error());
 		a->val_auroc[k] = met.auroc;
 		a->val_fpr[k] = (double) flagged / a->n_normal;
 		a->test_auroc[k] = test_auroc ? test_auroc[k] : NAN;
@@ -138,7 +179,11 @@ choose_auto(clad_model *ens, const clad_dataset *val, const uint8_t *val_anomaly
 					  (a->val_auroc[k] == a->val_auroc[a->picked] && a->val_fpr[k] < a->val_fpr[a->picked])))
 			a->picked = k;
 	}
+	if (o->validation_scores)
+		write_validation_scores(o->validation_scores, a, val->n, val_anomaly, score);
 	free(score);
+	free(used_score);
+	free(used_anomaly);
 }
 
 /* The comparison of --method auto as text on stdout. */
@@ -244,7 +289,7 @@ run_baseline(const options *o, const clad_train_config *cfg, clad_scenario *sc, 
 		for (int k = 0; test && k < bm->n_members; k++)
 			test_auroc[k] = member_met[k].auroc;
 		test_auroc[bm->n_members] = test ? met.auroc : 0;
-		choose_auto(bm, val, val_anomaly, test ? test_auroc : NULL, &choice);
+		choose_auto(o, bm, val, val_anomaly, test ? test_auroc : NULL, &choice);
 		if (choice.picked < bm->n_members)
 		{
 			kept_k = choice.picked;
@@ -317,7 +362,9 @@ run_baseline(const options *o, const clad_train_config *cfg, clad_scenario *sc, 
  * scenario (the other classes are anomalies), or --validate-query's rows (a
  * second column other than 0 or false: an anomaly); at most
  * --validation-anomalies of the anomalies, a seeded choice, and every normal
- * image.  *anomaly (val->n flags) is malloc'd; *n_anomaly and *n_normal count them.
+ * image.  *anomaly (val->n flags: 1 anomaly, 0 normal, 2 left out, kept
+ * only for --validation-scores) is malloc'd; *n_anomaly and *n_normal count
+ * the images chosen with.
  */
 static void
 load_validation(const options *o, clad_scenario *sc, const clad_dataset *train, uint64_t seed, clad_dataset *val,
@@ -361,19 +408,23 @@ load_validation(const options *o, clad_scenario *sc, const clad_dataset *train, 
 		clad_rng_seed(&rng, seed ^ 0x76616c6964ull);
 		clad_rng_shuffle(&rng, keep, na);
 		for (int i = o->validation_anomalies; i < na; i++)
-			(*anomaly)[keep[i]] = 2;	/* dropped */
+			(*anomaly)[keep[i]] = 2;	/* left out of the choice */
 		na = o->validation_anomalies;
-		for (int i = 0; i < val->n; i++)
+		/* kept (and scored) only for --validation-scores */
+		for (int i = 0; !o->validation_scores && i < val->n; i++)
 			if ((*anomaly)[i] != 2)
 			{
 				memmove(val->pixels + img * kept, val->pixels + img * i, sizeof(float) * img);
 				(*anomaly)[kept++] = (*anomaly)[i];
 			}
-		val->n = kept;
+		if (!o->validation_scores)
+			val->n = kept;
 	}
 	free(keep);
 	*n_anomaly = na;
-	*n_normal = val->n - na;
+	*n_normal = 0;
+	for (int i = 0; i < val->n; i++)
+		*n_normal += (*anomaly)[i] == 0;
 }
 
 /* train: train CLAD (or a --method baseline), save or store it, evaluate it. */

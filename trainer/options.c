@@ -82,6 +82,7 @@ enum
 	OPT_VALIDATION,
 	OPT_VALIDATE_QUERY,
 	OPT_VALIDATION_ANOMALIES,
+	OPT_VALIDATION_SCORES,
 	OPT_RECIPE,
 	OPT_REPORT,
 	OPT_PRECISION
@@ -358,6 +359,9 @@ print_help(void)
 		   "                        test split, labelled by --normal: other classes are anomalies)\n"
 		   "  --validate-query SQL  auto, with --db: rows of (image bytea, is_anomaly boolean)\n"
 		   "  --validation-anomalies N  auto: use a seeded N of the labelled anomalies (all)\n"
+		   "  --validation-scores FILE  auto: write every candidate's anomaly score of each\n"
+		   "                        labelled image (CSV; the anomalies left out by\n"
+		   "                        --validation-anomalies too, marked as not chosen with)\n"
 		   "  --ocsvm-nu F  --ocsvm-gamma G                    one-class SVM (libsvm), RBF kernel on\n"
 		   "                        the normalised pixels (0.1; 0 = 1/(pixels x variance))\n"
 		   "  --svdd-epochs N  --svdd-lr LR  --svdd-weight-decay W  --svdd-batch B\n"
@@ -434,6 +438,7 @@ parse_options(int argc, char **argv, const char *version, options *o)
 	longopts[n++] = (struct option) {"validation", required_argument, NULL, OPT_VALIDATION};
 	longopts[n++] = (struct option) {"validate-query", required_argument, NULL, OPT_VALIDATE_QUERY};
 	longopts[n++] = (struct option) {"validation-anomalies", required_argument, NULL, OPT_VALIDATION_ANOMALIES};
+	longopts[n++] = (struct option) {"validation-scores", required_argument, NULL, OPT_VALIDATION_SCORES};
 	longopts[n++] = (struct option) {"recipe", required_argument, NULL, OPT_RECIPE};
 	longopts[n++] = (struct option) {"report", required_argument, NULL, OPT_REPORT};
 	longopts[n++] = (struct option) {"precision", required_argument, NULL, OPT_PRECISION};
@@ -521,6 +526,9 @@ parse_options(int argc, char **argv, const char *version, options *o)
 				if (parse_int(optarg, 1, 1000000, &v) != 0)
 					die_usage("--validation-anomalies must be an integer from 1 to 1000000, not \"%s\"", optarg);
 				o->validation_anomalies = (int) v;
+				break;
+			case OPT_VALIDATION_SCORES:
+				o->validation_scores = optarg;
 				break;
 			case OPT_DB:
 				o->db = optarg;
@@ -630,10 +638,13 @@ parse_options(int argc, char **argv, const char *version, options *o)
 		die_usage("--precision applies to eval and score (a model is trained and stored in fp32)");
 	if (o->report && strcmp(o->command, "train") != 0)
 		die_usage("--report applies to training (not eval, info or score)");
-	if ((o->validation || o->validate_query || o->validation_anomalies > 0) &&
+	if ((o->validation || o->validate_query || o->validation_anomalies > 0 || o->validation_scores) &&
 		!(o->method && strcmp(o->method, "auto") == 0))
 		die_usage("--%s applies to --method auto", o->validation ? "validation" :
-				  o->validate_query ? "validate-query" : "validation-anomalies");
+				  o->validate_query ? "validate-query" :
+				  o->validation_anomalies > 0 ? "validation-anomalies" : "validation-scores");
+	if (o->validation_scores && !o->validation && !o->validate_query)
+		die_usage("--validation-scores needs --validation or --validate-query");
 	if (o->validate_query && !o->db)
 		die_usage("--validate-query needs --db CONNINFO");
 	if (o->validation && o->validate_query)

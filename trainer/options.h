@@ -60,6 +60,7 @@ typedef struct options
 	const char *validation;		/* --validation PATH: labelled images for --method auto */
 	const char *validate_query;	/* --validate-query SQL: the same from the database */
 	int			validation_anomalies;	/* --validation-anomalies N: use at most N of them (-1: all) */
+	const char *validation_scores;	/* --validation-scores FILE: every candidate's score of each labelled image */
 	const char *recipe;			/* --recipe: clad (default) or paper */
 	const char *report;			/* --report DIR */
 	clad_precision precision;	/* --precision: eval and score (fp32 unless given) */

@@ -187,11 +187,13 @@ $BIN eval --model "$T/ens.safetensors" --data "$T/data" --normal 0,3,8 --json --
 	>"$T/ens_eval.json" 2>>"$T/ens.err" || rc=$?
 $BIN info "$T/ens.safetensors" --json >"$T/ens_info.json" 2>>"$T/ens.err" || rc=$?
 $BIN --data "$T/data" --normal 0,3,8 --method auto --validation "$T/data" --validation-anomalies 5 "${FAST[@]}" \
-	--svdd-epochs 2 --seed 7 --json --quiet --out "$T/auto.safetensors" >"$T/auto_out.json" 2>>"$T/ens.err" || rc=$?
+	--svdd-epochs 2 --seed 7 --json --quiet --out "$T/auto.safetensors" --validation-scores "$T/auto_scores.csv" \
+	>"$T/auto_out.json" 2>>"$T/ens.err" || rc=$?
 $BIN info "$T/auto.safetensors" --json >"$T/auto_info.json" 2>>"$T/ens.err" || rc=$?
-check '[ $rc -eq 0 ] && "$PY" - "$T"/ens_{out,eval,info}.json "$T"/auto_{out,info}.json <<'"'"'EOF'"'"'
-import json, sys
+check '[ $rc -eq 0 ] && "$PY" - "$T"/ens_{out,eval,info}.json "$T"/auto_{out,info}.json "$T/auto_scores.csv" <<'"'"'EOF'"'"'
+import csv, json, sys
 out, ev, info, aout, ainfo = (json.load(open(p)) for p in sys.argv[1:6])
+rows = list(csv.DictReader(open(sys.argv[6])))
 assert out["method"] == "ensemble" and sorted(out["members"]) == ["clad", "deepsvdd", "ocsvm"], out
 assert ev["score"]["name"] == "ensemble" and ev["score"]["auroc"] == out["metrics"]["auroc"], (ev, out)
 assert info["method"] == "ensemble" and info["members"] == ["clad", "deepsvdd", "ocsvm"], info
@@ -206,6 +208,17 @@ assert a["validation_anomalies"] == 5 and a["validation_normal"] == 60, a
 best = max(a["candidates"].values(), key=lambda c: c["validation_auroc"])["validation_auroc"]
 assert a["candidates"][a["picked"]]["validation_auroc"] == best, a
 assert ainfo["method"] == a["picked"] and ainfo["summary"]["auto"] == a, (ainfo["method"], a)
+# --validation-scores: every labelled image (the 5 anomalies chosen with, and the others),
+# and the AUROC of every candidate on the chosen rows is the one reported
+assert list(rows[0]) == ["image", "is_anomaly", "chosen_with", "clad", "deepsvdd", "ocsvm", "ensemble"], rows[0]
+used = [r for r in rows if r["chosen_with"] == "1"]
+assert sum(r["is_anomaly"] == "1" for r in used) == 5 and sum(r["is_anomaly"] == "0" for r in used) == 60, used
+assert sum(r["is_anomaly"] == "1" for r in rows) > 5 and all(r["chosen_with"] == "1" for r in rows if r["is_anomaly"] == "0")
+for m, c in a["candidates"].items():
+    pos = [float(r[m]) for r in used if r["is_anomaly"] == "1"]
+    neg = [float(r[m]) for r in used if r["is_anomaly"] == "0"]
+    auroc = sum((p > q) + 0.5 * (p == q) for p in pos for q in neg) / (len(pos) * len(neg))
+    assert abs(auroc - c["validation_auroc"]) < 1e-6, (m, auroc, c)
 EOF' "an ensemble and --method auto: $(cat "$T/ens.err" "$T"/ens_out.json "$T"/auto_out.json 2>/dev/null)"
 rc=0
 $BIN --data "$T/data" --normal 0,3,8 --method auto "${FAST[@]}" --seed 7 --quiet --out "$T/auto2.safetensors" \
@@ -459,6 +472,9 @@ expect 2 '--method must be clad, ocsvm, deepsvdd, ensemble or auto' -- "${D[@]}"
 expect 2 'needs --out or --model-name' -- --data "$T/data" --normal 0,3 --method deepsvdd --no-eval
 expect 2 'needs --out or --model-name' -- --data "$T/data" --normal 0,3 --method ocsvm --no-eval
 expect 2 '--validation applies to --method auto' -- "${D[@]}" --normal 0,3 --validation "$T/data"
+expect 2 '--validation-scores applies to --method auto' -- "${D[@]}" --normal 0,3 --validation-scores "$T/x.csv"
+expect 2 '--validation-scores needs --validation or --validate-query' -- "${D[@]}" --normal 0,3 --method auto \
+	--validation-scores "$T/x.csv"
 expect 2 '--validate-query needs --db' -- "${D[@]}" --normal 0,3 --method auto --validate-query "select 1"
 expect 2 'cannot be used together' -- --db x --query q --out "$T/x.safetensors" --method auto --validation "$T/data" --validate-query q
 expect 2 '--method applies to training only' -- eval --model "$T/a.safetensors" --data "$T/data" --normal 0,3 --method ocsvm
