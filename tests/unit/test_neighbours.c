@@ -475,6 +475,7 @@ check_files(int bf16)
 	}
 	/* a bank row not of unit length, a NaN in it, a spread of zero */
 	{
+		char		msg[96];
 		size_t		at = tensor_at(buf, len, "neighbours.bank.1");
 
 		CHECK(at > 0 && at + 64 * clad_neighbours_elem_size(&m->nb) <= len);
@@ -485,9 +486,20 @@ check_files(int bf16)
 		memcpy(bad, buf, len);
 		set_saved_value(bad, at, bf16, 1, NAN);
 		CHECK(clad_model_load(bad, len, &m2) == CLAD_ERR_NUMERIC && !m2);
+		CHECK(strstr(clad_last_error(), "NaN or infinity at element 1") != NULL);
 		memcpy(bad, buf, len);
 		set_saved_value(bad, at, bf16, 1, INFINITY);
 		CHECK(clad_model_load(bad, len, &m2) == CLAD_ERR_NUMERIC && !m2);
+		/* the last element of the second row: the message names the element of the tensor */
+		memcpy(bad, buf, len);
+		set_saved_value(bad, at, bf16, 2 * m->nb.dim[1] - 1, -INFINITY);
+		CHECK(clad_model_load(bad, len, &m2) == CLAD_ERR_NUMERIC && !m2);
+		snprintf(msg, sizeof(msg), "NaN or infinity at element %d", 2 * m->nb.dim[1] - 1);
+		CHECK(strstr(clad_last_error(), msg) != NULL);
+		/* finite, but its square overflows: not of unit length, no element to blame */
+		memcpy(bad, buf, len);
+		set_saved_value(bad, at, bf16, 3, 3e38f);
+		CHECK(clad_model_load(bad, len, &m2) == CLAD_ERR_FORMAT && !m2);
 		free(bad);
 		m->nb.std[1] = 0.0f;
 		free(buf);
