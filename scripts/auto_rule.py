@@ -15,6 +15,7 @@ which is the form of the target on the test digits.
 
 The rules (clad is the default method, the one kept when nothing is chosen):
   max             the highest AUROC on the labelled images (today's rule)
+  singles         the same among the three single methods (never the ensemble)
   margin:M        clad unless another candidate's AUROC beats clad's by more than M
   boot:Q          clad unless, in 200 paired bootstrap resamples of the labelled images
                   (normal and anomalous images resampled separately), another candidate
@@ -22,8 +23,10 @@ The rules (clad is the default method, the one kept when nothing is chosen):
                   AUROC among those that do
 
 --test also applies every rule to the 20 anomalies each run really chose with (the
-"chosen_with" column) and reads the test AUROCs from the run's report: run it only
-after a rule is fixed on validation, to report it.  Needs numpy.
+"chosen_with" column), and to the validation draws above, and reads the picks' test
+AUROCs from the run's report (the second: how auto fares over which 20 anomalies a user
+happens to hold, not only the one draw per seed): run it only after a rule is fixed on
+validation, to report it.  Needs numpy.
 """
 import argparse
 import csv
@@ -38,7 +41,7 @@ import numpy as np
 SCENARIOS = ["CUR", "STR", "MIX"] + [str(d) for d in range(10)]
 CANDIDATES = ("clad", "deepsvdd", "ocsvm", "ensemble")
 SINGLE = CANDIDATES[:3]
-RULES = ["max", "margin:0.01", "margin:0.02", "margin:0.03", "margin:0.05",
+RULES = ["max", "singles", "margin:0.01", "margin:0.02", "margin:0.03", "margin:0.05",
          "boot:0.7", "boot:0.8", "boot:0.9", "boot:0.95"]
 BOOTSTRAPS = 200
 
@@ -71,6 +74,8 @@ def pick(rule, auroc, boot):
     """the candidate a rule keeps: auroc (candidates), boot (candidates x resamples)"""
     if rule == "max":
         return int(np.argmax(auroc))	# first of equals: clad before the others
+    if rule == "singles":
+        return int(np.argmax(auroc[:len(SINGLE)]))
     kind, arg = rule.split(":")
     q = float(arg)
     if kind == "margin":
@@ -90,7 +95,8 @@ def main():
     rng = np.random.default_rng(20261207)
     val = {r: {} for r in RULES}		# rule -> scenario -> picked candidates' full-validation AUROCs
     best = {}						# scenario -> best single method's mean full-validation AUROC
-    test = {r: {} for r in RULES}
+    test = {r: {} for r in RULES}		# the same, the anomalies each run chose with, test AUROCs
+    test_draws = {r: {} for r in RULES}	# the same over the draws
     test_best = {}
     for sc in SCENARIOS:
         paths = sorted(glob.glob(os.path.join(args.dir, "%s_s*.scores.csv" % sc)))
@@ -104,6 +110,10 @@ def main():
             truths.append(truth)
             idx = np.flatnonzero(anomaly)
             normal = ~anomaly
+            if args.test:
+                report = json.load(open(re.sub(r"\.scores\.csv$", ".json", path)))["auto"]["candidates"]
+                ta = np.array([report[c]["test_auroc"] for c in CANDIDATES])
+                test_aurocs.append(ta)
             for _ in range(args.draws):
                 sub = rng.choice(idx, size=args.anomalies, replace=False)
                 mask = normal.copy()
@@ -111,11 +121,11 @@ def main():
                 au, pair = wins(s[:, mask], anomaly[mask])
                 boot = bootstrap(pair, rng)
                 for r in RULES:
-                    val[r].setdefault(sc, []).append(truth[pick(r, au.mean(axis=1), boot)])
+                    k = pick(r, au.mean(axis=1), boot)
+                    val[r].setdefault(sc, []).append(truth[k])
+                    if args.test:
+                        test_draws[r].setdefault(sc, []).append(ta[k])
             if args.test:
-                report = json.load(open(re.sub(r"\.scores\.csv$", ".json", path)))["auto"]["candidates"]
-                ta = np.array([report[c]["test_auroc"] for c in CANDIDATES])
-                test_aurocs.append(ta)
                 au, pair = wins(s[:, chosen], anomaly[chosen])
                 boot = bootstrap(pair, rng)
                 for r in RULES:
@@ -140,6 +150,7 @@ def main():
           % (args.draws, args.anomalies), val, best)
     if args.test:
         table("Test: the anomalies each run chose with, the picks' test AUROC", test, test_best)
+        table("Test: the same draws as on validation, the picks' test AUROC", test_draws, test_best)
 
 
 if __name__ == "__main__":

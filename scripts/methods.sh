@@ -16,7 +16,8 @@
 # 100 + 10, Deep SVDD 100 + 50).  METHODS_SEEDS ("1 2 3 4"), METHODS_JOBS (2),
 # METHODS_SCENARIOS (all).  Writes results/methods/BUDGET/SCENARIO_sSEED.json, every
 # candidate's scores of all the validation images (SCENARIO_sSEED.scores.csv, for
-# scripts/auto_rule.py) and results/methods/BUDGET/table.md (scripts/methods_table.py).
+# scripts/auto_rule.py), results/methods/BUDGET/table.md (scripts/methods_table.py) and
+# auto_rule.md (scripts/auto_rule.py: --method auto's choice rule against others).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,3 +62,5 @@ export OUT FLAGS
 echo "methods: budget $BUDGET, $(wc -l <"$jobs_file") runs to do, ${METHODS_JOBS:-2} at a time -> $OUT"
 xargs -P "${METHODS_JOBS:-2}" -L 1 bash -c 'run_one "$@"' _ <"$jobs_file"
 /usr/bin/python3 scripts/methods_table.py "$OUT" "$BUDGET" | tee "$OUT/table.md"
+# the choice rules replayed on the validation images (and, to report, the test AUROCs)
+/usr/bin/python3 scripts/auto_rule.py "$OUT" --test | tee "$OUT/auto_rule.md"
