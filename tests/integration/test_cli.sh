@@ -220,6 +220,20 @@ for m, c in a["candidates"].items():
     auroc = sum((p > q) + 0.5 * (p == q) for p in pos for q in neg) / (len(pos) * len(neg))
     assert abs(auroc - c["validation_auroc"]) < 1e-6, (m, auroc, c)
 EOF' "an ensemble and --method auto: $(cat "$T/ens.err" "$T"/ens_out.json "$T"/auto_out.json 2>/dev/null)"
+# scripts/auto_rule.py replays the run's choice from those scores: its "max" rule on the
+# anomalies the run chose with keeps what the run kept (the picked candidate's test AUROC)
+mkdir -p "$T/rule"
+cp "$T/auto_scores.csv" "$T/rule/CUR_s1.scores.csv"
+cp "$T/auto_out.json" "$T/rule/CUR_s1.json"
+check '"$PY" scripts/auto_rule.py "$T/rule" --draws 3 --anomalies 5 --test >"$T/rule.txt" 2>&1 &&
+	"$PY" - "$T/rule.txt" "$T/auto_out.json" <<'"'"'EOF'"'"'
+import json, sys
+lines = open(sys.argv[1]).read().split("\n\n")
+a = json.load(open(sys.argv[2]))["auto"]
+own = [b for b in lines if "the anomalies each run chose with" in b]
+row = [l for l in "\n\n".join(lines[lines.index(own[0]):]).splitlines() if l.startswith("| max |")][0]
+assert row.split("|")[3].strip() == "%.2f" % (100 * a["candidates"][a["picked"]]["test_auroc"]), (row, a)
+EOF' "auto_rule.py does not replay the run's choice: $(cat "$T/rule.txt" 2>/dev/null)"
 rc=0
 $BIN --data "$T/data" --normal 0,3,8 --method auto "${FAST[@]}" --seed 7 --quiet --out "$T/auto2.safetensors" \
 	>/dev/null 2>"$T/auto2.err" || rc=$?
