@@ -410,15 +410,17 @@ load_validation(const options *o, clad_scenario *sc, const clad_dataset *train, 
 		for (int i = o->validation_anomalies; i < na; i++)
 			(*anomaly)[keep[i]] = 2;	/* left out of the choice */
 		na = o->validation_anomalies;
-		/* kept (and scored) only for --validation-scores */
-		for (int i = 0; !o->validation_scores && i < val->n; i++)
-			if ((*anomaly)[i] != 2)
-			{
-				memmove(val->pixels + img * kept, val->pixels + img * i, sizeof(float) * img);
-				(*anomaly)[kept++] = (*anomaly)[i];
-			}
+		/* those left out are dropped, unless --validation-scores scores them too */
 		if (!o->validation_scores)
+		{
+			for (int i = 0; i < val->n; i++)
+				if ((*anomaly)[i] != 2)
+				{
+					memmove(val->pixels + img * kept, val->pixels + img * i, sizeof(float) * img);
+					(*anomaly)[kept++] = (*anomaly)[i];
+				}
 			val->n = kept;
+		}
 	}
 	free(keep);
 	*n_anomaly = na;
