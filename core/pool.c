@@ -149,53 +149,95 @@ pool_window(const float *x, const clad_pool_geom *g, int oh, int ow, float *y, i
 }
 
 /*
- * 3x3 windows, stride 2, padding 1 (ResNet's stem): the windows inside the
- * map take the nine cells in the generic loop's order without bounds
- * checks; the others (the first row and column, the last when the size is
- * even) go through pool_window.
+ * n outputs of one row of 3x3 stride-2 windows that lie in the map, the
+ * i-th over columns 2*i .. 2*i+2 of input rows r0, r1, r2 (cells
+ * at0 + ..., at1 + ..., at2 + ...), none holding a NaN: the nine cells in
+ * the generic loop's order (row by row, left to right), the first maximum
+ * winning, as pool_pick, in a form the vectoriser takes (the scalar picks
+ * were 7% of ODIN's work at batch 64).  A window with only two rows in the
+ * map passes its last row twice: a strict ">" never takes a cell again.
+ */
+CLAD_VECTOR_LOOP
+static void
+maxpool3s2_row(float *restrict y, int32_t *restrict am, const float *restrict r0,
+			   const float *restrict r1, const float *restrict r2, int at0, int at1, int at2,
+			   int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		int			c = 2 * i;
+		float		best = r0[c];
+		int			where = at0 + c;
+
+#define MAXPOOL3_TAKE(row, at, dc) \
+		if (row[c + (dc)] > best) \
+		{ \
+			best = row[c + (dc)]; \
+			where = (at) + c + (dc); \
+		}
+		MAXPOOL3_TAKE(r0, at0, 1);
+		MAXPOOL3_TAKE(r0, at0, 2);
+		MAXPOOL3_TAKE(r1, at1, 0);
+		MAXPOOL3_TAKE(r1, at1, 1);
+		MAXPOOL3_TAKE(r1, at1, 2);
+		MAXPOOL3_TAKE(r2, at2, 0);
+		MAXPOOL3_TAKE(r2, at2, 1);
+		MAXPOOL3_TAKE(r2, at2, 2);
+#undef MAXPOOL3_TAKE
+		y[i] = best;
+		am[i] = where;
+	}
+}
+
+/*
+ * 3x3 windows, stride 2, padding 1 (ResNet's stem).  In a plane without a
+ * NaN, each row's windows whose columns lie in the map go through
+ * maxpool3s2_row (32 at a time, their argmax kept in a buffer when the
+ * caller wants none); the others (the first column, the last when the width
+ * is even) and every window of a plane holding a NaN go through pool_window.
  */
 static void
 maxpool3s2p1_forward(float *out, int32_t *argmax, const float *in, const clad_pool_geom *g)
 {
 	size_t		planes = (size_t) g->B * g->C;
-	int			W = g->W;
+	int			H = g->H, W = g->W;
+	/* the outputs whose three columns are real: 1 <= ow and 2*ow+1 < W */
+	int			ow_end = (W - 2) / 2 + 1;
 
+	if (ow_end > g->OW)
+		ow_end = g->OW;
 	for (size_t p = 0; p < planes; p++)
 	{
-		const float *x = in + p * g->H * W;
+		const float *x = in + p * H * W;
 		float	   *y = out + p * g->OH * g->OW;
 		int32_t    *am = argmax ? argmax + p * g->OH * g->OW : NULL;
+		int			clean = !any_nan(x, H * W);
 
 		for (int oh = 0; oh < g->OH; oh++)
 		{
-			int			inner_h = oh >= 1 && 2 * oh + 1 < g->H;
+			int			h0 = oh == 0 ? 0 : 2 * oh - 1, h2 = 2 * oh + 1 < H ? 2 * oh + 1 : 2 * oh;
+			int			h1 = oh == 0 ? 1 : 2 * oh;
+			int			o = oh * g->OW;
 
+			if (H == 1)
+				h1 = h2 = 0;	/* a single-row map: its row three times */
 			for (int ow = 0; ow < g->OW; ow++)
 			{
-				int			o = oh * g->OW + ow;
-
-				if (!inner_h || ow < 1 || 2 * ow + 1 >= W)
+				if (clean && ow == 1 && ow_end > 1)
 				{
-					pool_window(x, g, oh, ow, y + o, am ? am + o : NULL);
+					for (int lo = 1; lo < ow_end; lo += 32)
+					{
+						int			n = ow_end - lo < 32 ? ow_end - lo : 32, c = 2 * lo - 1;
+						int32_t		spare[32];
+
+						maxpool3s2_row(y + o + lo, am ? am + o + lo : spare, x + h0 * W + c,
+									   x + h1 * W + c, x + h2 * W + c, h0 * W + c, h1 * W + c,
+									   h2 * W + c, n);
+					}
+					ow = ow_end - 1;
 					continue;
 				}
-
-				int			at = (2 * oh - 1) * W + 2 * ow - 1, where = at;
-				float		best = x[at];
-
-				pool_pick(x[at + 1], at + 1, &best, &where);
-				pool_pick(x[at + 2], at + 2, &best, &where);
-				for (int r = 1; r < 3; r++)
-				{
-					int			a = at + r * W;
-
-					pool_pick(x[a], a, &best, &where);
-					pool_pick(x[a + 1], a + 1, &best, &where);
-					pool_pick(x[a + 2], a + 2, &best, &where);
-				}
-				y[o] = best;
-				if (am)
-					am[o] = where;
+				pool_window(x, g, oh, ow, y + o + ow, am ? am + o + ow : NULL);
 			}
 		}
 	}

@@ -295,38 +295,20 @@ typedef struct layout_args
 	int			C, S, accumulate;
 } layout_args;
 
-/*
- * One image's (C, S) -> (S, C), 16 channels at a time so that every write is
- * a contiguous run (a plain loop would write one float every C).
- */
-CLAD_VECTOR_LOOP
-static void
-image_to_channels_last(float *restrict d, const float *restrict s, int C, int S)
-{
-	int			c0 = 0;
-
-	for (; c0 + 16 <= C; c0 += 16)
-		for (int i = 0; i < S; i++)
-			for (int cc = 0; cc < 16; cc++)
-				d[(size_t) i * C + c0 + cc] = s[(size_t) (c0 + cc) * S + i];
-	for (; c0 < C; c0++)
-		for (int i = 0; i < S; i++)
-			d[(size_t) i * C + c0] = s[(size_t) c0 * S + i];
-}
-
 /* One thread's images of to_channels_last. */
 static void
 to_channels_last_images(size_t lo, size_t hi, void *p)
 {
 	const layout_args *a = p;
 	size_t		n = (size_t) a->C * a->S;
+	const panel_kernels *kern = tapconv_kernels();
 
 	for (size_t b = lo; b < hi; b++)
 	{
 		if (a->S == 1)
 			memcpy(a->dst + b * n, a->src + b * n, sizeof(float) * n);	/* the same layout */
 		else
-			image_to_channels_last(a->dst + b * n, a->src + b * n, a->C, a->S);
+			kern->to_channels_last(a->dst + b * n, a->src + b * n, a->C, a->S);
 	}
 }
 
@@ -339,54 +321,16 @@ tapconv_to_channels_last(float *dst, const float *src, int B, int C, int S)
 	clad_parallel_for((size_t) B, clad_parallel_items_each((size_t) C * S, 32768), to_channels_last_images, &a);
 }
 
-/*
- * One image's (S, C) -> (C, S): d = s (+ bias[c]), or d += s with accumulate;
- * 16 channels at a time, each read a contiguous run.
- */
-CLAD_VECTOR_LOOP
-static void
-image_from_channels_last(float *restrict d, const float *restrict s, const float *restrict bias,
-						 int accumulate, int C, int S)
-{
-	int			c0 = 0;
-
-	for (; c0 + 16 <= C; c0 += 16)
-	{
-		float		bv[16];
-
-		for (int cc = 0; cc < 16; cc++)
-			bv[cc] = bias ? bias[c0 + cc] : 0.0f;
-		if (accumulate)
-			for (int i = 0; i < S; i++)
-				for (int cc = 0; cc < 16; cc++)
-					d[(size_t) (c0 + cc) * S + i] += s[(size_t) i * C + c0 + cc];
-		else
-			for (int i = 0; i < S; i++)
-				for (int cc = 0; cc < 16; cc++)
-					d[(size_t) (c0 + cc) * S + i] = s[(size_t) i * C + c0 + cc] + bv[cc];
-	}
-	for (; c0 < C; c0++)
-	{
-		float		b0 = bias ? bias[c0] : 0.0f;
-
-		for (int i = 0; i < S; i++)
-		{
-			float		v = s[(size_t) i * C + c0];
-
-			d[(size_t) c0 * S + i] = accumulate ? d[(size_t) c0 * S + i] + v : v + b0;
-		}
-	}
-}
-
 /* One thread's images of from_channels_last. */
 static void
 from_channels_last_images(size_t lo, size_t hi, void *p)
 {
 	const layout_args *a = p;
 	size_t		n = (size_t) a->C * a->S;
+	const panel_kernels *kern = tapconv_kernels();
 
 	for (size_t b = lo; b < hi; b++)
-		image_from_channels_last(a->dst + b * n, a->src + b * n, a->bias, a->accumulate, a->C, a->S);
+		kern->from_channels_last(a->dst + b * n, a->src + b * n, a->bias, a->accumulate, a->C, a->S);
 }
 
 /*

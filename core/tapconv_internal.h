@@ -30,10 +30,18 @@ typedef void (*panel_gemm_fn) (float *restrict, const float *restrict, const int
 typedef void (*panel_gemm_bf16_fn) (float *restrict, const float *restrict, const int32_t *, const int32_t *,
 									const clad_bf16 *restrict, int, int, int, int32_t *restrict);
 
+/* one image's (C, S) -> (S, C) */
+typedef void (*layout_to_cl_fn) (float *restrict d, const float *restrict s, int C, int S);
+
+/* one image's (S, C) -> (C, S): d = s + bias[c] (0 without a bias), or d += s with accumulate */
+typedef void (*layout_from_cl_fn) (float *restrict d, const float *restrict s, const float *restrict bias,
+								   int accumulate, int C, int S);
+
 /*
  * The kernels of one instruction set: Y += X @ W and Y += X @ W^T over
- * panels of floats, then over panels of bfloat16, and the weight gradient's
- * tiles (wgrad_rows output channels by wgrad_cols input channels at most).
+ * panels of floats, then over panels of bfloat16, the weight gradient's
+ * tiles (wgrad_rows output channels by wgrad_cols input channels at most),
+ * and the layout changes between (C, S) images and channel-last rows.
  */
 typedef struct panel_kernels
 {
@@ -41,6 +49,8 @@ typedef struct panel_kernels
 	panel_gemm_bf16_fn gemm_bf16, gemm_t_bf16;
 	wgrad_tile_fn wgrad;
 	int			wgrad_rows, wgrad_cols;
+	layout_to_cl_fn to_channels_last;
+	layout_from_cl_fn from_channels_last;
 } panel_kernels;
 
 /* tapconv_kernels.c: the kernels of the instruction set in use */

@@ -1,6 +1,7 @@
 /* core/tapconv_kernels.c: the panel kernels of both kinds of plan (tapconv_internal.h),
  * compiled per instruction set and chosen at run time. */
 #include "tapconv_internal.h"
+#include "vectorize.h"
 
 /*
  * Y (N, M) += X (N, K) @ W, W given as M/16 panels of (K, 16), where row n
@@ -382,7 +383,212 @@ wgrad_tile_avx2(const wgrad_args *a, const clad_tap *tap, int k, int oc0, int c0
 	else
 		WGRAD_TILE(v8f, 8, 4, 1);
 }
+
+/*
+ * The layout changes of tapconv.c's passes, in blocks of 8 channels by 8
+ * positions (4 on 2x2 maps) transposed in registers: the plain loops read
+ * or write one float every S or C.  They only move floats and add the same
+ * two numbers as the plain ones (bias or the accumulated value), so the
+ * results are the same bit for bit.
+ */
+#define TRANSPOSE_8X8(r) \
+	do { \
+		v8f			t_[8], u_[8]; \
+		for (int j_ = 0; j_ < 8; j_ += 2) \
+		{ \
+			t_[j_] = SHUF(r[j_], r[j_ + 1], 0, 8, 1, 9, 4, 12, 5, 13); \
+			t_[j_ + 1] = SHUF(r[j_], r[j_ + 1], 2, 10, 3, 11, 6, 14, 7, 15); \
+		} \
+		for (int j_ = 0; j_ < 8; j_ += 4) \
+			for (int h_ = 0; h_ < 2; h_++) \
+			{ \
+				u_[j_ + 2 * h_] = SHUF(t_[j_ + h_], t_[j_ + h_ + 2], 0, 1, 8, 9, 4, 5, 12, 13); \
+				u_[j_ + 2 * h_ + 1] = SHUF(t_[j_ + h_], t_[j_ + h_ + 2], 2, 3, 10, 11, 6, 7, 14, 15); \
+			} \
+		for (int j_ = 0; j_ < 4; j_++) \
+		{ \
+			r[j_] = SHUF(u_[j_], u_[j_ + 4], 0, 1, 2, 3, 8, 9, 10, 11); \
+			r[j_ + 4] = SHUF(u_[j_], u_[j_ + 4], 4, 5, 6, 7, 12, 13, 14, 15); \
+		} \
+	} while (0)
+#define TRANSPOSE_4X4(r) \
+	do { \
+		v4f			t_[4]; \
+		t_[0] = SHUF(r[0], r[1], 0, 4, 1, 5); \
+		t_[1] = SHUF(r[0], r[1], 2, 6, 3, 7); \
+		t_[2] = SHUF(r[2], r[3], 0, 4, 1, 5); \
+		t_[3] = SHUF(r[2], r[3], 2, 6, 3, 7); \
+		r[0] = SHUF(t_[0], t_[2], 0, 1, 4, 5); \
+		r[1] = SHUF(t_[0], t_[2], 2, 3, 6, 7); \
+		r[2] = SHUF(t_[1], t_[3], 0, 1, 4, 5); \
+		r[3] = SHUF(t_[1], t_[3], 2, 3, 6, 7); \
+	} while (0)
+
+/* (C, S) -> (S, C) of one image (see layout_to_cl_plain) */
+__attribute__((target("avx2"), optimize("O3")))
+static void
+layout_to_cl_avx2(float *restrict d, const float *restrict s, int C, int S)
+{
+	int			c0 = 0;
+
+	for (; c0 + 8 <= C; c0 += 8)
+	{
+		int			i = 0;
+
+		for (; i + 8 <= S; i += 8)
+		{
+			v8f			r[8];
+
+			for (int j = 0; j < 8; j++)
+				r[j] = *(const v8f *) (s + (size_t) (c0 + j) * S + i);
+			TRANSPOSE_8X8(r);
+			for (int j = 0; j < 8; j++)
+				*(v8f *) (d + (size_t) (i + j) * C + c0) = r[j];
+		}
+		for (; i + 4 <= S; i += 4)
+			for (int h = 0; h < 8; h += 4)
+			{
+				v4f			r[4];
+
+				for (int j = 0; j < 4; j++)
+					r[j] = *(const v4f *) (s + (size_t) (c0 + h + j) * S + i);
+				TRANSPOSE_4X4(r);
+				for (int j = 0; j < 4; j++)
+					*(v4f *) (d + (size_t) (i + j) * C + c0 + h) = r[j];
+			}
+		for (; i < S; i++)
+			for (int j = 0; j < 8; j++)
+				d[(size_t) i * C + c0 + j] = s[(size_t) (c0 + j) * S + i];
+	}
+	for (; c0 < C; c0++)
+		for (int i = 0; i < S; i++)
+			d[(size_t) i * C + c0] = s[(size_t) c0 * S + i];
+}
+
+/* (S, C) -> (C, S) of one image, d = s + bias (0 without one) or d += s (see layout_from_cl_plain) */
+__attribute__((target("avx2"), optimize("O3")))
+static void
+layout_from_cl_avx2(float *restrict d, const float *restrict s, const float *restrict bias,
+					int accumulate, int C, int S)
+{
+	int			c0 = 0;
+
+	for (; c0 + 8 <= C; c0 += 8)
+	{
+		float		bv[8];
+		int			i = 0;
+
+		for (int j = 0; j < 8; j++)
+			bv[j] = bias ? bias[c0 + j] : 0.0f;
+		for (; i + 8 <= S; i += 8)
+		{
+			v8f			r[8];
+
+			for (int j = 0; j < 8; j++)
+				r[j] = *(const v8f *) (s + (size_t) (i + j) * C + c0);
+			TRANSPOSE_8X8(r);
+			for (int j = 0; j < 8; j++)
+			{
+				v8f		   *o = (v8f *) (d + (size_t) (c0 + j) * S + i);
+
+				*o = accumulate ? *o + r[j] : r[j] + bv[j];
+			}
+		}
+		for (; i + 4 <= S; i += 4)
+			for (int h = 0; h < 8; h += 4)
+			{
+				v4f			r[4];
+
+				for (int j = 0; j < 4; j++)
+					r[j] = *(const v4f *) (s + (size_t) (i + j) * C + c0 + h);
+				TRANSPOSE_4X4(r);
+				for (int j = 0; j < 4; j++)
+				{
+					v4f		   *o = (v4f *) (d + (size_t) (c0 + h + j) * S + i);
+
+					*o = accumulate ? *o + r[j] : r[j] + bv[h + j];
+				}
+			}
+		for (; i < S; i++)
+			for (int j = 0; j < 8; j++)
+			{
+				float		v = s[(size_t) i * C + c0 + j];
+				float	   *o = d + (size_t) (c0 + j) * S + i;
+
+				*o = accumulate ? *o + v : v + bv[j];
+			}
+	}
+	for (; c0 < C; c0++)
+	{
+		float		b0 = bias ? bias[c0] : 0.0f;
+
+		for (int i = 0; i < S; i++)
+		{
+			float		v = s[(size_t) i * C + c0];
+
+			d[(size_t) c0 * S + i] = accumulate ? d[(size_t) c0 * S + i] + v : v + b0;
+		}
+	}
+}
 #endif
+
+/*
+ * One image's (C, S) -> (S, C), 16 channels at a time so that every write is
+ * a contiguous run (a plain loop would write one float every C).
+ */
+CLAD_VECTOR_LOOP
+static void
+layout_to_cl_plain(float *restrict d, const float *restrict s, int C, int S)
+{
+	int			c0 = 0;
+
+	for (; c0 + 16 <= C; c0 += 16)
+		for (int i = 0; i < S; i++)
+			for (int cc = 0; cc < 16; cc++)
+				d[(size_t) i * C + c0 + cc] = s[(size_t) (c0 + cc) * S + i];
+	for (; c0 < C; c0++)
+		for (int i = 0; i < S; i++)
+			d[(size_t) i * C + c0] = s[(size_t) c0 * S + i];
+}
+
+/*
+ * One image's (S, C) -> (C, S): d = s (+ bias[c]), or d += s with accumulate;
+ * 16 channels at a time, each read a contiguous run.
+ */
+CLAD_VECTOR_LOOP
+static void
+layout_from_cl_plain(float *restrict d, const float *restrict s, const float *restrict bias,
+						 int accumulate, int C, int S)
+{
+	int			c0 = 0;
+
+	for (; c0 + 16 <= C; c0 += 16)
+	{
+		float		bv[16];
+
+		for (int cc = 0; cc < 16; cc++)
+			bv[cc] = bias ? bias[c0 + cc] : 0.0f;
+		if (accumulate)
+			for (int i = 0; i < S; i++)
+				for (int cc = 0; cc < 16; cc++)
+					d[(size_t) (c0 + cc) * S + i] += s[(size_t) i * C + c0 + cc];
+		else
+			for (int i = 0; i < S; i++)
+				for (int cc = 0; cc < 16; cc++)
+					d[(size_t) (c0 + cc) * S + i] = s[(size_t) i * C + c0 + cc] + bv[cc];
+	}
+	for (; c0 < C; c0++)
+	{
+		float		b0 = bias ? bias[c0] : 0.0f;
+
+		for (int i = 0; i < S; i++)
+		{
+			float		v = s[(size_t) i * C + c0];
+
+			d[(size_t) c0 * S + i] = accumulate ? d[(size_t) c0 * S + i] + v : v + b0;
+		}
+	}
+}
 
 PANEL_KERNELS(plain, ATTR_PLAIN, v4f, 4, 6, 4, v4f, REDUCE_4, LD_V4F, LD_V4H)
 
@@ -397,10 +603,10 @@ wgrad_tile_plain(const wgrad_args *a, const clad_tap *tap, int k, int oc0, int c
 }
 
 static const panel_kernels kernels_by_isa[] = {
-	[CLAD_TAPCONV_ISA_BASELINE] = {panel_gemm_plain, panel_gemm_t_plain, panel_gemm_bf16_plain, panel_gemm_t_bf16_plain, wgrad_tile_plain, 4, 8},
+	[CLAD_TAPCONV_ISA_BASELINE] = {panel_gemm_plain, panel_gemm_t_plain, panel_gemm_bf16_plain, panel_gemm_t_bf16_plain, wgrad_tile_plain, 4, 8, layout_to_cl_plain, layout_from_cl_plain},
 #if defined(__x86_64__) && defined(__GNUC__)
-	[CLAD_TAPCONV_ISA_AVX2] = {panel_gemm_avx2, panel_gemm_t_avx2, panel_gemm_bf16_avx2, panel_gemm_t_bf16_avx2, wgrad_tile_avx2, 4, 16},
-	[CLAD_TAPCONV_ISA_AVX512] = {panel_gemm_avx512, panel_gemm_t_avx512, panel_gemm_bf16_avx512, panel_gemm_t_bf16_avx512, wgrad_tile_avx512, 8, 32},
+	[CLAD_TAPCONV_ISA_AVX2] = {panel_gemm_avx2, panel_gemm_t_avx2, panel_gemm_bf16_avx2, panel_gemm_t_bf16_avx2, wgrad_tile_avx2, 4, 16, layout_to_cl_avx2, layout_from_cl_avx2},
+	[CLAD_TAPCONV_ISA_AVX512] = {panel_gemm_avx512, panel_gemm_t_avx512, panel_gemm_bf16_avx512, panel_gemm_t_bf16_avx512, wgrad_tile_avx512, 8, 32, layout_to_cl_avx2, layout_from_cl_avx2},
 #endif
 };
 

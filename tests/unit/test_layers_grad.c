@@ -985,6 +985,15 @@ check_maxpool_ties(int H, int W, int k, int stride, int pad, float nan_frac, uin
 					ok = 0;
 			}
 	CHECK_MSG(ok, "%s: a tie or a NaN went to the wrong cell", case_name);
+	{
+		/* without an argmax asked for, the same outputs */
+		float	   *out2 = alloc_floats((size_t) C * g.OH * g.OW);
+
+		clad_maxpool_forward(out2, NULL, x, &g);
+		CHECK_MSG(memcmp(out, out2, sizeof(float) * C * g.OH * g.OW) == 0,
+				  "%s: the outputs differ without an argmax", case_name);
+		free(out2);
+	}
 	free(x);
 	free(out);
 	free(am);
@@ -1413,6 +1422,16 @@ check_layer_functions(void)
 	check_maxpool_ties(7, 7, 3, 2, 1, 0.1f, 805);	/* the 3x3 stride-2 path (ResNet's stem), odd size */
 	check_maxpool_ties(8, 10, 3, 2, 1, 0.1f, 806);	/* the same, even sizes: a clipped last row and column */
 	check_maxpool_ties(7, 6, 3, 1, 1, 0.1f, 807);	/* the general loop */
+	/* the 3x3 stride-2 path's vector rows (planes without a NaN): rows of more than 32 windows, */
+	/* odd and even sizes, maps of one and two rows or columns, planes with and without a NaN */
+	check_maxpool_ties(9, 70, 3, 2, 1, 0.0f, 811);
+	check_maxpool_ties(10, 71, 3, 2, 1, 0.0f, 812);
+	check_maxpool_ties(14, 14, 3, 2, 1, 0.002f, 813);
+	check_maxpool_ties(1, 9, 3, 2, 1, 0.0f, 814);
+	check_maxpool_ties(2, 8, 3, 2, 1, 0.0f, 815);
+	check_maxpool_ties(5, 1, 3, 2, 1, 0.0f, 816);
+	check_maxpool_ties(6, 2, 3, 2, 1, 0.0f, 817);
+	check_maxpool_ties(3, 3, 3, 2, 1, 0.0f, 818);
 	check_maxpool(1, 2, 14, 12, 3, 2, 1, 808);	/* the 3x3 stride-2 path with inner windows */
 	check_avgpool(2, 3, 3, 5, 900);
 	check_avgpool(3, 4, 1, 1, 901);
