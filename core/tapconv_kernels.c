@@ -333,6 +333,32 @@ widen_v4(const clad_bf16 *p)
 }
 #define LD_V4H(p) widen_v4(p)
 
+/* The layouts' channels c0 .. C-1, one at a time (the tails of the blocked loops below) */
+static inline void
+layout_to_cl_tail(float *restrict d, const float *restrict s, int c0, int C, int S)
+{
+	for (; c0 < C; c0++)
+		for (int i = 0; i < S; i++)
+			d[(size_t) i * C + c0] = s[(size_t) c0 * S + i];
+}
+
+static inline void
+layout_from_cl_tail(float *restrict d, const float *restrict s, const float *restrict bias,
+					int accumulate, int c0, int C, int S)
+{
+	for (; c0 < C; c0++)
+	{
+		float		b0 = bias ? bias[c0] : 0.0f;
+
+		for (int i = 0; i < S; i++)
+		{
+			float		v = s[(size_t) i * C + c0];
+
+			d[(size_t) c0 * S + i] = accumulate ? d[(size_t) c0 * S + i] + v : v + b0;
+		}
+	}
+}
+
 #if defined(__x86_64__) && defined(__GNUC__)
 typedef float v16f __attribute__((vector_size(64), aligned(4)));
 typedef float v8f __attribute__((vector_size(32), aligned(4)));
@@ -460,9 +486,7 @@ layout_to_cl_avx2(float *restrict d, const float *restrict s, int C, int S)
 			for (int j = 0; j < 8; j++)
 				d[(size_t) i * C + c0 + j] = s[(size_t) (c0 + j) * S + i];
 	}
-	for (; c0 < C; c0++)
-		for (int i = 0; i < S; i++)
-			d[(size_t) i * C + c0] = s[(size_t) c0 * S + i];
+	layout_to_cl_tail(d, s, c0, C, S);
 }
 
 /* (S, C) -> (C, S) of one image, d = s + bias (0 without one) or d += s (see layout_from_cl_plain) */
@@ -518,17 +542,7 @@ layout_from_cl_avx2(float *restrict d, const float *restrict s, const float *res
 				*o = accumulate ? *o + v : v + bv[j];
 			}
 	}
-	for (; c0 < C; c0++)
-	{
-		float		b0 = bias ? bias[c0] : 0.0f;
-
-		for (int i = 0; i < S; i++)
-		{
-			float		v = s[(size_t) i * C + c0];
-
-			d[(size_t) c0 * S + i] = accumulate ? d[(size_t) c0 * S + i] + v : v + b0;
-		}
-	}
+	layout_from_cl_tail(d, s, bias, accumulate, c0, C, S);
 }
 #endif
 
@@ -546,9 +560,7 @@ layout_to_cl_plain(float *restrict d, const float *restrict s, int C, int S)
 		for (int i = 0; i < S; i++)
 			for (int cc = 0; cc < 16; cc++)
 				d[(size_t) i * C + c0 + cc] = s[(size_t) (c0 + cc) * S + i];
-	for (; c0 < C; c0++)
-		for (int i = 0; i < S; i++)
-			d[(size_t) i * C + c0] = s[(size_t) c0 * S + i];
+	layout_to_cl_tail(d, s, c0, C, S);
 }
 
 /*
@@ -577,17 +589,7 @@ layout_from_cl_plain(float *restrict d, const float *restrict s, const float *re
 				for (int cc = 0; cc < 16; cc++)
 					d[(size_t) (c0 + cc) * S + i] = s[(size_t) i * C + c0 + cc] + bv[cc];
 	}
-	for (; c0 < C; c0++)
-	{
-		float		b0 = bias ? bias[c0] : 0.0f;
-
-		for (int i = 0; i < S; i++)
-		{
-			float		v = s[(size_t) i * C + c0];
-
-			d[(size_t) c0 * S + i] = accumulate ? d[(size_t) c0 * S + i] + v : v + b0;
-		}
-	}
+	layout_from_cl_tail(d, s, bias, accumulate, c0, C, S);
 }
 
 PANEL_KERNELS(plain, ATTR_PLAIN, v4f, 4, 6, 4, v4f, REDUCE_4, LD_V4F, LD_V4H)
