@@ -1,6 +1,7 @@
 /* core/bf16.c: bfloat16 rounding and the bfloat16 x float matrix-vector product (bf16.h). */
 #include "bf16.h"
 #include "cpu_isa.h"
+#include "vectorize.h"
 
 #include <string.h>
 
@@ -36,6 +37,16 @@ clad_bf16_round_array(clad_bf16 *dst, const float *src, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		dst[i] = clad_bf16_round(src[i]);
+}
+
+CLAD_VECTOR_LOOP
+void
+clad_bf16_float_array(float *restrict dst, const clad_bf16 *restrict src, size_t n)
+{
+	uint32_t   *d = (uint32_t *) dst;	/* the float's bits: its upper half is the bfloat16 */
+
+	for (size_t i = 0; i < n; i++)
+		d[i] = (uint32_t) src[i] << 16;
 }
 
 const char *

@@ -23,6 +23,9 @@ float		clad_bf16_float(clad_bf16 h);
 /* dst (n) = clad_bf16_round(src (n)). */
 void		clad_bf16_round_array(clad_bf16 *dst, const float *src, size_t n);
 
+/* dst (n) = clad_bf16_float(src (n)): each element widened (exact). */
+void		clad_bf16_float_array(float *restrict dst, const clad_bf16 *restrict src, size_t n);
+
 /*
  * y (M) = A (M x N bfloat16, row-major, leading dimension lda) . x (N):
  * each element widened to float, products and sums in float.  The kernel

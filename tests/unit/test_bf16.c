@@ -62,6 +62,32 @@ check_rounding(void)
 		for (int i = 0; i < 5; i++)
 			CHECK(dst[i] == clad_bf16_round(src[i]));
 	}
+	{
+		/* widening an array: every element as clad_bf16_float gives it, bit for bit (lengths */
+		/* around the vector widths; NaN, infinities, signed zeros and subnormals among them) */
+		static const clad_bf16 specials[] = {0x7fc1, 0xff80, 0x7f80, 0x8000, 0x0000, 0x0001, 0x807f, 0x3f80};
+
+		for (size_t n = 0; n <= 70; n += n < 20 ? 1 : 17)
+		{
+			clad_bf16  *h = malloc(sizeof(clad_bf16) * (n + 1));
+			float	   *f = malloc(sizeof(float) * (n + 1));
+			int			same = 1;
+
+			for (size_t i = 0; i < n; i++)
+				h[i] = i < 8 ? specials[i] : (clad_bf16) test_rand(&s);
+			f[n] = 42.0f;		/* past the end: untouched */
+			clad_bf16_float_array(f, h, n);
+			for (size_t i = 0; i < n; i++)
+			{
+				float		want = clad_bf16_float(h[i]);
+
+				same &= memcmp(&f[i], &want, sizeof(float)) == 0;
+			}
+			CHECK_MSG(same && f[n] == 42.0f, "clad_bf16_float_array of %zu elements", n);
+			free(h);
+			free(f);
+		}
+	}
 }
 
 static void
