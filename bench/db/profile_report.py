@@ -12,17 +12,19 @@ import sys
 # (group, dso pattern, symbol pattern): the first that matches wins
 GROUPS = [
     ("network: clad's small-map convolution kernels", None,
-     r"^(panel_gemm|tap_sum|tapconv_|image_(to|from)_channels_last|(to|from)_channels_last|clad_tapconv)"),
+     r"^(panel_gemm|tap_sum|tapconv_|image_(to|from)_channels_last|(to|from)_channels_last|clad_tapconv|"
+     r"layout_(to|from)_cl)"),
     ("network: OpenBLAS (the stem's and the classifier's GEMMs)", r"openblas", None),
     ("network: clad's other layers", None,
      r"^(clad_conv|im2col|col2im|clad_bn|clad_batchnorm|batchnorm|bn_|clad_relu|relu|clad_maxpool|maxpool|"
      r"clad_avgpool|avgpool|clad_linear|linear_|clad_add|net_host|clad_net_|net_|clad_sgemm|sgemm_plain|"
-     r"clad_parallel|conv_|affine_|scale_add|elementwise_|clad_pool_|clad_cross_entropy)"),
+     r"clad_parallel|conv_|affine_|scale_add|elementwise_|clad_pool_|clad_cross_entropy|chunk_images|any_nan|"
+     r"pool_)"),
     ("ODIN's other steps (softmax, the input step), calibration", None,
      r"^(clad_odin|odin_|softmax|clad_softmax|clad_model_score|clad_model_|calib|clad_calib|log_softmax|"
      r"cross_entropy)"),
     ("decoding the PNG (libpng, zlib)", r"(libpng|libz\.|libjpeg)", r"^(png_|inflate|adler32|crc32|clad_image_decode)"),
-    ("resizing and normalising", None, r"^(clad_image_|image_|resize|bilinear|normalise|to_float)"),
+    ("resizing and normalising", None, r"^(clad_image_|image_|resize|bilinear|normalise|to_float|put_row)"),
     ("the extension's per-row glue (argument, cache, memo)", r"clad\.so", None),
     ("PostgreSQL (executor, detoasting, memory contexts)", r"^postgres$", None),
     ("the C library (memcpy, malloc, ...)", r"libc[.-]", None),
