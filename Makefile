@@ -472,8 +472,9 @@ bench-db: extension trainer/clad-train data
 	./bench/db/run.sh
 
 # Where a scoring backend's time goes: perf samples of one backend scoring the 2,000
-# digits row by row, in fp32 and in bf16, grouped by what they were doing
-# (bench/db/profile.sh; needs perf, installs the extension first, as root).
+# digits row by row, in fp32 and in bf16, then through the batch form in fp32, grouped
+# by what they were doing (bench/db/profile.sh; needs perf, installs the extension
+# first, as root).
 .PHONY: profile-db
 profile-db: extension trainer/clad-train data
 	$(MAKE) install
