@@ -217,28 +217,25 @@ maxpool3s2p1_forward(float *out, int32_t *argmax, const float *in, const clad_po
 		{
 			int			h0 = oh == 0 ? 0 : 2 * oh - 1, h2 = 2 * oh + 1 < H ? 2 * oh + 1 : 2 * oh;
 			int			h1 = oh == 0 ? 1 : 2 * oh;
-			int			o = oh * g->OW;
+			int			o = oh * g->OW, ow = 0;
 
 			if (H == 1)
 				h1 = h2 = 0;	/* a single-row map: its row three times */
-			for (int ow = 0; ow < g->OW; ow++)
+			if (clean)
 			{
-				if (clean && ow == 1 && ow_end > 1)
+				pool_window(x, g, oh, 0, y + o, am ? am + o : NULL);
+				for (int lo = 1; lo < ow_end; lo += 32)
 				{
-					for (int lo = 1; lo < ow_end; lo += 32)
-					{
-						int			n = ow_end - lo < 32 ? ow_end - lo : 32, c = 2 * lo - 1;
-						int32_t		spare[32];
+					int			n = ow_end - lo < 32 ? ow_end - lo : 32, c = 2 * lo - 1;
+					int32_t		spare[32];
 
-						maxpool3s2_row(y + o + lo, am ? am + o + lo : spare, x + h0 * W + c,
-									   x + h1 * W + c, x + h2 * W + c, h0 * W + c, h1 * W + c,
-									   h2 * W + c, n);
-					}
-					ow = ow_end - 1;
-					continue;
+					maxpool3s2_row(y + o + lo, am ? am + o + lo : spare, x + h0 * W + c, x + h1 * W + c,
+								   x + h2 * W + c, h0 * W + c, h1 * W + c, h2 * W + c, n);
 				}
-				pool_window(x, g, oh, ow, y + o + ow, am ? am + o + ow : NULL);
+				ow = ow_end > 1 ? ow_end : 1;	/* the first column, then the windows done above */
 			}
+			for (; ow < g->OW; ow++)
+				pool_window(x, g, oh, ow, y + o + ow, am ? am + o + ow : NULL);
 		}
 	}
 }
