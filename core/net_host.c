@@ -28,9 +28,7 @@ net_host_free_runtime(clad_net *net)
 				free(net->gact[v]);
 	free(net->act);
 	free(net->gact);
-	free(net->gact_zeroed);
 	net->act = net->gact = NULL;
-	net->gact_zeroed = NULL;
 	for (int i = 0; i < net->nops; i++)
 	{
 		free(net->ops[i].argmax);
@@ -161,8 +159,6 @@ ensure_gradients(clad_net *net)
 {
 	if (net->grads_ready)
 		return CLAD_OK;
-	if (!net->gact_zeroed && !(net->gact_zeroed = malloc(net->nvals)))
-		return clad_fail(CLAD_ERR_NOMEM, "out of memory for gradients of batch %d", net->cap_B);
 	for (int v = 1; v < net->nvals; v++)
 		if (net->vals[v].alias < 0 &&
 			!(net->gact[v] = malloc(sizeof(float) * net->cap_B * net->vals[v].numel)))
@@ -307,29 +303,6 @@ net_host_forward(clad_net *net, const float *x, int B, clad_mode mode)
 
 #define TGRAD(id) (param_grads && (id) >= 0 ? net->tens[(id)].grad : NULL)
 
-/*
- * Value v's gradient memory (its root's: a reshape shares it) zeroed the
- * first time an op of this backward pass reads or adds to it, not all of
- * it up front, so that the zeros are still in cache when the op adds to
- * them (zeroing is 3-4% of ODIN's work at batch 64; done this way it
- * measured no faster beyond the noise, and it costs nothing).  The values
- * no op touches are never read.  Value 0's (the caller's dx) is zeroed up
- * front.
- */
-static void
-zero_gradient_once(clad_net *net, int v, int B)
-{
-	int			root;
-
-	if (v <= 0)
-		return;
-	root = net->vals[v].alias >= 0 ? net->vals[v].alias : v;
-	if (net->gact_zeroed[root])
-		return;
-	memset(net->gact[root], 0, sizeof(float) * B * net->vals[root].numel);
-	net->gact_zeroed[root] = 1;
-}
-
 clad_status
 net_host_backward(clad_net *net, const float *dout, int param_grads, float *dx)
 {
@@ -346,8 +319,9 @@ net_host_backward(clad_net *net, const float *dout, int param_grads, float *dx)
 	net->gact[0] = dx;
 	if (dx)
 		memset(dx, 0, sizeof(float) * B * net->vals[0].numel);
-	memset(net->gact_zeroed, 0, net->nvals);
-	net->gact_zeroed[net->vals[last].alias >= 0 ? net->vals[last].alias : last] = 1;	/* dout's copy */
+	for (int v = 1; v < net->nvals; v++)
+		if (net->vals[v].alias < 0)
+			memset(net->gact[v], 0, sizeof(float) * B * net->vals[v].numel);
 	memcpy(net->gact[last], dout, sizeof(float) * B * net->vals[last].numel);
 
 	for (int i = net->nops - 1; i >= 0; i--)
@@ -365,9 +339,6 @@ net_host_backward(clad_net *net, const float *dout, int param_grads, float *dx)
 			net->gact[0] = NULL;
 			return clad_fail(CLAD_ERR_CANCELLED, "cancelled");
 		}
-		zero_gradient_once(net, op->out, B);
-		zero_gradient_once(net, op->in, B);
-		zero_gradient_once(net, op->in2, B);
 
 		switch (op->kind)
 		{

@@ -71,7 +71,6 @@ struct clad_net
 	int			have_forward;
 	float	  **act;			/* per value (value 0: the caller's input) */
 	float	  **gact;			/* per value gradient */
-	uint8_t    *gact_zeroed;	/* per value: its gradient memory zeroed in this backward pass */
 	float	   *scratch;
 	size_t		scratch_floats;
 	clad_rng	rng;
