@@ -39,13 +39,15 @@ typedef void (*layout_from_cl_fn) (float *restrict d, const float *restrict s, c
 
 /*
  * The kernels of one instruction set: Y += X @ W and Y += X @ W^T over
- * panels of floats, then over panels of bfloat16, the weight gradient's
+ * panels of floats, Y += X @ W^T over those panels laid out by column
+ * (tapconv_panels_to_columns), then over panels of bfloat16, the weight gradient's
  * tiles (wgrad_rows output channels by wgrad_cols input channels at most),
  * and the layout changes between (C, S) images and channel-last rows.
  */
 typedef struct panel_kernels
 {
 	panel_gemm_fn gemm, gemm_t;
+	panel_gemm_fn gemm_t_columns;	/* Y += X @ W^T, W^T's panels laid out by column */
 	panel_gemm_bf16_fn gemm_bf16, gemm_t_bf16;
 	wgrad_tile_fn wgrad;
 	int			wgrad_rows, wgrad_cols;
@@ -62,6 +64,7 @@ void		tapconv_pack_panels(float *panels, size_t stride, const float *weight, con
 void		tapconv_to_channels_last(float *dst, const float *src, int B, int C, int S);
 void		tapconv_from_channels_last(float *dst, const float *src, const float *bias, int B, int C, int S,
 									   int accumulate);
+void		tapconv_panels_to_columns(float *columns, const void *panels, int bf16, int K, int M);
 void		tapconv_tap_rows(const clad_tap *tap, int forward, int b0, int nb, int src_S, int dst_S,
 							 int32_t *xrow, int32_t *yrow);
 

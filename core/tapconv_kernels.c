@@ -192,6 +192,55 @@
 		} \
 	}
 
+/*
+ * The same products over the same weights laid out by column (Wc: M rows of
+ * K floats, tapconv_panels_to_columns), for taps with many rows (a batch):
+ * VW rows at a time, one column at a time, each weight vector read once
+ * for the VW rows (the blocks above read every panel once per four rows,
+ * down a stride of M * PANEL floats that maps a column's panels onto the
+ * same few L1 sets) and the rows' inputs read from L1 as the multiply-adds'
+ * second operands.  Each output accumulates the same lanes over pk in the
+ * same order, adds its PANEL / VW partial vectors in the same order and sums
+ * the lanes by the same tree (REDUCE_FULL: VW vectors into VW sums, each
+ * vector's lanes added as REDUCE adds them), so every result is the float
+ * panel_gemm_t gives it (test_tapconv).  A last block of fewer than VW rows
+ * repeats its last row's pointers and stores only its own rows.
+ */
+#define PANEL_GEMM_T_COLUMNS_BODY(VEC, VW, REDUCE_FULL) \
+	for (int n = 0; n < N; n += VW) \
+	{ \
+		const float *x[VW]; \
+		float	   *y[VW]; \
+		int			nr = N - n < VW ? N - n : VW; \
+		for (int r = 0; r < VW; r++) \
+		{ \
+			x[r] = X + (size_t) xrow[n + (r < nr ? r : nr - 1)] * K; \
+			y[r] = Y + (size_t) yrow[n + (r < nr ? r : nr - 1)] * M; \
+		} \
+		for (int m = 0; m < M; m++) \
+		{ \
+			VEC			s[VW], sums; \
+			for (int h = 0; h < PANEL / VW; h++) \
+			{ \
+				const float *w = Wc + (size_t) m * K + h * VW; \
+				VEC			a[VW]; \
+				for (int r = 0; r < VW; r++) \
+					a[r] = (VEC) {0}; \
+				for (int pk = 0; pk < K / PANEL; pk++) \
+				{ \
+					VEC			wv = *(const VEC *) (w + pk * PANEL); \
+					for (int r = 0; r < VW; r++) \
+						a[r] += wv * *(const VEC *) (x[r] + pk * PANEL + h * VW); \
+				} \
+				for (int r = 0; r < VW; r++) \
+					s[r] = h ? s[r] + a[r] : a[r]; \
+			} \
+			REDUCE_FULL(s, sums); \
+			for (int r = 0; r < nr; r++) \
+				y[r][m] += sums[r]; \
+		} \
+	}
+
 #define PANEL_GEMM_T_BODY(VEC, VW, CW, SVEC, REDUCE, WT, LD) \
 	int			n = 0; \
 	PANEL_GEMM_T_ROWS(VEC, VW, CW, SVEC, 4, REDUCE, WT, LD) \
@@ -309,9 +358,15 @@
 	{ \
 		PANEL_GEMM_T_BODY(VEC, VW, CW, SVEC, REDUCE, WT, LD) \
 	}
-#define PANEL_KERNELS(ISA, ATTR, VEC, VW, RB, CW, SVEC, REDUCE, LDF, LDH) \
+#define PANEL_KERNELS(ISA, ATTR, VEC, VW, RB, CW, SVEC, REDUCE, REDUCE_FULL, LDF, LDH) \
 	PANEL_KERNEL_PAIR(ISA, ATTR, VEC, VW, RB, CW, SVEC, REDUCE, float, LDF) \
-	PANEL_KERNEL_PAIR(bf16_##ISA, ATTR, VEC, VW, RB, CW, SVEC, REDUCE, clad_bf16, LDH)
+	PANEL_KERNEL_PAIR(bf16_##ISA, ATTR, VEC, VW, RB, CW, SVEC, REDUCE, clad_bf16, LDH) \
+	ATTR static void \
+	panel_gemm_t_columns_##ISA(float *restrict Y, const float *restrict X, const int32_t *yrow, const int32_t *xrow, \
+						const float *restrict Wc, int N, int K, int M, int32_t *restrict nz) \
+	{ \
+		PANEL_GEMM_T_COLUMNS_BODY(VEC, VW, REDUCE_FULL) \
+	}
 
 #define ATTR_AVX512 __attribute__((target("avx512f,avx512vl,fma"), optimize("O3", "fp-contract=fast")))
 #define ATTR_AVX2 __attribute__((target("avx2,fma"), optimize("O3", "fp-contract=fast")))
@@ -385,8 +440,8 @@ widen_v8(const clad_bf16 *p)
 }
 #define LD_V8H(p) widen_v8(p)
 
-PANEL_KERNELS(avx512, ATTR_AVX512, v16f, 16, 8, 16, v16f, REDUCE_16, LD_V16F, LD_V16H)
-PANEL_KERNELS(avx2, ATTR_AVX2, v8f, 8, 6, 4, v4f, REDUCE_8_HALF, LD_V8F, LD_V8H)
+PANEL_KERNELS(avx512, ATTR_AVX512, v16f, 16, 8, 16, v16f, REDUCE_16, REDUCE_16, LD_V16F, LD_V16H)
+PANEL_KERNELS(avx2, ATTR_AVX2, v8f, 8, 6, 4, v4f, REDUCE_8_HALF, REDUCE_8, LD_V8F, LD_V8H)
 
 /* tiles of 8 output channels x 32 input channels (16 at the edge): 16 of the 32 vector registers */
 __attribute__((target("avx512f,avx512vl,fma"), optimize("O3", "fp-contract=fast")))
@@ -592,7 +647,7 @@ layout_from_cl_plain(float *restrict d, const float *restrict s, const float *re
 	layout_from_cl_tail(d, s, bias, accumulate, c0, C, S);
 }
 
-PANEL_KERNELS(plain, ATTR_PLAIN, v4f, 4, 6, 4, v4f, REDUCE_4, LD_V4F, LD_V4H)
+PANEL_KERNELS(plain, ATTR_PLAIN, v4f, 4, 6, 4, v4f, REDUCE_4, REDUCE_4, LD_V4F, LD_V4H)
 
 /* One register tile of a tap's weight gradient, without vector extensions. */
 static void
@@ -605,10 +660,10 @@ wgrad_tile_plain(const wgrad_args *a, const clad_tap *tap, int k, int oc0, int c
 }
 
 static const panel_kernels kernels_by_isa[] = {
-	[CLAD_TAPCONV_ISA_BASELINE] = {panel_gemm_plain, panel_gemm_t_plain, panel_gemm_bf16_plain, panel_gemm_t_bf16_plain, wgrad_tile_plain, 4, 8, layout_to_cl_plain, layout_from_cl_plain},
+	[CLAD_TAPCONV_ISA_BASELINE] = {panel_gemm_plain, panel_gemm_t_plain, panel_gemm_t_columns_plain, panel_gemm_bf16_plain, panel_gemm_t_bf16_plain, wgrad_tile_plain, 4, 8, layout_to_cl_plain, layout_from_cl_plain},
 #if defined(__x86_64__) && defined(__GNUC__)
-	[CLAD_TAPCONV_ISA_AVX2] = {panel_gemm_avx2, panel_gemm_t_avx2, panel_gemm_bf16_avx2, panel_gemm_t_bf16_avx2, wgrad_tile_avx2, 4, 16, layout_to_cl_avx2, layout_from_cl_avx2},
-	[CLAD_TAPCONV_ISA_AVX512] = {panel_gemm_avx512, panel_gemm_t_avx512, panel_gemm_bf16_avx512, panel_gemm_t_bf16_avx512, wgrad_tile_avx512, 8, 32, layout_to_cl_avx2, layout_from_cl_avx2},
+	[CLAD_TAPCONV_ISA_AVX2] = {panel_gemm_avx2, panel_gemm_t_avx2, panel_gemm_t_columns_avx2, panel_gemm_bf16_avx2, panel_gemm_t_bf16_avx2, wgrad_tile_avx2, 4, 16, layout_to_cl_avx2, layout_from_cl_avx2},
+	[CLAD_TAPCONV_ISA_AVX512] = {panel_gemm_avx512, panel_gemm_t_avx512, panel_gemm_t_columns_avx512, panel_gemm_bf16_avx512, panel_gemm_t_bf16_avx512, wgrad_tile_avx512, 8, 32, layout_to_cl_avx2, layout_from_cl_avx2},
 #endif
 };
 

@@ -7,6 +7,7 @@
 #include "layers.h"
 #include "net.h"
 #include "tapconv.h"
+#include "tapconv_internal.h"
 #include "testutil.h"
 
 #include <string.h>
@@ -243,6 +244,58 @@ check_threads(int C, int H, int W, int OC, int k, int s, int p, int B)
 }
 
 /* Whether a packed plan for this geometry is shared (its input gradient reads the forward panels). */
+/*
+ * The transposed product over panels laid out by column (a batch's input
+ * gradient on shared plans) gives, bit for bit, what the panels read in place
+ * give, over float and bfloat16 panels: N rows (VW-row blocks and their
+ * tails), rows scattered and half their inputs zero, as tap_sum calls them.
+ */
+static void
+check_columns(int N, int K, int M)
+{
+	const panel_kernels *kern = tapconv_kernels();
+	clad_rng	r;
+	size_t		ny = (size_t) (2 * N + 1) * M;
+	float	   *X = malloc(sizeof(float) * (2 * N + 1) * K), *W = malloc(sizeof(float) * K * M);
+	float	   *Wc = malloc(sizeof(float) * K * M), *y1 = malloc(sizeof(float) * ny), *y2 = malloc(sizeof(float) * ny);
+	clad_bf16  *Wh = malloc(sizeof(clad_bf16) * K * M);
+	int32_t    *xrow = malloc(sizeof(int32_t) * N), *yrow = malloc(sizeof(int32_t) * N), *nz = malloc(sizeof(int32_t) * K);
+
+	clad_rng_seed(&r, (uint64_t) (N * 10000 + K * 100 + M));
+	for (int i = 0; i < (2 * N + 1) * K; i++)
+		X[i] = clad_rng_uniform(&r) < 0.5f ? 0.0f : clad_rng_normal(&r);
+	for (int i = 0; i < K * M; i++)
+		W[i] = clad_rng_normal(&r);
+	clad_bf16_round_array(Wh, W, (size_t) K * M);
+	for (int n = 0; n < N; n++)
+	{
+		xrow[n] = 2 * N - 2 * n;	/* every other row, backwards */
+		yrow[n] = 2 * n + 1;
+	}
+	for (int bf16 = 0; bf16 < 2; bf16++)
+	{
+		for (size_t i = 0; i < ny; i++)
+			y1[i] = y2[i] = clad_rng_normal(&r);	/* the products are added to what is there */
+		if (bf16)
+			kern->gemm_t_bf16(y1, X, yrow, xrow, Wh, N, K, M, nz);
+		else
+			kern->gemm_t(y1, X, yrow, xrow, W, N, K, M, nz);
+		tapconv_panels_to_columns(Wc, bf16 ? (const void *) Wh : (const void *) W, bf16, K, M);
+		kern->gemm_t_columns(y2, X, yrow, xrow, Wc, N, K, M, nz);
+		CHECK_MSG(memcmp(y1, y2, sizeof(float) * ny) == 0,
+				  "N%d K%d M%d %s: panels by column give other floats than in place", N, K, M, bf16 ? "bf16" : "fp32");
+	}
+	free(X);
+	free(W);
+	free(Wc);
+	free(Wh);
+	free(y1);
+	free(y2);
+	free(xrow);
+	free(yrow);
+	free(nz);
+}
+
 static int
 plan_is_shared(int C, int H, int W, int OC, int k, int s, int p)
 {
@@ -282,6 +335,13 @@ main(void)
 			check(64, 4, 4, 96, 3, 2, 1, 0, B);		/* shared, stride 2 onto 2x2 */
 			check(48, 7, 7, 48, 3, 1, 1, 0, B);		/* 8-row blocks over 1.5 pairs of vectors */
 		}
+		for (int N = 1; N <= 37; N += N < 9 ? 1 : 14)	/* 1-9 rows, then blocks of 4, 8, 16 and tails */
+		{
+			check_columns(N, 16, 16);
+			check_columns(N, 80, 32);
+			check_columns(N, 48, 80);
+		}
+		check_columns(64, 512, 64);
 	}
 	clad_tapconv_limit_isa(-1);
 	/* the trainer's thread counts: ResNet-18's layer1 and layer3 shapes on MNIST, packed and not */
