@@ -527,9 +527,7 @@ clad_net_finish(clad_net *net)
 		}
 	if ((st = net_build_training_plans(net)) != CLAD_OK)
 		return st;
-	net->scratch_floats = net_host_scratch_floats(net, 1);
-	net->scratch = malloc(sizeof(float) * (net->scratch_floats ? net->scratch_floats : 1));
-	if (!net->scratch)
+	if (!net_host_grow_scratch(net, net_host_scratch_floats(net, 1)))
 		return clad_fail(CLAD_ERR_NOMEM, "out of memory allocating convolution scratch");
 	net->finished = 1;
 	return CLAD_OK;

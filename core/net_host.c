@@ -97,6 +97,27 @@ net_host_scratch_floats(const clad_net *net, int B)
 	return need;
 }
 
+/*
+ * The scratch is aligned to a cache line: the kernels read its channel-last
+ * rows as vectors, and rows that straddle cache lines made the transposed
+ * panel kernel up to 1.8x slower (measured on an AVX2 CPU).  Its contents
+ * live only within one op's pass, so a bigger one need not keep them.
+ */
+int
+net_host_grow_scratch(clad_net *net, size_t need)
+{
+	void	   *ns;
+
+	if (need <= net->scratch_floats && net->scratch)
+		return 1;
+	if (posix_memalign(&ns, 64, sizeof(float) * (need ? need : 1)) != 0)
+		return 0;
+	free(net->scratch);
+	net->scratch = ns;
+	net->scratch_floats = need;
+	return 1;
+}
+
 /* Activations, per-op state and scratch for batches up to B. */
 static clad_status
 ensure_activations(clad_net *net, int B)
@@ -133,19 +154,8 @@ ensure_activations(clad_net *net, int B)
 			!(op->noise = malloc(sizeof(float) * n)))
 			goto nomem;
 	}
-	{
-		size_t		need = net_host_scratch_floats(net, B);
-
-		if (need > net->scratch_floats)
-		{
-			float	   *ns = realloc(net->scratch, sizeof(float) * need);
-
-			if (!ns)
-				goto nomem;
-			net->scratch = ns;
-			net->scratch_floats = need;
-		}
-	}
+	if (!net_host_grow_scratch(net, net_host_scratch_floats(net, B)))
+		goto nomem;
 	net->cap_B = B;
 	return CLAD_OK;
 nomem:

@@ -118,6 +118,8 @@ struct clad_net
 /* net_host.c */
 void		net_host_conv_geom(const clad_net *net, const net_op *op, int B, clad_conv_geom *g);
 size_t		net_host_scratch_floats(const clad_net *net, int B);	/* the most any op needs at batch B */
+/* net->scratch holds at least need floats (what it held is not kept); 0 when out of memory */
+int			net_host_grow_scratch(clad_net *net, size_t need);
 /* x (B, C,H,W) -> the output (B, out numel), kept in net->act; as clad_net_forward */
 clad_status net_host_forward(clad_net *net, const float *x, int B, clad_mode mode);
 /* dout (B, out numel), or the loss's gradient when NULL -> dx (B, C,H,W) or NULL; as clad_net_backward */

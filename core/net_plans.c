@@ -99,15 +99,8 @@ inference_plan_scratch(clad_net *net, int max_B)
 		if (plan && clad_tapconv_inference_scratch_floats(plan, max_B) > need)
 			need = clad_tapconv_inference_scratch_floats(plan, max_B);
 	}
-	if (need > net->scratch_floats)
-	{
-		float	   *ns = realloc(net->scratch, sizeof(float) * need);
-
-		if (!ns)
-			return clad_fail(CLAD_ERR_NOMEM, "out of memory for convolution scratch");
-		net->scratch = ns;
-		net->scratch_floats = need;
-	}
+	if (!net_host_grow_scratch(net, need))
+		return clad_fail(CLAD_ERR_NOMEM, "out of memory for convolution scratch");
 	return CLAD_OK;
 }
 

@@ -297,12 +297,12 @@ clad_tapconv_inference_scratch_floats(const clad_tapconv *tc, int B)
 	/*
 	 * channel-last source and result, source and destination row indices, nonzero indices (4 bytes
 	 * each); in bf16, or where a shared plan's tap may reach TAPCONV_T_COLUMNS_ROWS rows, one tap's
-	 * panels as floats (tap_sum)
+	 * panels as floats, on a cache line (tap_sum)
 	 */
 	int			whole_tap = tc->precision == CLAD_PRECISION_BF16 ||
 		(tc->shared && (size_t) B * (in_pos < out_pos ? in_pos : out_pos) >= TAPCONV_T_COLUMNS_ROWS);
 
-	return (size_t) B * pos * maxc * 2 + (size_t) B * pos * 2 + maxc + (whole_tap ? (size_t) g->C * g->OC : 0);
+	return (size_t) B * pos * maxc * 2 + (size_t) B * pos * 2 + maxc + (whole_tap ? 16 + (size_t) g->C * g->OC : 0);
 }
 
 /* A layout change of B images, split by images among the trainer's threads. */
@@ -479,6 +479,7 @@ split_scratch(const clad_tapconv *tc, int B, float *scratch, float **src_cl, flo
 	*yrow = *xrow + pos;
 	*nz = *yrow + pos;
 	*wide = (float *) (*nz + maxc);
+	*wide += (16 - ((uintptr_t) *wide / sizeof(float)) % 16) % 16;	/* on a cache line, if the scratch is */
 }
 
 void
