@@ -243,7 +243,6 @@ check_threads(int C, int H, int W, int OC, int k, int s, int p, int B)
 	clad_net_free(n);
 }
 
-/* Whether a packed plan for this geometry is shared (its input gradient reads the forward panels). */
 /*
  * The transposed product over panels laid out by column (a batch's input
  * gradient on shared plans) gives, bit for bit, what the panels read in place
@@ -296,6 +295,7 @@ check_columns(int N, int K, int M)
 	free(nz);
 }
 
+/* Whether a packed plan for this geometry is shared (its input gradient reads the forward panels). */
 static int
 plan_is_shared(int C, int H, int W, int OC, int k, int s, int p)
 {
